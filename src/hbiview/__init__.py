@@ -31,10 +31,11 @@ _LAZY: dict[str, str] = {
     "read_ct": "hbiview.io.dicom",
     "list_series": "hbiview.io.dicom",
     "write_ct": "hbiview.io.dicom",
+    "Phantom": "hbiview.sample",
     "read_rtdose": "hbiview.io.rtdose",
     "write_rtdose": "hbiview.io.rtdose",
     "read_rtstruct": "hbiview.io.rtstruct",
-    "write_rtstruct": "hbiview.io.rtstruct",
+    "write_rtstruct": "hbiview.io.rtstruct_write",
     "read_mask": "hbiview.io.masks",
     "read_totalsegmentator": "hbiview.io.masks",
     # density
@@ -47,6 +48,8 @@ _LAZY: dict[str, str] = {
     # anatomy
     "segment": "hbiview.anatomy",
     "find_landmarks": "hbiview.anatomy",
+    "Landmarks": "hbiview.anatomy",
+    "AnatomyResult": "hbiview.anatomy",
     # plans and dose
     "Beam": "hbiview.plans",
     "Plan": "hbiview.plans",
