@@ -64,7 +64,7 @@ _LAZY: dict[str, str] = {
     "eqd2": "hbiview.radiobiology",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]  # noqa: PLE0604
+__all__ = ["__version__", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:

@@ -43,7 +43,9 @@ class HuDensityTable:
         """Read a two-column CSV (``hu``, density); lines starting with ``#`` are comments."""
         try:
             with open(path, newline="") as handle:
-                rows = [r for r in csv.reader(line for line in handle if not line.lstrip().startswith("#")) if r]
+                rows = [
+                    r for r in csv.reader(line for line in handle if not line.lstrip().startswith("#")) if r
+                ]
         except FileNotFoundError as exc:
             raise MissingInputError(f"{path}: HU-to-density table not found") from exc
         try:
@@ -66,14 +68,15 @@ class HuDensityTable:
     def hu_for(self, density: npt.ArrayLike) -> np.ndarray:
         """Hounsfield units that this table maps to ``density`` (inverse of the increasing part)."""
         rho = np.asarray(density, dtype=float)
-        # np.interp needs increasing x: use the strictly increasing part of the curve
-        keep = np.concatenate([[True], np.diff(self.relative_density) > 0])
+        # np.interp needs increasing x: of a flat run (e.g. -1024 and -999 both 0.001) keep its last point,
+        # where the forward curve starts to rise, so that the round trip is exact
+        keep = np.concatenate([np.diff(self.relative_density) > 0, [True]])
         return np.interp(rho, self.relative_density[keep], self.hu[keep])
 
 
 @lru_cache(maxsize=1)
 def default_table() -> HuDensityTable:
-    """hbiview's default HU-to-density table (matRad photon default)."""
+    """Return the default HU-to-density table (matRad photon default)."""
     ref = resources.files("hbiview") / "data" / "hu_to_density.csv"
     with resources.as_file(ref) as path:
         table = HuDensityTable.from_csv(path)

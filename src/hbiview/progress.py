@@ -26,7 +26,9 @@ def _enabled() -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def progress(items: Iterable[T], total: int | None = None, desc: str = "", min_seconds: float = 1.0) -> Iterator[T]:
+def progress(
+    items: Iterable[T], total: int | None = None, desc: str = "", min_seconds: float = 1.0
+) -> Iterator[T]:
     """Yield ``items`` while drawing a bar on stderr once the loop has run longer than ``min_seconds``.
 
     Parameters

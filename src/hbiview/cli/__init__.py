@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hbiview {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in _load_commands().items():
+    for module in _load_commands().values():
         sub_parser = module.add_parser(sub)  # type: ignore[attr-defined]
         sub_parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
         sub_parser.set_defaults(_run=module.run)  # type: ignore[attr-defined]
