@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pydicom
 import pytest
@@ -95,3 +98,15 @@ def test_refuses_existing_folder_and_leaves_nothing_on_failure(tmp_path):
         write_ct(too_big, tmp_path / "y", signed=True)
     # the failed writes left no temporary folder beside the target
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ct"]
+
+
+def test_dciodvfy_finds_no_errors(tmp_path):
+    # dicom3tools' dciodvfy checks every file against the CT Image IOD of the DICOM standard
+    dciodvfy = shutil.which("dciodvfy")
+    if dciodvfy is None:
+        pytest.skip("dciodvfy (Debian package dicom3tools) is not installed")
+    files = write_ct(small_ct(shape=(2, 40, 40)), tmp_path / "ct", transfer_syntax="jpegls")
+    result = subprocess.run([dciodvfy, str(files[0])], capture_output=True, text=True, check=False)
+    report = result.stdout + result.stderr
+    assert "CTImage" in report  # it recognised the IOD
+    assert [line for line in report.splitlines() if line.startswith("Error")] == []

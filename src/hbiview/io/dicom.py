@@ -234,6 +234,7 @@ def write_ct(
         ds.SeriesInstanceUID = series_uid
         ds.StudyID = ""
         ds.SeriesNumber = series_number
+        ds.Laterality = ""  # type 2C in General Series: not a paired body part
         ds.AcquisitionNumber = 1
         ds.InstanceNumber = k + 1
         position = geometry.index_to_lps([k, 0, 0])
