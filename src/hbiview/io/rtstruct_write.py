@@ -1,0 +1,321 @@
+"""Write structures as a DICOM RT Structure Set that references its CT.
+
+Contours come from the masks slice by slice with marching squares at level 0.5 on the voxel-centre lattice
+(our own vectorised implementation): every contour vertex lies half-way between an inside and an outside
+voxel centre, so rasterising the polygons again with point-in-polygon at voxel centres and the even-odd
+rule (what :func:`hbiview.io.rtstruct.read_rtstruct` and planning systems do) gives back the same voxels.
+Collinear vertices are dropped. Holes become separate contours (even-odd rule).
+
+pydicom is imported inside :func:`write_rtstruct`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbiview.errors import GeometryError, InputError
+from hbiview.io.atomic import atomic_path, check_writable
+from hbiview.volume import CTVolume, Structure
+
+__all__ = ["mask_polygons", "write_rtstruct"]
+
+RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+#: UID root for identifiers hbiview derives itself (pydicom's registered prefix).
+_UID_PREFIX = "1.2.826.0.1.3680043.8.498."
+
+# Marching squares: cell corners walked clockwise (image coordinates, rows down): TL, TR, BR, BL.
+# Edge e joins corner e to corner e+1: 0 top, 1 right, 2 bottom, 3 left.
+_EDGE_OFFSETS = np.array([(0, 1), (1, 2), (2, 1), (1, 0)])  # doubled (row, col) of each edge midpoint
+
+
+def mask_polygons(mask2d: np.ndarray) -> list[np.ndarray]:
+    """Closed polygons around the True pixels of a 2-D mask (marching squares at level 0.5).
+
+    Parameters
+    ----------
+    mask2d
+        Boolean image ``(rows, columns)``.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One ``(n, 2)`` float array of fractional ``(row, column)`` pixel indices per closed contour
+        (outer boundaries and holes alike), collinear vertices removed. Diagonal neighbours are joined
+        (8-connected foreground).
+    """
+    m = np.asarray(mask2d, dtype=bool)
+    if not m.any():
+        return []
+    rows, cols = np.nonzero(m)
+    r0, c0 = rows.min(), cols.min()
+    sub = m[r0 : rows.max() + 1, c0 : cols.max() + 1]
+    p = np.pad(sub, 1).astype(np.int8)
+    corners = [p[:-1, :-1], p[:-1, 1:], p[1:, 1:], p[1:, :-1]]  # TL, TR, BR, BL of each cell
+    width2 = 2 * p.shape[1] + 1
+    crossing = [corners[e] != corners[(e + 1) % 4] for e in range(4)]
+    entry = [(corners[e] == 0) & (corners[(e + 1) % 4] == 1) for e in range(4)]
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for e in range(4):
+        cells = entry[e].copy()
+        for step in (1, 2, 3):
+            nxt = (e + step) % 4
+            hit = cells & crossing[nxt]
+            if hit.any():
+                r, c = np.nonzero(hit)
+                starts.append((2 * r + _EDGE_OFFSETS[e, 0]) * width2 + 2 * c + _EDGE_OFFSETS[e, 1])
+                ends.append((2 * r + _EDGE_OFFSETS[nxt, 0]) * width2 + 2 * c + _EDGE_OFFSETS[nxt, 1])
+            cells &= ~hit
+    start = np.concatenate(starts)
+    end = np.concatenate(ends)
+    order = np.argsort(start)
+    nxt_index = order[np.searchsorted(start[order], end)]
+    visited = np.zeros(len(start), dtype=bool)
+    polygons: list[np.ndarray] = []
+    nxt_list = nxt_index.tolist()
+    for first in range(len(start)):
+        if visited[first]:
+            continue
+        loop = []
+        i = first
+        while not visited[i]:
+            visited[i] = True
+            loop.append(i)
+            i = nxt_list[i]
+        keys = start[loop]
+        pts = np.stack([keys // width2, keys % width2], axis=1)
+        # drop vertices where the direction does not change
+        prev = np.roll(pts, 1, axis=0)
+        following = np.roll(pts, -1, axis=0)
+        d1 = pts - prev
+        d2 = following - pts
+        turn = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0] != 0
+        pts = pts[turn]
+        if len(pts) < 3:
+            continue
+        # doubled padded coordinates -> fractional pixel index of the original mask
+        polygons.append(pts / 2.0 - 1.0 + np.array([r0, c0]))
+    return polygons
+
+
+def _uid(*parts: object) -> str:
+    """A DICOM UID derived from ``parts`` (same parts, same UID)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+    return (_UID_PREFIX + str(int(digest[:30], 16)))[:64]
+
+
+def _as_list(structures: Mapping[str, Structure] | Sequence[Structure]) -> list[Structure]:
+    if isinstance(structures, Mapping):
+        return [s if s.name == key else _renamed(s, key) for key, s in structures.items()]
+    return list(structures)
+
+
+def _renamed(s: Structure, name: str) -> Structure:
+    return Structure(s.geometry, s.mask, name=name, color=s.color, weights=s.weights)
+
+
+def _interpreted_type(name: str) -> str:
+    from hbiview.anatomy.names import role_of
+
+    role = role_of(name)
+    if role == "Body":
+        return "EXTERNAL"
+    if any(word in name.upper() for word in ("PTV", "CTV", "GTV")):
+        return name.upper()[:3]
+    return "ORGAN"
+
+
+def _text(meta: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = meta.get(key)
+    return default if value is None else str(value)
+
+
+def write_rtstruct(
+    structures: Mapping[str, Structure] | Sequence[Structure],
+    ct: CTVolume,
+    path: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    label: str = "HBIVIEW",
+) -> Path:
+    """Write structures as a DICOM RT Structure Set referencing ``ct``.
+
+    Parameters
+    ----------
+    structures
+        Structures on the CT grid (others are resampled onto it, nearest neighbour), as a mapping
+        name -> structure (the key is the ROI name) or a sequence (each structure's own name).
+    ct
+        The CT the structures were drawn on. Its frame of reference, study, series and per-slice
+        SOP Instance UIDs are referenced when ``ct.metadata`` holds them (``StudyInstanceUID``,
+        ``SeriesInstanceUID``, ``SOPInstanceUIDs`` in slice order); missing ones are derived from the
+        grid so that writing twice for the same CT references the same (generated) UIDs.
+    path
+        Output file (``.dcm``).
+    force
+        Replace an existing file.
+    label
+        StructureSetLabel (at most 16 characters).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    OutputError
+        The file exists (without ``force``) or its folder is not writable.
+    GeometryError
+        A structure belongs to another frame of reference.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence as DicomSequence
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+
+    target = check_writable(path, force)
+    items = _as_list(structures)
+    if not items:
+        raise InputError(f"{target}: no structures to write")
+    geometry = ct.geometry
+    meta = dict(ct.metadata)
+    grid_key = (geometry.shape, np.round(geometry.affine, 4).tolist())
+    frame_uid = (
+        geometry.frame_of_reference_uid or _text(meta, "FrameOfReferenceUID") or _uid("frame", grid_key)
+    )
+    study_uid = _text(meta, "StudyInstanceUID") or _uid("study", grid_key)
+    ct_series_uid = _text(meta, "SeriesInstanceUID") or _uid("series", grid_key)
+    sop_uids = list(meta.get("SOPInstanceUIDs") or [])
+    if len(sop_uids) != geometry.shape[0]:
+        sop_uids = [_uid("image", grid_key, k) for k in range(geometry.shape[0])]
+    ct_sop_class = _text(meta, "SOPClassUID", CT_IMAGE_STORAGE)
+    now = _dt.datetime.now()
+    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+
+    rtss_uid = _uid("rtstruct", grid_key, [s.name for s in items], now.isoformat())
+    file_meta = FileMetaDataset()
+    file_meta.MediaStorageSOPClassUID = RT_STRUCTURE_SET_STORAGE
+    file_meta.MediaStorageSOPInstanceUID = rtss_uid
+    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = file_meta
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.InstanceCreationDate = date
+    ds.InstanceCreationTime = time
+    ds.SOPClassUID = RT_STRUCTURE_SET_STORAGE
+    ds.SOPInstanceUID = rtss_uid
+    ds.StudyDate = _text(meta, "StudyDate")
+    ds.StudyTime = _text(meta, "StudyTime")
+    ds.AccessionNumber = _text(meta, "AccessionNumber")
+    ds.Modality = "RTSTRUCT"
+    ds.Manufacturer = "hbiview"
+    ds.ReferringPhysicianName = _text(meta, "ReferringPhysicianName")
+    ds.StudyDescription = _text(meta, "StudyDescription")
+    ds.SeriesDescription = "hbiview structures"
+    ds.OperatorsName = ""
+    ds.ManufacturerModelName = "hbiview"
+    ds.PatientName = _text(meta, "PatientName")
+    ds.PatientID = _text(meta, "PatientID")
+    ds.PatientBirthDate = _text(meta, "PatientBirthDate")
+    ds.PatientSex = _text(meta, "PatientSex")
+    ds.SoftwareVersions = _software_version()
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = _uid("rtstruct-series", rtss_uid)
+    ds.StudyID = _text(meta, "StudyID")
+    ds.SeriesNumber = 99
+    ds.InstanceNumber = 1
+    ds.StructureSetLabel = label[:16]
+    ds.StructureSetName = label[:64]
+    ds.StructureSetDate = date
+    ds.StructureSetTime = time
+
+    contour_images = []
+    for uid in sop_uids:
+        item = Dataset()
+        item.ReferencedSOPClassUID = ct_sop_class
+        item.ReferencedSOPInstanceUID = uid
+        contour_images.append(item)
+    series_ref = Dataset()
+    series_ref.SeriesInstanceUID = ct_series_uid
+    series_ref.ContourImageSequence = DicomSequence(contour_images)
+    study_ref = Dataset()
+    study_ref.ReferencedSOPClassUID = (
+        "1.2.840.10008.3.1.2.3.1"  # Detached Study Management (retired, as TPSs write)
+    )
+    study_ref.ReferencedSOPInstanceUID = study_uid
+    study_ref.RTReferencedSeriesSequence = DicomSequence([series_ref])
+    frame_ref = Dataset()
+    frame_ref.FrameOfReferenceUID = frame_uid
+    frame_ref.RTReferencedStudySequence = DicomSequence([study_ref])
+    ds.ReferencedFrameOfReferenceSequence = DicomSequence([frame_ref])
+
+    roi_items, contour_items, observation_items = [], [], []
+    for number, structure in enumerate(items, start=1):
+        s = structure
+        other = s.geometry.frame_of_reference_uid
+        if other and geometry.frame_of_reference_uid and other != geometry.frame_of_reference_uid:
+            raise GeometryError(
+                f"{target}: structure {s.name!r} is in frame of reference {other}, the CT in "
+                f"{geometry.frame_of_reference_uid}; export structures of this CT only"
+            )
+        mask = s.mask if s.geometry.isclose(geometry) else s.resampled(geometry).mask
+        roi = Dataset()
+        roi.ROINumber = number
+        roi.ReferencedFrameOfReferenceUID = frame_uid
+        roi.ROIName = s.name[:64]
+        roi.ROIGenerationAlgorithm = "AUTOMATIC" if s.name in _AUTO_NAMES else ""
+        roi_items.append(roi)
+
+        contour_seq = []
+        for k in np.flatnonzero(mask.any(axis=(1, 2))):
+            for poly in mask_polygons(mask[k]):
+                index = np.column_stack([np.full(len(poly), float(k)), poly])
+                lps = geometry.index_to_lps(index)
+                c = Dataset()
+                image = Dataset()
+                image.ReferencedSOPClassUID = ct_sop_class
+                image.ReferencedSOPInstanceUID = sop_uids[k]
+                c.ContourImageSequence = DicomSequence([image])
+                c.ContourGeometricType = "CLOSED_PLANAR"
+                c.NumberOfContourPoints = len(lps)
+                c.ContourData = [f"{v:.3f}".rstrip("0").rstrip(".") for v in lps.ravel()]
+                contour_seq.append(c)
+        rc = Dataset()
+        rc.ROIDisplayColor = [int(v) for v in s.color]
+        if contour_seq:
+            rc.ContourSequence = DicomSequence(contour_seq)
+        rc.ReferencedROINumber = number
+        contour_items.append(rc)
+
+        obs = Dataset()
+        obs.ObservationNumber = number
+        obs.ReferencedROINumber = number
+        obs.RTROIInterpretedType = _interpreted_type(s.name)
+        obs.ROIInterpreter = ""
+        observation_items.append(obs)
+    ds.StructureSetROISequence = DicomSequence(roi_items)
+    ds.ROIContourSequence = DicomSequence(contour_items)
+    ds.RTROIObservationsSequence = DicomSequence(observation_items)
+    ds.ApprovalStatus = "UNAPPROVED"
+
+    with atomic_path(target, force=force) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
+    return target
+
+
+_AUTO_NAMES = {"Body", "Lung_L", "Lung_R", "Lungs", "Skeleton", "Marrow"}
+
+
+def _software_version() -> str:
+    from hbiview import __version__
+
+    return f"hbiview {__version__}"
