@@ -1,0 +1,1124 @@
+"""Treatment plans: beams, prescriptions, presets built from a CT, and TOML plan files.
+
+A :class:`Plan` is a set of photon :class:`Beam` s with a prescription (dose per fraction at a prescription
+point) and a number of fractions. Geometry follows IEC 61217 for a head-first supine patient: gantry 0 is an
+anterior (AP) beam, 90 enters from the patient's left, 180 is posterior (PA), 270 enters from the right.
+Field sizes ``(x, y)`` are jaw openings at the isocentre plane 1000 mm from the source; at collimator 0,
+``x`` runs along the patient's left-right axis and ``y`` along the superior-inferior axis.
+
+Presets (:func:`list_presets`, :func:`preset`) take their borders from anatomical landmarks and their
+prescriptions from ``hbiview/data/hbi_prescriptions.csv`` (Salazar et al. 1986, RTOG 78-10).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hbiview.errors import MissingInputError, PlanError, warn
+
+if TYPE_CHECKING:
+    from hbiview.volume import CTVolume
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "ENERGIES",
+    "LANDMARK_KEYS",
+    "SAD_MM",
+    "Beam",
+    "Block",
+    "Normalization",
+    "Plan",
+    "beam_basis",
+    "list_presets",
+    "load_plan",
+    "preset",
+    "resolve_plan",
+]
+
+#: Beam energies (qualities) the dose engine knows.
+ENERGIES = ("Co60", "6MV", "10MV", "15MV", "18MV")
+#: Source-axis distance (mm): field sizes are defined at this distance from the source.
+SAD_MM = 1000.0
+#: Landmark names the presets read (z in LPS mm, superior positive).
+LANDMARK_KEYS = (
+    "vertex",
+    "skull_base",
+    "lung_apex",
+    "lung_base",
+    "iliac_crest",
+    "femoral_heads",
+    "knees",
+    "ankles",
+    "soles",
+)
+VERTEBRAE = (
+    *(f"C{i}" for i in range(1, 8)),
+    *(f"T{i}" for i in range(1, 13)),
+    *(f"L{i}" for i in range(1, 6)),
+    "S1",
+)
+#: Largest jaw opening (mm at the isocentre plane) of a conventional linac.
+MAX_JAW_MM = 400.0
+MIN_SSD_MM, MAX_SSD_MM = 500.0, 2000.0
+#: Doses beyond these are refused as typing errors (Gy per fraction, Gy in total).
+MAX_DOSE_PER_FRACTION_GY, MAX_TOTAL_DOSE_GY = 25.0, 100.0
+MAX_FRACTIONS = 50
+
+
+# ---------------------------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class Block:
+    """A shielding block in the isocentre plane (beam's-eye-view field coordinates, mm at 1000 mm).
+
+    Parameters
+    ----------
+    vertices_mm
+        Polygon corners ``((x, y), ...)`` in the collimator frame at the isocentre plane.
+    transmission
+        Fraction of the fluence that passes (0 = full block, 0.5 = a half-value partial-transmission block
+        such as partial lung shielding).
+    """
+
+    vertices_mm: tuple[tuple[float, float], ...]
+    transmission: float = 0.0
+
+    def __post_init__(self) -> None:
+        verts = tuple((float(x), float(y)) for x, y in self.vertices_mm)
+        object.__setattr__(self, "vertices_mm", verts)
+        object.__setattr__(self, "transmission", float(self.transmission))
+
+    @classmethod
+    def rectangle(cls, x1: float, y1: float, x2: float, y2: float, transmission: float = 0.0) -> Block:
+        """A rectangular block with opposite corners ``(x1, y1)`` and ``(x2, y2)`` (mm, isocentre plane)."""
+        return cls(((x1, y1), (x2, y1), (x2, y2), (x1, y2)), transmission)
+
+
+@dataclass(frozen=True)
+class Beam:
+    """One photon field.
+
+    Parameters
+    ----------
+    energy
+        Beam quality, one of :data:`ENERGIES`.
+    gantry_deg, collimator_deg
+        IEC 61217 angles (degrees).
+    field_mm
+        Jaw opening ``(x, y)`` at the isocentre plane, 1000 mm from the source (mm).
+    ssd_mm
+        Source-skin distance on the central axis for an SSD set-up (mm); ``None`` for an isocentric set-up
+        (source 1000 mm from ``isocentre_lps_mm``).
+    weight
+        Relative monitor units of this beam.
+    blocks
+        Shielding blocks in the isocentre plane.
+    isocentre_lps_mm
+        The point 1000 mm from the source on the central axis (LPS mm). ``None``: placed by
+        :func:`resolve_plan` (at the body centre, or for an SSD set-up on the line through the body centre
+        with the source ``ssd_mm`` from the skin).
+    name
+        Display name, e.g. ``"AP"``.
+    """
+
+    energy: str
+    gantry_deg: float = 0.0
+    collimator_deg: float = 0.0
+    field_mm: tuple[float, float] = (100.0, 100.0)
+    ssd_mm: float | None = None
+    weight: float = 1.0
+    blocks: tuple[Block, ...] = ()
+    isocentre_lps_mm: tuple[float, float, float] | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gantry_deg", float(self.gantry_deg))
+        object.__setattr__(self, "collimator_deg", float(self.collimator_deg))
+        object.__setattr__(self, "field_mm", tuple(float(f) for f in self.field_mm))
+        object.__setattr__(self, "weight", float(self.weight))
+        object.__setattr__(self, "blocks", tuple(self.blocks))
+        if self.ssd_mm is not None:
+            object.__setattr__(self, "ssd_mm", float(self.ssd_mm))
+        if self.isocentre_lps_mm is not None:
+            object.__setattr__(self, "isocentre_lps_mm", tuple(float(c) for c in self.isocentre_lps_mm))
+
+    @property
+    def label(self) -> str:
+        """``name`` or a description from the gantry angle."""
+        if self.name:
+            return self.name
+        return {0.0: "AP", 90.0: "LT", 180.0: "PA", 270.0: "RT"}.get(
+            self.gantry_deg % 360, f"G{self.gantry_deg:g}"
+        )
+
+    def frame(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Source position and unit vectors of this (resolved) beam.
+
+        Returns
+        -------
+        source, d, u, v
+            Source (LPS mm), beam direction (source to isocentre) and the field's x and y directions.
+
+        Raises
+        ------
+        PlanError
+            If the isocentre is not set (see :func:`resolve_plan`).
+        """
+        if self.isocentre_lps_mm is None:
+            raise PlanError(f"beam {self.label}: isocentre_lps_mm is not set; resolve the plan on a CT first")
+        d, u, v = beam_basis(self.gantry_deg, self.collimator_deg)
+        source = np.asarray(self.isocentre_lps_mm) - SAD_MM * d
+        return source, d, u, v
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Where the prescription applies.
+
+    Parameters
+    ----------
+    point
+        ``"midplane"`` (halfway through the body on the first beam's central axis, the HBI convention),
+        ``"depth"`` (``depth_mm`` below the skin on the first beam's central axis) or ``"lps"``.
+    depth_mm
+        Depth for ``"depth"`` (mm).
+    lps_mm
+        Point for ``"lps"`` (LPS mm).
+    """
+
+    point: str = "midplane"
+    depth_mm: float | None = None
+    lps_mm: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.depth_mm is not None:
+            object.__setattr__(self, "depth_mm", float(self.depth_mm))
+        if self.lps_mm is not None:
+            object.__setattr__(self, "lps_mm", tuple(float(c) for c in self.lps_mm))
+
+    def describe(self) -> str:
+        """Short text, e.g. ``"depth 100 mm on the central axis"``."""
+        if self.point == "depth":
+            return f"depth {self.depth_mm:g} mm on the central axis"
+        if self.point == "lps":
+            return "LPS point ({:.1f}, {:.1f}, {:.1f}) mm".format(*self.lps_mm)  # type: ignore[misc]
+        return "midplane on the central axis"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A treatment plan.
+
+    Parameters
+    ----------
+    name
+        Plan name.
+    beams
+        The fields.
+    prescription_gy
+        Dose per fraction at the prescription point (Gy).
+    fractions
+        Number of fractions; the total dose is ``prescription_gy * fractions``.
+    normalization
+        The prescription point.
+    heterogeneity
+        Whether the dose calculation uses the CT densities (``False``: water inside the body).
+    grid_mm
+        Dose grid spacing (mm); ``None`` picks 5 mm for hemi-body sized fields, 2.5 mm otherwise.
+    description
+        Free text: borders, set-up and where the numbers come from.
+    source
+        File the plan was read from (for messages; not compared, not written).
+    """
+
+    name: str
+    beams: tuple[Beam, ...]
+    prescription_gy: float
+    fractions: int = 1
+    normalization: Normalization = field(default_factory=Normalization)
+    heterogeneity: bool = True
+    grid_mm: float | None = None
+    description: str = ""
+    source: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beams", tuple(self.beams))
+        object.__setattr__(self, "prescription_gy", float(self.prescription_gy))
+        object.__setattr__(self, "fractions", int(self.fractions))
+        if self.grid_mm is not None:
+            object.__setattr__(self, "grid_mm", float(self.grid_mm))
+
+    @property
+    def total_dose_gy(self) -> float:
+        """Prescribed dose of the whole course (Gy)."""
+        return self.prescription_gy * self.fractions
+
+    @property
+    def default_grid_mm(self) -> float:
+        """``grid_mm``, or 5 mm when any field is longer than 250 mm (hemi-body) and 2.5 mm otherwise."""
+        if self.grid_mm is not None:
+            return self.grid_mm
+        largest = max((max(b.field_mm) for b in self.beams), default=0.0)
+        return 5.0 if largest > 250.0 else 2.5
+
+    def beam_outlines(self, ct: CTVolume | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Source position and field corners of every beam, for drawing.
+
+        Parameters
+        ----------
+        ct
+            Needed only when some beam has no isocentre yet (a hand-written plan); see :func:`resolve_plan`.
+
+        Returns
+        -------
+        list of (source, corners)
+            ``source`` is ``(3,)`` and ``corners`` ``(4, 3)``: the jaw corners at the isocentre plane, in
+            LPS mm, in the order (-x, -y), (+x, -y), (+x, +y), (-x, +y) of the collimator frame.
+        """
+        plan = self
+        if any(b.isocentre_lps_mm is None for b in self.beams):
+            if ct is None:
+                raise PlanError(
+                    f"plan {self.name!r}: some beams have no isocentre; pass the CT to place them"
+                )
+            plan = resolve_plan(self, ct)
+        out = []
+        for beam in plan.beams:
+            source, d, u, v = beam.frame()
+            iso = source + SAD_MM * d
+            hx, hy = beam.field_mm[0] / 2, beam.field_mm[1] / 2
+            corners = np.array(
+                [iso + sx * hx * u + sy * hy * v for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+            )
+            out.append((source, corners))
+        return out
+
+    def summary(self) -> str:
+        """A few lines: prescription and one line per beam."""
+        lines = [
+            f"plan {self.name}: {self.prescription_gy:g} Gy x {self.fractions} = {self.total_dose_gy:g} Gy "
+            f"at the {self.normalization.describe()}; heterogeneity {'on' if self.heterogeneity else 'off'}"
+        ]
+        for beam in self.beams:
+            setup = f"SSD {beam.ssd_mm:.0f} mm" if beam.ssd_mm is not None else "isocentric (SAD 1000 mm)"
+            lines.append(
+                f"  {beam.label:<4} {beam.energy:<5} gantry {beam.gantry_deg:5.1f}  collimator "
+                f"{beam.collimator_deg:5.1f}  field {beam.field_mm[0]:.0f} x {beam.field_mm[1]:.0f} mm "
+                f"(at 1000 mm)  {setup}  weight {beam.weight:g}"
+                + (f"  {len(beam.blocks)} block(s)" if beam.blocks else "")
+            )
+        return "\n".join(lines)
+
+    def to_toml(self) -> str:
+        """The plan as a TOML document that :func:`load_plan` reads back into an equal plan."""
+        out = [f"# hbiview plan {self.name}", f"name = {_toml_value(self.name)}"]
+        if self.description:
+            out.append(f"description = {_toml_value(self.description)}")
+        out.append(f"prescription_gy = {_toml_value(self.prescription_gy)}   # per fraction")
+        out.append(f"fractions = {self.fractions}")
+        norm: dict[str, Any] = {"point": self.normalization.point}
+        if self.normalization.depth_mm is not None:
+            norm["depth_mm"] = self.normalization.depth_mm
+        if self.normalization.lps_mm is not None:
+            norm["lps_mm"] = list(self.normalization.lps_mm)
+        out.append(f"normalization = {_toml_value(norm)}")
+        out.append(f"heterogeneity = {_toml_value(self.heterogeneity)}")
+        if self.grid_mm is not None:
+            out.append(f"grid_mm = {_toml_value(self.grid_mm)}")
+        for beam in self.beams:
+            out += ["", "[[beams]]"]
+            if beam.name:
+                out.append(f"name = {_toml_value(beam.name)}")
+            out.append(f"energy = {_toml_value(beam.energy)}")
+            out.append(f"gantry_deg = {_toml_value(beam.gantry_deg)}")
+            out.append(f"collimator_deg = {_toml_value(beam.collimator_deg)}")
+            out.append(f"field_mm = {_toml_value(list(beam.field_mm))}   # x, y at the isocentre plane")
+            if beam.ssd_mm is not None:
+                out.append(f"ssd_mm = {_toml_value(beam.ssd_mm)}")
+            out.append(f"weight = {_toml_value(beam.weight)}")
+            if beam.isocentre_lps_mm is not None:
+                out.append(f"isocentre_lps_mm = {_toml_value(list(beam.isocentre_lps_mm))}")
+            for block in beam.blocks:
+                out += [
+                    "[[beams.blocks]]",
+                    f"polygon_mm = {_toml_value([list(p) for p in block.vertices_mm])}",
+                ]
+                out.append(f"transmission = {_toml_value(block.transmission)}")
+        return "\n".join(out) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+# ---------------------------------------------------------------------------------------------- geometry
+def beam_basis(gantry_deg: float, collimator_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Beam direction and field axes in LPS for a head-first supine patient (IEC 61217).
+
+    Parameters
+    ----------
+    gantry_deg, collimator_deg
+        IEC gantry and collimator angles (degrees).
+
+    Returns
+    -------
+    d, u, v
+        Unit vectors: ``d`` from the source towards the isocentre, ``u`` and ``v`` the field's x and y
+        directions (at collimator 0, ``u`` points to the patient's left for an AP beam and ``v`` superior).
+    """
+    g = math.radians(gantry_deg)
+    c = math.radians(collimator_deg)
+    d = np.array([-math.sin(g), math.cos(g), 0.0])
+    u0 = np.array([math.cos(g), math.sin(g), 0.0])
+    v0 = np.array([0.0, 0.0, 1.0])
+    u = math.cos(c) * u0 + math.sin(c) * v0
+    v = -math.sin(c) * u0 + math.cos(c) * v0
+    return d, u, v
+
+
+def _axis_body_crossing(
+    geometry: Any, mask: np.ndarray, point: np.ndarray, d: np.ndarray, step_mm: float = 1.0
+) -> tuple[float, float] | None:
+    """Entry and exit distances (mm, along ``d`` from ``point``) of the line through ``point`` in the body."""
+    t = np.arange(-1500.0, 1500.0 + step_mm, step_mm)
+    pts = point[None, :] + t[:, None] * d[None, :]
+    idx = np.rint(geometry.lps_to_index(pts)).astype(int)
+    shape = np.asarray(mask.shape)
+    ok = np.all((idx >= 0) & (idx < shape), axis=1)
+    inside = np.zeros(len(t), dtype=bool)
+    inside[ok] = mask[idx[ok, 0], idx[ok, 1], idx[ok, 2]]
+    if not inside.any():
+        return None
+    hits = np.flatnonzero(inside)
+    return float(t[hits[0]] - step_mm / 2), float(t[hits[-1]] + step_mm / 2)
+
+
+def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
+    """Place every beam on ``ct`` and check that the plan fits the patient.
+
+    Beams without ``isocentre_lps_mm`` get one: the body centre (isocentric), or for an SSD set-up the point
+    1000 mm from a source put ``ssd_mm`` from the skin on the line through the body centre. Beams with both an
+    isocentre and ``ssd_mm`` must agree with the CT within 10 mm.
+
+    Parameters
+    ----------
+    plan
+        The plan (e.g. from :func:`load_plan`).
+    ct
+        The patient.
+
+    Returns
+    -------
+    Plan
+        The plan with every isocentre set.
+
+    Raises
+    ------
+    PlanError
+        Naming the key (and the plan file) when a field misses the CT or the body entirely, when the source
+        would be inside the patient, or when ``ssd_mm`` does not match the patient's surface distance.
+    """
+    from hbiview.dose.body import body_extent_mm
+
+    where = f"{plan.source}: " if plan.source else f"plan {plan.name!r}: "
+    geometry, mask = body_extent_mm(ct)
+    if not mask.any():
+        raise PlanError(f"{where}the CT shows no body (nothing above -400 HU); check the series")
+    kk, jj, ii = np.nonzero(mask)
+    body_pts = geometry.index_to_lps(np.stack([kk, jj, ii], axis=1).astype(float))
+    centre = (body_pts.min(axis=0) + body_pts.max(axis=0)) / 2
+    ct_lower, ct_upper = ct.geometry.bounds_mm()
+    ct_corners = np.array(np.meshgrid(*zip(ct_lower, ct_upper), indexing="ij")).reshape(3, -1).T
+    beams = []
+    for number, beam in enumerate(plan.beams, start=1):
+        key = f"beams[{number}]"
+        d, u, v = beam_basis(beam.gantry_deg, beam.collimator_deg)
+        iso = np.asarray(beam.isocentre_lps_mm) if beam.isocentre_lps_mm is not None else None
+        axis_point = iso if iso is not None else centre
+        crossing = _axis_body_crossing(geometry, mask, axis_point, d)
+        if iso is None:
+            if beam.ssd_mm is None:
+                iso = centre
+            else:
+                if crossing is None:
+                    raise PlanError(f"{where}{key}: the central axis through the body centre misses the body")
+                entry = axis_point + crossing[0] * d
+                iso = entry + (SAD_MM - beam.ssd_mm) * d
+        source = iso - SAD_MM * d
+        if crossing is not None:
+            entry = axis_point + crossing[0] * d
+            ssd_actual = float(np.dot(entry - source, d))
+            if ssd_actual <= 0:
+                raise PlanError(
+                    f"{where}{key}: the source would be inside the patient (surface {-ssd_actual:.0f} mm "
+                    "behind it); move isocentre_lps_mm or raise ssd_mm"
+                )
+            if beam.ssd_mm is not None and abs(ssd_actual - beam.ssd_mm) > 10.0:
+                raise PlanError(
+                    f"{where}{key}.ssd_mm = {beam.ssd_mm:g} mm but the patient's surface is "
+                    f"{ssd_actual:.0f} mm from "
+                    "the source placed by isocentre_lps_mm; fix one of them or drop isocentre_lps_mm"
+                )
+            if beam.ssd_mm is None and ssd_actual < MIN_SSD_MM:
+                raise PlanError(
+                    f"{where}{key}: the skin is only {ssd_actual:.0f} mm from the source (isocentre "
+                    f"{SAD_MM - ssd_actual:.0f} mm deep); a linac needs at least {MIN_SSD_MM:.0f} mm"
+                )
+        # field entirely outside the CT / the body: project onto the isocentre plane and compare
+        hx, hy = beam.field_mm[0] / 2, beam.field_mm[1] / 2
+        for what, pts in (("the CT", ct_corners), ("the body", body_pts)):
+            rel = pts - source
+            w = rel @ d
+            ahead = w > 1.0
+            if not ahead.any():
+                raise PlanError(
+                    f"{where}{key}: {what} lies behind the source; check gantry_deg and isocentre_lps_mm"
+                )
+            pu = (rel[ahead] @ u) * SAD_MM / w[ahead]
+            pv = (rel[ahead] @ v) * SAD_MM / w[ahead]
+            if what == "the CT":
+                miss = pu.max() < -hx or pu.min() > hx or pv.max() < -hy or pv.min() > hy
+            else:
+                miss = not np.any((np.abs(pu) <= hx) & (np.abs(pv) <= hy))
+            if miss:
+                raise PlanError(
+                    f"{where}{key}.field_mm: the {beam.field_mm[0]:g} x {beam.field_mm[1]:g} mm field lies "
+                    f"entirely outside {what}; check isocentre_lps_mm, gantry_deg and field_mm"
+                )
+        beams.append(replace(beam, isocentre_lps_mm=tuple(float(c) for c in iso)))
+    return replace(plan, beams=tuple(beams))
+
+
+# ---------------------------------------------------------------------------------------------- TOML files
+_PLAN_KEYS = {
+    "name",
+    "description",
+    "prescription_gy",
+    "fractions",
+    "normalization",
+    "heterogeneity",
+    "grid_mm",
+    "beams",
+}
+_BEAM_KEYS = {
+    "name",
+    "energy",
+    "gantry_deg",
+    "collimator_deg",
+    "field_mm",
+    "ssd_mm",
+    "weight",
+    "blocks",
+    "isocentre_lps_mm",
+}
+_BLOCK_KEYS = {"polygon_mm", "rect_mm", "transmission"}
+_NORM_KEYS = {"point", "depth_mm", "lps_mm"}
+
+
+def _number(where: str, key: str, value: Any, low: float, high: float, *, integer: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (integer and not isinstance(value, int))
+    ):
+        kind = "an integer" if integer else "a number"
+        raise PlanError(f"{where}{key} must be {kind}, got {value!r}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise PlanError(f"{where}{key} = {value!r} is outside the sensible range {low:g} to {high:g}")
+    return value
+
+
+def _vector(where: str, key: str, value: Any, n: int, low: float, high: float) -> tuple[float, ...]:
+    if not isinstance(value, list) or len(value) != n:
+        raise PlanError(f"{where}{key} must be a list of {n} numbers, got {value!r}")
+    return tuple(float(_number(where, f"{key}[{i}]", x, low, high)) for i, x in enumerate(value))
+
+
+def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise PlanError(f"{where}unknown key {prefix}{unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _block_from(where: str, key: str, table: Any) -> Block:
+    if not isinstance(table, Mapping):
+        raise PlanError(f"{where}{key} must be a table with polygon_mm or rect_mm")
+    _check_keys(where, table, _BLOCK_KEYS, f"{key}.")
+    transmission = float(_number(where, f"{key}.transmission", table.get("transmission", 0.0), 0.0, 1.0))
+    if ("polygon_mm" in table) == ("rect_mm" in table):
+        raise PlanError(f"{where}{key} needs exactly one of polygon_mm or rect_mm")
+    if "rect_mm" in table:
+        x1, y1, x2, y2 = _vector(where, f"{key}.rect_mm", table["rect_mm"], 4, -1000, 1000)
+        if x1 == x2 or y1 == y2:
+            raise PlanError(f"{where}{key}.rect_mm has zero area")
+        return Block.rectangle(x1, y1, x2, y2, transmission)
+    poly = table["polygon_mm"]
+    if not isinstance(poly, list) or len(poly) < 3:
+        raise PlanError(f"{where}{key}.polygon_mm must be a list of at least 3 [x, y] points")
+    verts = tuple(_vector(where, f"{key}.polygon_mm[{i}]", p, 2, -1000, 1000) for i, p in enumerate(poly))
+    return Block(verts, transmission)  # type: ignore[arg-type]
+
+
+def _beam_from(where: str, number: int, table: Any) -> Beam:
+    key = f"beams[{number}]"
+    if not isinstance(table, Mapping):
+        raise PlanError(f"{where}{key} must be a table ([[beams]])")
+    _check_keys(where, table, _BEAM_KEYS, f"{key}.")
+    if "energy" not in table:
+        raise PlanError(f"{where}{key}.energy is missing (one of {', '.join(ENERGIES)})")
+    energy = table["energy"]
+    if energy not in ENERGIES:
+        raise PlanError(f"{where}{key}.energy = {energy!r} is unknown; use one of {', '.join(ENERGIES)}")
+    if "field_mm" not in table:
+        raise PlanError(f"{where}{key}.field_mm is missing ([x, y] in mm at the isocentre plane)")
+    field_mm = _vector(where, f"{key}.field_mm", table["field_mm"], 2, 0.0, MAX_JAW_MM)
+    if min(field_mm) < 5.0:
+        raise PlanError(
+            f"{where}{key}.field_mm = {list(field_mm)}: a field side of zero (or under 5 mm) gives no dose"
+        )
+    ssd = table.get("ssd_mm")
+    if ssd is not None:
+        ssd = float(_number(where, f"{key}.ssd_mm", ssd, MIN_SSD_MM, MAX_SSD_MM))
+    iso = table.get("isocentre_lps_mm")
+    if iso is not None:
+        iso = _vector(where, f"{key}.isocentre_lps_mm", iso, 3, -5000, 5000)
+    blocks_raw = table.get("blocks", [])
+    if not isinstance(blocks_raw, list):
+        raise PlanError(f"{where}{key}.blocks must be an array of tables ([[beams.blocks]])")
+    name = table.get("name", "")
+    if not isinstance(name, str):
+        raise PlanError(f"{where}{key}.name must be a string")
+    return Beam(
+        energy=energy,
+        gantry_deg=float(_number(where, f"{key}.gantry_deg", table.get("gantry_deg", 0.0), -360, 360)),
+        collimator_deg=float(
+            _number(where, f"{key}.collimator_deg", table.get("collimator_deg", 0.0), -360, 360)
+        ),
+        field_mm=field_mm,  # type: ignore[arg-type]
+        ssd_mm=ssd,
+        weight=float(_number(where, f"{key}.weight", table.get("weight", 1.0), 1e-6, 1e6)),
+        blocks=tuple(_block_from(where, f"{key}.blocks[{i}]", b) for i, b in enumerate(blocks_raw, start=1)),
+        isocentre_lps_mm=iso,  # type: ignore[arg-type]
+        name=name,
+    )
+
+
+def plan_from_dict(data: Mapping[str, Any], source: str = "") -> Plan:
+    """Build and validate a plan from a parsed TOML document.
+
+    Parameters
+    ----------
+    data
+        The document (keys as in :meth:`Plan.to_toml`).
+    source
+        File name for error messages.
+
+    Raises
+    ------
+    PlanError
+        Naming the offending key.
+    """
+    where = f"{source}: " if source else ""
+    _check_keys(where, data, _PLAN_KEYS, "")
+    for required in ("name", "prescription_gy", "beams"):
+        if required not in data:
+            raise PlanError(f"{where}{required} is missing")
+    if not isinstance(data["name"], str) or not data["name"]:
+        raise PlanError(f"{where}name must be a non-empty string")
+    dose = data["prescription_gy"]
+    if isinstance(dose, (int, float)) and not isinstance(dose, bool) and dose <= 0:
+        raise PlanError(f"{where}prescription_gy = {dose!r}: the dose per fraction must be positive")
+    dose = _number(where, "prescription_gy", dose, 1e-3, MAX_DOSE_PER_FRACTION_GY)
+    fractions = int(_number(where, "fractions", data.get("fractions", 1), 1, MAX_FRACTIONS, integer=True))
+    if dose * fractions > MAX_TOTAL_DOSE_GY:
+        raise PlanError(
+            f"{where}prescription_gy x fractions = {dose * fractions:g} Gy is beyond "
+            f"{MAX_TOTAL_DOSE_GY:g} Gy; "
+            "prescription_gy is the dose per fraction"
+        )
+    norm_raw = data.get("normalization", {"point": "midplane"})
+    if not isinstance(norm_raw, Mapping):
+        raise PlanError(f'{where}normalization must be a table such as {{ point = "midplane" }}')
+    _check_keys(where, norm_raw, _NORM_KEYS, "normalization.")
+    point = norm_raw.get("point", "midplane")
+    if point == "depth":
+        if "depth_mm" not in norm_raw:
+            raise PlanError(f'{where}normalization.depth_mm is needed with point = "depth"')
+        norm = Normalization(
+            "depth", depth_mm=_number(where, "normalization.depth_mm", norm_raw["depth_mm"], 0, 500)
+        )
+    elif point == "lps":
+        if "lps_mm" not in norm_raw:
+            raise PlanError(f'{where}normalization.lps_mm is needed with point = "lps"')
+        norm = Normalization(
+            "lps", lps_mm=_vector(where, "normalization.lps_mm", norm_raw["lps_mm"], 3, -5000, 5000)
+        )  # type: ignore[arg-type]
+    elif point == "midplane":
+        norm = Normalization("midplane")
+    else:
+        raise PlanError(f"{where}normalization.point = {point!r} is unknown; use midplane, depth or lps")
+    heterogeneity = data.get("heterogeneity", True)
+    if not isinstance(heterogeneity, bool):
+        raise PlanError(f"{where}heterogeneity must be true or false")
+    grid = data.get("grid_mm")
+    if grid is not None:
+        grid = float(_number(where, "grid_mm", grid, 0.5, 20.0))
+    beams_raw = data["beams"]
+    if not isinstance(beams_raw, list) or not beams_raw:
+        raise PlanError(f"{where}beams must hold at least one [[beams]] table")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise PlanError(f"{where}description must be a string")
+    return Plan(
+        name=data["name"],
+        beams=tuple(_beam_from(where, i, b) for i, b in enumerate(beams_raw, start=1)),
+        prescription_gy=float(dose),
+        fractions=fractions,
+        normalization=norm,
+        heterogeneity=heterogeneity,
+        grid_mm=grid,
+        description=description,
+        source=source,
+    )
+
+
+def load_plan(path: str | os.PathLike[str], ct: CTVolume | None = None) -> Plan:
+    """Read a TOML plan file.
+
+    Parameters
+    ----------
+    path
+        The file (keys as written by :meth:`Plan.to_toml`; see the example in the README).
+    ct
+        If given, the plan is also placed on this CT and checked against it (:func:`resolve_plan`).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    MissingInputError
+        If the file does not exist.
+    PlanError
+        Naming the file and the key: unknown key, unknown energy, a dose that is negative or absurd, a zero
+        field, a field entirely outside the CT, an SSD that does not fit the patient.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise MissingInputError(f"{name}: plan file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(f"{name}: not valid TOML ({exc})") from exc
+    plan = plan_from_dict(data, source=name)
+    return resolve_plan(plan, ct) if ct is not None else plan
+
+
+# ---------------------------------------------------------------------------------------------- presets
+_PRESET_TEXT = {
+    "upper-hbi": "upper hemi-body, AP/PA, skull base to iliac crest, 6 Gy x 1 at midplane (RTOG 78-10)",
+    "mid-hbi": "mid hemi-body, AP/PA, lung base (diaphragm) to mid-thigh, 8 Gy x 1 at midplane (RTOG 78-10)",
+    "lower-hbi": "lower hemi-body, AP/PA, iliac crest to ankles, 8 Gy x 1 at midplane (RTOG 78-10)",
+    "spine": "spine field on one vertebra (level=T10), PA or AP/PA, schedule 8x1 / 20x5 / 30x10",
+    "pelvis": "pelvis and hips, AP/PA, iliac crest to below the lesser trochanters, 8x1 / 20x5 / 30x10",
+}
+
+
+@lru_cache(maxsize=1)
+def _prescriptions() -> dict[str, tuple[float, int]]:
+    ref = resources.files("hbiview") / "data" / "hbi_prescriptions.csv"
+    lines = [ln for ln in ref.read_text().splitlines() if ln and not ln.startswith("#")]
+    return {
+        r["preset"]: (float(r["dose_per_fraction_gy"]), int(r["fractions"])) for r in csv.DictReader(lines)
+    }
+
+
+@lru_cache(maxsize=1)
+def _stature_fractions() -> dict[str, float]:
+    ref = resources.files("hbiview") / "data" / "body_proportions.csv"
+    lines = [ln for ln in ref.read_text().splitlines() if ln and not ln.startswith("#")]
+    return {r["landmark"]: float(r["fraction_of_stature"]) for r in csv.DictReader(lines)}
+
+
+def list_presets() -> list[tuple[str, str]]:
+    """Names and one-line descriptions of the plan presets."""
+    return list(_PRESET_TEXT.items())
+
+
+# approximate adult heights of vertebra + disc (mm): used only to spread vertebral levels between the skull
+# base and the iliac crest when no landmark finder is available (our estimate; scaled to the patient)
+_VERTEBRA_HEIGHT_MM = {"C": 16.0, "T": 23.0, "L": 34.0, "S": 34.0}
+
+
+def _heuristic_landmarks(z_low: float, z_high: float) -> dict[str, float]:
+    """Landmark z (mm) from the body's z extent by stature fractions (Drillis & Contini 1966)."""
+    height = z_high - z_low
+    marks = {k: z_low + f * height for k, f in _stature_fractions().items()}
+    marks.update(_spread_vertebrae(marks["skull_base"], marks["iliac_crest"]))
+    return marks
+
+
+def _spread_vertebrae(skull_base: float, iliac_crest: float) -> dict[str, float]:
+    """Vertebral-body centres: C1 10 mm below the skull base, the L4/L5 disc at the iliac crest (Tuffier)."""
+    heights = np.array([_VERTEBRA_HEIGHT_MM[name[0]] for name in VERTEBRAE])
+    tops = np.concatenate([[0.0], np.cumsum(heights)])
+    centres = tops[:-1] + heights / 2
+    l4_l5 = tops[VERTEBRAE.index("L5")]
+    scale = (skull_base - 10.0 - iliac_crest) / (l4_l5 - centres[0])
+    return {name: float(skull_base - 10.0 - (c - centres[0]) * scale) for name, c in zip(VERTEBRAE, centres)}
+
+
+def _to_z(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 3:
+        return float(value[2])
+    return float(value)
+
+
+def _landmarks(
+    ct: CTVolume, landmarks: Mapping[str, Any] | None, body_z: tuple[float, float]
+) -> dict[str, float]:
+    """Landmark z values: given, else from hbiview.anatomy, else the stature heuristic (with a warning)."""
+    found: dict[str, float | None] = {}
+    if landmarks is None:
+        try:
+            from hbiview.anatomy import find_landmarks  # type: ignore[attr-defined]
+        except ImportError:
+            find_landmarks = None
+        if find_landmarks is not None:
+            result = find_landmarks(ct)
+            items = result.items() if hasattr(result, "items") else vars(result).items()
+            landmarks = dict(items)
+    if landmarks is not None:
+        found = {str(k): _to_z(v) for k, v in landmarks.items()}
+    guess = _heuristic_landmarks(*body_z)
+    missing = [k for k in (*LANDMARK_KEYS, *VERTEBRAE) if found.get(k) is None]
+    if landmarks is None:
+        warn(
+            "no landmark finder available (hbiview.anatomy): field borders estimated from the body's "
+            f"height ({body_z[1] - body_z[0]:.0f} mm) by average body proportions; check them on the images"
+        )
+    elif [k for k in missing if k in LANDMARK_KEYS]:
+        warn(
+            f"landmarks {', '.join(k for k in missing if k in LANDMARK_KEYS)} not found; "
+            "estimated from body proportions"
+        )
+    if found.get("skull_base") is not None and found.get("iliac_crest") is not None:
+        guess.update(_spread_vertebrae(found["skull_base"], found["iliac_crest"]))  # type: ignore[arg-type]
+    out = dict(guess)
+    out.update({k: v for k, v in found.items() if v is not None})
+    return out
+
+
+def _schedule(text: str) -> tuple[float, int]:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[xX/]\s*(\d+)\s*", str(text))
+    if not match:
+        raise PlanError(f"schedule {text!r}: write total dose x fractions, e.g. '8x1', '20x5' or '30x10'")
+    total, fractions = float(match.group(1)), int(match.group(2))
+    if (
+        fractions < 1
+        or total <= 0
+        or total / fractions > MAX_DOSE_PER_FRACTION_GY
+        or total > MAX_TOTAL_DOSE_GY
+    ):
+        raise PlanError(f"schedule {text!r} is outside the sensible range")
+    return total / fractions, fractions
+
+
+def _body_section(
+    geometry: Any, mask: np.ndarray, z_low: float, z_high: float
+) -> tuple[float, float, float, float]:
+    """Left-right (x min, x max) and anterior-posterior (y min, y max) extent of the body in a z band."""
+    z_axis, y_axis, x_axis = geometry.axis_coordinates_mm()
+    band = (z_axis >= min(z_low, z_high)) & (z_axis <= max(z_low, z_high))
+    if not band.any():
+        band = np.abs(z_axis - (z_low + z_high) / 2) == np.abs(z_axis - (z_low + z_high) / 2).min()
+    section = mask[band]
+    xs = x_axis[np.any(section, axis=(0, 1))]
+    ys = y_axis[np.any(section, axis=(0, 2))]
+    if xs.size == 0:
+        raise PlanError(f"the CT shows no body between z = {z_low:.0f} and {z_high:.0f} mm")
+    return float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max())
+
+
+def _choose_setup(
+    geometry: Any,
+    mask: np.ndarray,
+    inferior: float,
+    superior: float,
+    x_centre: float,
+    margin: float,
+    midplane_depth_mm: float,
+) -> tuple[float, float, float, float]:
+    """SSD, jaws and collimator angle of a hemi-body field, as a linac would set it.
+
+    First choice: collimator 0 at the smallest SSD (50 mm steps, 1000-2000 mm) at which jaws of at most
+    400 mm cover the border-to-border length and the body width plus margins at midplane. Second choice
+    (long fields): a square field turned to collimator 45 degrees, whose diagonal runs along the patient,
+    at the smallest SSD at which the diamond still contains the body outline (plus margin) slice by slice.
+    Otherwise collimator 0 at SSD 2000 mm with the jaws capped, and a warning.
+
+    Returns
+    -------
+    ssd_mm, jaw_x_mm, jaw_y_mm, collimator_deg
+    """
+    z_axis, _, x_axis = geometry.axis_coordinates_mm()
+    band = (z_axis >= inferior) & (z_axis <= superior)
+    rows = mask[band].any(axis=1)  # (z, x)
+    half_width = np.array([np.abs(x_axis[r] - x_centre).max() if r.any() else 0.0 for r in rows])
+    length = superior - inferior
+    width = 2 * (half_width.max() + margin)
+    offset = np.abs(z_axis[band] - (superior + inferior) / 2)
+    diamond = np.sqrt(2.0) * max(length / 2, float(np.max(offset + half_width + margin)))
+    ssds = np.arange(1000.0, MAX_SSD_MM + 1.0, 50.0)
+    for ssd in ssds:
+        scale = SAD_MM / (ssd + midplane_depth_mm)
+        if max(length, width) * scale <= MAX_JAW_MM + 1e-6:
+            return float(ssd), width * scale, length * scale, 0.0
+    for ssd in ssds:
+        scale = SAD_MM / (ssd + midplane_depth_mm)
+        if diamond * scale <= MAX_JAW_MM + 1e-6:
+            return float(ssd), diamond * scale, diamond * scale, 45.0
+    scale = SAD_MM / (MAX_SSD_MM + midplane_depth_mm)
+    warn(
+        f"a {width:.0f} x {length:.0f} mm field at midplane needs more than 400 mm jaws even at SSD "
+        f"{MAX_SSD_MM:.0f} mm (or turned to 45 degrees); jaws capped at 400 mm, covering "
+        f"{min(length, MAX_JAW_MM / scale):.0f} mm of the length"
+    )
+    return MAX_SSD_MM, min(width * scale, MAX_JAW_MM), min(length * scale, MAX_JAW_MM), 0.0
+
+
+def preset(
+    name: str,
+    ct: CTVolume,
+    *,
+    landmarks: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Plan:
+    """Build a preset plan for the patient in ``ct``.
+
+    Parameters
+    ----------
+    name
+        One of :func:`list_presets`: ``upper-hbi``, ``mid-hbi``, ``lower-hbi``, ``spine``, ``pelvis``.
+    ct
+        The patient.
+    landmarks
+        z (LPS mm) of ``vertex``, ``skull_base``, ``lung_apex``, ``lung_base``, ``iliac_crest``,
+        ``femoral_heads``, ``knees``, ``ankles``, ``soles`` and vertebral-body centres ``C1``..``S1``.
+        ``None``: from :func:`hbiview.anatomy.find_landmarks` when available, else estimated from the body's
+        height by average proportions (with a warning).
+    **options
+        ``energy`` (all presets; default 10MV for HBI and pelvis, 6MV for spine), ``margin_mm`` (lateral
+        margin beyond the body, default 20), ``heterogeneity`` (default True), ``grid_mm``;
+        ``lower-hbi``: ``inferior="ankles"|"knees"``; ``spine``: ``level`` (default "T10"),
+        ``schedule`` ("8x1", "20x5", "30x10"), ``technique`` ("PA" or "AP/PA"), ``width_mm`` (default 80),
+        ``depth_mm`` (PA prescription depth, default 50); ``pelvis``: ``schedule``.
+
+    Returns
+    -------
+    Plan
+        A resolved plan (isocentres set) whose ``description`` states borders, SSD, field and collimator.
+
+    Raises
+    ------
+    PlanError
+        For an unknown preset, option or vertebral level.
+    """
+    from hbiview.dose.body import body_extent_mm
+
+    if name not in _PRESET_TEXT:
+        raise PlanError(
+            f"unknown preset {name!r}; choose one of {', '.join(_PRESET_TEXT)} (see 'hbiview plans')"
+        )
+    common = {"energy", "margin_mm", "heterogeneity", "grid_mm"}
+    allowed = common | {
+        "lower-hbi": {"inferior"},
+        "spine": {"level", "schedule", "technique", "width_mm", "depth_mm"},
+        "pelvis": {"schedule"},
+    }.get(name, set())
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise PlanError(
+            f"preset {name}: unknown option {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+    default_energy = "6MV" if name == "spine" else "10MV"
+    energy = options.get("energy", default_energy)
+    if energy not in ENERGIES:
+        raise PlanError(f"preset {name}: energy {energy!r} is unknown; use one of {', '.join(ENERGIES)}")
+    margin = float(options.get("margin_mm", 20.0))
+    geometry, mask = body_extent_mm(ct)
+    if not mask.any():
+        raise PlanError("the CT shows no body (nothing above -400 HU); check the series")
+    z_axis = geometry.axis_coordinates_mm()[0]
+    body_slices = z_axis[np.any(mask, axis=(1, 2))]
+    marks = _landmarks(ct, landmarks, (float(body_slices.min()), float(body_slices.max())))
+    heterogeneity = bool(options.get("heterogeneity", True))
+    grid_mm = options.get("grid_mm")
+
+    if name.endswith("-hbi"):
+        dose, fractions = _prescriptions()[name]
+        if name == "upper-hbi":
+            superior, inferior = marks["skull_base"], marks["iliac_crest"]
+            borders = "skull base to iliac crest"
+        elif name == "mid-hbi":
+            superior = marks["lung_base"]
+            inferior = (marks["femoral_heads"] + marks["knees"]) / 2
+            borders = "lung base (diaphragm) to mid-thigh"
+        else:
+            low = options.get("inferior", "ankles")
+            if low not in ("ankles", "knees"):
+                raise PlanError(f"preset lower-hbi: inferior must be 'ankles' or 'knees', got {low!r}")
+            superior, inferior = marks["iliac_crest"], marks[low]
+            borders = f"iliac crest to {low}"
+        superior = min(superior, float(body_slices.max()))
+        inferior = max(inferior, float(body_slices.min()))
+        x0, x1, y0, y1 = _body_section(geometry, mask, inferior, superior)
+        length = superior - inferior
+        width = (x1 - x0) + 2 * margin
+        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, (superior + inferior) / 2])
+        crossing = _axis_body_crossing(geometry, mask, centre, np.array([0.0, 1.0, 0.0]))
+        separation = (crossing[1] - crossing[0]) if crossing else (y1 - y0)
+        ssd, jaw_x, jaw_y, collimator = _choose_setup(
+            geometry, mask, inferior, superior, (x0 + x1) / 2, margin, separation / 2
+        )
+        beams = []
+        for gantry, label in ((0.0, "AP"), (180.0, "PA")):
+            beams.append(
+                Beam(
+                    energy,
+                    gantry,
+                    collimator,
+                    (round(jaw_x, 1), round(jaw_y, 1)),
+                    ssd_mm=ssd,
+                    weight=1.0,
+                    name=label,
+                )
+            )
+        description = (
+            f"{_PRESET_TEXT[name]}. Borders {borders}: z {inferior:.0f} to {superior:.0f} mm "
+            f"({length:.0f} mm), width {width:.0f} mm (body + {margin:g} mm each side) at midplane; "
+            f"separation {separation:.0f} mm; extended SSD {ssd:.0f} mm, "
+            f"jaws {jaw_x:.0f} x {jaw_y:.0f} mm at 1000 mm, collimator {collimator:g}."
+        )
+        plan = Plan(
+            name,
+            tuple(beams),
+            dose,
+            fractions,
+            Normalization("midplane"),
+            heterogeneity,
+            grid_mm,
+            description,
+        )
+        placed = []
+        for beam in plan.beams:
+            d, _, _ = beam_basis(beam.gantry_deg)
+            cross = _axis_body_crossing(geometry, mask, centre, d)
+            entry = centre + (cross[0] if cross else -separation / 2) * d
+            placed.append(replace(beam, isocentre_lps_mm=tuple(float(c) for c in entry + (SAD_MM - ssd) * d)))
+        return resolve_plan(replace(plan, beams=tuple(placed)), ct)
+
+    schedule = options.get("schedule", "8x1")
+    dose, fractions = _schedule(schedule)
+    if name == "spine":
+        level = str(options.get("level", "T10")).upper()
+        if level not in VERTEBRAE:
+            raise PlanError(f"preset spine: level {level!r} is not a vertebra (C1..C7, T1..T12, L1..L5, S1)")
+        i = VERTEBRAE.index(level)
+        z_c = marks[level]
+        above = marks[VERTEBRAE[max(i - 1, 0)]]
+        below = marks[VERTEBRAE[min(i + 1, len(VERTEBRAE) - 1)]]
+        spacing = max(abs(above - below) / 2, 15.0)
+        length = abs(above - below) + spacing  # one vertebra above and below, whole bodies
+        width = float(options.get("width_mm", 80.0))
+        x0, x1, y0, y1 = _body_section(geometry, mask, z_c - 5, z_c + 5)
+        technique = str(options.get("technique", "PA")).upper()
+        if technique not in ("PA", "AP/PA"):
+            raise PlanError(f"preset spine: technique must be 'PA' or 'AP/PA', got {technique!r}")
+        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, z_c])
+        if technique == "PA":
+            cross = _axis_body_crossing(geometry, mask, centre, np.array([0.0, -1.0, 0.0]))
+            depth = float(options.get("depth_mm", 50.0))
+            entry = centre + (cross[0] if cross else -(y1 - y0) / 2) * np.array([0.0, -1.0, 0.0])
+            iso = entry + np.array([0.0, -1.0, 0.0]) * (SAD_MM - 1000.0)
+            beams = (
+                Beam(
+                    energy,
+                    180.0,
+                    0.0,
+                    (width, round(length, 1)),
+                    ssd_mm=1000.0,
+                    isocentre_lps_mm=tuple(iso),
+                    name="PA",
+                ),
+            )  # type: ignore[arg-type]
+            norm = Normalization("depth", depth_mm=depth)
+            setup = f"single PA field at SSD 1000 mm, prescribed at {depth:g} mm depth"
+        else:
+            beams = tuple(
+                Beam(energy, g, 0.0, (width, round(length, 1)), isocentre_lps_mm=tuple(centre), name=lab)  # type: ignore[arg-type]
+                for g, lab in ((0.0, "AP"), (180.0, "PA"))
+            )
+            norm = Normalization("midplane")
+            setup = "AP/PA isocentric (SAD 1000 mm) at the body's midplane, prescribed at midplane"
+        description = (
+            f"Spine {level} (z {z_c:.0f} mm), {schedule}: field {width:g} x {length:.0f} mm at 1000 mm "
+            f"covering {VERTEBRAE[max(i - 1, 0)]}-{VERTEBRAE[min(i + 1, len(VERTEBRAE) - 1)]}; "
+            f"{setup}; collimator 0."
+        )
+        plan = Plan(f"spine-{level}", beams, dose, fractions, norm, heterogeneity, grid_mm, description)
+        return resolve_plan(plan, ct)
+
+    # pelvis: iliac crest (+20 mm) to 80 mm below the femoral heads (below the lesser trochanters)
+    superior = marks["iliac_crest"] + 20.0
+    inferior = marks["femoral_heads"] - 80.0
+    x0, x1, y0, y1 = _body_section(geometry, mask, inferior, superior)
+    width = min((x1 - x0) + 2 * margin, MAX_JAW_MM)
+    length = superior - inferior
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, (superior + inferior) / 2])
+    if length > MAX_JAW_MM:
+        raise PlanError(f"preset pelvis: the {length:.0f} mm border-to-border length exceeds 400 mm jaws")
+    beams = tuple(
+        Beam(energy, g, 0.0, (round(width, 1), round(length, 1)), isocentre_lps_mm=tuple(centre), name=lab)  # type: ignore[arg-type]
+        for g, lab in ((0.0, "AP"), (180.0, "PA"))
+    )
+    description = (
+        f"Pelvis and hips, {schedule}: iliac crest + 20 mm to femoral heads - 80 mm (z {inferior:.0f} to "
+        f"{superior:.0f} mm), width {width:.0f} mm (body + {margin:g} mm); AP/PA isocentric (SAD 1000 mm) "
+        "at the body centre, collimator 0, prescribed at midplane."
+    )
+    plan = Plan(
+        "pelvis", beams, dose, fractions, Normalization("midplane"), heterogeneity, grid_mm, description
+    )
+    return resolve_plan(plan, ct)
