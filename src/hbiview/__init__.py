@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     # DICOM and files
     "read_ct": "hbiview.io.dicom",
     "list_series": "hbiview.io.dicom",
+    "SeriesInfo": "hbiview.io.dicom",
     "write_ct": "hbiview.io.dicom",
     "Phantom": "hbiview.sample",
     "read_rtdose": "hbiview.io.rtdose",

@@ -11,15 +11,22 @@ import os
 import shutil
 import tempfile
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from hbiview.errors import InputError, OutputError
+from hbiview.errors import DicomError, InputError, MissingInputError, OutputError, warn
+from hbiview.geometry import Geometry
+from hbiview.progress import progress
 from hbiview.volume import CTVolume
 
-__all__ = ["TRANSFER_SYNTAXES", "write_ct"]
+__all__ = ["TRANSFER_SYNTAXES", "SeriesInfo", "list_series", "read_ct", "write_ct"]
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -81,8 +88,10 @@ def _prepare_folder(folder: Path, force: bool) -> None:
     if folder.is_dir() and any(folder.iterdir()) and not force:
         raise OutputError(f"{folder}: folder exists and is not empty (use --force to replace it)")
     parent = folder.parent
-    if not parent.is_dir():
-        raise OutputError(f"{folder}: parent folder {parent} does not exist")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create its parent folder {parent} ({exc.strerror})") from exc
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{folder}: parent folder {parent} is not writable")
 
@@ -129,8 +138,8 @@ def write_ct(
         The volume; HU are rounded to integers. Any affine is written as it is (ImagePositionPatient of
         each slice from the affine, ImageOrientationPatient from its row and column axes).
     folder
-        Target folder; created. Written to a temporary folder beside it and renamed when complete, so an
-        interrupted write leaves nothing behind.
+        Target folder; created, with its parents. Written to a temporary folder beside it and renamed
+        when complete, so an interrupted write leaves nothing behind.
     transfer_syntax
         ``"explicit"`` (uncompressed explicit VR little endian), ``"rle"``, ``"jpeg2000"`` (lossless) or
         ``"jpegls"`` (lossless).
@@ -273,8 +282,6 @@ def write_ct(
     def write_one(k: int) -> None:
         dataset(k).save_as(tmp / names[k], enforce_file_format=True)
 
-    from hbiview.progress import progress
-
     try:
         n_workers = workers or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
@@ -286,3 +293,751 @@ def write_ct(
             shutil.rmtree(tmp)
         raise
     return [target / name for name in names]
+
+
+# ---------------------------------------------------------------------------------------------- reading
+_NON_IMAGE_MODALITIES = frozenset(
+    {"RTSTRUCT", "RTDOSE", "RTPLAN", "RTRECORD", "RTIMAGE", "SR", "KO", "PR", "REG"}
+)
+_DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}  # UID -> implicit VR
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+_AXIS_TOLERANCE = 1e-3  # largest direction cosine off an axis accepted as axial (0.06 degrees)
+_GRID_TOLERANCE = 0.05  # largest slice offset from a uniform grid accepted, as a fraction of the spacing
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One series found in a folder (what ``hbiview info`` lists).
+
+    Parameters
+    ----------
+    series_uid
+        SeriesInstanceUID.
+    modality
+        Modality (``CT``, ``MR``, ``RTSTRUCT``...).
+    n_files
+        Number of files (slices, for an image series).
+    description
+        SeriesDescription.
+    series_number
+        SeriesNumber, if given.
+    study_uid, study_description
+        StudyInstanceUID and StudyDescription.
+    patient_name, patient_id
+        PatientName and PatientID.
+    rows, columns
+        Image size of the first file, for image series.
+    folder
+        The folder holding the series' first file.
+    """
+
+    series_uid: str
+    modality: str
+    n_files: int
+    description: str = ""
+    series_number: int | None = None
+    study_uid: str = ""
+    study_description: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    rows: int | None = None
+    columns: int | None = None
+    folder: str = ""
+
+    @property
+    def is_image(self) -> bool:
+        """Whether the series holds images (not an RT structure set, plan, dose or report)."""
+        return self.modality not in _NON_IMAGE_MODALITIES and self.rows is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dictionary of the fields."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class _Header:
+    """What the reader needs from one file, read with ``stop_before_pixels``."""
+
+    path: Path
+    sop_class: str
+    series_uid: str
+    modality: str
+    attrs: dict[str, Any]
+    rows: int | None = None
+    columns: int | None = None
+    position: np.ndarray | None = None
+    orientation: np.ndarray | None = None
+    pixel_spacing: tuple[float, float] | None = None
+    slope: float = 1.0
+    intercept: float = 0.0
+    has_rescale: bool = True
+    bits_allocated: int = 16
+    bits_stored: int = 16
+    signed: bool = False
+    padding: tuple[int, int] | None = None
+    samples: int = 1
+    frames: int = 1
+    transfer_syntax: str = ""
+    data_offset: int | None = None  # file offset of native little-endian pixel bytes
+    data_length: int | None = None
+    has_pixels: bool = False
+
+
+def _str(ds: Any, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    return "" if value is None else str(value).strip()
+
+
+def _float(ds: Any, keyword: str, default: float | None = None) -> float | None:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return default
+    if not isinstance(value, str | int | float):  # a multi-valued element: the first value counts
+        value = value[0]
+    return float(value)
+
+
+def _floats(ds: Any, keyword: str, count: int, path: Path) -> np.ndarray | None:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return None
+    try:
+        out = np.array([float(v) for v in value], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DicomError(f"{path}: {keyword} {value!r} is not a list of numbers ({exc})") from exc
+    if out.shape != (count,) or not np.all(np.isfinite(out)):
+        raise DicomError(f"{path}: {keyword} must hold {count} finite numbers, got {value!r}")
+    return out
+
+
+def _dicom_kind(path: Path) -> str | None:
+    """``"part10"`` (DICM magic at byte 128), ``"bare"`` (a dataset starting at group 0002/0008) or None."""
+    try:
+        with open(path, "rb") as fp:
+            head = fp.read(132)
+    except OSError:
+        return None
+    if head[128:132] == b"DICM":
+        return "part10"
+    return "bare" if len(head) >= 8 and head[:2] in (b"\x08\x00", b"\x02\x00") else None
+
+
+def _pixel_element(fp: Any, implicit: bool, file_size: int) -> tuple[int, int] | None:
+    """``(offset, length)`` of the Pixel Data value at the reader's position, or None if it is not there."""
+    here = fp.tell()
+    for start in (here - 4, here):  # pydicom stops either just after or just before the tag
+        if start < 0:
+            continue
+        fp.seek(start)
+        head = fp.read(12)
+        if head[:4] != _PIXEL_DATA_TAG:
+            continue
+        if implicit:
+            length = int.from_bytes(head[4:8], "little")
+            return start + 8, length
+        if head[4:6] in (b"OW", b"OB"):
+            length = int.from_bytes(head[8:12], "little")
+            return start + 12, length
+    if here >= file_size:
+        return None
+    return None
+
+
+def _read_header(path: Path, explicit: bool) -> _Header | None:
+    """Header of one file; None for non-DICOM files and DICOMDIRs (unless ``explicit``, then an error)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    kind = _dicom_kind(path)
+    if kind is None:
+        if explicit:
+            raise DicomError(f"{path}: not a DICOM file")
+        return None
+    try:
+        file_size = path.stat().st_size
+        with open(path, "rb") as fp:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+            syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+            pixel = None
+            if syntax in _NATIVE_LITTLE_ENDIAN:
+                pixel = _pixel_element(fp, _NATIVE_LITTLE_ENDIAN[syntax], file_size)
+            at_end = fp.tell() >= file_size
+    except InvalidDicomError as exc:
+        if explicit:
+            raise DicomError(f"{path}: not a DICOM file ({exc})") from exc
+        return None
+    except Exception as exc:  # pydicom raises many kinds on damaged files
+        raise DicomError(f"{path}: corrupt DICOM file, cannot read its header ({exc})") from exc
+    media_class = str(ds.file_meta.get("MediaStorageSOPClassUID", "")) if hasattr(ds, "file_meta") else ""
+    sop_class = _str(ds, "SOPClassUID") or media_class
+    if media_class == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        if explicit:
+            raise DicomError(f"{path}: is a DICOMDIR index, not an image; give its folder instead")
+        return None
+    series_uid = _str(ds, "SeriesInstanceUID")
+    if not series_uid:
+        if kind == "bare" and "PatientID" not in ds and "SOPClassUID" not in ds:  # not DICOM after all
+            if explicit:
+                raise DicomError(f"{path}: not a DICOM file")
+            return None
+        raise DicomError(f"{path}: corrupt DICOM file, it has no SeriesInstanceUID")
+    attrs = {
+        keyword: _str(ds, keyword)
+        for keyword in (
+            "PatientName",
+            "PatientID",
+            "StudyDescription",
+            "SeriesDescription",
+            "StudyInstanceUID",
+            "Manufacturer",
+            "FrameOfReferenceUID",
+            "SeriesNumber",
+            "SliceThickness",
+            "SpacingBetweenSlices",
+        )
+    }
+    header = _Header(path, sop_class, series_uid, _str(ds, "Modality").upper(), attrs, transfer_syntax=syntax)
+    if "Rows" not in ds or "Columns" not in ds:
+        return header
+    try:
+        header.rows = int(ds.Rows)
+        header.columns = int(ds.Columns)
+        header.position = _floats(ds, "ImagePositionPatient", 3, path)
+        header.orientation = _floats(ds, "ImageOrientationPatient", 6, path)
+        spacing = _floats(ds, "PixelSpacing", 2, path)
+        header.pixel_spacing = None if spacing is None else (float(spacing[0]), float(spacing[1]))
+        header.has_rescale = "RescaleSlope" in ds and "RescaleIntercept" in ds
+        header.slope = _float(ds, "RescaleSlope", 1.0) or 0.0
+        header.intercept = _float(ds, "RescaleIntercept", 0.0) or 0.0
+        header.bits_allocated = int(ds.get("BitsAllocated", 16))
+        header.bits_stored = int(ds.get("BitsStored", header.bits_allocated))
+        header.signed = int(ds.get("PixelRepresentation", 0)) == 1
+        header.samples = int(ds.get("SamplesPerPixel", 1))
+        header.frames = int(ds.get("NumberOfFrames", 1) or 1)
+        if "PixelPaddingValue" in ds:
+            low = int(ds.PixelPaddingValue)
+            high = int(ds.get("PixelPaddingRangeLimit", low))
+            header.padding = (min(low, high), max(low, high))
+    except DicomError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise DicomError(f"{path}: invalid image attribute ({exc})") from exc
+    if pixel is not None:
+        header.data_offset, header.data_length = pixel
+        header.has_pixels = True
+    else:
+        header.has_pixels = not at_end
+    return header
+
+
+def _candidate_files(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> tuple[list[Path], bool]:
+    """Files to look at and whether the user named them one by one (then non-DICOM files are errors)."""
+    if isinstance(path, str | os.PathLike):
+        root = Path(path)
+        if root.is_dir():
+            files = sorted(
+                p
+                for p in root.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            )
+            return files, False
+        if root.is_file():
+            return [root], True
+        raise MissingInputError(f"{root}: no such file or folder")
+    files = [Path(p) for p in path]
+    if not files:
+        raise MissingInputError("no DICOM files given (an empty list)")
+    for file in files:
+        if not file.is_file():
+            raise MissingInputError(f"{file}: no such file")
+    return files, True
+
+
+def _scan(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[_Header]:
+    files, explicit = _candidate_files(path)
+    headers = []
+    with warnings.catch_warnings():
+        # pydicom's complaints about odd values in elements hbiview does not use are noise here
+        warnings.simplefilter("ignore", UserWarning)
+        for file in progress(files, desc="reading DICOM headers"):
+            header = _read_header(file, explicit)
+            if header is not None:
+                headers.append(header)
+    if not headers:
+        raise MissingInputError(f"{_describe(path)}: no DICOM files found")
+    return headers
+
+
+def _describe(path: Any) -> str:
+    if isinstance(path, str | os.PathLike):
+        return str(path)
+    files = list(path)
+    return f"{files[0]} (and {len(files) - 1} more files)" if len(files) > 1 else str(files[0])
+
+
+def _group(headers: list[_Header]) -> dict[str, list[_Header]]:
+    groups: dict[str, list[_Header]] = {}
+    for header in headers:
+        groups.setdefault(header.series_uid, []).append(header)
+    return groups
+
+
+def _series_info(group: list[_Header]) -> SeriesInfo:
+    first = group[0]
+    number = first.attrs["SeriesNumber"]
+    return SeriesInfo(
+        series_uid=first.series_uid,
+        modality=first.modality,
+        n_files=len(group),
+        description=first.attrs["SeriesDescription"],
+        series_number=int(number) if number.lstrip("-").isdigit() else None,
+        study_uid=first.attrs["StudyInstanceUID"],
+        study_description=first.attrs["StudyDescription"],
+        patient_name=first.attrs["PatientName"],
+        patient_id=first.attrs["PatientID"],
+        rows=first.rows if first.has_pixels else None,
+        columns=first.columns if first.has_pixels else None,
+        folder=str(first.path.parent),
+    )
+
+
+def _sorted_infos(groups: dict[str, list[_Header]]) -> list[SeriesInfo]:
+    infos = [_series_info(group) for group in groups.values()]
+    return sorted(infos, key=lambda s: (not s.is_image, s.modality != "CT", -s.n_files, s.series_uid))
+
+
+def list_series(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> list[SeriesInfo]:
+    """The DICOM series in a folder (searched recursively), a file or a list of files.
+
+    Parameters
+    ----------
+    path
+        Folder, file, or list of files. Non-DICOM files and DICOMDIR indexes are skipped.
+
+    Returns
+    -------
+    list of SeriesInfo
+        Image series first (CT first, most files first), then RT objects and other non-image series.
+
+    Raises
+    ------
+    MissingInputError
+        Nothing DICOM was found.
+    DicomError
+        A DICOM file is corrupt.
+    """
+    return _sorted_infos(_group(_scan(path)))
+
+
+def _choose_series(
+    groups: dict[str, list[_Header]], infos: list[SeriesInfo], series_uid: str | None, where: str
+) -> list[_Header]:
+    def listing(items: list[SeriesInfo]) -> str:
+        return "; ".join(
+            f"{s.series_uid} ({s.modality}, {s.n_files} files{', ' + s.description if s.description else ''})"
+            for s in items
+        )
+
+    if series_uid is not None:
+        if series_uid not in groups:
+            raise DicomError(
+                f"{where}: no series with SeriesInstanceUID {series_uid}; found: {listing(infos)}"
+            )
+        chosen = next(s for s in infos if s.series_uid == series_uid)
+        if chosen.modality != "CT" or not chosen.is_image:
+            raise DicomError(
+                f"{where}: series {series_uid} is {chosen.modality or 'of unknown modality'}, not a CT image "
+                "series; choose a CT series"
+            )
+        return groups[series_uid]
+    cts = [s for s in infos if s.is_image and s.modality == "CT"]
+    if not cts:
+        raise DicomError(f"{where}: no CT image series found (found: {listing(infos)}); give a CT series")
+    chosen = cts[0]
+    others = [s for s in infos if s.is_image and s.series_uid != chosen.series_uid]
+    if others:
+        warn(
+            f"{where}: read CT series {chosen.series_uid} ({chosen.n_files} slices); also found "
+            f"{listing(others)}; choose another with --series UID",
+            stacklevel=4,
+        )
+    return groups[chosen.series_uid]
+
+
+# ---------------------------------------------------------------------------------------------- geometry
+@dataclass
+class _Layout:
+    """Sorted slices of one series and the uniform grid they are placed on."""
+
+    slices: list[_Header]
+    distances_mm: np.ndarray  # slice positions along the normal, ascending
+    affine: np.ndarray
+    grid_distances_mm: np.ndarray | None  # positions of the output slices when resampling, else None
+
+
+def _axis_of(vector: np.ndarray) -> int | None:
+    """Index of the patient axis ``vector`` runs along (within tolerance), else None."""
+    axis = int(np.argmax(np.abs(vector)))
+    off_axis = np.delete(vector, axis)
+    return axis if np.all(np.abs(off_axis) <= _AXIS_TOLERANCE) else None
+
+
+def _snap(vector: np.ndarray) -> np.ndarray:
+    out = np.zeros(3)
+    axis = int(np.argmax(np.abs(vector)))
+    out[axis] = np.sign(vector[axis])
+    return out
+
+
+def _check_images(group: list[_Header], where: str) -> None:
+    for header in group:
+        name = header.path
+        if not header.has_pixels:
+            raise DicomError(f"{name}: has no pixel data (truncated file?)")
+        if header.samples != 1:
+            raise DicomError(f"{name}: {header.samples} samples per pixel (a colour image), not a CT slice")
+        if header.frames != 1:
+            raise DicomError(
+                f"{name}: a multi-frame image ({header.frames} frames); export the CT as one file per slice"
+            )
+        for keyword, value in (
+            ("ImagePositionPatient", header.position),
+            ("ImageOrientationPatient", header.orientation),
+            ("PixelSpacing", header.pixel_spacing),
+        ):
+            if value is None:
+                raise DicomError(f"{name}: no {keyword}, so the slice cannot be placed in the patient")
+        if header.pixel_spacing is not None and min(header.pixel_spacing) <= 0:
+            raise DicomError(f"{name}: PixelSpacing {header.pixel_spacing} must be positive")
+    sizes = Counter((h.rows, h.columns) for h in group)
+    common = sizes.most_common(1)[0][0]
+    for header in group:
+        if (header.rows, header.columns) != common:
+            raise DicomError(
+                f"{header.path}: {header.rows} x {header.columns} pixels but the other slices of series "
+                f"{header.series_uid} are {common[0]} x {common[1]}: mixed image sizes in one series"
+            )
+    first = group[0]
+    for header in group[1:]:
+        if not np.allclose(header.orientation, first.orientation, atol=1e-4):  # type: ignore[arg-type]
+            raise DicomError(
+                f"{header.path}: ImageOrientationPatient {list(header.orientation)} differs from "  # type: ignore[arg-type]
+                f"{list(first.orientation)} in {first.path.name}: mixed orientations in one series"  # type: ignore[arg-type]
+            )
+        if not np.allclose(header.pixel_spacing, first.pixel_spacing, rtol=1e-4, atol=1e-5):  # type: ignore[arg-type]
+            raise DicomError(
+                f"{header.path}: PixelSpacing {header.pixel_spacing} differs from {first.pixel_spacing} "
+                f"in {first.path.name}: mixed pixel sizes in one series"
+            )
+
+
+def _directions(first: _Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    orientation = first.orientation
+    assert orientation is not None
+    row = orientation[:3] / np.linalg.norm(orientation[:3])
+    col = orientation[3:] / np.linalg.norm(orientation[3:])
+    normal = np.cross(row, col)
+    if abs(float(row @ col)) > 1e-3:
+        raise DicomError(
+            f"{first.path}: ImageOrientationPatient {list(orientation)} has non-perpendicular axes"
+        )
+    row_axis, col_axis, normal_axis = _axis_of(row), _axis_of(col), _axis_of(normal)
+    if row_axis is None or col_axis is None or normal_axis is None:
+        tilt = np.degrees(np.arccos(min(1.0, abs(float(normal[2])))))
+        spin = np.degrees(np.arctan2(abs(row[1]), abs(row[0])))
+        spin = min(spin, 90 - spin)
+        raise DicomError(
+            f"{first.path}: oblique orientation (ImageOrientationPatient "
+            f"{[round(float(v), 4) for v in orientation]}, {max(tilt, spin):.1f} degrees from the patient "
+            "axes); hbiview reads axial series only: reformat the CT to axial slices first"
+        )
+    if normal_axis != 2 or row_axis != 0:
+        plane = {0: "sagittal", 1: "coronal"}.get(normal_axis, "transposed axial")
+        raise DicomError(
+            f"{first.path}: {plane} slices (ImageOrientationPatient {[float(v) for v in orientation]}); "
+            "hbiview reads axial series only: reformat the CT to axial slices first"
+        )
+    row, col = _snap(row), _snap(col)
+    return row, col, np.cross(row, col)
+
+
+def _single_slice_spacing(header: _Header) -> float:
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        try:
+            value = float(header.attrs[keyword])
+        except ValueError:
+            continue
+        if value > 0:
+            return value
+    assert header.pixel_spacing is not None
+    value = float(np.mean(header.pixel_spacing))
+    warn(f"{header.path}: a single slice without SliceThickness; its thickness is taken as {value:g} mm")
+    return value
+
+
+def _describe_gaps(distances: np.ndarray, nominal: float) -> str:
+    steps = np.diff(distances)
+    gaps = [
+        f"{round(step / nominal) - 1} missing between {distances[i]:.2f} and {distances[i + 1]:.2f} mm"
+        for i, step in enumerate(steps)
+        if step > 1.5 * nominal
+    ]
+    if gaps:
+        shown = "; ".join(gaps[:3]) + (f"; and {len(gaps) - 3} more gaps" if len(gaps) > 3 else "")
+        return f"slices missing ({shown}, nominal spacing {nominal:.3g} mm)"
+    return f"non-uniform slice spacing ({steps.min():.3g} to {steps.max():.3g} mm)"
+
+
+def _layout(group: list[_Header], where: str, on_gap: str) -> _Layout:
+    _check_images(group, where)
+    row, col, normal = _directions(group[0])
+    positions = np.array([h.position for h in group], dtype=float)
+    distances = positions @ normal
+    order = np.argsort(distances, kind="stable")
+    slices = [group[i] for i in order]
+    positions = positions[order]
+    distances = distances[order]
+    ps = slices[0].pixel_spacing
+    assert ps is not None
+    steps = np.diff(distances)
+    for i in np.flatnonzero(steps < 0.01):
+        raise DicomError(
+            f"{slices[i].path} and {slices[i + 1].path}: two slices at the same position "
+            f"({distances[i]:.2f} mm along the slice normal): duplicate slices in series "
+            f"{slices[i].series_uid}; remove one of them"
+        )
+    grid = None
+    n = len(slices)
+    if n == 1:
+        spacing_z = _single_slice_spacing(slices[0])
+    else:
+        in_plane = positions - np.outer(distances, normal)
+        drift = float(np.max(np.linalg.norm(in_plane - in_plane[0], axis=1)))
+        if drift > 0.1 * min(ps):
+            length = float(distances[-1] - distances[0])
+            angle = np.degrees(np.arctan2(drift, length))
+            raise DicomError(
+                f"{where}: slice origins shift {drift:.1f} mm sideways over {length:.0f} mm of series "
+                f"{slices[0].series_uid} (gantry tilt of about {angle:.1f} degrees); hbiview needs untilted "
+                "axial slices: correct the tilt (resample the series) first"
+            )
+        spacing_z = float(distances[-1] - distances[0]) / (n - 1)
+        residual = distances - (distances[0] + spacing_z * np.arange(n))
+        if np.max(np.abs(residual)) > _GRID_TOLERANCE * spacing_z:
+            nominal = float(np.median(steps))
+            problem = _describe_gaps(distances, nominal)
+            if on_gap == "error":
+                raise DicomError(
+                    f"{where}: {problem} in series {slices[0].series_uid}; read it with on_gap='resample' to "
+                    "interpolate a uniform grid, or complete the export"
+                )
+            n_grid = round(float(distances[-1] - distances[0]) / nominal) + 1
+            spacing_z = float(distances[-1] - distances[0]) / (n_grid - 1)
+            grid = distances[0] + spacing_z * np.arange(n_grid)
+            warn(
+                f"{where}: {problem}; resampled to a uniform grid of {n_grid} slices every "
+                f"{spacing_z:.3g} mm by linear interpolation between neighbouring slices",
+                stacklevel=4,
+            )
+    affine = np.eye(4)
+    affine[:3, 0] = normal * spacing_z
+    affine[:3, 1] = col * ps[0]
+    affine[:3, 2] = row * ps[1]
+    affine[:3, 3] = positions[0]
+    return _Layout(slices, distances, affine, grid)
+
+
+# ---------------------------------------------------------------------------------------------- pixels
+class _Int16Overflow(Exception):
+    """HU of a slice do not fit int16: read the series again as float32."""
+
+
+def _raw_pixels(header: _Header) -> np.ndarray:
+    """Stored pixel values of one slice, ``(rows, columns)``, before the rescale."""
+    rows, columns = header.rows, header.columns
+    assert rows is not None and columns is not None
+    if header.data_offset is not None and header.bits_allocated == 16:
+        expected = rows * columns * 2
+        if (
+            header.data_length is not None
+            and header.data_length != 0xFFFFFFFF
+            and header.data_length < expected
+        ):
+            raise DicomError(
+                f"{header.path}: pixel data holds {header.data_length} bytes, {rows} x {columns} "
+                f"16-bit pixels need {expected}"
+            )
+        with open(header.path, "rb") as fp:
+            fp.seek(header.data_offset)
+            buffer = fp.read(expected)
+        if len(buffer) < expected:
+            raise DicomError(
+                f"{header.path}: truncated file, {len(buffer)} of {expected} pixel data bytes present"
+            )
+        pixels = np.frombuffer(buffer, dtype="<i2" if header.signed else "<u2").reshape(rows, columns)
+        if header.bits_stored < 16:
+            shift = 16 - header.bits_stored
+            if header.signed:
+                pixels = (pixels << shift) >> shift  # arithmetic shift restores the sign bit
+            else:
+                pixels = pixels & np.uint16((1 << header.bits_stored) - 1)
+        return pixels
+    from pydicom.pixels import pixel_array
+
+    try:
+        pixels = pixel_array(os.fspath(header.path))
+    except Exception as exc:  # decoders raise many kinds on damaged data
+        raise DicomError(
+            f"{header.path}: cannot decode the pixel data (transfer syntax {header.transfer_syntax}): {exc}"
+        ) from exc
+    if pixels.shape != (rows, columns):
+        raise DicomError(
+            f"{header.path}: decoded pixel data has shape {pixels.shape}, expected {(rows, columns)}"
+        )
+    return pixels
+
+
+def _to_hu(header: _Header, out: np.ndarray) -> None:
+    """Decode one slice into ``out`` (int16 or float32 HU), padding -> air (-1000 HU)."""
+    pixels = _raw_pixels(header)
+    padded = None
+    if header.padding is not None:
+        low, high = header.padding
+        padded = (pixels >= low) & (pixels <= high)
+    if out.dtype == np.int16:
+        slope, intercept = int(header.slope), int(header.intercept)
+        values = pixels if padded is None else pixels[~padded]
+        if values.size:
+            ends = (int(values.min()) * slope + intercept, int(values.max()) * slope + intercept)
+            if min(ends) < -32768 or max(ends) > 32767:
+                raise _Int16Overflow
+        if slope == 1:
+            np.add(pixels, np.int32(intercept), out=out, casting="unsafe")
+        else:
+            np.copyto(out, pixels.astype(np.int32) * slope + intercept, casting="unsafe")
+    else:
+        np.multiply(pixels, np.float32(header.slope), out=out, casting="unsafe")
+        out += np.float32(header.intercept)
+    if padded is not None:
+        out[padded] = -1000
+
+
+def _decode(slices: list[_Header], dtype: np.dtype, workers: int | None) -> np.ndarray:
+    first = slices[0]
+    out = np.empty((len(slices), first.rows, first.columns), dtype=dtype)  # type: ignore[arg-type]
+    n_workers = max(1, workers or min(8, os.cpu_count() or 1))
+    if n_workers == 1:
+        for k in progress(range(len(slices)), desc="reading CT"):
+            _to_hu(slices[k], out[k])
+        return out
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        futures = [pool.submit(_to_hu, header, out[k]) for k, header in enumerate(slices)]
+        try:
+            for future in progress(as_completed(futures), total=len(futures), desc="reading CT"):
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return out
+
+
+def _interpolate(values: np.ndarray, distances: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Linear interpolation of slices at ``distances`` onto slices at ``grid`` (both ascending, mm)."""
+    out = np.empty((len(grid), *values.shape[1:]), dtype=values.dtype)
+    upper = np.clip(np.searchsorted(distances, grid, side="right"), 1, len(distances) - 1)
+    for j, (t, i) in enumerate(zip(grid, upper)):
+        d0, d1 = distances[i - 1], distances[i]
+        w = float(np.clip((t - d0) / (d1 - d0), 0.0, 1.0))
+        mixed = values[i - 1].astype(np.float32) * np.float32(1 - w) + values[i].astype(
+            np.float32
+        ) * np.float32(w)
+        out[j] = np.rint(mixed) if values.dtype == np.int16 else mixed
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- read_ct
+def read_ct(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    series_uid: str | None = None,
+    *,
+    on_gap: str = "resample",
+    workers: int | None = None,
+) -> CTVolume:
+    """Read a DICOM CT series as it comes out of a clinical export.
+
+    Parameters
+    ----------
+    path
+        A folder (searched recursively; RT objects, DICOMDIR and non-DICOM files are skipped), a single
+        file (a one-slice volume) or a list of files.
+    series_uid
+        SeriesInstanceUID of the series to read. Default: the CT series with the most slices; the other
+        image series found are named in a warning.
+    on_gap
+        What to do with missing slices or non-uniform spacing: ``"resample"`` interpolates linearly onto a
+        uniform grid at the most common spacing and warns; ``"error"`` raises :class:`DicomError`.
+    workers
+        Threads decoding pixel data (default: number of CPUs, at most 8).
+
+    Returns
+    -------
+    CTVolume
+        HU as int16 when every RescaleSlope/RescaleIntercept is an integer and the values fit, else float32;
+        padding pixels (PixelPaddingValue) are set to air, -1000 HU. Slices are ordered by position along
+        the slice normal (inferior to superior for head-first axial series) and the slice spacing comes from
+        the positions. ``metadata`` holds the patient, study and series attributes, ``source_path`` and
+        ``series_found`` (one dictionary per series in ``path``).
+
+    Raises
+    ------
+    MissingInputError
+        The path does not exist or holds no DICOM file.
+    DicomError
+        No CT series; a corrupt or truncated file; duplicate positions; mixed image sizes or orientations;
+        oblique or tilted slices; gaps with ``on_gap="error"``. The message names the file and the problem.
+    """
+    if on_gap not in ("resample", "error"):
+        raise InputError(f"on_gap must be 'resample' or 'error', got {on_gap!r}")
+    where = _describe(path)
+    headers = _scan(path)
+    groups = _group(headers)
+    infos = _sorted_infos(groups)
+    layout = _layout(_choose_series(groups, infos, series_uid, where), where, on_gap)
+    slices = layout.slices
+    missing_rescale = [h for h in slices if not h.has_rescale]
+    if missing_rescale:
+        warn(
+            f"{missing_rescale[0].path}: no RescaleSlope/RescaleIntercept in {len(missing_rescale)} slices; "
+            "stored values are taken as HU",
+            stacklevel=3,
+        )
+    integral = all(float(h.slope).is_integer() and float(h.intercept).is_integer() for h in slices)
+    dtype = np.dtype(np.int16 if integral else np.float32)
+    try:
+        values = _decode(slices, dtype, workers)
+    except _Int16Overflow:
+        values = _decode(slices, np.dtype(np.float32), workers)
+    if layout.grid_distances_mm is not None:
+        values = _interpolate(values, layout.distances_mm, layout.grid_distances_mm)
+    first = slices[0]
+    frame_uid = first.attrs["FrameOfReferenceUID"] or None
+    geometry = Geometry(values.shape, layout.affine, frame_uid)  # type: ignore[arg-type]
+    metadata: dict[str, Any] = {
+        key: first.attrs[key]
+        for key in ("PatientName", "PatientID", "StudyDescription", "SeriesDescription", "StudyInstanceUID")
+    }
+    metadata.update(
+        SeriesInstanceUID=first.series_uid,
+        Modality=first.modality,
+        Manufacturer=first.attrs["Manufacturer"],
+        FrameOfReferenceUID=frame_uid or "",
+        source_path=where,
+        series_found=[info.to_dict() for info in infos],
+    )
+    return CTVolume(geometry, values, metadata)
