@@ -1,0 +1,152 @@
+"""``hbiview info PATH``: what is in a CT folder (patient, series, grid, HU range, the other series)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "collect", "run"]
+
+EPILOG = """\
+examples:
+  hbiview info sample_ct                 summary of the bundled sample patient
+  hbiview info /data/export --json       the same as JSON, for scripts
+  hbiview info /data/export --series 1.2.840.113619.2.55.3.604688119.868.1234567890.1
+
+JSON keys: patient_name, patient_id, study_description, series_description, series_uid, modality,
+shape [slices, rows, columns], spacing_mm [slice, row, column], origin_mm [x, y, z] (LPS),
+extent_mm [slice, row, column], hu_range [min, max], frame_of_reference_uid, source_path,
+series (one entry per series found, the one read has "selected": true).
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``info`` sub-command."""
+    parser = subparsers.add_parser(
+        "info",
+        help="describe a DICOM CT folder or file",
+        description="Read a DICOM CT series and print patient, series, grid, extent, HU range and the "
+        "other series found.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "path", metavar="PATH", help="CT folder (searched recursively) or a single DICOM file"
+    )
+    parser.add_argument(
+        "--series", metavar="UID", help="SeriesInstanceUID to read (default: largest CT series)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def collect(path: str, series_uid: str | None = None) -> dict[str, Any]:
+    """Read the CT and gather what ``info`` prints.
+
+    Parameters
+    ----------
+    path
+        Folder or file.
+    series_uid
+        Series to read, default the CT series with the most slices.
+
+    Returns
+    -------
+    dict
+        JSON-ready summary (see the command's epilog for the keys).
+    """
+    import numpy as np
+
+    from hbiview.io.dicom import read_ct
+
+    ct = read_ct(path, series_uid)
+    geometry = ct.geometry
+    meta = ct.metadata
+    hu = ct.array
+    series = [dict(s, selected=s["series_uid"] == meta["SeriesInstanceUID"]) for s in meta["series_found"]]
+    return {
+        "patient_name": meta["PatientName"],
+        "patient_id": meta["PatientID"],
+        "study_description": meta["StudyDescription"],
+        "series_description": meta["SeriesDescription"],
+        "series_uid": meta["SeriesInstanceUID"],
+        "modality": meta["Modality"],
+        "manufacturer": meta["Manufacturer"],
+        "shape": [int(n) for n in geometry.shape],
+        "spacing_mm": [round(float(s), 6) for s in geometry.spacing_mm],
+        "origin_mm": [round(float(v), 6) for v in geometry.origin_mm],
+        "extent_mm": [round(float(e), 6) for e in geometry.extent_mm],
+        "hu_range": [float(np.min(hu)), float(np.max(hu))],
+        "dtype": str(hu.dtype),
+        "frame_of_reference_uid": geometry.frame_of_reference_uid or "",
+        "source_path": meta["source_path"],
+        "series": series,
+    }
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def format_table(info: dict[str, Any]) -> str:
+    """The summary as aligned text lines."""
+    nz, ny, nx = info["shape"]
+    sz, sy, sx = info["spacing_mm"]
+    ez, ey, ex = info["extent_mm"]
+    lo, hi = info["hu_range"]
+    origin = ", ".join(f"{v:.1f}" for v in info["origin_mm"])
+    patient = info["patient_name"] or "(no name)"
+    if info["patient_id"]:
+        patient += f"  (ID {info['patient_id']})"
+    rows = [
+        ("Patient", patient),
+        ("Study", info["study_description"] or "-"),
+        ("Series", info["series_description"] or "-"),
+        ("Modality", info["modality"]),
+        ("Dimensions", f"{nz} slice{'s' if nz != 1 else ''} x {ny} rows x {nx} columns"),
+        ("Spacing", f"{sz:.3g} mm between slices, pixels {sy:.3g} x {sx:.3g} mm (row x column)"),
+        ("Extent", f"{ez:.1f} x {ey:.1f} x {ex:.1f} mm (slices x rows x columns)"),
+        ("Origin", f"({origin}) mm, LPS, centre of the first voxel"),
+        ("HU range", f"{_number(lo)} .. {_number(hi)} HU ({info['dtype']})"),
+        ("Series UID", info["series_uid"]),
+        ("Frame of ref.", info["frame_of_reference_uid"] or "-"),
+        ("Source", info["source_path"]),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{label:<{width}}  {value}" for label, value in rows]
+    series = info["series"]
+    lines.append("")
+    lines.append(f"Series found ({len(series)}):")
+    table = [
+        (
+            "*" if s["selected"] else " ",
+            s["modality"] or "?",
+            f"{s['n_files']} file{'s' if s['n_files'] != 1 else ''}",
+            f"{s['rows']}x{s['columns']}" if s["rows"] else "",
+            s["description"] or "-",
+            s["series_uid"],
+        )
+        for s in series
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    for row in table:
+        mark, modality, files, size, description, uid = row
+        lines.append(
+            f"  {mark} {modality:<{widths[1]}}  {files:>{widths[2]}}  {size:<{widths[3]}}  "
+            f"{description:<{widths[4]}}  {uid}".rstrip()
+        )
+    lines.append("  (* = the series read; choose another with --series UID)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the summary of ``args.path``."""
+    info = collect(args.path, args.series)
+    if args.json:
+        json.dump(info, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_table(info))
+    return 0
