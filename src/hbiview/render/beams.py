@@ -1,0 +1,169 @@
+"""Beam geometry for display: divergent field edges, the field outline on the skin, field borders on a slice.
+
+A beam is given as its source position ``(3,)`` and the four corners ``(4, 3)`` of its field at the
+isocentre plane, LPS mm (``plan.beam_outlines()``). Every field edge is a ray from the source through a
+point of that rectangle, so the same rays give the edges in 3D, the outline where they enter the body and
+the field border on any slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from hbiview.errors import PlanError
+from hbiview.geometry import Geometry
+from hbiview.render.planes import SlicePlane
+
+__all__ = [
+    "check_outline",
+    "far_factor",
+    "field_centre",
+    "outline_points",
+    "plane_field_segments",
+    "skin_outline",
+]
+
+
+def check_outline(source: npt.ArrayLike, corners: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(source (3,), corners (4, 3))`` as float arrays.
+
+    Raises
+    ------
+    PlanError
+        If the shapes are wrong or the source lies in the plane of the field.
+    """
+    src = np.asarray(source, dtype=float).reshape(-1)
+    crn = np.asarray(corners, dtype=float)
+    if src.shape != (3,) or crn.shape != (4, 3):
+        raise PlanError(
+            f"a beam outline needs a source (3,) and four corners (4, 3), got {src.shape}, {crn.shape}"
+        )
+    if np.min(np.linalg.norm(crn - src, axis=1)) < 1.0:
+        raise PlanError("a beam's source coincides with a field corner")
+    return src, crn
+
+
+def field_centre(outlines: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]]) -> np.ndarray | None:
+    """Mean of the field centres at the isocentre plane (LPS mm), or ``None`` without beams."""
+    if not outlines:
+        return None
+    return np.mean([np.asarray(corners, dtype=float).mean(axis=0) for _, corners in outlines], axis=0)
+
+
+def far_factor(source: np.ndarray, corners: np.ndarray, geometry: Geometry, margin: float = 1.05) -> float:
+    """How far (in units of source-to-corner distance) the rays must run to leave the grid's bounding box."""
+    lower, upper = geometry.bounds_mm()
+    box = np.array(np.meshgrid(*zip(lower, upper, strict=True), indexing="ij")).reshape(3, -1).T
+    reach = np.max(np.linalg.norm(box - source, axis=1))
+    nearest = np.min(np.linalg.norm(corners - source, axis=1))
+    return max(1.0, margin * reach / nearest)
+
+
+def outline_points(corners: np.ndarray, per_side: int = 40) -> np.ndarray:
+    """Points along the closed field rectangle at the isocentre plane, ``(4 * per_side + 1, 3)``."""
+    t = np.linspace(0.0, 1.0, per_side, endpoint=False)[:, np.newaxis]
+    sides = [corners[i] + t * (corners[(i + 1) % 4] - corners[i]) for i in range(4)]
+    points = np.concatenate(sides)
+    return np.concatenate([points, points[:1]])
+
+
+def skin_outline(
+    source: npt.ArrayLike,
+    corners: npt.ArrayLike,
+    body_mask: npt.ArrayLike,
+    geometry: Geometry,
+    *,
+    per_side: int = 40,
+    step_mm: float = 1.0,
+    lift_mm: float = 2.0,
+) -> np.ndarray:
+    """Where the field edge enters the body: the field outline drawn on the skin.
+
+    Each ray from the source through a point of the field rectangle is followed in steps of ``step_mm``
+    until it first meets the body mask.
+
+    Parameters
+    ----------
+    source, corners
+        Beam source ``(3,)`` and field corners at the isocentre plane ``(4, 3)``, LPS mm.
+    body_mask
+        ``(z, y, x)`` boolean body outline on ``geometry``.
+    geometry
+        Its grid.
+    per_side
+        Rays per side of the rectangle.
+    step_mm
+        Step along each ray (mm); the entry point is within one step of the true surface.
+    lift_mm
+        Move each entry point this far back towards the source, so that the line sits on the skin surface
+        instead of inside it.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 3)`` LPS points along the outline; rays that miss the body give NaN rows (the line breaks
+        there).
+    """
+    src, crn = check_outline(source, corners)
+    targets = outline_points(crn, per_side)
+    directions = targets - src
+    lengths = np.linalg.norm(directions, axis=1)
+    directions /= lengths[:, np.newaxis]
+    reach = far_factor(src, crn, geometry) * lengths.max()
+    # only the part of each ray inside the grid's bounding box can meet the body
+    lower, upper = geometry.bounds_mm()
+    start = max(0.0, float(np.min(np.linalg.norm(np.clip(src, lower, upper) - src))) - step_mm)
+    t = np.arange(start, reach, step_mm)
+    samples = src + t[np.newaxis, :, np.newaxis] * directions[:, np.newaxis, :]
+    index = geometry.lps_to_index(samples.reshape(-1, 3))
+    inside = ndimage.map_coordinates(
+        np.asarray(body_mask, dtype=np.uint8), index.T, order=0, mode="constant", cval=0, prefilter=False
+    ).reshape(samples.shape[:2])
+    hit = inside.astype(bool)
+    first = np.argmax(hit, axis=1)
+    has_hit = hit[np.arange(len(hit)), first]
+    t_entry = t[first] - lift_mm
+    points = src + t_entry[:, np.newaxis] * directions
+    points[~has_hit] = np.nan
+    return points
+
+
+def plane_field_segments(
+    source: npt.ArrayLike, corners: npt.ArrayLike, plane: SlicePlane, geometry: Geometry
+) -> list[np.ndarray]:
+    """The field border on a slice: where the four side faces of the beam's pyramid cut the plane.
+
+    Parameters
+    ----------
+    source, corners
+        Beam source ``(3,)`` and field corners at the isocentre plane ``(4, 3)``, LPS mm.
+    plane
+        The slice.
+    geometry
+        Grid whose bounding box limits how far the rays run beyond the isocentre plane.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Segments, each ``(2, 2)`` in plane coordinates ``(column_mm, row_mm)``.
+    """
+    src, crn = check_outline(source, corners)
+    far = src + far_factor(src, crn, geometry) * (crn - src)
+    axis = plane.fixed_axis
+    segments = []
+    for i in range(4):
+        triangle = np.array([src, far[i], far[(i + 1) % 4]])
+        distance = triangle[:, axis] - plane.position_mm
+        crossings = []
+        for a, b in ((0, 1), (1, 2), (2, 0)):
+            da, db = distance[a], distance[b]
+            if (da < 0) != (db < 0) and da != db:
+                t = da / (da - db)
+                crossings.append(triangle[a] + t * (triangle[b] - triangle[a]))
+        if len(crossings) == 2:
+            segments.append(plane.to_plane(np.array(crossings)))
+    return segments

@@ -1,0 +1,301 @@
+"""Finished 3D pictures: one plan, several plans side by side, an interactive HTML page, an orbit movie."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hbiview.errors import InputError
+from hbiview.io.atomic import check_writable
+from hbiview.render._pv import pyvista
+from hbiview.render.colors import dose_range_gy
+from hbiview.render.export import orbit_backend, scene_html, write_html, write_orbit, write_png
+from hbiview.render.scene import AnatomyMeshes, SceneOptions, _legend_entries, add_scene, prepare_anatomy
+from hbiview.render.style import PlanLike, plan_title, prescription_total_gy
+from hbiview.volume import CTVolume, DoseGrid, Structure
+
+__all__ = ["export_html", "render_3d", "render_compare_3d", "render_orbit", "scene_plotter"]
+
+#: the HTML page is refused above this size (bytes): a teacher mails it to students
+HTML_LIMIT_BYTES = 10 * 1024 * 1024
+
+StructureInput = Iterable[Structure] | Mapping[str, Structure] | None
+
+
+def _check_size(size: Sequence[int]) -> tuple[int, int]:
+    width, height = (int(v) for v in size)
+    if not (64 <= width <= 8192 and 64 <= height <= 8192):
+        raise InputError(f"picture size {width} x {height} px: each side must be between 64 and 8192")
+    return width, height
+
+
+def _font_scale(size: tuple[int, int]) -> float:
+    return float(np.clip(min(size[0] / 1280.0, size[1] / 800.0), 0.5, 3.0))
+
+
+def _anatomy(
+    anatomy: AnatomyMeshes | None, structures: StructureInput, options: SceneOptions
+) -> AnatomyMeshes:
+    return anatomy if anatomy is not None else prepare_anatomy(structures, bone=options.bone)
+
+
+def scene_plotter(
+    ct: CTVolume,
+    *,
+    dose: DoseGrid | None = None,
+    plan: PlanLike | None = None,
+    structures: StructureInput = None,
+    anatomy: AnatomyMeshes | None = None,
+    options: SceneOptions | None = None,
+    size: Sequence[int] = (1280, 800),
+    off_screen: bool = True,
+) -> Any:
+    """A :class:`pyvista.Plotter` holding the 3D scene of one plan (the caller shows or closes it).
+
+    Parameters
+    ----------
+    ct
+        The CT.
+    dose
+        Total dose (Gy) of ``plan``.
+    plan
+        The plan (title, prescription, beams).
+    structures
+        Structures (skin, lungs, skeleton/marrow by name); ignored when ``anatomy`` is given.
+    anatomy
+        Surfaces already made by :func:`~hbiview.render.scene.prepare_anatomy` (reuse them across plans).
+    options
+        What to show.
+    size
+        Window size ``(width, height)`` px.
+    off_screen
+        Render into memory.
+    """
+    options = options or SceneOptions()
+    size = _check_size(size)
+    pv = pyvista(off_screen=off_screen)
+    plotter = pv.Plotter(off_screen=off_screen, window_size=size)
+    add_scene(
+        plotter, ct, _anatomy(anatomy, structures, options), dose, plan, options, font_scale=_font_scale(size)
+    )
+    return plotter
+
+
+def _screenshot(plotter: Any) -> np.ndarray:
+    image = plotter.screenshot(return_img=True)
+    return np.asarray(image)[..., :3].copy()
+
+
+def render_3d(
+    ct: CTVolume,
+    *,
+    dose: DoseGrid | None = None,
+    plan: PlanLike | None = None,
+    structures: StructureInput = None,
+    anatomy: AnatomyMeshes | None = None,
+    options: SceneOptions | None = None,
+    size: Sequence[int] = (1280, 800),
+    out: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> np.ndarray:
+    """The 3D scene of one plan rendered off-screen, as RGB (and optionally a PNG file).
+
+    Parameters
+    ----------
+    ct, dose, plan, structures, anatomy, options, size
+        See :func:`scene_plotter`.
+    out
+        PNG file to write atomically; ``None`` writes nothing.
+    force
+        Replace an existing ``out``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width, 3)`` uint8.
+    """
+    if out is not None:
+        check_writable(out, force)
+    plotter = scene_plotter(
+        ct, dose=dose, plan=plan, structures=structures, anatomy=anatomy, options=options, size=size
+    )
+    try:
+        image = _screenshot(plotter)
+    finally:
+        plotter.close()
+    if out is not None:
+        write_png(image, out, force=force)
+    return image
+
+
+def render_compare_3d(
+    ct: CTVolume,
+    cases: Sequence[tuple[PlanLike, DoseGrid]],
+    *,
+    structures: StructureInput = None,
+    anatomy: AnatomyMeshes | None = None,
+    options: SceneOptions | None = None,
+    size: Sequence[int] = (1600, 700),
+    out: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> np.ndarray:
+    """Two to four plans side by side, cameras linked, one dose colour scale (Gy).
+
+    Parameters
+    ----------
+    ct
+        The CT.
+    cases
+        ``(plan, dose)`` pairs, 2 to 4.
+    structures, anatomy, options, size, out, force
+        As for :func:`render_3d`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width, 3)`` uint8.
+    """
+    if not 2 <= len(cases) <= 4:
+        raise InputError(f"a comparison shows 2 to 4 plans, got {len(cases)}")
+    if out is not None:
+        check_writable(out, force)
+    options = options or SceneOptions()
+    size = _check_size(size)
+    anatomy = _anatomy(anatomy, structures, options)
+    references = [prescription_total_gy(plan) for plan, _ in cases]
+    low = min(r * options.threshold_pct / 100 for r in references)
+    high = max(dose_range_gy(r, d.max_gy, options.threshold_pct)[1] for r, (_, d) in zip(references, cases))
+    shared = replace(options, dose_range_gy=options.dose_range_gy or (low, high))
+    pv = pyvista()
+    plotter = pv.Plotter(off_screen=True, window_size=size, shape=(1, len(cases)), border=False)
+    scale = _font_scale((size[0] // len(cases), size[1])) * 1.3
+    try:
+        for index, (plan, dose) in enumerate(cases):
+            plotter.subplot(0, index)
+            last = index == len(cases) - 1
+            panel = replace(
+                shared,
+                show_scalar_bar=last and shared.show_scalar_bar,
+                show_legend=index == 0 and shared.show_legend,
+                legend_dose=False,
+                show_orientation=index == 0 and shared.show_orientation,
+            )
+            add_scene(plotter, ct, anatomy, dose, plan, panel, font_scale=scale)
+        plotter.link_views()
+        image = _screenshot(plotter)
+    finally:
+        plotter.close()
+    if out is not None:
+        write_png(image, out, force=force)
+    return image
+
+
+def export_html(
+    ct: CTVolume,
+    out: str | os.PathLike[str],
+    *,
+    dose: DoseGrid | None = None,
+    plan: PlanLike | None = None,
+    structures: StructureInput = None,
+    anatomy: AnatomyMeshes | None = None,
+    options: SceneOptions | None = None,
+    force: bool = False,
+    limit_bytes: int = HTML_LIMIT_BYTES,
+) -> Path:
+    """A standalone interactive HTML page of the 3D scene (opens in a browser without a server).
+
+    Title and legend are drawn by the page; the orientation cube and scalar bar are VTK-only actors and
+    are left out (the browser shows its own orientation axes).
+
+    Parameters
+    ----------
+    ct, dose, plan, structures, anatomy, options
+        See :func:`scene_plotter`.
+    out
+        HTML file to write.
+    force
+        Replace an existing file.
+    limit_bytes
+        Refuse pages larger than this (default 10 MB): lower the surfaces' triangle budget or drop planes.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    check_writable(out, force)
+    options = replace(
+        options or SceneOptions(),
+        show_title=False,
+        show_scalar_bar=False,
+        show_legend=False,
+        show_orientation=False,
+    )
+    anatomy = _anatomy(anatomy, structures, options)
+    plotter = scene_plotter(ct, dose=dose, plan=plan, anatomy=anatomy, options=options, size=(1280, 800))
+    try:
+        reference = prescription_total_gy(plan) if plan is not None else None
+        legend = _legend_entries(anatomy, options, reference if dose is not None else None)
+        page = scene_html(plotter, title=plan_title(plan), legend=legend)
+    finally:
+        plotter.close()
+    size = len(page.encode("utf-8"))
+    if size > limit_bytes:
+        raise InputError(
+            f"{out}: the page would be {size / 1e6:.1f} MB (limit {limit_bytes / 1e6:.0f} MB): "
+            "show fewer planes or structures"
+        )
+    return write_html(page, out, force=force)
+
+
+def render_orbit(
+    ct: CTVolume,
+    out: str | os.PathLike[str],
+    *,
+    dose: DoseGrid | None = None,
+    plan: PlanLike | None = None,
+    structures: StructureInput = None,
+    anatomy: AnatomyMeshes | None = None,
+    options: SceneOptions | None = None,
+    size: Sequence[int] = (640, 400),
+    frames: int = 36,
+    fps: float = 12.0,
+    force: bool = False,
+) -> Path:
+    """An animation turning once around the patient (head up): GIF (needs imageio) or MP4 (needs ffmpeg).
+
+    Parameters
+    ----------
+    ct, dose, plan, structures, anatomy, options, size
+        See :func:`scene_plotter`.
+    out
+        ``.gif`` or ``.mp4`` file.
+    frames
+        Pictures per turn.
+    fps
+        Frames per second.
+    force
+        Replace an existing file.
+    """
+    orbit_backend(out)  # fail before rendering when the writer is missing
+    check_writable(out, force)
+    if frames < 2:
+        raise InputError(f"an orbit needs at least 2 frames, got {frames}")
+    plotter = scene_plotter(
+        ct, dose=dose, plan=plan, structures=structures, anatomy=anatomy, options=options, size=size
+    )
+    pictures = []
+    try:
+        step = 360.0 / frames
+        for _ in range(frames):
+            pictures.append(_screenshot(plotter))
+            plotter.camera.azimuth += step
+            plotter.reset_camera_clipping_range()
+    finally:
+        plotter.close()
+    return write_orbit(pictures, out, fps=fps, force=force)

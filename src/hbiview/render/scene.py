@@ -1,0 +1,629 @@
+"""The 3D scene: skin, lungs, skeleton or marrow, isodose surfaces, beams, CT planes with dose colourwash.
+
+The scene's world coordinates are LPS millimetres. Surfaces that do not depend on the plan (skin, lungs,
+bones) are computed once (:func:`prepare_anatomy`) and shared by every plan shown on the same CT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hbiview.errors import InputError
+from hbiview.render import beams as _beams
+from hbiview.render._pv import pyvista
+from hbiview.render.colors import colourwash_rgb, dose_cmap, dose_range_gy
+from hbiview.render.convert import isodose_surfaces, mask_surface, probe_array
+from hbiview.render.planes import VIEWS, make_plane, sample_on_plane
+from hbiview.render.style import (
+    DEFAULT_ISODOSE_PCT,
+    PATIENT_DIRECTIONS,
+    PlanLike,
+    check_levels,
+    isodose_color,
+    plan_title,
+    prescription_total_gy,
+    structures_by_role,
+)
+from hbiview.volume import CTVolume, DoseGrid, Structure
+
+__all__ = [
+    "CAMERAS",
+    "AnatomyMeshes",
+    "SceneOptions",
+    "add_scene",
+    "orientation_marker",
+    "prepare_anatomy",
+    "set_camera",
+]
+
+#: camera name -> direction from the focal point to the camera (LPS); the view-up is always the head (+z).
+CAMERAS: dict[str, tuple[float, float, float]] = {
+    "anterior": (0.0, -1.0, 0.0),
+    "posterior": (0.0, 1.0, 0.0),
+    "left": (1.0, 0.0, 0.0),
+    "right": (-1.0, 0.0, 0.0),
+    # from the patient's right-anterior, a little above: the field, its divergent edges and depth all show
+    "anterior-oblique": (-0.55, -1.0, 0.55),
+    "posterior-oblique": (0.55, 1.0, 0.55),
+}
+
+_SKIN_COLOR = (0.96, 0.80, 0.69)
+_BONE_COLOR = (0.93, 0.90, 0.80)
+_BEAM_COLOR = (0.95, 0.95, 0.95)
+_BACKGROUND = (0.07, 0.08, 0.10)
+#: opacity of the isodose surfaces: the outer (lower) levels more transparent so the inner ones show
+_ISODOSE_OPACITY = {50.0: 0.07, 80.0: 0.10, 95.0: 0.22, 105.0: 0.50}
+
+
+@dataclass(frozen=True)
+class SceneOptions:
+    """What a 3D scene shows.
+
+    Attributes
+    ----------
+    isodose_pct
+        Isodose surfaces, percent of the prescription (fixed colour per level).
+    bone
+        ``"skeleton"``, ``"marrow"`` (marrow surface in its structure colour), ``"marrow-weight"`` (marrow
+        coloured by active-marrow weight) or ``"none"``.
+    show_skin, show_lungs, show_beams
+        Translucent skin, lungs, field outline on the skin and divergent field edges.
+    planes
+        CT planes to show (any of ``"axial"``, ``"coronal"``, ``"sagittal"``), with the dose colourwash.
+    plane_position_mm
+        LPS point ``(x, y, z)`` the planes pass through; default the centre of the fields.
+    window
+        CT window of the planes.
+    threshold_pct
+        Colourwash only where the dose is at least this percent of the prescription.
+    dose_range_gy
+        Colour scale of the colourwash and scalar bar (Gy); default from the threshold to the maximum dose
+        (at least 110 % of the prescription).
+    camera
+        One of :data:`CAMERAS`.
+    cutaway
+        Cut away what lies between the camera and the planes (skin, lungs, bones, isodose surfaces) so that
+        the planes' colourwash is seen directly, not through translucent surfaces that would change its
+        colours.
+    show_title, show_scalar_bar, show_orientation, show_legend
+        Annotations.
+    legend_dose
+        Give the isodose levels in Gy as well as in percent in the legend.
+    """
+
+    isodose_pct: tuple[float, ...] = DEFAULT_ISODOSE_PCT
+    bone: str = "skeleton"
+    show_skin: bool = True
+    show_lungs: bool = True
+    show_beams: bool = True
+    planes: tuple[str, ...] = ("coronal", "axial")
+    plane_position_mm: tuple[float, float, float] | None = None
+    window: str | tuple[float, float] = "soft"
+    threshold_pct: float = 20.0
+    dose_range_gy: tuple[float, float] | None = None
+    camera: str = "anterior-oblique"
+    cutaway: bool = True
+    show_title: bool = True
+    show_scalar_bar: bool = True
+    show_orientation: bool = True
+    show_legend: bool = True
+    legend_dose: bool = True
+
+    def __post_init__(self) -> None:
+        if self.bone not in ("skeleton", "marrow", "marrow-weight", "none"):
+            raise InputError(f"bone display {self.bone!r}: choose skeleton, marrow, marrow-weight or none")
+        unknown = [p for p in self.planes if p not in VIEWS]
+        if unknown:
+            raise InputError(f"unknown plane {unknown[0]!r}: choose from {', '.join(VIEWS)}")
+        if self.camera not in CAMERAS:
+            raise InputError(f"unknown camera {self.camera!r}: choose one of {', '.join(CAMERAS)}")
+        object.__setattr__(self, "isodose_pct", check_levels(self.isodose_pct))
+
+
+@dataclass
+class AnatomyMeshes:
+    """Surfaces of the structures that do not depend on the plan (LPS mm).
+
+    Attributes
+    ----------
+    skin
+        Body outline surface, or ``None``.
+    lungs
+        ``(name, surface, rgb 0-1)`` per lung structure.
+    skeleton
+        Skeleton surface, or ``None``.
+    marrow
+        Marrow surface, or ``None``; with point data ``"active_marrow_pct_per_100cc"`` when the marrow
+        structure has weights.
+    marrow_color
+        Display colour of the marrow structure.
+    body
+        The body structure (its mask places the field outline on the skin), or ``None``.
+    """
+
+    skin: Any = None
+    lungs: list[tuple[str, Any, tuple[float, float, float]]] = field(default_factory=list)
+    skeleton: Any = None
+    marrow: Any = None
+    marrow_color: tuple[float, float, float] = (0.85, 0.25, 0.25)
+    body: Structure | None = None
+
+
+def _union(structures: list[Structure]) -> Structure | None:
+    if not structures:
+        return None
+    first = structures[0]
+    if len(structures) == 1:
+        return first
+    mask = np.zeros(first.geometry.shape, dtype=bool)
+    weights = None
+    for s in structures:
+        other = s if s.geometry.isclose(first.geometry) else s.resampled(first.geometry)
+        mask |= other.mask
+        if other.weights is not None:
+            weights = (weights if weights is not None else 0) + other.weights
+    return Structure(first.geometry, mask, name=first.name, color=first.color, weights=weights)
+
+
+def prepare_anatomy(
+    structures: Iterable[Structure] | Mapping[str, Structure] | None,
+    bone: str = "skeleton",
+    max_faces: int = 40_000,
+) -> AnatomyMeshes:
+    """Surfaces of skin, lungs and skeleton (or marrow) from the structures, by name.
+
+    Parameters
+    ----------
+    structures
+        Structures; roles come from names (``Body``/``External``, ``Lung...``, ``Skeleton``/``Bone``,
+        ``...Marrow...``), see :func:`hbiview.render.style.classify_structure`.
+    bone
+        ``"skeleton"``, ``"marrow"``, ``"marrow-weight"`` or ``"none"``: which bone surface to make.
+    max_faces
+        Triangle budget of each surface.
+    """
+    roles = structures_by_role(structures)
+    meshes = AnatomyMeshes()
+    if roles["body"]:
+        meshes.body = roles["body"][0]
+        meshes.skin = mask_surface(
+            meshes.body.mask, meshes.body.geometry, smoothing_mm=3.0, max_faces=max_faces
+        )
+    for lung in roles["lung"]:
+        colour = tuple(c / 255.0 for c in lung.color)
+        surface = mask_surface(lung.mask, lung.geometry, smoothing_mm=2.5, max_faces=max_faces // 2)
+        meshes.lungs.append((lung.name, surface, colour))  # type: ignore[arg-type]
+    if bone == "skeleton":
+        skeleton = _union(roles["skeleton"]) or _union(roles["marrow"])
+        if skeleton is not None:
+            meshes.skeleton = mask_surface(
+                skeleton.mask, skeleton.geometry, smoothing_mm=1.5, max_faces=max_faces * 2
+            )
+    elif bone in ("marrow", "marrow-weight"):
+        marrow = _union(roles["marrow"])
+        if marrow is None:
+            raise InputError("no marrow structure to show (bone='marrow'): segment the CT first")
+        meshes.marrow_color = tuple(c / 255.0 for c in marrow.color)  # type: ignore[assignment]
+        meshes.marrow = mask_surface(marrow.mask, marrow.geometry, smoothing_mm=1.5, max_faces=max_faces * 2)
+        if marrow.weights is not None and meshes.marrow.n_points:
+            # the surface lies half a voxel outside the marrow: spread the weights one voxel outwards first
+            from scipy import ndimage
+
+            spread = ndimage.maximum_filter(np.asarray(marrow.weights), size=3)
+            per_voxel = probe_array(meshes.marrow.points, spread, marrow.geometry, order=1)
+            total = float(np.asarray(marrow.weights).sum()) or 1.0
+            per_100cc = per_voxel / total * 100.0 / marrow.geometry.voxel_volume_cc * 100.0
+            meshes.marrow.point_data["active_marrow_pct_per_100cc"] = per_100cc.astype(np.float32)
+    return meshes
+
+
+def orientation_marker() -> Any:
+    """A cube whose faces name the patient directions in LPS: +x L, -x R, +y P, -y A, +z H, -z F."""
+    from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
+
+    cube = vtkAnnotatedCubeActor()
+    cube.SetXPlusFaceText(PATIENT_DIRECTIONS["+x"])
+    cube.SetXMinusFaceText(PATIENT_DIRECTIONS["-x"])
+    cube.SetYPlusFaceText(PATIENT_DIRECTIONS["+y"])
+    cube.SetYMinusFaceText(PATIENT_DIRECTIONS["-y"])
+    cube.SetZPlusFaceText(PATIENT_DIRECTIONS["+z"])
+    cube.SetZMinusFaceText(PATIENT_DIRECTIONS["-z"])
+    cube.SetFaceTextScale(0.65)
+    cube.GetCubeProperty().SetColor(0.30, 0.33, 0.38)
+    cube.GetTextEdgesProperty().SetColor(0.9, 0.9, 0.9)
+    cube.GetTextEdgesProperty().SetLineWidth(1.5)
+    for getter in ("GetXPlusFaceProperty", "GetXMinusFaceProperty"):
+        getattr(cube, getter)().SetColor(1.0, 0.45, 0.45)
+    for getter in ("GetYPlusFaceProperty", "GetYMinusFaceProperty"):
+        getattr(cube, getter)().SetColor(0.5, 1.0, 0.5)
+    for getter in ("GetZPlusFaceProperty", "GetZMinusFaceProperty"):
+        getattr(cube, getter)().SetColor(0.55, 0.7, 1.0)
+    return cube
+
+
+def _plane_mesh(
+    view: str,
+    position: np.ndarray,
+    ct: CTVolume,
+    body: Structure | None,
+    dose: DoseGrid | None,
+    cmap: Any,
+    clim: tuple[float, float] | None,
+    threshold_gy: float | None,
+    window: str | tuple[float, float],
+) -> Any:
+    """One CT plane with dose colourwash as an RGB PolyData, cut to the body outline."""
+    pv = pyvista()
+    fixed = {"axial": 2, "coronal": 1, "sagittal": 0}[view]
+    plane = make_plane(ct.geometry, view, float(position[fixed]))
+    ct_plane = sample_on_plane(ct.hu, ct.geometry, plane, order=1, fill=-1000.0)
+    dose_plane = None if dose is None else sample_on_plane(dose.dose_gy, dose.geometry, plane, order=1)
+    rgb = colourwash_rgb(ct_plane, window, dose_plane, cmap, clim, threshold_gy, alpha=0.55)
+    points = plane.points_lps
+    grid = pv.StructuredGrid(points[..., 0], points[..., 1], points[..., 2])
+    # StructuredGrid orders points with the first index fastest: transpose the (rows, columns) pictures
+    grid.point_data["rgb"] = rgb.transpose(1, 0, 2).reshape(-1, 3)
+    if body is not None:
+        inside = sample_on_plane(body.mask.astype(np.float32), body.geometry, plane, order=1)
+        grid.point_data["inside"] = inside.T.ravel()
+        return grid.extract_surface(algorithm="dataset_surface").clip_scalar(
+            scalars="inside", value=0.5, invert=False
+        )
+    return grid.extract_surface(algorithm="dataset_surface")
+
+
+def _frame_bounds(anatomy: AnatomyMeshes, plan: PlanLike | None, ct: CTVolume) -> np.ndarray:
+    """``(xmin, xmax, ymin, ymax, zmin, zmax)`` to frame: the body, limited to the fields along z."""
+    if anatomy.skin is not None and anatomy.skin.n_points:
+        bounds = np.array(anatomy.skin.bounds, dtype=float)
+    else:
+        lower, upper = ct.geometry.bounds_mm()
+        bounds = np.array([lower[0], upper[0], lower[1], upper[1], lower[2], upper[2]])
+    if plan is not None:
+        outlines = plan.beam_outlines()
+        if outlines:
+            corners = np.concatenate([np.asarray(c, dtype=float) for _, c in outlines])
+            z_low, z_high = corners[:, 2].min() - 60.0, corners[:, 2].max() + 60.0
+            if z_high > bounds[4] and z_low < bounds[5]:
+                bounds[4], bounds[5] = max(bounds[4], z_low), min(bounds[5], z_high)
+    return bounds
+
+
+def set_camera(plotter: Any, name: str, bounds: Sequence[float], zoom: float = 1.0) -> None:
+    """Point the active camera from direction ``name`` (see :data:`CAMERAS`) at ``bounds``, head up."""
+    if name not in CAMERAS:
+        raise InputError(f"unknown camera {name!r}: choose one of {', '.join(CAMERAS)}")
+    b = np.asarray(bounds, dtype=float)
+    centre = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
+    direction = np.asarray(CAMERAS[name], dtype=float)
+    direction /= np.linalg.norm(direction)
+    camera = plotter.camera
+    camera.focal_point = tuple(centre)
+    camera.position = tuple(centre + 1000.0 * direction)
+    camera.up = (0.0, 0.0, 1.0)
+    plotter.reset_camera(bounds=tuple(b))
+    if zoom != 1.0:
+        camera.zoom(zoom)
+    plotter.reset_camera_clipping_range()
+
+
+def _scalar_bar(plotter: Any, cmap: Any, clim: tuple[float, float], title: str, font_scale: float) -> None:
+    pv = pyvista()
+    lut = pv.LookupTable(cmap=cmap, n_values=256, scalar_range=clim)
+    mapper = pv.DataSetMapper(pv.PolyData())
+    mapper.lookup_table = lut
+    mapper.scalar_range = clim
+    plotter.add_scalar_bar(
+        title=title,
+        mapper=mapper,
+        vertical=True,
+        position_x=0.90,
+        position_y=0.40,
+        height=0.50,
+        width=0.06,
+        title_font_size=int(15 * font_scale),
+        label_font_size=int(13 * font_scale),
+        n_labels=5,
+        fmt="%.1f",
+        color="white",
+    )
+
+
+def _legend_entries(
+    anatomy: AnatomyMeshes, options: SceneOptions, reference_gy: float | None
+) -> list[tuple[str, tuple[float, float, float]]]:
+    entries: list[tuple[str, tuple[float, float, float]]] = []
+    if reference_gy is not None:
+        for pct in options.isodose_pct:
+            label = f"{pct:g} % = {reference_gy * pct / 100:.3g} Gy" if options.legend_dose else f"{pct:g} %"
+            entries.append((label, isodose_color(pct)))
+    if options.show_skin and anatomy.skin is not None:
+        entries.append(("skin", _SKIN_COLOR))
+    if options.show_lungs:
+        for name, _, colour in anatomy.lungs:
+            entries.append((name.replace("_", " "), colour))
+    if anatomy.skeleton is not None and options.bone == "skeleton":
+        entries.append(("skeleton", _BONE_COLOR))
+    if anatomy.marrow is not None and options.bone == "marrow":
+        entries.append(("marrow", anatomy.marrow_color))
+    return entries
+
+
+_PLANE_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
+
+
+def _side_distances(
+    points: np.ndarray, planes: Sequence[str], position: np.ndarray, camera: str
+) -> np.ndarray:
+    """Signed distance (mm) of points from each plane, positive on the camera's side, ``(n, planes)``."""
+    direction = np.asarray(CAMERAS[camera], dtype=float)
+    columns = []
+    for view in planes:
+        axis = _PLANE_AXIS[view]
+        sign = 1.0 if direction[axis] >= 0 else -1.0
+        columns.append((np.asarray(points)[:, axis] - position[axis]) * sign)
+    return np.stack(columns, axis=1)
+
+
+def _cut(
+    mesh: Any, planes: Sequence[str], position: np.ndarray, camera: str, keep_camera_side: bool = False
+) -> Any:
+    """Remove the part of ``mesh`` in front of every plane (the cutaway wedge), or keep only that part."""
+    if not planes or mesh is None or not mesh.n_points:
+        return mesh
+    distance = _side_distances(mesh.points, planes, position, camera).min(axis=1)
+    mesh = mesh.copy()
+    mesh.point_data["_side_mm"] = distance
+    return mesh.clip_scalar(scalars="_side_mm", value=0.0, invert=not keep_camera_side)
+
+
+def add_scene(
+    plotter: Any,
+    ct: CTVolume,
+    anatomy: AnatomyMeshes,
+    dose: DoseGrid | None = None,
+    plan: PlanLike | None = None,
+    options: SceneOptions | None = None,
+    *,
+    font_scale: float = 1.0,
+) -> dict[str, list[Any]]:
+    """Add a plan's scene to the active renderer of ``plotter``.
+
+    Parameters
+    ----------
+    plotter
+        A :class:`pyvista.Plotter` (its active subplot is used).
+    ct
+        The CT (planes).
+    anatomy
+        Surfaces from :func:`prepare_anatomy`.
+    dose
+        Total dose (Gy) of ``plan``, or ``None``.
+    plan
+        The plan: title, prescription (isodose levels in %) and beams; ``None`` for anatomy only.
+    options
+        What to show.
+    font_scale
+        Text size relative to a 1280 x 800 picture.
+
+    Returns
+    -------
+    dict
+        Actor groups by name (``"skin"``, ``"lungs"``, ``"bone"``, ``"isodose 95%"``, ``"beams"``,
+        ``"planes"``, ...), for toggling them in the viewer.
+    """
+    options = options or SceneOptions()
+    plotter.set_background(_BACKGROUND)
+    groups: dict[str, list[Any]] = {}
+    reference = (
+        prescription_total_gy(plan) if plan is not None else (dose.max_gy if dose is not None else None)
+    )
+    outlines = plan.beam_outlines() if plan is not None else []
+    centre = _beams.field_centre(outlines)
+    if centre is None:
+        lower, upper = ct.geometry.bounds_mm()
+        centre = (lower + upper) / 2
+    position = np.asarray(
+        options.plane_position_mm if options.plane_position_mm is not None else centre, float
+    )
+    planes = tuple(options.planes)
+    cut_planes = planes if options.cutaway else ()
+
+    def cut(mesh: Any) -> Any:
+        return _cut(mesh, cut_planes, position, options.camera)
+
+    if anatomy.skin is not None and anatomy.skin.n_points and options.show_skin:
+        groups["skin"] = [
+            plotter.add_mesh(
+                cut(anatomy.skin),
+                color=_SKIN_COLOR,
+                opacity=0.22,
+                smooth_shading=True,
+                culling="back",
+                name="skin",
+            )
+        ]
+    if options.show_lungs:
+        groups["lungs"] = [
+            plotter.add_mesh(
+                cut(surface), color=colour, opacity=0.5, smooth_shading=True, name=f"lung {name}"
+            )
+            for name, surface, colour in anatomy.lungs
+            if surface.n_points
+        ]
+    if options.bone == "skeleton" and anatomy.skeleton is not None and anatomy.skeleton.n_points:
+        groups["bone"] = [
+            plotter.add_mesh(
+                cut(anatomy.skeleton), color=_BONE_COLOR, smooth_shading=True, specular=0.2, name="bone"
+            )
+        ]
+    elif (
+        options.bone in ("marrow", "marrow-weight") and anatomy.marrow is not None and anatomy.marrow.n_points
+    ):
+        weighted = (
+            options.bone == "marrow-weight" and "active_marrow_pct_per_100cc" in anatomy.marrow.point_data
+        )
+        if weighted:
+            values = anatomy.marrow.point_data["active_marrow_pct_per_100cc"]
+            groups["bone"] = [
+                plotter.add_mesh(
+                    cut(anatomy.marrow),
+                    scalars="active_marrow_pct_per_100cc",
+                    cmap="YlOrRd",
+                    clim=(0.0, float(np.percentile(values, 99)) or 1.0),
+                    smooth_shading=True,
+                    name="bone",
+                    scalar_bar_args={
+                        "title": "active marrow (% per 100 cm³)",
+                        "vertical": False,
+                        "position_x": 0.30,
+                        "position_y": 0.03,
+                        "width": 0.40,
+                        "height": 0.06,
+                        "title_font_size": int(14 * font_scale),
+                        "label_font_size": int(12 * font_scale),
+                        "color": "white",
+                        "fmt": "%.2g",
+                    },
+                )
+            ]
+        else:
+            groups["bone"] = [
+                plotter.add_mesh(
+                    cut(anatomy.marrow), color=anatomy.marrow_color, smooth_shading=True, name="bone"
+                )
+            ]
+    cmap = clim = None
+    if dose is not None and reference is not None:
+        clim = options.dose_range_gy or dose_range_gy(reference, dose.max_gy, options.threshold_pct)
+        cmap = dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
+        shown = [pct for pct in options.isodose_pct if reference * pct / 100.0 < dose.max_gy]
+        surfaces = isodose_surfaces(dose, [reference * pct / 100.0 for pct in shown], smoothing_mm=3.0)
+        for pct, surface in zip(shown, surfaces, strict=True):
+            surface = cut(surface)
+            if surface.n_points:
+                groups[f"isodose {pct:g}%"] = [
+                    plotter.add_mesh(
+                        surface,
+                        color=isodose_color(pct),
+                        opacity=_ISODOSE_OPACITY.get(pct, 0.25),
+                        smooth_shading=True,
+                        culling="back",
+                        name=f"isodose {pct:g}%",
+                    )
+                ]
+    if planes:
+        threshold = None if reference is None else reference * options.threshold_pct / 100.0
+        groups["planes"] = []
+        for view in planes:
+            mesh = _plane_mesh(view, position, ct, anatomy.body, dose, cmap, clim, threshold, options.window)
+            others = tuple(p for p in cut_planes if p != view)
+            if others:
+                # each plane shows only the face of the cut-away wedge
+                mesh = _cut(mesh, others, position, options.camera, keep_camera_side=True)
+            if mesh.n_points:
+                groups["planes"].append(
+                    plotter.add_mesh(mesh, scalars="rgb", rgb=True, lighting=False, name=f"plane {view}")
+                )
+    if options.show_beams and outlines:
+        groups["beams"] = _add_beams(plotter, outlines, anatomy, ct)
+    if options.show_scalar_bar and cmap is not None and clim is not None:
+        _scalar_bar(plotter, cmap, clim, "dose (Gy)", font_scale)
+    if options.show_title:
+        plotter.add_text(
+            plan_title(plan), position="upper_left", font_size=int(15 * font_scale), color="white"
+        )
+    if options.show_legend:
+        entries = _legend_entries(anatomy, options, reference if dose is not None else None)
+        if entries:
+            plotter.add_legend(
+                [[label, colour] for label, colour in entries],
+                bcolor=None,
+                border=False,
+                size=(0.16, 0.027 * len(entries)),
+                loc="lower right",
+                face="rectangle",
+                font_family="arial",
+            )
+    if options.show_orientation:
+        plotter.add_orientation_widget(orientation_marker(), viewport=(0.0, 0.0, 0.16, 0.22))
+    set_camera(plotter, options.camera, _frame_bounds(anatomy, plan, ct), zoom=1.05)
+    return groups
+
+
+def _add_beams(
+    plotter: Any, outlines: Sequence[tuple[Any, Any]], anatomy: AnatomyMeshes, ct: CTVolume
+) -> list[Any]:
+    """Divergent edges from each source and the field outline on the skin."""
+    pv = pyvista()
+    actors = []
+    for index, (source, corners) in enumerate(outlines):
+        src, crn = _beams.check_outline(source, corners)
+        far = src + _exit_factor(src, crn, anatomy, ct) * (crn - src)
+        edges = pv.PolyData()
+        edges.points = np.vstack([src[np.newaxis], far])
+        edges.lines = np.hstack([[2, 0, i + 1] for i in range(4)])
+        actors.append(
+            plotter.add_mesh(
+                edges, color=_BEAM_COLOR, line_width=1.2, opacity=0.45, name=f"beam {index} edges"
+            )
+        )
+        actors.append(
+            plotter.add_mesh(
+                pv.Sphere(radius=12.0, center=src), color=_BEAM_COLOR, name=f"beam {index} source"
+            )
+        )
+        ring = _beams.outline_points(crn, per_side=2)[:-1]
+        iso = pv.PolyData()
+        iso.points = ring
+        iso.lines = np.hstack([[len(ring) + 1, *range(len(ring)), 0]])
+        actors.append(
+            plotter.add_mesh(iso, color=_BEAM_COLOR, line_width=1.0, opacity=0.35, name=f"beam {index} iso")
+        )
+        if anatomy.body is not None:
+            points = _beams.skin_outline(src, crn, anatomy.body.mask, anatomy.body.geometry)
+            runs = _runs(points)
+            if runs:
+                line = pv.PolyData()
+                line.points = np.concatenate(runs)
+                offsets = np.cumsum([0, *[len(r) for r in runs]])
+                line.lines = np.hstack(
+                    [[len(r), *range(o, o + len(r))] for r, o in zip(runs, offsets, strict=False)]
+                )
+                actors.append(
+                    plotter.add_mesh(line, color=(1.0, 1.0, 0.55), line_width=4, name=f"beam {index} skin")
+                )
+    return actors
+
+
+def _exit_factor(src: np.ndarray, crn: np.ndarray, anatomy: AnatomyMeshes, ct: CTVolume) -> float:
+    """Run the edges to 50 mm past the far side of the body (or of the CT), in source-to-field units."""
+    if anatomy.skin is not None and anatomy.skin.n_points:
+        b = np.asarray(anatomy.skin.bounds, dtype=float)
+        lower, upper = b[0::2], b[1::2]
+    else:
+        lower, upper = ct.geometry.bounds_mm()
+    box = np.array(np.meshgrid(*zip(lower, upper, strict=True), indexing="ij")).reshape(3, -1).T
+    axis = crn.mean(axis=0) - src
+    distance = float(np.linalg.norm(axis))
+    reach = float(np.max((box - src) @ (axis / distance))) + 50.0
+    return max(1.0, reach / distance)
+
+
+def _runs(points: np.ndarray) -> list[np.ndarray]:
+    """Split a polyline at NaN rows into runs of at least two points."""
+    good = np.all(np.isfinite(points), axis=1)
+    runs, current = [], []
+    for point, ok in zip(points, good, strict=True):
+        if ok:
+            current.append(point)
+        elif current:
+            runs.append(np.array(current))
+            current = []
+    if current:
+        runs.append(np.array(current))
+    return [r for r in runs if len(r) >= 2]

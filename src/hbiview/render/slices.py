@@ -1,0 +1,607 @@
+"""Slice views with matplotlib, in radiological orientation.
+
+CT with a window, dose colourwash, labelled isodose lines, structure contours, field borders, a scale bar
+and patient directions at the edges.
+
+matplotlib is imported inside the functions (the Agg backend, no display needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hbiview.errors import InputError
+from hbiview.render import beams as _beams
+from hbiview.render.colors import colourwash_rgb, difference_cmap, dose_cmap, dose_range_gy
+from hbiview.render.planes import SlicePlane, make_plane, sample_on_plane
+from hbiview.render.style import (
+    DEFAULT_ISODOSE_PCT,
+    PlanLike,
+    check_levels,
+    classify_structure,
+    isodose_color,
+    plan_title,
+    prescription_total_gy,
+    structures_by_role,
+)
+from hbiview.volume import CTVolume, DoseGrid, Structure
+
+__all__ = ["SliceStyle", "render_compare_slices", "render_difference_slice", "render_slice"]
+
+_BACKGROUND = "#101010"
+_FOREGROUND = "white"
+_FIELD_COLOR = "#f0f0f0"
+
+
+@dataclass(frozen=True)
+class SliceStyle:
+    """How a slice view looks.
+
+    Attributes
+    ----------
+    window
+        CT window preset (``"soft"``, ``"lung"``, ``"bone"``) or ``(level, width)`` HU.
+    isodose_pct
+        Isodose lines, percent of the prescription.
+    threshold_pct
+        Doses below this percent of the prescription show plain CT (no colourwash).
+    wash_alpha
+        Opacity of the dose colourwash (0-1).
+    crop_margin_mm
+        The picture is cropped to the body (when a body structure is given) plus this margin; ``None``
+        shows the whole CT.
+    show_structures, show_fields, show_isodose_labels
+        Draw structure contours, field borders, labels on the isodose lines.
+    crop_to_fields
+        On coronal and sagittal views of a plan, show only the fields' head-feet extent plus
+        ``crop_margin_mm`` (a whole-body coronal slice is too thin to read).
+    """
+
+    window: str | tuple[float, float] = "soft"
+    isodose_pct: tuple[float, ...] = DEFAULT_ISODOSE_PCT
+    threshold_pct: float = 20.0
+    wash_alpha: float = 0.45
+    crop_margin_mm: float | None = 20.0
+    show_structures: bool = True
+    show_fields: bool = True
+    show_isodose_labels: bool = True
+    crop_to_fields: bool = True
+
+
+def _structure_list(structures: Iterable[Structure] | Mapping[str, Structure] | None) -> list[Structure]:
+    if structures is None:
+        return []
+    return list(structures.values() if isinstance(structures, Mapping) else structures)
+
+
+def _figure(size: Sequence[int]) -> tuple[Any, float]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    width, height = (int(v) for v in size)
+    if width < 200 or height < 150:
+        raise InputError(f"picture size {width} x {height} px is too small (at least 200 x 150)")
+    dpi = 100.0
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=_BACKGROUND)
+    # text scales with the picture: 1.0 at 900 px wide
+    scale = float(np.clip(min(width / 900.0, height / 700.0), 0.6, 2.5))
+    return fig, scale
+
+
+def _to_rgb(fig: Any) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def _crop_box(
+    plane: SlicePlane, body: Structure | None, margin_mm: float | None
+) -> tuple[float, float, float, float] | None:
+    """Plane limits (column min, column max, row min, row max) around the body on this plane."""
+    if body is None or margin_mm is None:
+        return None
+    inside = sample_on_plane(body.mask.astype(np.float32), body.geometry, plane, order=0) > 0.5
+    if not inside.any():
+        return None
+    rows = np.flatnonzero(inside.any(axis=1))
+    cols = np.flatnonzero(inside.any(axis=0))
+    c = plane.columns_mm[[cols[0], cols[-1]]]
+    r = plane.rows_mm[[rows[0], rows[-1]]]
+    return (
+        float(c.min() - margin_mm),
+        float(c.max() + margin_mm),
+        float(r.min() - margin_mm),
+        float(r.max() + margin_mm),
+    )
+
+
+def _nice_length(width_mm: float) -> int:
+    for length in (200, 100, 50, 20, 10, 5):
+        if length <= width_mm / 4:
+            return length
+    return 5
+
+
+def _decorate(
+    ax: Any, plane: SlicePlane, scale: float, box: tuple[float, float, float, float] | None
+) -> None:
+    """Limits, patient directions at the edges, a scale bar; no ticks."""
+    from matplotlib import patheffects
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    left, right, bottom, top = plane.extent_mm
+    if box is not None:
+        c0, c1, r0, r1 = box
+        left, right = max(left, c0), min(right, c1)
+        if top < bottom:  # rows grow downwards (axial: anterior on top)
+            top, bottom = max(top, r0), min(bottom, r1)
+        else:
+            bottom, top = max(bottom, r0), min(top, r1)
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("#555555")
+    outline = [patheffects.withStroke(linewidth=3 * scale, foreground="black")]
+    font = {"color": _FOREGROUND, "fontsize": 15 * scale, "fontweight": "bold", "path_effects": outline}
+    label_left, label_right, label_top, label_bottom = plane.labels
+    ax.text(0.015, 0.5, label_left, transform=ax.transAxes, ha="left", va="center", **font)
+    ax.text(0.985, 0.5, label_right, transform=ax.transAxes, ha="right", va="center", **font)
+    ax.text(0.5, 0.985, label_top, transform=ax.transAxes, ha="center", va="top", **font)
+    ax.text(0.5, 0.015, label_bottom, transform=ax.transAxes, ha="center", va="bottom", **font)
+    length = _nice_length(abs(right - left))
+    bar = AnchoredSizeBar(
+        ax.transData,
+        length,
+        f"{length} mm",
+        "lower right",
+        pad=0.6,
+        color=_FOREGROUND,
+        frameon=False,
+        size_vertical=abs(top - bottom) / 150,
+        fontproperties={"size": 10 * scale},
+    )
+    ax.add_artist(bar)
+
+
+@dataclass
+class _Drawn:
+    handles: list[Any]
+    labels: list[str]
+
+
+def _draw_plane(
+    ax: Any,
+    plane: SlicePlane,
+    ct: CTVolume,
+    *,
+    wash: np.ndarray | None,
+    cmap: Any,
+    clim: tuple[float, float] | None,
+    threshold: float | None,
+    style: SliceStyle,
+    symmetric: bool = False,
+) -> None:
+    ct_plane = sample_on_plane(ct.hu, ct.geometry, plane, order=1, fill=-1000.0)
+    rgb = colourwash_rgb(
+        ct_plane, style.window, wash, cmap, clim, threshold, style.wash_alpha, symmetric_threshold=symmetric
+    )
+    ax.imshow(rgb, extent=plane.extent_mm, interpolation="bilinear", origin="upper")
+
+
+def _draw_isodoses(
+    ax: Any, plane: SlicePlane, dose_plane: np.ndarray, reference_gy: float, style: SliceStyle, scale: float
+) -> _Drawn:
+    from matplotlib.lines import Line2D
+
+    drawn = _Drawn([], [])
+    levels = check_levels(style.isodose_pct)
+    present = [pct for pct in levels if dose_plane.max() >= reference_gy * pct / 100.0]
+    if present:
+        values = [reference_gy * pct / 100.0 for pct in present]
+        colours = [isodose_color(pct) for pct in present]
+        contours = ax.contour(
+            plane.columns_mm,
+            plane.rows_mm,
+            dose_plane,
+            levels=values,
+            colors=colours,
+            linewidths=1.6 * scale,
+        )
+        if style.show_isodose_labels:
+            names = {v: f"{pct:g}%" for v, pct in zip(values, present, strict=True)}
+            labels = ax.clabel(contours, fmt=names, fontsize=8.5 * scale, inline=True, inline_spacing=3)
+            from matplotlib import patheffects
+
+            for text in labels:
+                text.set_path_effects([patheffects.withStroke(linewidth=2, foreground="black")])
+    for pct in levels:
+        drawn.handles.append(Line2D([], [], color=isodose_color(pct), lw=2.2))
+        drawn.labels.append(f"{pct:g} % = {reference_gy * pct / 100:.3g} Gy")
+    return drawn
+
+
+def _draw_structures(ax: Any, plane: SlicePlane, structures: list[Structure], scale: float) -> _Drawn:
+    from matplotlib.lines import Line2D
+
+    drawn = _Drawn([], [])
+    for structure in structures:
+        inside = sample_on_plane(structure.mask.astype(np.float32), structure.geometry, plane, order=1)
+        if inside.max() < 0.5:
+            continue
+        colour = tuple(c / 255.0 for c in structure.color)
+        width = (1.0 if classify_structure(structure.name) in ("body", "skeleton") else 1.4) * scale
+        ax.contour(plane.columns_mm, plane.rows_mm, inside, levels=[0.5], colors=[colour], linewidths=width)
+        drawn.handles.append(Line2D([], [], color=colour, lw=width))
+        drawn.labels.append(structure.name.replace("_", " "))
+    return drawn
+
+
+def _draw_fields(ax: Any, plane: SlicePlane, plan: PlanLike, ct: CTVolume, scale: float) -> _Drawn:
+    from matplotlib.lines import Line2D
+
+    drawn = _Drawn([], [])
+    any_segment = False
+    for source, corners in plan.beam_outlines():
+        for segment in _beams.plane_field_segments(source, corners, plane, ct.geometry):
+            ax.plot(segment[:, 0], segment[:, 1], color=_FIELD_COLOR, lw=1.3 * scale, ls=(0, (5, 3)))
+            any_segment = True
+    if any_segment:
+        drawn.handles.append(Line2D([], [], color=_FIELD_COLOR, lw=1.3 * scale, ls=(0, (5, 3))))
+        drawn.labels.append("field edge")
+    return drawn
+
+
+def _legend(fig: Any, parts: Sequence[_Drawn], scale: float, anchor: tuple[float, float]) -> None:
+    handles = [h for part in parts for h in part.handles]
+    labels = [label for part in parts for label in part.labels]
+    if not handles:
+        return
+    legend = fig.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=anchor,
+        fontsize=9.5 * scale,
+        frameon=False,
+        labelcolor=_FOREGROUND,
+        handlelength=1.8,
+    )
+    legend.set_in_layout(False)
+
+
+def _save(fig: Any, out: Any, force: bool) -> np.ndarray:
+    image = _to_rgb(fig)
+    if out is not None:
+        from hbiview.render.export import write_png
+
+        write_png(image, out, force=force)
+    return image
+
+
+def _colorbar(
+    fig: Any, rect: Sequence[float], cmap: Any, clim: tuple[float, float], label: str, scale: float
+) -> Any:
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    cax = fig.add_axes(rect)
+    bar = fig.colorbar(ScalarMappable(norm=Normalize(*clim), cmap=cmap), cax=cax)
+    bar.set_label(label, color=_FOREGROUND, fontsize=10 * scale)
+    bar.ax.tick_params(colors=_FOREGROUND, labelsize=9 * scale)
+    bar.outline.set_edgecolor("#777777")
+    return bar
+
+
+def _reference_gy(plan: PlanLike | None, dose: DoseGrid | None) -> float:
+    if plan is not None:
+        return prescription_total_gy(plan)
+    if dose is not None:
+        return dose.max_gy
+    return 1.0
+
+
+def _panel(
+    fig: Any,
+    ax: Any,
+    ct: CTVolume,
+    plane: SlicePlane,
+    dose: DoseGrid | None,
+    plan: PlanLike | None,
+    structures: list[Structure],
+    style: SliceStyle,
+    clim: tuple[float, float] | None,
+    scale: float,
+) -> list[_Drawn]:
+    """One slice with everything on it; returns the legend entries."""
+    reference = _reference_gy(plan, dose)
+    dose_plane = None if dose is None else sample_on_plane(dose.dose_gy, dose.geometry, plane, order=1)
+    cmap = None if clim is None else dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
+    threshold = reference * style.threshold_pct / 100.0
+    _draw_plane(ax, plane, ct, wash=dose_plane, cmap=cmap, clim=clim, threshold=threshold, style=style)
+    parts: list[_Drawn] = []
+    if dose_plane is not None:
+        parts.append(_draw_isodoses(ax, plane, dose_plane, reference, style, scale))
+    if style.show_structures and structures:
+        parts.append(_draw_structures(ax, plane, structures, scale))
+    if style.show_fields and plan is not None:
+        parts.append(_draw_fields(ax, plane, plan, ct, scale))
+    body = structures_by_role(structures)["body"]
+    box = _crop_box(plane, body[0] if body else None, style.crop_margin_mm)
+    _decorate(ax, plane, scale, _field_crop(box, plane, plan, style))
+    return parts
+
+
+def _field_crop(
+    box: tuple[float, float, float, float] | None, plane: SlicePlane, plan: PlanLike | None, style: SliceStyle
+) -> tuple[float, float, float, float] | None:
+    """Limit the rows of a coronal or sagittal view to the fields' z extent plus the margin."""
+    if plan is None or not style.crop_to_fields or plane.row_axis != 2 or style.crop_margin_mm is None:
+        return box
+    outlines = plan.beam_outlines()
+    if not outlines:
+        return box
+    z = np.concatenate([np.asarray(c, dtype=float)[:, 2] for _, c in outlines])
+    margin = max(style.crop_margin_mm, 60.0)
+    if box is None:
+        left, right, bottom, top = plane.extent_mm
+        box = (min(left, right), max(left, right), min(bottom, top), max(bottom, top))
+    low, high = max(box[2], z.min() - margin), min(box[3], z.max() + margin)
+    return box if low >= high else (box[0], box[1], low, high)
+
+
+def _default_position(view: str, plan: PlanLike | None, position_mm: float | None) -> float | None:
+    if position_mm is not None or plan is None:
+        return position_mm
+    centre = _beams.field_centre(plan.beam_outlines())
+    if centre is None:
+        return None
+    return float(centre[{"axial": 2, "coronal": 1, "sagittal": 0}[view]])
+
+
+def render_slice(
+    ct: CTVolume,
+    *,
+    dose: DoseGrid | None = None,
+    plan: PlanLike | None = None,
+    structures: Iterable[Structure] | Mapping[str, Structure] | None = None,
+    view: str = "axial",
+    position_mm: float | None = None,
+    style: SliceStyle | None = None,
+    size: Sequence[int] = (900, 700),
+    title: str | None = None,
+    out: Any = None,
+    force: bool = False,
+) -> np.ndarray:
+    """A slice view of CT, dose, structures and fields as an RGB picture (and optionally a PNG file).
+
+    Parameters
+    ----------
+    ct
+        The CT.
+    dose
+        Total dose (Gy) on its own grid; ``None`` for CT only.
+    plan
+        The plan (name, prescription, beam outlines) for the title, isodose percentages and field borders.
+    structures
+        Structures to outline; one named ``Body``/``External`` crops the picture to the patient.
+    view
+        ``"axial"``, ``"coronal"`` or ``"sagittal"``.
+    position_mm
+        LPS coordinate of the slice (z for axial, y for coronal, x for sagittal); default the centre of the
+        fields (or of the CT without a plan).
+    style
+        Window, isodose levels, colourwash threshold (see :class:`SliceStyle`).
+    size
+        Picture size ``(width, height)`` in pixels.
+    title
+        Title; default the plan name and prescription.
+    out
+        PNG file to write (atomically); ``None`` writes nothing.
+    force
+        Replace an existing ``out``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width, 3)`` uint8 RGB picture.
+    """
+    style = style or SliceStyle()
+    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm))
+    fig, scale = _figure(size)
+    ax = fig.add_axes((0.01, 0.02, 0.66, 0.87))
+    ax.set_facecolor("black")
+    reference = _reference_gy(plan, dose)
+    clim = None if dose is None else dose_range_gy(reference, dose.max_gy, style.threshold_pct)
+    parts = _panel(fig, ax, ct, plane, dose, plan, _structure_list(structures), style, clim, scale)
+    if clim is not None:
+        _colorbar(
+            fig,
+            (0.70, 0.50, 0.025, 0.40),
+            dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference),
+            clim,
+            "total dose (Gy)",
+            scale,
+        )
+    _legend(fig, parts, scale, (0.685, 0.47))
+    heading = title if title is not None else plan_title(plan)
+    fig.suptitle(heading, color=_FOREGROUND, fontsize=15 * scale, x=0.01, y=0.985, ha="left", va="top")
+    _subtitle(fig, plane, style, scale)
+    return _save(fig, out, force)
+
+
+def _subtitle(fig: Any, plane: SlicePlane, style: SliceStyle, scale: float) -> None:
+    window = style.window if isinstance(style.window, str) else "W {1:g} / L {0:g}".format(*style.window)
+    fig.text(
+        0.01, 0.925, f"{plane.title} · {window} window", color="#cccccc", fontsize=10.5 * scale, ha="left"
+    )
+
+
+def render_compare_slices(
+    ct: CTVolume,
+    cases: Sequence[tuple[PlanLike, DoseGrid]],
+    *,
+    structures: Iterable[Structure] | Mapping[str, Structure] | None = None,
+    view: str = "coronal",
+    position_mm: float | None = None,
+    style: SliceStyle | None = None,
+    size: Sequence[int] = (1400, 700),
+    title: str | None = None,
+    out: Any = None,
+    force: bool = False,
+) -> np.ndarray:
+    """Two to four plans side by side on the same slice with one dose colour scale (Gy).
+
+    Parameters
+    ----------
+    ct
+        The CT.
+    cases
+        ``(plan, dose)`` pairs, 2 to 4.
+    structures, view, position_mm, style, size, title, out, force
+        As for :func:`render_slice`; the default position is the centre of the first plan's fields.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width, 3)`` uint8 RGB picture.
+    """
+    if not 2 <= len(cases) <= 4:
+        raise InputError(f"a comparison shows 2 to 4 plans, got {len(cases)}")
+    style = style or SliceStyle()
+    plane = make_plane(ct.geometry, view, _default_position(view, cases[0][0], position_mm))
+    fig, scale = _figure(size)
+    scale *= 0.85
+    structure_list = _structure_list(structures)
+    # one colour scale in Gy for every panel: from the lowest threshold to the highest dose shown
+    references = [_reference_gy(plan, dose) for plan, dose in cases]
+    low = min(r * style.threshold_pct / 100 for r in references)
+    high = max(
+        max(dose_range_gy(r, d.max_gy, style.threshold_pct)[1] for r, (_, d) in zip(references, cases)), low
+    )
+    clim = (low, high)
+    n = len(cases)
+    width = 0.84 / n
+    parts: list[_Drawn] = []
+    for index, (plan, dose) in enumerate(cases):
+        ax = fig.add_axes((0.005 + index * width, 0.16, width - 0.008, 0.74))
+        ax.set_facecolor("black")
+        panel_style = SliceStyle(**{**style.__dict__, "isodose_pct": style.isodose_pct})
+        panel_parts = _panel(fig, ax, ct, plane, dose, plan, structure_list, panel_style, clim, scale)
+        ax.set_title(plan_title(plan), color=_FOREGROUND, fontsize=11 * scale, pad=4)
+        if index == 0:
+            parts = [p for p in panel_parts if p.labels and not p.labels[0].endswith("Gy")]
+    reference = references[0]
+    _colorbar(
+        fig,
+        (0.865, 0.30, 0.02, 0.55),
+        dose_cmap(100 * low / reference, 100 * high / reference),
+        clim,
+        "total dose (Gy)",
+        scale,
+    )
+    _legend(fig, parts, scale, (0.005, 0.145))
+    levels = ", ".join(f"{p:g}" for p in check_levels(style.isodose_pct))
+    fig.text(
+        0.85,
+        0.22,
+        f"isodoses: {levels} %\nof each plan's\nprescription",
+        color=_FOREGROUND,
+        fontsize=9.5 * scale,
+        va="top",
+    )
+    heading = title if title is not None else f"{plane.title}: {n} plans, one colour scale"
+    fig.suptitle(heading, color=_FOREGROUND, fontsize=14 * scale, x=0.005, y=0.99, ha="left", va="top")
+    return _save(fig, out, force)
+
+
+def render_difference_slice(
+    ct: CTVolume,
+    dose_a: DoseGrid,
+    dose_b: DoseGrid,
+    *,
+    label_a: str = "A",
+    label_b: str = "B",
+    structures: Iterable[Structure] | Mapping[str, Structure] | None = None,
+    view: str = "coronal",
+    position_mm: float | None = None,
+    plan: PlanLike | None = None,
+    style: SliceStyle | None = None,
+    threshold_gy: float | None = None,
+    size: Sequence[int] = (900, 700),
+    title: str | None = None,
+    out: Any = None,
+    force: bool = False,
+) -> np.ndarray:
+    """Dose difference ``A - B`` on a slice, diverging colours centred on zero (blue: A lower, red: A higher).
+
+    Parameters
+    ----------
+    ct
+        The CT.
+    dose_a, dose_b
+        Total doses (Gy); ``dose_b`` is resampled onto ``dose_a``'s grid.
+    label_a, label_b
+        Names shown in the title and on the colour bar.
+    structures, view, position_mm, style, size, title, out, force
+        As for :func:`render_slice`.
+    plan
+        Plan whose field borders are drawn and whose centre sets the default position.
+    threshold_gy
+        Differences smaller than this (Gy) show plain CT; default 1 % of the larger maximum dose.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width, 3)`` uint8 RGB picture.
+    """
+    style = style or SliceStyle()
+    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm))
+    a = sample_on_plane(dose_a.dose_gy, dose_a.geometry, plane, order=1)
+    b = sample_on_plane(dose_b.dose_gy, dose_b.geometry, plane, order=1)
+    difference = a - b
+    # symmetric limits: the colour of +d and -d differ only in hue, so neither sign looks bigger
+    limit = float(np.max(np.abs(difference))) or 1.0
+    if threshold_gy is None:
+        threshold_gy = 0.01 * max(dose_a.max_gy, dose_b.max_gy)
+    fig, scale = _figure(size)
+    ax = fig.add_axes((0.01, 0.02, 0.66, 0.87))
+    ax.set_facecolor("black")
+    cmap = difference_cmap()
+    _draw_plane(
+        ax,
+        plane,
+        ct,
+        wash=difference,
+        cmap=cmap,
+        clim=(-limit, limit),
+        threshold=threshold_gy,
+        style=SliceStyle(**{**style.__dict__, "wash_alpha": max(style.wash_alpha, 0.6)}),
+        symmetric=True,
+    )
+    structure_list = _structure_list(structures)
+    parts = []
+    if style.show_structures and structure_list:
+        parts.append(_draw_structures(ax, plane, structure_list, scale))
+    if style.show_fields and plan is not None:
+        parts.append(_draw_fields(ax, plane, plan, ct, scale))
+    body = structures_by_role(structure_list)["body"]
+    box = _crop_box(plane, body[0] if body else None, style.crop_margin_mm)
+    _decorate(ax, plane, scale, _field_crop(box, plane, plan, style))
+    _colorbar(fig, (0.70, 0.50, 0.025, 0.40), cmap, (-limit, limit), f"{label_a} − {label_b} (Gy)", scale)
+    _legend(fig, parts, scale, (0.685, 0.47))
+    heading = title if title is not None else f"dose difference: {label_a} − {label_b}"
+    fig.suptitle(heading, color=_FOREGROUND, fontsize=15 * scale, x=0.01, y=0.985, ha="left", va="top")
+    _subtitle(fig, plane, style, scale)
+    fig.text(0.70, 0.935, f"max |difference| {limit:.2f} Gy", color="#dddddd", fontsize=9.5 * scale)
+    return _save(fig, out, force)
