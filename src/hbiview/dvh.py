@@ -1,0 +1,654 @@
+"""Dose-volume histograms and their metrics (no plotting here; see :mod:`hbiview.report`).
+
+A DVH is built from dose samples taken at the voxel centres of the structure's grid, cropped to the
+structure: the dose is interpolated trilinearly from the dose grid (taken as it is when the two grids
+coincide). Small structures are supersampled: each voxel is split into ``s**3`` sub-voxels and, for
+structures read from contours (:class:`hbiview.io.rtstruct.ContourStructure`), the polygons are rasterised
+again on the finer grid, so that a 1 cm3 structure on a 5 mm dose grid still gives a smooth, correct curve.
+Samples are binned with :func:`numpy.bincount` in ``bin_width_gy`` bins from 0 Gy.
+
+Weighted DVHs: a structure with per-voxel ``weights`` (the share of the body's active marrow held by each
+marrow voxel) also gets the fraction of active marrow receiving at least each dose.
+
+Metric keys of :func:`metrics` (stable; documented in :data:`METRIC_KEYS`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from hbiview.errors import GeometryError, InputError, warn
+from hbiview.geometry import Geometry
+from hbiview.volume import DoseGrid, Structure
+
+__all__ = [
+    "DEFAULT_V_DOSES_GY",
+    "DVH",
+    "METRIC_KEYS",
+    "dvh",
+    "dvhs",
+    "metrics",
+]
+
+#: Auto supersampling aims at about this many dose samples per structure.
+AUTO_TARGET_SAMPLES = 20_000
+#: Largest auto supersampling factor (sub-voxels per voxel edge).
+AUTO_MAX_FACTOR = 16
+#: Weights whose total exceeds 1 by more than this are relative weights, not shares of the body's marrow.
+WEIGHT_SHARE_TOLERANCE = 1e-3
+#: Warn when more than this fraction (%) of a structure lies outside the dose grid.
+OUTSIDE_WARN_PCT = 0.5
+#: Doses (Gy) whose Vx appear in :func:`metrics` by default.
+DEFAULT_V_DOSES_GY: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0)
+#: Percentages of the prescription whose Vx appear in :func:`metrics` when a prescription is given.
+DEFAULT_V_RX_PCT: tuple[float, ...] = (95.0, 100.0, 107.0)
+#: Doses (Gy) at which the active-marrow fraction appears in :func:`metrics` for weighted DVHs.
+DEFAULT_MARROW_DOSES_GY: tuple[float, ...] = (1.0, 2.0, 5.0)
+
+#: Metric keys returned by :func:`metrics`, with their meaning and unit. ``{x}`` is a number written with
+#: ``p`` for the decimal point (``7p5`` for 7.5).
+METRIC_KEYS: dict[str, str] = {
+    "structure": "structure name",
+    "volume_cc": "structure volume inside the dose grid (cm3)",
+    "volume_outside_dose_cc": "structure volume outside the dose grid, not in the DVH (cm3)",
+    "fractions": "number of fractions of the dose",
+    "mean_gy": "mean dose, total course (Gy)",
+    "mean_gy_per_fraction": "mean dose per fraction (Gy)",
+    "min_gy": "minimum dose (Gy)",
+    "max_gy": "maximum dose (Gy)",
+    "d0p03cc_gy": "D0.03cc: minimum dose to the hottest 0.03 cm3 (Gy)",
+    "d2_pct_gy": "D2%: minimum dose to the hottest 2 % of the volume (Gy)",
+    "d50_pct_gy": "D50%: median dose (Gy)",
+    "d95_pct_gy": "D95% (Gy)",
+    "d98_pct_gy": "D98% (Gy)",
+    "v{x}gy_cc": "volume receiving at least x Gy (cm3)",
+    "v{x}gy_pct": "volume receiving at least x Gy (% of the structure)",
+    "prescription_gy": "prescription dose used for the Vx%Rx metrics (Gy)",
+    "v{x}pct_rx_pct": "volume receiving at least x % of the prescription (% of the structure)",
+    "alpha_beta_gy": "alpha/beta used for BED/EQD2 (Gy)",
+    "mean_eqd2_gy": "mean of the per-voxel EQD2 (Gy)",
+    "mean_bed_gy": "mean of the per-voxel BED (Gy)",
+    "marrow_share_in_structure": "share of the body's active marrow inside the structure (0-1)",
+    "weighted_mean_gy": "active-marrow-weighted mean dose (Gy)",
+    "marrow_fraction_ge_{x}gy": "fraction of the body's active marrow receiving at least x Gy (0-1)",
+    "supersample": "sub-voxels per voxel edge used for the DVH",
+}
+
+
+def _num_key(value: float) -> str:
+    text = f"{value:g}"
+    return text.replace(".", "p").replace("-", "m")
+
+
+@dataclass(frozen=True, eq=False)
+class DVH:
+    """A cumulative dose-volume histogram with its exact summary statistics.
+
+    Parameters
+    ----------
+    name
+        Structure name.
+    dose_gy
+        Bin edges (Gy), ``n + 1`` values from 0, total-course dose.
+    volume_cc
+        Cumulative volume (cm3) receiving at least ``dose_gy[i]``; ``volume_cc[0]`` is the whole volume.
+    mean_gy, min_gy, max_gy
+        Exact mean, minimum and maximum of the dose samples (Gy), not read off the binned curve.
+    fractions
+        Number of fractions (the per-fraction dose is ``dose / fractions``).
+    weighted_fraction
+        Cumulative fraction of the body's active marrow receiving at least ``dose_gy[i]`` (``None`` for
+        unweighted structures).
+    marrow_share
+        Share of the body's active marrow inside the structure (``weighted_fraction[0]``), or ``None``.
+    weighted_mean_gy
+        Active-marrow-weighted mean dose (Gy), or ``None``.
+    volume_outside_dose_cc
+        Structure volume outside the dose grid (cm3), excluded from the curve.
+    color
+        Display colour (RGB 0-255).
+    supersample
+        Sub-voxels per voxel edge used.
+    """
+
+    name: str
+    dose_gy: np.ndarray
+    volume_cc: np.ndarray
+    mean_gy: float
+    min_gy: float
+    max_gy: float
+    fractions: int = 1
+    weighted_fraction: np.ndarray | None = None
+    marrow_share: float | None = None
+    weighted_mean_gy: float | None = None
+    volume_outside_dose_cc: float = 0.0
+    color: tuple[int, int, int] = (255, 255, 0)
+    supersample: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("dose_gy", "volume_cc", "weighted_fraction"):
+            value = getattr(self, name)
+            if value is not None:
+                arr = np.array(value, dtype=np.float64)
+                arr.setflags(write=False)
+                object.__setattr__(self, name, arr)
+        if self.dose_gy.shape != self.volume_cc.shape:
+            raise InputError("DVH dose and volume arrays differ in length")
+
+    # ------------------------------------------------------------------ curves
+    @property
+    def total_volume_cc(self) -> float:
+        """Structure volume inside the dose grid (cm3)."""
+        return float(self.volume_cc[0]) if self.volume_cc.size else 0.0
+
+    @property
+    def volume_pct(self) -> np.ndarray:
+        """Cumulative volume in % of the structure, at each of :attr:`dose_gy`."""
+        total = self.total_volume_cc
+        return self.volume_cc * (100.0 / total) if total > 0 else np.zeros_like(self.volume_cc)
+
+    @property
+    def bin_width_gy(self) -> float:
+        """Width of the dose bins (Gy)."""
+        return float(self.dose_gy[1] - self.dose_gy[0]) if self.dose_gy.size > 1 else 0.0
+
+    @property
+    def differential_cc(self) -> np.ndarray:
+        """Volume (cm3) in each bin ``[dose_gy[i], dose_gy[i+1])``, ``n`` values."""
+        return -np.diff(self.volume_cc)
+
+    @property
+    def differential_cc_per_gy(self) -> np.ndarray:
+        """Differential DVH (cm3 per Gy) at the bin centres :attr:`bin_centres_gy`."""
+        width = self.bin_width_gy
+        return self.differential_cc / width if width > 0 else self.differential_cc
+
+    @property
+    def bin_centres_gy(self) -> np.ndarray:
+        """Centres of the dose bins (Gy)."""
+        return 0.5 * (self.dose_gy[:-1] + self.dose_gy[1:])
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no part of the structure had a dose."""
+        return self.total_volume_cc <= 0
+
+    # ------------------------------------------------------------------ metrics
+    def _scale(self, per_fraction: bool) -> float:
+        return 1.0 / self.fractions if per_fraction else 1.0
+
+    def _dose_at_volume(self, volume_cc: float) -> float:
+        vol = self.volume_cc
+        if self.is_empty:
+            return math.nan
+        if volume_cc <= 0:
+            return self.max_gy
+        if volume_cc >= vol[0]:
+            return self.min_gy
+        # last edge whose cumulative volume is still >= volume_cc, then linear between edges
+        idx = int(np.searchsorted(-vol, -volume_cc, side="right")) - 1
+        if idx >= vol.size - 1:
+            return float(self.dose_gy[-1])
+        v0, v1 = vol[idx], vol[idx + 1]
+        frac = (v0 - volume_cc) / (v0 - v1) if v0 > v1 else 0.0
+        dose = float(self.dose_gy[idx] + frac * (self.dose_gy[idx + 1] - self.dose_gy[idx]))
+        return float(min(max(dose, self.min_gy), self.max_gy))
+
+    def d_cc(self, volume_cc: float, *, per_fraction: bool = False) -> float:
+        """Minimum dose (Gy) to the hottest ``volume_cc`` cm3 (e.g. D0.03cc)."""
+        return self._dose_at_volume(volume_cc) * self._scale(per_fraction)
+
+    def d_pct(self, volume_pct: float, *, per_fraction: bool = False) -> float:
+        """Minimum dose (Gy) to the hottest ``volume_pct`` % of the structure (D2 %, D95 %...)."""
+        return self._dose_at_volume(volume_pct / 100.0 * self.total_volume_cc) * self._scale(per_fraction)
+
+    def v_gy(self, dose_gy: float, *, per_fraction: bool = False) -> float:
+        """Volume (cm3) receiving at least ``dose_gy`` (per fraction if ``per_fraction``)."""
+        if self.is_empty:
+            return math.nan
+        total_dose = dose_gy * (self.fractions if per_fraction else 1)
+        if total_dose <= 0:
+            return self.total_volume_cc
+        return float(np.interp(total_dose, self.dose_gy, self.volume_cc, right=0.0))
+
+    def v_gy_pct(self, dose_gy: float, *, per_fraction: bool = False) -> float:
+        """Volume (% of the structure) receiving at least ``dose_gy``."""
+        if self.is_empty:
+            return math.nan
+        return 100.0 * self.v_gy(dose_gy, per_fraction=per_fraction) / self.total_volume_cc
+
+    def v_pct_of_prescription(self, percent: float, prescription_gy: float) -> float:
+        """Volume (% of the structure) receiving at least ``percent`` % of ``prescription_gy`` (total)."""
+        return self.v_gy_pct(percent / 100.0 * prescription_gy)
+
+    def weighted_fraction_at_least(self, dose_gy: float, *, per_fraction: bool = False) -> float:
+        """Fraction of the body's active marrow receiving at least ``dose_gy``.
+
+        Raises
+        ------
+        InputError
+            If the structure had no active-marrow weights.
+        """
+        if self.weighted_fraction is None:
+            raise InputError(f"structure {self.name!r} has no active-marrow weights (not a weighted DVH)")
+        total_dose = dose_gy * (self.fractions if per_fraction else 1)
+        if total_dose <= 0:
+            return float(self.weighted_fraction[0])
+        return float(np.interp(total_dose, self.dose_gy, self.weighted_fraction, right=0.0))
+
+    def mean(self, *, per_fraction: bool = False) -> float:
+        """Mean dose (Gy), total course or per fraction."""
+        return self.mean_gy * self._scale(per_fraction)
+
+    def __repr__(self) -> str:
+        return (
+            f"DVH({self.name!r}, volume_cc={self.total_volume_cc:.3f}, mean_gy={self.mean_gy:.3f}, "
+            f"min_gy={self.min_gy:.3f}, max_gy={self.max_gy:.3f}, fractions={self.fractions})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+def _bbox(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    lo, hi = [], []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(np.any(mask, axis=other))
+        if hits.size == 0:
+            return None
+        lo.append(hits[0])
+        hi.append(hits[-1] + 1)
+    return np.array(lo), np.array(hi)
+
+
+def _auto_factor(n_voxels: int) -> int:
+    if n_voxels <= 0 or n_voxels >= AUTO_TARGET_SAMPLES:
+        return 1
+    return int(min(AUTO_MAX_FACTOR, math.ceil((AUTO_TARGET_SAMPLES / n_voxels) ** (1.0 / 3.0))))
+
+
+def _subdivide(geometry: Geometry, factor: int) -> Geometry:
+    affine = geometry.affine.copy()
+    steps = geometry.affine[:3, :3]
+    affine[:3, :3] = steps / factor
+    affine[:3, 3] = geometry.affine[:3, 3] + steps @ np.full(3, 0.5 / factor - 0.5)
+    shape = tuple(int(n) * factor for n in geometry.shape)
+    return Geometry(shape, affine, geometry.frame_of_reference_uid)  # type: ignore[arg-type]
+
+
+def _check_frames(dose: DoseGrid, structure: Structure) -> None:
+    a = dose.geometry.frame_of_reference_uid
+    b = structure.geometry.frame_of_reference_uid
+    if a and b and a != b:
+        raise GeometryError(
+            f"structure {structure.name!r} is in frame of reference {b}, the dose in {a}: "
+            "they belong to different studies; use the structure set of the same plan"
+        )
+
+
+def _parse_factor(supersample: int | str) -> int | None:
+    """``None`` for ``"auto"``, else the positive integer factor."""
+    if supersample == "auto":
+        return None
+    try:
+        factor = int(supersample)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"supersample must be a positive integer or 'auto', got {supersample!r}") from exc
+    if factor < 1:
+        raise InputError(f"supersample must be a positive integer or 'auto', got {supersample!r}")
+    return factor
+
+
+def _dose_at(
+    dose: DoseGrid, geometry: Geometry, idx: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dose (Gy, float64) at voxel centres ``idx`` of ``geometry`` and which of them lie in the dose grid."""
+    matrix = geometry.map_indices_from(dose.geometry)
+    rot = matrix[:3, :3]
+    offset = matrix[:3, 3]
+    shape = np.asarray(dose.geometry.shape)
+    if np.allclose(rot, np.eye(3), atol=1e-6) and np.allclose(offset, np.round(offset), atol=1e-4):
+        shift = np.round(offset).astype(np.int64)
+        coords = [idx[a].astype(np.int64) + shift[a] for a in range(3)]
+        inside = np.ones(coords[0].shape, dtype=bool)
+        for a in range(3):
+            inside &= (coords[a] >= 0) & (coords[a] < shape[a])
+        values = dose.array[coords[0][inside], coords[1][inside], coords[2][inside]].astype(np.float64)
+        return values, inside
+    points = np.stack(idx).astype(np.float64)
+    coords_f = rot @ points + offset[:, None]
+    inside = np.all((coords_f >= -0.5) & (coords_f <= (shape - 0.5)[:, None]), axis=0)
+    values = ndimage.map_coordinates(
+        dose.array, coords_f[:, inside], order=1, mode="nearest", prefilter=False
+    )
+    return values.astype(np.float64), inside
+
+
+def _contour_grid(structure: Structure, factor: int, even: bool = False) -> Geometry | None:
+    """A fine axial grid whose slabs lie on the contour planes (``None`` if the grid is not axial).
+
+    In-plane spacing is the structure grid's divided by ``factor``; each contour plane's slab (one plane
+    spacing thick) is split into sub-slices about as thick as the fine in-plane spacing, so every plane
+    gets exactly its own thickness whatever the structure grid's slice spacing.
+    """
+    contours = getattr(structure, "contours", ())
+    geometry = structure.geometry
+    a = geometry.affine
+    if not contours or abs(a[2, 1]) > 1e-6 or abs(a[2, 2]) > 1e-6:
+        return None
+    zs = np.unique(np.round([float(c[:, 2].mean()) for c in contours], 2))
+    thickness = float(getattr(structure, "plane_spacing_mm", 0.0) or abs(a[2, 0]))
+    col_y = a[:3, 1] / factor
+    col_x = a[:3, 2] / factor
+    fine_inplane = float(min(np.linalg.norm(col_y), np.linalg.norm(col_x)))
+    fz = max(1, round(thickness / fine_inplane))
+    if even and fz % 2:
+        fz += 1
+    n_planes = round((zs[-1] - zs[0]) / thickness) + 1
+    points = np.concatenate(contours)[:, :2]
+    inplane = np.array([col_y[:2], col_x[:2]]).T
+    ji = (points - a[:2, 3]) @ np.linalg.inv(inplane).T
+    lo = np.floor(ji.min(axis=0)) - 1
+    hi = np.ceil(ji.max(axis=0)) + 1
+    affine = np.eye(4)
+    affine[:3, 0] = (0.0, 0.0, thickness / fz)
+    affine[:3, 1] = col_y
+    affine[:3, 2] = col_x
+    affine[:2, 3] = a[:2, 3] + inplane @ lo
+    affine[2, 3] = zs[0] - thickness / 2 + 0.5 * thickness / fz
+    shape = (int(n_planes * fz), int(hi[0] - lo[0]) + 1, int(hi[1] - lo[1]) + 1)
+    return Geometry(shape, affine, geometry.frame_of_reference_uid)
+
+
+def _contour_factor(structure: Structure, requested: int | None) -> int:
+    """In-plane supersampling factor for a contour structure (1 means: use the mask as it is)."""
+    if requested is not None:
+        return requested
+    geometry = structure.geometry
+    spacing = geometry.spacing_mm
+    thickness = float(getattr(structure, "plane_spacing_mm", 0.0) or spacing[0])
+    n_equiv = structure.volume_cc * 1000.0 / (spacing[1] * spacing[2] * thickness)
+    if n_equiv >= AUTO_TARGET_SAMPLES:
+        return 1
+    for factor in range(2, AUTO_MAX_FACTOR + 1):
+        fz = max(1, round(thickness / (min(spacing[1], spacing[2]) / factor)))
+        if n_equiv * factor * factor * fz >= AUTO_TARGET_SAMPLES:
+            return factor
+    return AUTO_MAX_FACTOR
+
+
+def _halve_end_planes(mask: np.ndarray, sub_slices: int) -> None:
+    """Give the first and last plane of every run of contour planes half its thickness (in place)."""
+    n_planes = mask.shape[0] // sub_slices
+    present = mask.reshape(n_planes, sub_slices, -1).any(axis=(1, 2))
+    half = sub_slices // 2
+    for p in np.flatnonzero(present):
+        start = p * sub_slices
+        if p == 0 or not present[p - 1]:
+            mask[start : start + half] = False
+        if p == n_planes - 1 or not present[p + 1]:
+            mask[start + sub_slices - half : start + sub_slices] = False
+
+
+def _sample(
+    dose: DoseGrid, structure: Structure, supersample: int | str, end_caps: str = "full"
+) -> tuple[np.ndarray, float, np.ndarray | None, float, int]:
+    """Dose samples inside a structure.
+
+    Returns
+    -------
+    dose_values, sample_volume_cc, weights_or_none, outside_cc, factor
+    """
+    requested = _parse_factor(supersample)
+    rasterized = getattr(structure, "rasterized", None)
+    if rasterized is not None and getattr(structure, "contours", ()) and structure.weights is None:
+        factor = _contour_factor(structure, requested)
+        half = end_caps == "half"
+        fine = _contour_grid(structure, factor, even=half) if (factor > 1 or half) else None
+        if fine is not None:
+            mask = rasterized(fine).array
+            if half:
+                thickness = float(getattr(structure, "plane_spacing_mm", 0.0) or fine.spacing_mm[0])
+                mask = mask.copy()
+                _halve_end_planes(mask, round(thickness / fine.spacing_mm[0]))
+            idx = np.nonzero(mask)
+            values, inside = _dose_at(dose, fine, idx)
+            sample_cc = fine.voxel_volume_cc
+            return values, sample_cc, None, float(np.count_nonzero(~inside) * sample_cc), factor
+    mask = structure.array
+    box = _bbox(mask)
+    if box is None:
+        return np.zeros(0), structure.geometry.voxel_volume_cc, None, 0.0, 1
+    lo, hi = box
+    sub_mask = mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    factor = requested if requested is not None else _auto_factor(int(np.count_nonzero(sub_mask)))
+    geometry = structure.geometry.cropped(lo, hi)
+    weights = None
+    if structure.weights is not None:
+        weights = structure.weights[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    if factor > 1:
+        geometry = _subdivide(geometry, factor)
+        sub_mask = np.repeat(np.repeat(np.repeat(sub_mask, factor, 0), factor, 1), factor, 2)
+        if weights is not None:
+            spread = np.float32(1.0 / factor**3)
+            weights = np.repeat(np.repeat(np.repeat(weights * spread, factor, 0), factor, 1), factor, 2)
+    idx = np.nonzero(sub_mask)
+    w = weights[idx].astype(np.float64) if weights is not None else None
+    values, inside = _dose_at(dose, geometry, idx)
+    sample_cc = geometry.voxel_volume_cc
+    outside_cc = float(np.count_nonzero(~inside) * sample_cc)
+    if w is not None:
+        w = w[inside]
+    return values, sample_cc, w, outside_cc, factor
+
+
+def _histogram(values: np.ndarray, sample_cc: float, weights: np.ndarray | None, bin_width_gy: float):
+    top = float(values.max()) if values.size else 0.0
+    nbins = math.floor(top / bin_width_gy) + 1
+    index = np.minimum((values / bin_width_gy).astype(np.int64), nbins - 1)
+    diff = np.bincount(index, minlength=nbins) * sample_cc
+    edges = np.arange(nbins + 1) * bin_width_gy
+    cum = np.concatenate([np.cumsum(diff[::-1])[::-1], [0.0]])
+    wcum = None
+    if weights is not None:
+        wdiff = np.bincount(index, weights=weights, minlength=nbins)
+        wcum = np.concatenate([np.cumsum(wdiff[::-1])[::-1], [0.0]])
+    return edges, cum, wcum
+
+
+def dvh(
+    dose: DoseGrid,
+    structure: Structure,
+    *,
+    weighted: bool | None = None,
+    bin_width_gy: float = 0.01,
+    supersample: int | str = "auto",
+    end_caps: str = "full",
+) -> DVH:
+    """Cumulative DVH of one structure.
+
+    Parameters
+    ----------
+    dose
+        Dose grid (total-course dose, Gy; ``dose.fractions`` fractions).
+    structure
+        The structure, on any grid in the same frame of reference.
+    weighted
+        Also compute the active-marrow weighted curve. Default: when the structure has ``weights``.
+    bin_width_gy
+        Dose bin width (Gy).
+    supersample
+        Sub-voxels per voxel edge, or ``"auto"`` (about 20 000 samples for small structures, none for
+        large ones). Structures read from contours are rasterised again on the fine grid.
+    end_caps
+        Thickness of the first and last contour plane of structures read from contours: ``"full"`` (one
+        plane spacing, like every other plane; what voxel-based tools such as dicompyler do) or
+        ``"half"`` (the structure ends at its outermost planes; Varian Eclipse's convention, measured on
+        the example case). Ignored for plain masks.
+
+    Returns
+    -------
+    DVH
+        The curve and its exact mean, minimum and maximum.
+
+    Raises
+    ------
+    GeometryError
+        Different frames of reference, or the structure lies entirely outside the dose grid.
+    InputError
+        ``weighted=True`` for a structure without weights, or a non-positive bin width.
+    """
+    if not bin_width_gy > 0:
+        raise InputError(f"bin_width_gy must be positive, got {bin_width_gy}")
+    _check_frames(dose, structure)
+    if weighted is None:
+        weighted = structure.weights is not None
+    if weighted and structure.weights is None:
+        raise InputError(f"structure {structure.name!r} has no active-marrow weights; use weighted=False")
+    if end_caps not in ("full", "half"):
+        raise InputError(f"end_caps must be 'full' or 'half', got {end_caps!r}")
+    values, sample_cc, w, outside_cc, factor = _sample(dose, structure, supersample, end_caps)
+    if not weighted:
+        w = None
+    if values.size == 0:
+        if outside_cc > 0:
+            raise GeometryError(
+                f"structure {structure.name!r} lies entirely outside the dose grid; "
+                "check that the RT Dose belongs to this structure set"
+            )
+        warn(f"structure {structure.name!r} is empty; its DVH is empty")
+        return DVH(structure.name, np.zeros(1), np.zeros(1), math.nan, math.nan, math.nan, dose.fractions,
+                   color=structure.color, supersample=factor)  # fmt: skip
+    total = values.size * sample_cc + outside_cc
+    if outside_cc > OUTSIDE_WARN_PCT / 100.0 * total:
+        warn(
+            f"{100 * outside_cc / total:.1f} % of structure {structure.name!r} ({outside_cc:.2f} cm3) lies "
+            "outside the dose grid and is left out of its DVH"
+        )
+    values = np.maximum(values, 0.0)
+    edges, cum, wcum = _histogram(values, sample_cc, w, bin_width_gy)
+    marrow_share = weighted_mean = None
+    if w is not None:
+        share = float(w.sum())
+        if share > 1.0 + WEIGHT_SHARE_TOLERANCE:
+            warn(
+                f"weights of {structure.name!r} add up to {share:.3g} > 1: treated as relative weights, "
+                "fractions are of this structure's own total"
+            )
+            wcum = wcum / share
+            share = 1.0
+        marrow_share = share
+        weighted_mean = float(np.dot(values, w) / w.sum()) if w.sum() > 0 else math.nan
+    return DVH(
+        name=structure.name,
+        dose_gy=edges,
+        volume_cc=cum,
+        mean_gy=float(values.mean()),
+        min_gy=float(values.min()),
+        max_gy=float(values.max()),
+        fractions=int(dose.fractions),
+        weighted_fraction=wcum,
+        marrow_share=marrow_share,
+        weighted_mean_gy=weighted_mean,
+        volume_outside_dose_cc=outside_cc,
+        color=tuple(structure.color),  # type: ignore[arg-type]
+        supersample=factor,
+    )
+
+
+def dvhs(
+    dose: DoseGrid,
+    structures: Iterable[Structure],
+    *,
+    bin_width_gy: float = 0.01,
+    supersample: int | str = "auto",
+    end_caps: str = "full",
+) -> dict[str, DVH]:
+    """DVHs of several structures on one dose grid, keyed by structure name (input order).
+
+    Each structure is cropped to its bounding box before sampling, so many structures on a large grid
+    cost little more than their own voxels. Weighted curves are computed for structures with weights.
+    Duplicate names get ``" (2)"``, ``" (3)"``... appended.
+    """
+    out: dict[str, DVH] = {}
+    for structure in structures:
+        name = structure.name
+        n = 2
+        while name in out:
+            name = f"{structure.name} ({n})"
+            n += 1
+        out[name] = dvh(
+            dose, structure, bin_width_gy=bin_width_gy, supersample=supersample, end_caps=end_caps
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def metrics(
+    dvh: DVH,
+    *,
+    prescription_gy: float | None = None,
+    alpha_beta_gy: float | None = None,
+    v_doses_gy: Sequence[float] = DEFAULT_V_DOSES_GY,
+    marrow_doses_gy: Sequence[float] = DEFAULT_MARROW_DOSES_GY,
+) -> dict[str, Any]:
+    """Every metric of a DVH as a flat dict with stable keys (see :data:`METRIC_KEYS`).
+
+    Parameters
+    ----------
+    dvh
+        The histogram.
+    prescription_gy
+        Prescription (total, Gy); adds ``prescription_gy`` and ``v{x}pct_rx_pct`` for x in 95/100/107.
+    alpha_beta_gy
+        alpha/beta (Gy); adds ``alpha_beta_gy``, ``mean_eqd2_gy`` and ``mean_bed_gy`` (per-voxel).
+    v_doses_gy
+        Doses (Gy, total) for the ``v{x}gy_cc`` / ``v{x}gy_pct`` keys.
+    marrow_doses_gy
+        Doses (Gy) for the ``marrow_fraction_ge_{x}gy`` keys (weighted DVHs only).
+
+    Returns
+    -------
+    dict
+        Keys in a fixed order; values are floats (``nan`` where undefined), ints or strings.
+    """
+    out: dict[str, Any] = {
+        "structure": dvh.name,
+        "volume_cc": dvh.total_volume_cc,
+        "volume_outside_dose_cc": dvh.volume_outside_dose_cc,
+        "fractions": dvh.fractions,
+        "mean_gy": dvh.mean_gy,
+        "mean_gy_per_fraction": dvh.mean_gy / dvh.fractions,
+        "min_gy": dvh.min_gy,
+        "max_gy": dvh.max_gy,
+        "d0p03cc_gy": dvh.d_cc(0.03),
+        "d2_pct_gy": dvh.d_pct(2),
+        "d50_pct_gy": dvh.d_pct(50),
+        "d95_pct_gy": dvh.d_pct(95),
+        "d98_pct_gy": dvh.d_pct(98),
+    }
+    for x in v_doses_gy:
+        out[f"v{_num_key(x)}gy_cc"] = dvh.v_gy(x)
+        out[f"v{_num_key(x)}gy_pct"] = dvh.v_gy_pct(x)
+    if prescription_gy is not None:
+        out["prescription_gy"] = float(prescription_gy)
+        for x in DEFAULT_V_RX_PCT:
+            out[f"v{_num_key(x)}pct_rx_pct"] = dvh.v_pct_of_prescription(x, prescription_gy)
+    if alpha_beta_gy is not None:
+        from hbiview.radiobiology import mean_bed, mean_eqd2
+
+        out["alpha_beta_gy"] = float(alpha_beta_gy)
+        out["mean_eqd2_gy"] = mean_eqd2(dvh, alpha_beta_gy)
+        out["mean_bed_gy"] = mean_bed(dvh, alpha_beta_gy)
+    if dvh.weighted_fraction is not None:
+        out["marrow_share_in_structure"] = dvh.marrow_share
+        out["weighted_mean_gy"] = dvh.weighted_mean_gy
+        for x in marrow_doses_gy:
+            out[f"marrow_fraction_ge_{_num_key(x)}gy"] = dvh.weighted_fraction_at_least(x)
+    out["supersample"] = dvh.supersample
+    return out
