@@ -115,6 +115,8 @@ class DVH:
         Display colour (RGB 0-255).
     supersample
         Sub-voxels per voxel edge used.
+    mean_square_gy2
+        Exact mean of the squared dose samples (Gy2), for per-voxel BED/EQD2 means.
     """
 
     name: str
@@ -130,6 +132,7 @@ class DVH:
     volume_outside_dose_cc: float = 0.0
     color: tuple[int, int, int] = (255, 255, 0)
     supersample: int = 1
+    mean_square_gy2: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("dose_gy", "volume_cc", "weighted_fraction"):
@@ -558,6 +561,7 @@ def dvh(
         volume_outside_dose_cc=outside_cc,
         color=tuple(structure.color),  # type: ignore[arg-type]
         supersample=factor,
+        mean_square_gy2=float(np.dot(values, values) / values.size),
     )
 
 
