@@ -59,7 +59,7 @@ AIR_HU = -1000
 PADDING_HU = -1024
 
 #: Transfer syntax and UID seed of the bundled ``sample_ct/`` series.
-SAMPLE_TRANSFER_SYNTAX = "jpegls"
+SAMPLE_TRANSFER_SYNTAX = "rle"
 SAMPLE_UID_SEED = "hbiview-sample-ct-v1"
 
 # Label values (hbiview.labels.TISSUE_LABELS)
@@ -447,24 +447,24 @@ _SPINE_SPEC = [
     ("L2", 26, 9, 24, 17, 9.5),
     ("L1", 25, 8, 23, 16.5, 9.5),
     ("T12", 24, 7, 21, 16, 8.0),
-    ("T11", 23, 6, 20, 15.5, 8.0),
-    ("T10", 22, 6, 19, 15, 8.0),
-    ("T9", 21, 6, 18, 14.5, 8.0),
-    ("T8", 20, 6, 17, 14, 8.0),
-    ("T7", 20, 6, 16.5, 14, 8.0),
-    ("T6", 19, 6, 16, 13.5, 8.0),
-    ("T5", 19, 6, 15.5, 13, 8.0),
-    ("T4", 18, 6, 15, 12.5, 8.0),
-    ("T3", 18, 6, 15, 12, 8.0),
-    ("T2", 17, 6, 15, 11.5, 8.5),
-    ("T1", 17, 6, 15, 11, 8.5),
-    ("C7", 15, 6, 14, 9.5, 9.0),
-    ("C6", 14, 6, 13.5, 9, 9.5),
-    ("C5", 14, 6, 13, 9, 9.5),
-    ("C4", 14, 6, 12.5, 9, 9.5),
-    ("C3", 14, 6, 12, 9, 9.5),
-    ("C2", 16, 6, 12, 9, 10.0),
-    ("C1", 11, 5, 10, 6, 11.0),
+    ("T11", 23, 5, 20, 15.5, 8.0),
+    ("T10", 22, 5, 19, 15, 8.0),
+    ("T9", 21, 5, 18, 14.5, 8.0),
+    ("T8", 20, 5, 17, 14, 8.0),
+    ("T7", 20, 5, 16.5, 14, 8.0),
+    ("T6", 19, 5, 16, 13.5, 8.0),
+    ("T5", 19, 5, 15.5, 13, 8.0),
+    ("T4", 18, 5, 15, 12.5, 8.0),
+    ("T3", 18, 5, 15, 12, 8.0),
+    ("T2", 17, 5, 15, 11.5, 8.5),
+    ("T1", 17, 5, 15, 11, 8.5),
+    ("C7", 14, 5, 14, 9.5, 9.0),
+    ("C6", 13, 5, 13.5, 9, 9.5),
+    ("C5", 13, 5, 13, 9, 9.5),
+    ("C4", 13, 5, 12.5, 9, 9.5),
+    ("C3", 13, 5, 12, 9, 9.5),
+    ("C2", 15, 5, 12, 9, 10.0),
+    ("C1", 10, 4, 10, 6, 11.0),
 ]
 _S1_TOP_Z = 1000.0
 CREST_TOP_Z = 1050.0  # top of the iliac crests (reference frame), 0.60 of stature
@@ -614,8 +614,9 @@ def _paint_outline(cv: _Canvas, arms: str) -> None:
     """Body outline as fat, then the inner muscle volume of each part."""
     trunk = _trunk_table()
     head_scalp = (_HEAD_C, _HEAD_SCALP)
-    neck = np.array([[1470, 58, 56, 38], [1560, 56, 56, 30], [1600, 52, 60, 20]], float)
-    face = (np.array([0.0, -35.0, 1575.0]), np.array([54.0, 60.0, 45.0]))
+    neck = np.array([[1470, 60, 64, 42], [1520, 57, 58, 36], [1560, 56, 56, 32], [1600, 52, 60, 22]], float)
+    face = (np.array([0.0, -22.0, 1584.0]), np.array([58.0, 70.0, 60.0]))
+    jaw = (np.array([0.0, -34.0, 1546.0]), np.array([54.0, 50.0, 30.0]))
     limbs = _limb_paths(arms)
     shoulders = [(np.array([s * 166, 24.0, 1404.0]), np.array([46.0, 56.0, 44.0])) for s in (1, -1)]
     # fat: the whole outline
@@ -623,7 +624,8 @@ def _paint_outline(cv: _Canvas, arms: str) -> None:
     cv.paint(_zprofile(cv, neck), FAT)
     cv.paint(_ellipsoid(cv, *head_scalp), FAT)
     cv.paint(_ellipsoid(cv, *face), FAT)
-    cv.paint(_capsule(cv, (0, -88, 1628), (0, -100, 1598), 11, 14), FAT)  # nose
+    cv.paint(_ellipsoid(cv, *jaw), FAT)
+    cv.paint(_capsule(cv, (0, -88, 1630), (0, -103, 1598), 9, 12), FAT)  # nose
     for c, r in shoulders:
         cv.paint(_ellipsoid(cv, c, r), FAT)
     for key in ("arm", "hand", "leg"):
@@ -638,6 +640,7 @@ def _paint_outline(cv: _Canvas, arms: str) -> None:
     cv.paint(_zprofile(cv, neck, shrink=(8, 8)), MUSCLE, only=[FAT])
     cv.paint(_ellipsoid(cv, _HEAD_C, _HEAD_SCALP - 4), MUSCLE, only=[FAT])
     cv.paint(_ellipsoid(cv, face[0], face[1] - 8), MUSCLE, only=[FAT])
+    cv.paint(_ellipsoid(cv, jaw[0], jaw[1] - 8), MUSCLE, only=[FAT])
     for c, r in shoulders:
         cv.paint(_ellipsoid(cv, c, r - 10), MUSCLE, only=[FAT])
     for key, fat_mm in (("arm", 8), ("hand", 5), ("leg", 12), ("foot", 6)):
@@ -864,8 +867,7 @@ def _paint_abdomen(cv: _Canvas, spacing_ref: Sequence[float]) -> None:
 def _paint_head(cv: _Canvas) -> None:
     def cranial(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
         # brain above the skull base; anterior fossa higher (orbits below it)
-        base = 1598.0 + np.clip(-(y - _HEAD_C[1]) - 30.0, 0, None) * 0.8
-        return z > base
+        return z > _cranial_floor(y)
 
     cv.paint(_ellipsoid(cv, _HEAD_C, _SKULL_IN), BRAIN, where=cranial)
     # eyes (soft tissue) in orbital fat
@@ -1182,50 +1184,52 @@ def _paint_limbs(cv: _Canvas, arms: str) -> None:
         ft.commit(keep=lambda z, y, x: z >= 6.0)
 
 
+def _cranial_floor(y: np.ndarray) -> np.ndarray:
+    """Height (mm) of the floor of the cranial cavity: anterior, middle and posterior fossae (steps)."""
+    r = y - _HEAD_C[1]
+    return np.interp(r, [-120.0, -42.0, -28.0, 0.0, 120.0], [1628.0, 1628.0, 1606.0, 1597.0, 1597.0])
+
+
 def _paint_skull(cv: _Canvas) -> None:
     bone = _Bone(cv, "cranium")
     outer = _ellipsoid(cv, _HEAD_C, _SKULL_OUT)
     if outer is not None:
         sl, mo = outer
         z, y, x = cv.grid(sl)
-        d = (
+        inner = (
             (x - _HEAD_C[0]) ** 2 / _SKULL_IN[0] ** 2
             + (y - _HEAD_C[1]) ** 2 / _SKULL_IN[1] ** 2
             + (z - _HEAD_C[2]) ** 2 / _SKULL_IN[2] ** 2
-        )
-        vault = mo & (d > 1.0) & (z > 1590.0)
-        # the face is open below the forehead: no vault there, orbits below the anterior fossa
-        face_open = (y - _HEAD_C[1] < -40.0) & (z < 1628.0)
-        bone.add((sl, vault & ~face_open))
-    # skull base (with foramen magnum) and floor of the anterior fossa (orbital roofs)
-    base = _zprofile(cv, np.array([[1584, 58, 78, 12], [1600, 60, 80, 10]], float))
-    if base is not None:
-        sl, m = base
-        z, y, x = cv.grid(sl)
-        hole = x**2 + (y - 30.0) ** 2 <= 15.0**2
-        bone.add((sl, m & ~hole))
-    bone.add(_zprofile(cv, np.array([[1628, 50, 22, -55], [1638, 50, 22, -55]], float)))
-    # maxilla and zygomas, nasal walls
-    bone.add(_ellipsoid(cv, (0, -52, 1592), (44, 30, 26)))
+        ) <= 1.0
+        floor = _cranial_floor(y)
+        cavity = inner & (z > floor)
+        # vault and a 12 mm thick cranial base under the fossae, with the foramen magnum
+        skull = mo & ~cavity & (z > floor - 12.0)
+        foramen = (x**2 + (y - _HEAD_C[1] - 24.0) ** 2 <= 15.0**2) & (z < floor + 1.0)
+        # the face is open below the orbital roofs (orbits, nose, maxilla are drawn separately)
+        face_open = (y - _HEAD_C[1] < -45.0) & (z < 1616.0)
+        bone.add((sl, skull & ~foramen & ~face_open))
+    # maxilla with the hard palate, zygomatic arches, lateral orbital rims
+    bone.add(_ellipsoid(cv, (0, -50, 1592), (42, 28, 20)))
     for s in (1, -1):
-        bone.add(_tube(cv, [[s * 40, -62, 1615], [s * 62, -35, 1610], [s * 66, 5, 1600]], [8, 6, 6]))
-        bone.add(_tube(cv, [[s * 40, -78, 1640], [s * 52, -66, 1612]], 6))  # lateral orbital rim
+        bone.add(_tube(cv, [[s * 40, -62, 1612], [s * 62, -35, 1608], [s * 66, 5, 1602]], [8, 6, 6]))
+        bone.add(_tube(cv, [[s * 42, -76, 1640], [s * 50, -66, 1612]], 6))
     # maxillary sinuses and the nasal cavity are air inside the maxilla, walled by its cortex
-    sinuses = [_ellipsoid(cv, (s * 22, -52, 1598), (12, 14, 13)) for s in (1, -1)]
-    nasal = _capsule(cv, (0, -72, 1606), (0, -25, 1606), 7.0)
+    sinuses = [_ellipsoid(cv, (s * 22, -50, 1596), (12, 14, 11)) for s in (1, -1)]
+    nasal = _ellipsoid(cv, (0, -50, 1602), (8, 32, 17))
     bone.sub(*sinuses, nasal)
     bone.commit()
     for region in (*sinuses, nasal):
         cv.paint(region, AIRWAY, only=[FAT, MUSCLE, BRAIN])
-    # mandible: U from condyle to condyle, body and chin
+    # mandible: U from condyle to condyle (temporomandibular joints), rami, body and chin
     mand = [
-        [-52, 10, 1602],
-        [-50, -6, 1548],
-        [-36, -55, 1530],
-        [0, -78, 1522],
-        [36, -55, 1530],
-        [50, -6, 1548],
-        [52, 10, 1602],
+        [-50, 14, 1600],
+        [-48, 0, 1546],
+        [-36, -45, 1532],
+        [0, -62, 1530],
+        [36, -45, 1532],
+        [48, 0, 1546],
+        [50, 14, 1600],
     ]
     _Bone(cv, "mandible").add(_tube(cv, mand, [7, 9, 9, 10, 9, 9, 7])).commit()
 
@@ -1341,13 +1345,15 @@ def make_phantom(
     z = (np.arange(k0, k1 + 1) + 0.5) * sz
     iso_y = BACK_Y_MM - 115.0 * ap  # trunk centre: the reconstruction centre
     if fov_mm is None:
+        # a square reconstruction field centred on the trunk, as a scanner makes it, holding the whole
+        # patient (and the couch) with a margin
         half_x = (290.0 if arms == "down" else 250.0) * lat
-        nx = 2 * math.ceil(half_x / sx) + 1
+        half_y = max(165.0 * ap, 115.0 * ap + (85.0 if couch else 10.0)) + 15.0
+        half = max(half_x, half_y)
+        nx = 2 * math.ceil(half / sx) + 1
+        ny = 2 * math.ceil(half / sy) + 1
         x = (np.arange(nx) - nx // 2) * sx
-        y_lo = BACK_Y_MM - 280.0 * ap
-        y_hi = BACK_Y_MM + (80.0 if couch else 20.0)
-        ny = math.ceil((y_hi - y_lo) / sy) + 1
-        y = y_lo + np.arange(ny) * sy
+        y = iso_y + (np.arange(ny) - ny // 2) * sy
     else:
         fov = _check_positive("fov_mm", fov_mm)
         nx = max(round(fov / sx), 1)
