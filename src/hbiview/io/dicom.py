@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 import warnings
 from collections import Counter
@@ -37,6 +38,8 @@ TRANSFER_SYNTAXES: dict[str, str] = {
     "jpeg2000": "1.2.840.10008.1.2.4.90",  # JPEG 2000 Image Compression (Lossless Only)
     "jpegls": "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless Image Compression
 }
+
+_J2K_ENCODE_LOCK = threading.Lock()
 
 #: window presets written with every slice: (centre HU, width HU, name)
 WINDOW_PRESETS: tuple[tuple[float, float, str], ...] = (
@@ -271,6 +274,9 @@ def write_ct(
         if transfer_syntax == "explicit":
             ds.PixelData = pixels.astype("<i2" if is_signed else "<u2", copy=False).tobytes()
             ds["PixelData"].VR = "OW"
+        elif transfer_syntax == "jpeg2000":
+            with _J2K_ENCODE_LOCK:  # the OpenJPEG encoder crashes when run in two threads at once
+                ds.compress(syntax_uid, pixels, generate_instance_uid=False)
         else:
             ds.compress(syntax_uid, pixels, generate_instance_uid=False)
         return ds
@@ -389,28 +395,6 @@ def _str(ds: Any, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _float(ds: Any, keyword: str, default: float | None = None) -> float | None:
-    value = ds.get(keyword)
-    if value in (None, ""):
-        return default
-    if not isinstance(value, str | int | float):  # a multi-valued element: the first value counts
-        value = value[0]
-    return float(value)
-
-
-def _floats(ds: Any, keyword: str, count: int, path: Path) -> np.ndarray | None:
-    value = ds.get(keyword)
-    if value in (None, ""):
-        return None
-    try:
-        out = np.array([float(v) for v in value], dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise DicomError(f"{path}: {keyword} {value!r} is not a list of numbers ({exc})") from exc
-    if out.shape != (count,) or not np.all(np.isfinite(out)):
-        raise DicomError(f"{path}: {keyword} must hold {count} finite numbers, got {value!r}")
-    return out
-
-
 def _dicom_kind(path: Path) -> str | None:
     """``"part10"`` (DICM magic at byte 128), ``"bare"`` (a dataset starting at group 0002/0008) or None."""
     try:
@@ -444,6 +428,100 @@ def _pixel_element(fp: Any, implicit: bool, file_size: int) -> tuple[int, int] |
     return None
 
 
+_ENCODINGS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
+_TEXT_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "StudyDescription",
+    "SeriesDescription",
+    "StudyInstanceUID",
+    "Manufacturer",
+    "FrameOfReferenceUID",
+    "SeriesNumber",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+)
+
+
+class _Fields:
+    """The few attributes the reader needs, decoded from the raw bytes of little-endian datasets.
+
+    pydicom's general conversion (validation, hooks, value objects) costs more than parsing the file;
+    for the simple value representations used here (UI, CS, DS, IS, LO, PN, US/SS) decoding the bytes
+    directly is exact. Binary values of big-endian files and text in other character sets go through
+    pydicom.
+    """
+
+    def __init__(self, ds: Any) -> None:
+        self.ds = ds
+        encoding = getattr(ds, "original_encoding", (None, True))
+        charset = ds.get_item(0x00080005) if 0x00080005 in ds else None
+        raw_charset = charset.value if charset is not None else b""
+        if isinstance(raw_charset, bytes):
+            raw_charset = raw_charset.decode("latin-1")
+        self.encoding = _ENCODINGS.get(str(raw_charset or "").strip("\x00 "))
+        self.little_endian = encoding[1] is not False
+
+    def _raw(self, keyword: str) -> Any:
+        from pydicom.datadict import tag_for_keyword
+
+        tag = tag_for_keyword(keyword)
+        if tag is None or tag not in self.ds:
+            return None
+        element = self.ds.get_item(tag)
+        return None if element is None else element.value
+
+    def __contains__(self, keyword: str) -> bool:
+        return self._raw(keyword) is not None
+
+    def text(self, keyword: str) -> str:
+        value = self._raw(keyword)
+        if value is None:
+            return ""
+        if isinstance(value, bytes):  # text is the same in either byte order
+            if self.encoding is None:
+                return _str(self.ds, keyword)
+            return value.decode(self.encoding, errors="replace").strip("\x00 ")
+        return str(value).strip()
+
+    def numbers(self, keyword: str) -> list[float] | None:
+        value = self._raw(keyword)
+        if value is None or value == b"" or value == "":
+            return None
+        if isinstance(value, bytes):  # DS and IS: text, the same in either byte order
+            parts = value.decode("latin-1").strip("\x00 ").split("\\")
+            return [float(part) for part in parts]
+        if isinstance(value, str | int | float):
+            return [float(value)]
+        return [float(v) for v in value]
+
+    def number(self, keyword: str, default: float) -> float:
+        values = self.numbers(keyword)
+        return default if not values else values[0]
+
+    def ushort(self, keyword: str, default: int, signed: bool = False) -> int:
+        value = self._raw(keyword)
+        if value is None or value == b"":
+            return default
+        if isinstance(value, bytes) and self.little_endian:
+            return int.from_bytes(value[:2], "little", signed=signed)
+        if isinstance(value, bytes):
+            return int(getattr(self.ds, keyword))
+        return int(value[0] if isinstance(value, list) else value)
+
+    def vector(self, keyword: str, count: int, path: Path) -> np.ndarray | None:
+        try:
+            values = self.numbers(keyword)
+        except ValueError as exc:
+            raise DicomError(f"{path}: {keyword} is not a list of numbers ({exc})") from exc
+        if values is None:
+            return None
+        out = np.array(values, dtype=float)
+        if out.shape != (count,) or not np.all(np.isfinite(out)):
+            raise DicomError(f"{path}: {keyword} must hold {count} finite numbers, got {values}")
+        return out
+
+
 def _read_header(path: Path, explicit: bool) -> _Header | None:
     """Header of one file; None for non-DICOM files and DICOMDIRs (unless ``explicit``, then an error)."""
     import pydicom
@@ -458,66 +536,57 @@ def _read_header(path: Path, explicit: bool) -> _Header | None:
         file_size = path.stat().st_size
         with open(path, "rb") as fp:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
-            syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+            meta = getattr(ds, "file_meta", None)
+            syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
             pixel = None
             if syntax in _NATIVE_LITTLE_ENDIAN:
                 pixel = _pixel_element(fp, _NATIVE_LITTLE_ENDIAN[syntax], file_size)
             at_end = fp.tell() >= file_size
+        fields = _Fields(ds)
+        media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+        sop_class = fields.text("SOPClassUID") or media_class
+        if media_class == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+            if explicit:
+                raise DicomError(f"{path}: is a DICOMDIR index, not an image; give its folder instead")
+            return None
+        series_uid = fields.text("SeriesInstanceUID")
+        if not series_uid:
+            if kind == "bare" and "PatientID" not in fields and "SOPClassUID" not in fields:
+                if explicit:  # a forced read of something that is not DICOM after all
+                    raise DicomError(f"{path}: not a DICOM file")
+                return None
+            raise DicomError(f"{path}: corrupt DICOM file, it has no SeriesInstanceUID")
+        attrs = {keyword: fields.text(keyword) for keyword in _TEXT_KEYWORDS}
+        modality = fields.text("Modality").upper()
     except InvalidDicomError as exc:
         if explicit:
             raise DicomError(f"{path}: not a DICOM file ({exc})") from exc
         return None
+    except DicomError:
+        raise
     except Exception as exc:  # pydicom raises many kinds on damaged files
         raise DicomError(f"{path}: corrupt DICOM file, cannot read its header ({exc})") from exc
-    media_class = str(ds.file_meta.get("MediaStorageSOPClassUID", "")) if hasattr(ds, "file_meta") else ""
-    sop_class = _str(ds, "SOPClassUID") or media_class
-    if media_class == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
-        if explicit:
-            raise DicomError(f"{path}: is a DICOMDIR index, not an image; give its folder instead")
-        return None
-    series_uid = _str(ds, "SeriesInstanceUID")
-    if not series_uid:
-        if kind == "bare" and "PatientID" not in ds and "SOPClassUID" not in ds:  # not DICOM after all
-            if explicit:
-                raise DicomError(f"{path}: not a DICOM file")
-            return None
-        raise DicomError(f"{path}: corrupt DICOM file, it has no SeriesInstanceUID")
-    attrs = {
-        keyword: _str(ds, keyword)
-        for keyword in (
-            "PatientName",
-            "PatientID",
-            "StudyDescription",
-            "SeriesDescription",
-            "StudyInstanceUID",
-            "Manufacturer",
-            "FrameOfReferenceUID",
-            "SeriesNumber",
-            "SliceThickness",
-            "SpacingBetweenSlices",
-        )
-    }
-    header = _Header(path, sop_class, series_uid, _str(ds, "Modality").upper(), attrs, transfer_syntax=syntax)
-    if "Rows" not in ds or "Columns" not in ds:
+    header = _Header(path, sop_class, series_uid, modality, attrs, transfer_syntax=syntax)
+    if "Rows" not in fields or "Columns" not in fields:
         return header
     try:
-        header.rows = int(ds.Rows)
-        header.columns = int(ds.Columns)
-        header.position = _floats(ds, "ImagePositionPatient", 3, path)
-        header.orientation = _floats(ds, "ImageOrientationPatient", 6, path)
-        spacing = _floats(ds, "PixelSpacing", 2, path)
+        header.rows = fields.ushort("Rows", 0)
+        header.columns = fields.ushort("Columns", 0)
+        header.position = fields.vector("ImagePositionPatient", 3, path)
+        header.orientation = fields.vector("ImageOrientationPatient", 6, path)
+        spacing = fields.vector("PixelSpacing", 2, path)
         header.pixel_spacing = None if spacing is None else (float(spacing[0]), float(spacing[1]))
-        header.has_rescale = "RescaleSlope" in ds and "RescaleIntercept" in ds
-        header.slope = _float(ds, "RescaleSlope", 1.0) or 0.0
-        header.intercept = _float(ds, "RescaleIntercept", 0.0) or 0.0
-        header.bits_allocated = int(ds.get("BitsAllocated", 16))
-        header.bits_stored = int(ds.get("BitsStored", header.bits_allocated))
-        header.signed = int(ds.get("PixelRepresentation", 0)) == 1
-        header.samples = int(ds.get("SamplesPerPixel", 1))
-        header.frames = int(ds.get("NumberOfFrames", 1) or 1)
-        if "PixelPaddingValue" in ds:
-            low = int(ds.PixelPaddingValue)
-            high = int(ds.get("PixelPaddingRangeLimit", low))
+        header.has_rescale = "RescaleSlope" in fields and "RescaleIntercept" in fields
+        header.slope = fields.number("RescaleSlope", 1.0)
+        header.intercept = fields.number("RescaleIntercept", 0.0)
+        header.bits_allocated = fields.ushort("BitsAllocated", 16)
+        header.bits_stored = fields.ushort("BitsStored", header.bits_allocated)
+        header.signed = fields.ushort("PixelRepresentation", 0) == 1
+        header.samples = fields.ushort("SamplesPerPixel", 1)
+        header.frames = int(fields.number("NumberOfFrames", 1.0) or 1)
+        if "PixelPaddingValue" in fields:
+            low = fields.ushort("PixelPaddingValue", 0, signed=header.signed)
+            high = fields.ushort("PixelPaddingRangeLimit", low, signed=header.signed)
             header.padding = (min(low, high), max(low, high))
     except DicomError:
         raise
