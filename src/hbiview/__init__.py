@@ -58,6 +58,7 @@ _LAZY: dict[str, str] = {
     "list_presets": "hbiview.plans",
     "load_plan": "hbiview.plans",
     "compute_dose": "hbiview.dose",
+    "compute_dose_result": "hbiview.dose",
     # DVH and radiobiology
     "dvh": "hbiview.dvh",
     "DVH": "hbiview.dvh",

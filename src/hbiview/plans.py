@@ -403,23 +403,6 @@ def beam_basis(gantry_deg: float, collimator_deg: float = 0.0) -> tuple[np.ndarr
     return d, u, v
 
 
-def _axis_body_crossing(
-    geometry: Any, mask: np.ndarray, point: np.ndarray, d: np.ndarray, step_mm: float = 1.0
-) -> tuple[float, float] | None:
-    """Entry and exit distances (mm, along ``d`` from ``point``) of the line through ``point`` in the body."""
-    t = np.arange(-1500.0, 1500.0 + step_mm, step_mm)
-    pts = point[None, :] + t[:, None] * d[None, :]
-    idx = np.rint(geometry.lps_to_index(pts)).astype(int)
-    shape = np.asarray(mask.shape)
-    ok = np.all((idx >= 0) & (idx < shape), axis=1)
-    inside = np.zeros(len(t), dtype=bool)
-    inside[ok] = mask[idx[ok, 0], idx[ok, 1], idx[ok, 2]]
-    if not inside.any():
-        return None
-    hits = np.flatnonzero(inside)
-    return float(t[hits[0]] - step_mm / 2), float(t[hits[-1]] + step_mm / 2)
-
-
 def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
     """Place every beam on ``ct`` and check that the plan fits the patient.
 
@@ -445,7 +428,7 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
         Naming the key (and the plan file) when a field misses the CT or the body entirely, when the source
         would be inside the patient, or when ``ssd_mm`` does not match the patient's surface distance.
     """
-    from hbiview.dose.body import body_extent_mm
+    from hbiview.dose.body import axis_crossing, body_extent_mm
 
     where = f"{plan.source}: " if plan.source else f"plan {plan.name!r}: "
     geometry, mask = body_extent_mm(ct)
@@ -462,7 +445,7 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
         d, u, v = beam_basis(beam.gantry_deg, beam.collimator_deg)
         iso = np.asarray(beam.isocentre_lps_mm) if beam.isocentre_lps_mm is not None else None
         axis_point = iso if iso is not None else centre
-        crossing = _axis_body_crossing(geometry, mask, axis_point, d)
+        crossing = axis_crossing(ct, axis_point, d)
         if iso is None:
             if beam.ssd_mm is None:
                 iso = centre
@@ -800,6 +783,8 @@ def _spread_vertebrae(skull_base: float, iliac_crest: float) -> dict[str, float]
 def _to_z(value: Any) -> float | None:
     if value is None:
         return None
+    if hasattr(value, "z_mm"):  # hbiview.anatomy.Landmark
+        return None if value.z_mm is None else float(value.z_mm)
     if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 3:
         return float(value[2])
     return float(value)
@@ -955,7 +940,7 @@ def preset(
     PlanError
         For an unknown preset, option or vertebral level.
     """
-    from hbiview.dose.body import body_extent_mm
+    from hbiview.dose.body import axis_crossing, body_extent_mm
 
     if name not in _PRESET_TEXT:
         raise PlanError(
@@ -1007,7 +992,7 @@ def preset(
         length = superior - inferior
         width = (x1 - x0) + 2 * margin
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, (superior + inferior) / 2])
-        crossing = _axis_body_crossing(geometry, mask, centre, np.array([0.0, 1.0, 0.0]))
+        crossing = axis_crossing(ct, centre, np.array([0.0, 1.0, 0.0]))
         separation = (crossing[1] - crossing[0]) if crossing else (y1 - y0)
         ssd, jaw_x, jaw_y, collimator = _choose_setup(
             geometry, mask, inferior, superior, (x0 + x1) / 2, margin, separation / 2
@@ -1044,7 +1029,7 @@ def preset(
         placed = []
         for beam in plan.beams:
             d, _, _ = beam_basis(beam.gantry_deg)
-            cross = _axis_body_crossing(geometry, mask, centre, d)
+            cross = axis_crossing(ct, centre, d)
             entry = centre + (cross[0] if cross else -separation / 2) * d
             placed.append(replace(beam, isocentre_lps_mm=tuple(float(c) for c in entry + (SAD_MM - ssd) * d)))
         return resolve_plan(replace(plan, beams=tuple(placed)), ct)
@@ -1068,7 +1053,7 @@ def preset(
             raise PlanError(f"preset spine: technique must be 'PA' or 'AP/PA', got {technique!r}")
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, z_c])
         if technique == "PA":
-            cross = _axis_body_crossing(geometry, mask, centre, np.array([0.0, -1.0, 0.0]))
+            cross = axis_crossing(ct, centre, np.array([0.0, -1.0, 0.0]))
             depth = float(options.get("depth_mm", 50.0))
             entry = centre + (cross[0] if cross else -(y1 - y0) / 2) * np.array([0.0, -1.0, 0.0])
             iso = entry + np.array([0.0, -1.0, 0.0]) * (SAD_MM - 1000.0)

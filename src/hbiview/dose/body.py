@@ -8,6 +8,8 @@ patient or not" and the plans only need the patient's extent.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from scipy import ndimage
 
@@ -15,7 +17,7 @@ from hbiview.density import HuDensityTable, hu_to_density
 from hbiview.geometry import Geometry
 from hbiview.volume import CTVolume, resample_array
 
-__all__ = ["BODY_THRESHOLD_HU", "body_extent_mm", "body_mask", "density_on"]
+__all__ = ["BODY_THRESHOLD_HU", "axis_crossing", "body_extent_mm", "body_mask", "density_on"]
 
 #: Soft tissue and fat lie above this, air below; lung (-900 to -700 HU) is inside holes filled per slice.
 BODY_THRESHOLD_HU = -400.0
@@ -81,6 +83,9 @@ def density_on(
     return density, mask
 
 
+_EXTENT_CACHE: weakref.WeakKeyDictionary[CTVolume, tuple[Geometry, np.ndarray]] = weakref.WeakKeyDictionary()
+
+
 def body_extent_mm(ct: CTVolume, spacing_mm: float = 5.0) -> tuple[Geometry, np.ndarray]:
     """The body mask of ``ct`` on a coarse axial grid, for plan geometry (field borders, separations).
 
@@ -96,7 +101,66 @@ def body_extent_mm(ct: CTVolume, spacing_mm: float = 5.0) -> tuple[Geometry, np.
     geometry, mask
         The coarse grid (covering the CT) and the body mask on it.
     """
+    if spacing_mm == 5.0 and ct in _EXTENT_CACHE:
+        return _EXTENT_CACHE[ct]
     lower, upper = ct.geometry.bounds_mm()
     geometry = Geometry.box(lower, upper, spacing_mm, ct.geometry.frame_of_reference_uid)
     hu = resample_array(ct.array, ct.geometry, geometry, order=1, fill_value=-1000.0)
-    return geometry, body_mask(hu)
+    result = geometry, body_mask(hu)
+    result[1].setflags(write=False)
+    if spacing_mm == 5.0:
+        _EXTENT_CACHE[ct] = result
+    return result
+
+
+def axis_crossing(ct: CTVolume, point: np.ndarray, d: np.ndarray) -> tuple[float, float] | None:
+    """Where a line enters and leaves the patient, to a fraction of a CT voxel.
+
+    The coarse body mask (:func:`body_extent_mm`) finds the patient along the line (ignoring the couch);
+    each end is then refined to where the CT, interpolated trilinearly, crosses -500 HU (halfway between
+    air and water).
+
+    Parameters
+    ----------
+    ct
+        The patient.
+    point
+        A point on the line (LPS mm).
+    d
+        Unit direction of the line.
+
+    Returns
+    -------
+    (entry, exit) or None
+        Signed distances (mm) from ``point`` along ``d``; ``None`` if the line misses the body.
+    """
+    geometry, mask = body_extent_mm(ct)
+    point = np.asarray(point, dtype=float)
+    d = np.asarray(d, dtype=float)
+    step = 1.0
+    t = np.arange(-2500.0, 2500.0 + step, step)
+    idx = np.rint(geometry.lps_to_index(point[None, :] + t[:, None] * d[None, :])).astype(int)
+    ok = np.all((idx >= 0) & (idx < np.asarray(mask.shape)), axis=1)
+    inside = np.zeros(len(t), dtype=bool)
+    inside[ok] = mask[idx[ok, 0], idx[ok, 1], idx[ok, 2]]
+    if not inside.any():
+        return None
+    hits = np.flatnonzero(inside)
+    ends = []
+    reach = 2.0 * float(geometry.spacing_mm.max())
+    for rough in (t[hits[0]], t[hits[-1]]):
+        fine = np.arange(rough - reach, rough + reach, 0.05)
+        cidx = ct.geometry.lps_to_index(point[None, :] + fine[:, None] * d[None, :]).T
+        hu = ndimage.map_coordinates(
+            ct.array, cidx, order=1, cval=-1000.0, prefilter=False, output=np.float32
+        )
+        above = hu > -500.0
+        change = np.flatnonzero(above[1:] != above[:-1])
+        if change.size == 0:
+            ends.append(float(rough))
+            continue
+        i = change[np.argmin(np.abs(fine[change] - rough))]
+        h0, h1 = hu[i], hu[i + 1]
+        frac = (-500.0 - h0) / (h1 - h0) if h1 != h0 else 0.5
+        ends.append(float(fine[i] + frac * (fine[i + 1] - fine[i])))
+    return ends[0], ends[1]

@@ -1,0 +1,309 @@
+"""Plan dose: sum the beams of an engine, normalise to the prescription point, sample on a dose grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hbiview.dose.body import axis_crossing, body_extent_mm, density_on
+from hbiview.dose.engine import BeamDose, get_engine
+from hbiview.errors import PlanError
+from hbiview.geometry import Geometry
+from hbiview.plans import SAD_MM, Plan, resolve_plan
+from hbiview.progress import progress
+from hbiview.volume import CTVolume, DoseGrid, resample_array
+
+__all__ = ["DoseResult", "PlanDoseModel", "compute_dose", "compute_dose_result", "plan_dose_model"]
+
+
+@dataclass(frozen=True, eq=False)
+class PlanDoseModel:
+    """A plan's dose as a function of position, normalised to the prescription.
+
+    Parameters
+    ----------
+    plan
+        The resolved plan.
+    beams
+        Each beam's dose per unit weight (from the engine).
+    scale
+        Multiplier of the weighted beam sum that puts ``prescription_gy`` at the prescription point.
+    prescription_point_lps_mm
+        Where the prescription applies (LPS mm).
+    density_geometry, body
+        The grid the engine walked through and the body mask on it.
+    engine, heterogeneity, grid_mm
+        How the dose was computed.
+    """
+
+    plan: Plan
+    beams: tuple[BeamDose, ...]
+    scale: float
+    prescription_point_lps_mm: np.ndarray
+    density_geometry: Geometry
+    body: np.ndarray
+    engine: str
+    heterogeneity: bool
+    grid_mm: float
+
+    def beam_per_fraction_at(self, index: int, points_lps_mm: np.ndarray) -> np.ndarray:
+        """Dose per fraction (Gy) of beam ``index`` at ``(n, 3)`` LPS points (body mask not applied)."""
+        weight = self.plan.beams[index].weight * self.scale
+        return self.beams[index].at(points_lps_mm) * np.float32(weight)
+
+    def per_fraction_at(self, points_lps_mm: np.ndarray) -> np.ndarray:
+        """Dose per fraction (Gy) of the whole plan at ``(n, 3)`` LPS points (body mask not applied)."""
+        pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
+        total = np.zeros(len(pts), dtype=np.float32)
+        for i in range(len(self.beams)):
+            total += self.beam_per_fraction_at(i, pts)
+        return total
+
+    @property
+    def monitor_units(self) -> tuple[float, ...]:
+        """Monitor units per fraction of each beam (1 MU = 1 cGy at dmax, 10 x 10 cm, SSD 1000 mm)."""
+        return tuple(100.0 * b.weight * self.scale for b in self.plan.beams)
+
+
+@dataclass(frozen=True, eq=False)
+class DoseResult:
+    """A computed dose grid and how its normalisation came out.
+
+    Parameters
+    ----------
+    dose
+        Total dose (Gy) on its own grid; ``dose.fractions`` set.
+    model
+        The normalised dose model (dose at any point, per beam).
+    prescription_point_lps_mm
+        The prescription point (LPS mm).
+    prescription_dose_gy
+        Dose per fraction the model gives at that point (equals the prescription).
+    beam_doses_gy
+        Each beam's dose per fraction at the prescription point (Gy).
+    """
+
+    dose: DoseGrid
+    model: PlanDoseModel
+    prescription_point_lps_mm: np.ndarray
+    prescription_dose_gy: float
+    beam_doses_gy: tuple[float, ...]
+
+    @property
+    def plan(self) -> Plan:
+        """The resolved plan."""
+        return self.model.plan
+
+    def summary(self) -> str:
+        """Plan, beams (SSD, field, collimator, MU), prescription point, its dose per fraction and total."""
+        plan = self.plan
+        lines = [plan.summary()]
+        for beam, dose, mu in zip(plan.beams, self.beam_doses_gy, self.model.monitor_units):
+            lines.append(
+                f"  {beam.label:<4} gives {dose:.3f} Gy per fraction at the prescription point, {mu:.0f} MU"
+            )
+        x, y, z = self.prescription_point_lps_mm
+        lines.append(
+            f"prescription point ({plan.normalization.describe()}): LPS ({x:.1f}, {y:.1f}, {z:.1f}) mm, "
+            f"{self.prescription_dose_gy:.3f} Gy per fraction, "
+            f"{self.prescription_dose_gy * plan.fractions:.3f} Gy "
+            f"in {plan.fractions} fraction(s)"
+        )
+        dmax = float(self.dose.array.max())
+        lines.append(
+            f"dose grid {self.dose.geometry.shape[::-1]} voxels (x, y, z) at {self.model.grid_mm:g} mm, "
+            f"{self.model.engine} engine, heterogeneity {'on' if self.model.heterogeneity else 'off'}; "
+            f"maximum {dmax:.2f} Gy total ({dmax / plan.fractions:.2f} Gy per fraction)"
+        )
+        return "\n".join(lines)
+
+
+def _prescription_point(plan: Plan, ct: CTVolume, geometry: Geometry, body: np.ndarray) -> np.ndarray:
+    norm = plan.normalization
+    where = f"{plan.source}: " if plan.source else f"plan {plan.name!r}: "
+    if norm.point == "lps":
+        point = np.asarray(norm.lps_mm, dtype=float)
+    else:
+        source, d, _, _ = plan.beams[0].frame()
+        iso = source + SAD_MM * d
+        crossing = axis_crossing(ct, iso, d)
+        if crossing is None:
+            raise PlanError(
+                f"{where}the central axis of beams[1] misses the body; cannot place the prescription point"
+            )
+        if norm.point == "midplane":
+            point = iso + 0.5 * (crossing[0] + crossing[1]) * d
+        else:
+            point = iso + (crossing[0] + float(norm.depth_mm)) * d  # type: ignore[arg-type]
+            if norm.depth_mm > crossing[1] - crossing[0]:  # type: ignore[operator]
+                raise PlanError(
+                    f"{where}normalization.depth_mm = {norm.depth_mm:g} mm is beyond the patient's thickness "
+                    f"{crossing[1] - crossing[0]:.0f} mm on the central axis"
+                )
+    idx = np.rint(geometry.lps_to_index(point)).astype(int)
+    if np.any(idx < 0) or np.any(idx >= np.asarray(body.shape)) or not body[tuple(idx)]:
+        raise PlanError(f"{where}the prescription point {np.round(point, 1).tolist()} mm is outside the body")
+    return point
+
+
+def _grids(ct: CTVolume, grid_mm: float, density_grid_mm: float | None) -> tuple[Geometry, Geometry]:
+    coarse, mask = body_extent_mm(ct)
+    if not mask.any():
+        raise PlanError("the CT shows no body (nothing above -400 HU); check the series")
+    k, j, i = np.nonzero(mask)
+    corners = coarse.index_to_lps(np.array([[k.min(), j.min(), i.min()], [k.max(), j.max(), i.max()]], float))
+    lower = np.minimum(corners[0], corners[1]) - 5.0
+    upper = np.maximum(corners[0], corners[1]) + 5.0
+    ct_lo, ct_hi = ct.geometry.bounds_mm()
+    lower, upper = np.maximum(lower, ct_lo), np.minimum(upper, ct_hi)
+    frame = ct.geometry.frame_of_reference_uid
+    dose_geometry = Geometry.box(lower, upper, grid_mm, frame)
+    if density_grid_mm is None:
+        density_grid_mm = max(grid_mm, float(ct.geometry.spacing_mm.min()))
+    density_geometry = (
+        dose_geometry if density_grid_mm == grid_mm else Geometry.box(lower, upper, density_grid_mm, frame)
+    )
+    return dose_geometry, density_geometry
+
+
+def plan_dose_model(
+    ct: CTVolume,
+    plan: Plan,
+    *,
+    grid_mm: float | None = None,
+    heterogeneity: bool | None = None,
+    engine: str = "convolution",
+    density_grid_mm: float | None = None,
+) -> PlanDoseModel:
+    """Compute every beam of ``plan`` on ``ct`` and normalise to the prescription, without a dose grid.
+
+    Parameters
+    ----------
+    ct
+        The patient.
+    plan
+        The plan (resolved on ``ct`` here if needed).
+    grid_mm
+        Resolution (mm) of the beam calculation; default :attr:`Plan.default_grid_mm`.
+    heterogeneity
+        Override the plan's setting.
+    engine
+        Dose engine name (see :func:`hbiview.dose.available_engines`).
+    density_grid_mm
+        Spacing of the density volume the engine walks through; default the larger of ``grid_mm`` and the
+        CT's finest spacing.
+
+    Returns
+    -------
+    PlanDoseModel
+    """
+    resolved = resolve_plan(plan, ct)
+    grid = float(grid_mm if grid_mm is not None else resolved.default_grid_mm)
+    hetero = resolved.heterogeneity if heterogeneity is None else bool(heterogeneity)
+    resolved = replace(resolved, heterogeneity=hetero)
+    _, density_geometry = _grids(ct, grid, density_grid_mm)
+    density, body = density_on(ct, density_geometry, heterogeneity=hetero)
+    calculator = get_engine(engine)
+    beams = tuple(
+        calculator.beam_dose(beam, density, density_geometry, resolution_mm=grid, heterogeneity=hetero)
+        for beam in progress(resolved.beams, desc="dose: beams")
+    )
+    point = _prescription_point(resolved, ct, density_geometry, body)
+    raw = sum(float(b.at(point[None, :])[0]) * beam.weight for b, beam in zip(beams, resolved.beams))
+    if raw <= 1e-9:
+        raise PlanError(f"plan {resolved.name!r}: the prescription point receives no dose from any beam")
+    return PlanDoseModel(
+        resolved, beams, resolved.prescription_gy / raw, point, density_geometry, body, engine, hetero, grid
+    )
+
+
+def compute_dose_result(
+    ct: CTVolume,
+    plan: Plan,
+    *,
+    grid_mm: float | None = None,
+    heterogeneity: bool | None = None,
+    engine: str = "convolution",
+) -> DoseResult:
+    """Dose grid of ``plan`` on ``ct`` and how its normalisation came out.
+
+    Parameters
+    ----------
+    ct
+        The patient.
+    plan
+        The plan.
+    grid_mm
+        Dose grid spacing (mm); default 5 mm for hemi-body fields, 2.5 mm for localized ones.
+    heterogeneity
+        Override the plan's setting (``False``: water inside the body).
+    engine
+        Dose engine name.
+
+    Returns
+    -------
+    DoseResult
+    """
+    model = plan_dose_model(ct, plan, grid_mm=grid_mm, heterogeneity=heterogeneity, engine=engine)
+    dose_geometry, _ = _grids(ct, model.grid_mm, None)
+    if dose_geometry.isclose(model.density_geometry):
+        body = model.body
+    else:
+        from hbiview.dose.body import body_mask
+
+        body = body_mask(resample_array(ct.array, ct.geometry, dose_geometry, order=1, fill_value=-1000.0))
+    per_fraction = np.zeros(dose_geometry.shape, dtype=np.float32)
+    plane = dose_geometry.shape[1] * dose_geometry.shape[2]
+    flat_body = body.reshape(-1)
+    out = per_fraction.reshape(-1)
+    chunk_slices = max(1, 2_000_000 // plane)
+    for start in range(0, dose_geometry.shape[0], chunk_slices):
+        stop = min(start + chunk_slices, dose_geometry.shape[0])
+        flat = np.flatnonzero(flat_body[start * plane : stop * plane]) + start * plane
+        if flat.size == 0:
+            continue
+        idx = np.stack(np.unravel_index(flat, dose_geometry.shape), axis=1).astype(np.float64)
+        out[flat] = model.per_fraction_at(dose_geometry.index_to_lps(idx))
+    plan_r = model.plan
+    description = (
+        f"{plan_r.name}: {model.engine} engine, heterogeneity {'on' if model.heterogeneity else 'off'}, "
+        f"{model.grid_mm:g} mm grid; {plan_r.prescription_gy:g} Gy x {plan_r.fractions} at the "
+        f"{plan_r.normalization.describe()}"
+    )
+    dose = DoseGrid(dose_geometry, per_fraction * np.float32(plan_r.fractions), plan_r.fractions, description)
+    point = model.prescription_point_lps_mm
+    beam_doses = tuple(
+        float(model.beam_per_fraction_at(i, point[None, :])[0]) for i in range(len(model.beams))
+    )
+    return DoseResult(dose, model, point, float(sum(beam_doses)), beam_doses)
+
+
+def compute_dose(
+    ct: CTVolume,
+    plan: Plan,
+    *,
+    grid_mm: float | None = None,
+    heterogeneity: bool | None = None,
+    engine: str = "convolution",
+) -> DoseGrid:
+    """Total dose (Gy, float32) of ``plan`` on ``ct``, on its own grid covering the body.
+
+    The array is the dose of the whole course (dose per fraction x fractions); ``fractions`` is set and
+    ``description`` names the plan, the engine and whether heterogeneity correction was on. See
+    :func:`compute_dose_result` for the prescription point and the dose there.
+
+    Parameters
+    ----------
+    ct
+        The patient.
+    plan
+        The plan (presets: :func:`hbiview.plans.preset`; files: :func:`hbiview.plans.load_plan`).
+    grid_mm
+        Dose grid spacing (mm); default 5 mm for hemi-body fields, 2.5 mm for localized ones.
+    heterogeneity
+        Override the plan's setting (``False``: water inside the body).
+    engine
+        Dose engine name (``"convolution"``).
+    """
+    return compute_dose_result(ct, plan, grid_mm=grid_mm, heterogeneity=heterogeneity, engine=engine).dose
