@@ -1,0 +1,501 @@
+"""Axial landmarks (vertex, skull base, lungs, iliac crest, femoral heads, knees, ankles, soles, C1..S1).
+
+All work happens on masks in a canonical orientation: slice index growing towards the head, row index
+towards the patient's back, column index towards the patient's left (see :func:`canonical_view`). Every
+landmark is found from anatomy in the image:
+
+* vertex and soles: the highest and lowest slice of the body near the midline (not in the scan when the
+  body reaches the first or last slice);
+* skull base: the lowest slice of the head in which the skeleton still encloses the brain (the
+  foramen magnum, where C1 sits);
+* lung apex: the highest slice with lung; lung base: the top of the higher diaphragm dome, where a lung's
+  cross-section falls below 60 % of its largest going down;
+* iliac crest: the top of the lateral pelvic bone that continues down to the hip joints;
+* femoral heads: the thickest bone lateral to the midline below the crest (the largest inscribed sphere,
+  from a distance transform); knees: the widest bone of the legs (condyles and tibial plateau);
+  ankles: the top of the foot, where the legs' cross-section starts to widen into the feet;
+* vertebral levels: typical adult vertebral heights placed between the anchors found (C1 at the skull
+  base, T1 at the lung apex, the L4/L5 disc at the iliac crest, Tuffier's line), then snapped to the
+  vertebral bodies seen between the discs in the spine's bone profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from hbiview.anatomy.morph import PLANE4, fill_holes_2d
+from hbiview.anatomy.types import LANDMARK_NAMES, VERTEBRAE, Landmark, Landmarks
+from hbiview.errors import GeometryError
+from hbiview.geometry import Geometry
+from hbiview.volume import CTVolume
+
+__all__ = ["Context", "canonical_view", "find_landmarks", "landmarks_from_masks"]
+
+#: Typical adult height (mm) of one vertebral body with its disc, per region (our rounded estimates of
+#: the usual anatomy-text figures: cervical 15-20, thoracic 20-30, lumbar 30-40 mm); only the ratios matter,
+#: the levels are scaled between the anchors found in the image.
+VERTEBRA_HEIGHT_MM = {"C": 18.0, "T": 25.0, "L": 36.0, "S": 36.0}
+
+
+def canonical_view(geometry: Geometry) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    """Slices that reorder an axial ``(z, y, x)`` array to head-up, back-down-the-rows, left-along-columns.
+
+    Returns
+    -------
+    flips, z_axis_mm
+        A tuple of slices (``slice(None, None, -1)`` where an axis is reversed) and the patient z (mm)
+        of the canonical slices, increasing.
+
+    Raises
+    ------
+    GeometryError
+        If the grid is not axial (oblique or sagittal/coronal acquisitions).
+    """
+    if not geometry.is_axial:
+        raise GeometryError(
+            "anatomy needs an axial CT (slices perpendicular to the patient's long axis); "
+            "resample the oblique series first"
+        )
+    a = geometry.affine
+    # LPS component carried by each array axis: z by axis 0, y by axis 1, x by axis 2
+    flips = tuple(
+        slice(None, None, -1) if a[row, axis] < 0 else slice(None) for axis, row in ((0, 2), (1, 1), (2, 0))
+    )
+    z, _, _ = geometry.axis_coordinates_mm()
+    return flips, np.sort(z)  # type: ignore[return-value]
+
+
+@dataclass
+class Context:
+    """What the landmark finder learnt about the body, reused by the marrow-site assignment.
+
+    Canonical orientation (see module docstring); indices on the working grid.
+    """
+
+    z_mm: np.ndarray
+    spacing_mm: tuple[float, float, float]
+    mid_x: np.ndarray  # per slice: column of the body's midline (the spine where found)
+    spine_y: np.ndarray  # per slice: row of the spine's bone centre (nan where no spine)
+    trunk: np.ndarray  # bool volume: the body's main part in each slice (no separate arms or legs)
+    estimates: dict[str, float] = field(default_factory=dict)  # every landmark, extrapolated if needed
+    femoral_heads: list[tuple[float, float, float, float]] = field(default_factory=list)  # (k, j, i, r_mm)
+    arms_up: bool = False
+
+
+def _slice_z(z_mm: np.ndarray, k: float) -> float:
+    return float(np.interp(k, np.arange(len(z_mm)), z_mm))
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Start and stop (exclusive) of the True runs of a 1-D array."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def _trunk_and_midline(
+    body: np.ndarray, spacing: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per slice: the main body component (trunk, head or both legs together) and its midline column."""
+    nz, _ny, nx = body.shape
+    labels, _ = ndimage.label(body, structure=PLANE4)
+    trunk = np.zeros_like(body)
+    mid = np.full(nz, np.nan)
+    # midline of the whole patient: area-weighted centre of the big slices
+    area = body.sum(axis=(1, 2))
+    cols = np.arange(nx)
+    centre = (body.sum(axis=1) * cols).sum(axis=1) / np.maximum(area, 1)
+    big = area >= 0.3 * area.max() if area.max() > 0 else area > 0
+    global_mid = float(np.median(centre[big])) if big.any() else nx / 2
+    for k in np.flatnonzero(area):
+        lab = labels[k]
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+        ids = np.flatnonzero(sizes)
+        cms = ndimage.center_of_mass(body[k], lab, ids)
+        # the main part covers the midline; without one (the legs), take every part within 150 mm of it
+        dist = np.array([abs(c[1] - global_mid) * spacing[2] for c in cms])
+        covering = [i for i in ids if lab[:, round(global_mid)].__eq__(i).any()]
+        if covering:
+            main = [max(covering, key=lambda i: sizes[i])]
+        else:
+            main = [i for i, d in zip(ids, dist) if d < 150.0 and sizes[i] >= 0.2 * sizes[ids].max()]
+        trunk[k] = np.isin(lab, main)
+    area_t = trunk.sum(axis=(1, 2))
+    mid = np.where(area_t > 0, (trunk.sum(axis=1) * cols).sum(axis=1) / np.maximum(area_t, 1), global_mid)
+    return trunk, mid
+
+
+def _spine(skeleton: np.ndarray, trunk: np.ndarray, mid: np.ndarray, spacing: tuple[float, float, float]):
+    """Per slice: the bone nearest the midline in the back half of the trunk (the vertebra), smoothed."""
+    nz, ny, nx = skeleton.shape
+    sy, sx = spacing[1], spacing[2]
+    rows = np.arange(ny)[:, None]
+    cols = np.arange(nx)[None, :]
+    spine_x = np.full(nz, np.nan)
+    spine_y = np.full(nz, np.nan)
+    for k in np.flatnonzero(trunk.any(axis=(1, 2))):
+        t_rows = np.flatnonzero(trunk[k].any(axis=1))
+        y_front, y_back = t_rows[0], t_rows[-1]
+        y_centre = (y_front + y_back) / 2
+        band = skeleton[k] & (np.abs(cols - mid[k]) * sx <= 20.0) & (rows >= y_centre - 15.0 / sy)
+        if band.sum() < 2:
+            continue
+        yy, xx = np.nonzero(band)
+        spine_y[k] = yy.mean()
+        spine_x[k] = xx.mean()
+    ok = np.isfinite(spine_y)
+    if ok.sum() >= 3:
+        idx = np.arange(nz)
+        for arr in (spine_x, spine_y):
+            filled = np.interp(idx, idx[ok], arr[ok])
+            smooth = ndimage.median_filter(filled, size=5, mode="nearest")
+            arr[ok] = smooth[ok]
+    return spine_x, spine_y
+
+
+def _lung_base(lung: np.ndarray, z_mm: np.ndarray, sz: float) -> float | None:
+    area = lung.sum(axis=(1, 2)).astype(float)
+    if area.max() == 0:
+        return None
+    kmax = int(area.argmax())
+    for k in range(kmax - 1, -1, -1):
+        if area[k] < 0.6 * area[kmax]:
+            return float(z_mm[k + 1])
+    return float(z_mm[int(np.flatnonzero(area)[0])])
+
+
+def landmarks_from_masks(
+    hu: np.ndarray,
+    body: np.ndarray,
+    lung_l: np.ndarray,
+    lung_r: np.ndarray,
+    skeleton: np.ndarray,
+    z_mm: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+) -> tuple[Landmarks, Context]:
+    """Find the landmarks from canonical masks on the working grid.
+
+    Parameters
+    ----------
+    hu, body, lung_l, lung_r, skeleton
+        CT (HU) and masks in canonical orientation.
+    z_mm
+        Patient z (mm) of each canonical slice (increasing).
+    spacing_mm
+        Voxel size ``(z, y, x)`` in mm.
+
+    Returns
+    -------
+    landmarks, context
+        The landmarks (``None`` outside the scan) and what was learnt on the way.
+    """
+    sz, sy, sx = spacing_mm
+    nz = body.shape[0]
+    found: dict[str, Landmark] = {}
+    trunk, mid = _trunk_and_midline(body, spacing_mm)
+    spine_x, spine_y = _spine(skeleton, trunk, mid, spacing_mm)
+    mid = np.where(np.isfinite(spine_x), spine_x, mid)
+    ctx = Context(z_mm, spacing_mm, mid, spine_y, trunk)
+    cols = np.arange(body.shape[2])
+    near_mid = np.abs(cols[None, None, :] - mid[:, None, None]) * sx <= 80.0
+    central = body & near_mid
+    central_area = central.sum(axis=(1, 2)) * sy * sx
+    body_slices = np.flatnonzero(central_area > 200.0)
+    top_cut = nz > 0 and central_area[-1] > 2000.0
+    bottom_cut = nz > 0 and central_area[0] > 200.0
+
+    def put(name: str, z: float | None, confidence: float, note: str) -> None:
+        found[name] = Landmark(None if z is None else float(z), confidence if z is not None else 0.0, note)
+
+    if body_slices.size == 0:
+        for name in (*LANDMARK_NAMES, *VERTEBRAE):
+            put(name, None, 0.0, "no body in the scan")
+        return Landmarks(found), ctx
+
+    # ---- vertex and soles
+    if top_cut:
+        put("vertex", None, 0.0, "not in scan: the body reaches the top slice")
+    else:
+        put("vertex", z_mm[body_slices[-1]] + sz / 2, 0.9, "highest slice of the body near the midline")
+    if bottom_cut:
+        put("soles", None, 0.0, "not in scan: the body reaches the bottom slice")
+    else:
+        put("soles", z_mm[body_slices[0]] - sz / 2, 0.9, "lowest slice of the body")
+
+    # ---- skull base: lowest slice of the top run where the skeleton encloses a large area (the brain)
+    inside = fill_holes_2d(skeleton & trunk) & ~skeleton & trunk
+    enclosed = inside.sum(axis=(1, 2)) * sy * sx
+    air_inside = (inside & (hu < -400.0)).sum(axis=(1, 2)) * sy * sx
+    head = (enclosed >= 3000.0) & (air_inside <= 0.05 * enclosed)  # a skull encloses 100-200 cm2 of brain
+    runs = [r for r in _runs(head) if r[1] - r[0] >= max(2, int(30.0 / sz))]
+    if runs:
+        start, stop = runs[-1]
+        if not top_cut or stop == nz:
+            # the atlas (C1) lies just below the foramen magnum: its centre about 12 mm below the lowest
+            # slice in which the skull still closes around the brain
+            note = "12 mm below the lowest slice with the skull closed around the brain (C1)"
+            conf = 0.7 if not (top_cut and start == 0) else 0.3
+            put("skull_base", float(z_mm[start]) - 12.0, conf, note)
+    if "skull_base" not in found:
+        put("skull_base", None, 0.0, "not in scan: no skull enclosing the brain found")
+
+    # ---- lungs
+    lungs = lung_l | lung_r
+    lung_slices = np.flatnonzero(lungs.any(axis=(1, 2)))
+    if lung_slices.size == 0:
+        put("lung_apex", None, 0.0, "not in scan: no lungs found")
+        put("lung_base", None, 0.0, "not in scan: no lungs found")
+    else:
+        if lung_slices[-1] == nz - 1:
+            put("lung_apex", None, 0.0, "not in scan: the lungs reach the top slice")
+        else:
+            put("lung_apex", z_mm[lung_slices[-1]], 0.9, "highest slice with lung")
+        if lung_slices[0] == 0:
+            put("lung_base", None, 0.0, "not in scan: the lungs reach the bottom slice")
+        else:
+            bases = [b for b in (_lung_base(lung_l, z_mm, sz), _lung_base(lung_r, z_mm, sz)) if b is not None]
+            put(
+                "lung_base",
+                max(bases),
+                0.8,
+                "top of the higher diaphragm dome (lung cross-section below 60 % of its largest)",
+            )
+
+    # ---- iliac crest: lateral bone of the trunk, the run that reaches down to the hips
+    dx_mm = (cols[None, None, :] - mid[:, None, None]) * sx
+    lateral = skeleton & trunk & (np.abs(dx_mm) >= 50.0)
+    depth = ndimage.distance_transform_edt(trunk, sampling=(1e4, sy, sx))  # in-plane depth (mm)
+    lateral &= depth >= 10.0
+    if lung_slices.size:
+        lateral[lung_slices[0] :] = False  # below the lungs only
+    profile = lateral.sum(axis=(1, 2)) * sy * sx
+    crest = None
+    femoral_heads: list[tuple[float, float, float, float]] = []
+    pelvis_runs = [r for r in _runs(profile >= 50.0) if (r[1] - r[0]) * sz >= 60.0]
+    if pelvis_runs:
+        # the pelvis: the run with the most lateral bone
+        start, stop = max(pelvis_runs, key=lambda r: profile[r[0] : r[1]].sum())
+        if stop < nz:
+            crest = float(z_mm[stop - 1] + sz / 2)
+            put("iliac_crest", crest, 0.8, "top of the lateral pelvic bone (iliac crests)")
+        # femoral heads: the thickest bone lateral to the midline in the pelvis run, one per side
+        filled = fill_holes_2d(skeleton) & trunk
+        sub = slice(start, stop)
+        edt = ndimage.distance_transform_edt(filled[sub], sampling=spacing_mm)
+        for side in (-1, 1):
+            region = (np.sign(dx_mm[sub]) == side) & (np.abs(dx_mm[sub]) >= 50.0)
+            scored = np.where(region, edt, 0.0)
+            if scored.max() >= 12.0:  # mm: a femoral head has a radius of 20-27 mm
+                k, j, i = np.unravel_index(int(scored.argmax()), scored.shape)
+                femoral_heads.append((float(k + start), float(j), float(i), float(scored.max())))
+        if femoral_heads:
+            # the tip of the greater trochanter, the most lateral bone of the hips, lies level with the
+            # centres of the femoral heads: take the highest slice within 5 mm of the widest bone
+            width = np.where(
+                lateral[sub] | (filled[sub] & (np.abs(dx_mm[sub]) >= 50.0)), np.abs(dx_mm[sub]), 0.0
+            )
+            widest = width.max(axis=(1, 2))
+            k_tip = int(np.flatnonzero(widest >= widest.max() - 5.0)[-1]) + start
+            z_edt = float(np.mean([_slice_z(z_mm, h[0]) for h in femoral_heads]))
+            z_fh = float(z_mm[k_tip]) if abs(z_mm[k_tip] - z_edt) <= 40.0 else z_edt
+            k_fh = float(np.interp(z_fh, z_mm, np.arange(nz)))
+            femoral_heads = [(k_fh, j, i, min(r, 25.0)) for _, j, i, r in femoral_heads]
+            put(
+                "femoral_heads",
+                z_fh,
+                0.7,
+                "level of the greater trochanters' tips (centre of the femoral heads)",
+            )
+    ctx.femoral_heads = femoral_heads
+    if "iliac_crest" not in found:
+        put("iliac_crest", None, 0.0, "not in scan: no iliac crests found")
+    if "femoral_heads" not in found:
+        put("femoral_heads", None, 0.0, "not in scan: no femoral heads found")
+
+    # ---- knees and ankles, on the legs below the femoral heads
+    fh = found["femoral_heads"].z_mm
+    leg_top = int(np.searchsorted(z_mm, fh - 100.0)) if fh is not None else nz
+    bone_area = (skeleton & body).sum(axis=(1, 2)) * sy * sx
+    body_area = body.sum(axis=(1, 2)) * sy * sx
+    knees = None
+    soles = found["soles"].z_mm
+    if fh is not None and leg_top > 0:
+        lo = int(np.searchsorted(z_mm, fh - 700.0))
+        hi = int(np.searchsorted(z_mm, fh - 250.0))
+        if hi - lo >= 3 and lo > 0:
+            seg = bone_area[lo:hi]
+            k = lo + int(seg.argmax())
+            if seg.max() > 1.4 * np.median(seg):
+                # the joint line: the narrowest bone between the condyles above and the tibial plateau below
+                n = max(round(60.0 / sz), 2)
+                best, best_score = k, 1.5
+                for kk in range(max(k - n, 1), min(k + n, nz - 1)):
+                    below = bone_area[max(kk - n, 0) : kk].max()
+                    above = bone_area[kk + 1 : kk + 1 + n].max()
+                    score = min(below, above) / max(bone_area[kk], 1.0)
+                    if score > best_score:
+                        best, best_score = kk, score
+                knees = float(z_mm[best])
+                put(
+                    "knees",
+                    knees,
+                    0.6,
+                    "narrowest bone between femoral condyles and tibial plateau (joint line)",
+                )
+    if "knees" not in found:
+        put("knees", None, 0.0, "not in scan: no knee found")
+    if soles is not None:
+        k0 = body_slices[0]
+        k1 = int(np.searchsorted(z_mm, soles + 250.0))
+        if k1 - k0 >= 4:
+            seg = body_area[k0:k1]
+            leg = float(np.min(seg))
+            kmin = k0 + int(np.argmin(seg))
+            # walk down from the narrowest leg slice until the foot widens it by half
+            for k in range(kmin, k0 - 1, -1):
+                if body_area[k] > 1.5 * leg:
+                    put("ankles", z_mm[k + 1], 0.6, "where the legs start to widen into the feet")
+                    break
+    if "ankles" not in found:
+        put("ankles", None, 0.0, "not in scan: no ankles found")
+
+    # ---- arms raised? body beside the head, apart from it
+    sb = found["skull_base"].z_mm
+    if sb is not None:
+        k_sb = int(np.searchsorted(z_mm, sb))
+        ctx.arms_up = bool(
+            (body[k_sb:] & ~trunk[k_sb:]).sum() * sy * sx * sz > 200_000.0
+        )  # > 200 cm3 beside the head
+
+    _vertebral_levels(found, ctx, hu, skeleton)
+    ctx.estimates.update({k: v.z_mm for k, v in found.items() if v.z_mm is not None})
+    ordered = {name: found[name] for name in (*LANDMARK_NAMES, *VERTEBRAE)}
+    return Landmarks(ordered), ctx
+
+
+def _typical_centres() -> np.ndarray:
+    heights = np.array([VERTEBRA_HEIGHT_MM[n[0]] for n in VERTEBRAE])
+    tops = np.concatenate([[0.0], np.cumsum(heights)])
+    return -(tops[:-1] + heights / 2)  # downwards from the top of C1, mm (negative)
+
+
+def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, skeleton: np.ndarray) -> None:
+    """Vertebral centres: the vertebral bodies seen between discs, counted from an anchor.
+
+    The anchor is the iliac crest (its top lies at L4, Tuffier's line: L4 is the body centred nearest
+    10 mm above it), else the lung apex (T1), else the skull base (the first body below it is C2).
+    Bodies are counted up and down from the anchor while consecutive bodies are less than 60 mm apart;
+    levels without a body seen (sacrum, beyond the scan, missed bodies) follow from typical adult heights
+    scaled to the counted ones.
+    """
+    t = _typical_centres()
+    level = {n: i for i, n in enumerate(VERTEBRAE)}
+    bodies = _vertebral_bodies(ctx, hu, skeleton)  # increasing z
+    assigned: dict[int, float] = {}
+    anchor: tuple[int, float] | None = None
+    crest, apex, sb = (found[n].z_mm for n in ("iliac_crest", "lung_apex", "skull_base"))
+    if crest is not None:
+        anchor = (level["L4"], crest + 10.0)
+    elif apex is not None:
+        anchor = (level["T1"], apex)
+    elif sb is not None:
+        below = bodies[bodies < sb]
+        if below.size:
+            anchor = (level["C2"], float(below[-1]))
+    if anchor is not None and bodies.size:
+        j = int(np.argmin(np.abs(bodies - anchor[1])))
+        if abs(bodies[j] - anchor[1]) <= 30.0:
+            assigned[anchor[0]] = float(bodies[j])
+            n = anchor[0]
+            for jj in range(j + 1, bodies.size):  # upwards: towards C1
+                n -= 1
+                if n < 1 or bodies[jj] - bodies[jj - 1] > 60.0:
+                    break
+                assigned[n] = float(bodies[jj])
+            n = anchor[0]
+            for jj in range(j - 1, -1, -1):  # downwards: towards S1
+                n += 1
+                if n >= level["S1"] or bodies[jj + 1] - bodies[jj] > 60.0:
+                    break
+                assigned[n] = float(bodies[jj])
+    pairs = [(t[n], z) for n, z in assigned.items()]
+    if sb is not None:
+        pairs.append((t[level["C1"]], sb))
+    if len(pairs) < 2 and anchor is not None:
+        pairs.append((t[anchor[0]], anchor[1]))
+    if not pairs:
+        for name in VERTEBRAE:
+            found[name] = Landmark(None, 0.0, "no anchor (skull base, lungs, iliac crest) in the scan")
+        return
+    a = np.array(pairs)
+    if len(a) >= 2:
+        slope, offset = np.polyfit(a[:, 0], a[:, 1], 1)
+        slope = float(np.clip(slope, 0.6, 1.5))
+        offset = float(np.mean(a[:, 1] - slope * a[:, 0]))
+    else:
+        slope, offset = 1.0, float(a[0, 1] - a[0, 0])
+    z_mm = ctx.z_mm
+    half_slice = ctx.spacing_mm[0] / 2
+    for i, name in enumerate(VERTEBRAE):
+        if name == "C1" and sb is not None:
+            z, conf, note = sb, found["skull_base"].confidence, "at the skull base"
+        elif i in assigned:
+            z, conf, note = assigned[i], 0.8, "vertebral body counted from the anchor"
+        else:
+            z, conf, note = offset + slope * float(t[i]), 0.4, "typical heights scaled to the bodies counted"
+        ctx.estimates[name] = float(z)
+        inside = z_mm[0] - half_slice <= z <= z_mm[-1] + half_slice
+        found[name] = (
+            Landmark(float(z), conf, note) if inside else Landmark(None, 0.0, f"not in scan (~{z:.0f} mm)")
+        )
+
+
+def _vertebral_bodies(ctx: Context, hu: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
+    """Centre z (mm) of the vertebral bodies seen as bone runs separated by discs in front of the canal."""
+    sz, sy, sx = ctx.spacing_mm
+    nz = hu.shape[0]
+    frac = np.zeros(nz)
+    for k in range(nz):
+        if not np.isfinite(ctx.spine_y[k]):
+            continue
+        # the vertebral body lies in front of the bone centre of the spine (which includes the arch)
+        j0 = round(ctx.spine_y[k] - 12.0 / sy)
+        i0 = round(ctx.mid_x[k])
+        rj, ri = max(int(6.0 / sy), 1), max(int(6.0 / sx), 1)
+        patch = skeleton[k, max(j0 - 2 * rj, 0) : j0 + rj + 1, max(i0 - ri, 0) : i0 + ri + 1]
+        frac[k] = patch.mean() if patch.size else 0.0
+    bodies = []
+    for start, stop in _runs(frac >= 0.5):
+        length = (stop - start) * sz
+        if 8.0 <= length <= 60.0:
+            bodies.append(float(np.mean(ctx.z_mm[start:stop])))
+    return np.asarray(bodies)
+
+
+def find_landmarks(ct: CTVolume, structures: dict | None = None) -> Landmarks:
+    """Find the axial landmarks and vertebral levels of a CT.
+
+    Parameters
+    ----------
+    ct
+        The CT (HU) on an axial grid.
+    structures
+        Optional ``"Body"``, ``"Lung_L"``, ``"Lung_R"``, ``"Skeleton"`` structures on the CT grid (e.g.
+        from :func:`hbiview.anatomy.segment` or imported); missing ones are segmented here on a coarse
+        grid (about 4 mm in-plane), which keeps this call to a second or two.
+
+    Returns
+    -------
+    Landmarks
+        Name -> :class:`~hbiview.anatomy.types.Landmark` for ``vertex``, ``skull_base``, ``lung_apex``,
+        ``lung_base``, ``iliac_crest``, ``femoral_heads``, ``knees``, ``ankles``, ``soles`` and ``C1`` ..
+        ``S1``; ``z_mm`` is ``None`` for what is not in the scan.
+    """
+    from hbiview.anatomy.segment import segment_tissues
+
+    tissues = segment_tissues(ct, target_spacing_mm=4.0, structures=structures)
+    return tissues.landmarks

@@ -1,0 +1,248 @@
+"""The segmentation pipeline: body, lungs, skeleton, marrow by site with active-marrow weights, landmarks.
+
+The CT is viewed in canonical orientation (head up the slices, back down the rows, left along the
+columns), block-averaged in-plane to about 2 mm pixels (4 mm for landmarks alone), segmented there with
+scipy.ndimage, and the masks are brought back to the CT grid. Imported structures (clinical RTSTRUCT,
+mask files, TotalSegmentator) take the place of the automatic ones with the same role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hbiview.anatomy.landmarks import Context, canonical_view, landmarks_from_masks
+from hbiview.anatomy.marrow import marrow_weights
+from hbiview.anatomy.morph import downsample_mean, upsample_mask
+from hbiview.anatomy.names import map_structures
+from hbiview.anatomy.sites import assign_sites, site_coverage
+from hbiview.anatomy.tissues import body_mask, lung_masks, marrow_mask, skeleton_mask
+from hbiview.anatomy.types import AnatomyResult, Landmark, Landmarks, color_of
+from hbiview.errors import warn
+from hbiview.labels import BONE_SITES, MARROW_SITES
+from hbiview.volume import CTVolume, Structure
+
+__all__ = ["Tissues", "combine_structures", "segment", "segment_tissues"]
+
+#: In-plane pixel size (mm) the segmentation works at.
+WORK_SPACING_MM = 2.0
+
+
+@dataclass
+class Tissues:
+    """Masks on the working grid (canonical orientation) and what the landmark finder learnt."""
+
+    factor: int
+    flips: tuple[slice, slice, slice]
+    spacing_mm: tuple[float, float, float]
+    body: np.ndarray
+    lung_l: np.ndarray
+    lung_r: np.ndarray
+    skeleton: np.ndarray
+    marrow: np.ndarray
+    landmarks: Landmarks
+    context: Context
+    notes: list[str]
+
+
+def _work_mask(structure: Structure, ct: CTVolume, flips: tuple[slice, ...], factor: int) -> np.ndarray:
+    s = structure if structure.geometry.isclose(ct.geometry) else structure.resampled(ct.geometry)
+    return downsample_mean(s.mask[flips], factor) >= 0.5
+
+
+def segment_tissues(
+    ct: CTVolume,
+    *,
+    target_spacing_mm: float = WORK_SPACING_MM,
+    structures: Mapping[str, Structure] | None = None,
+) -> Tissues:
+    """Body, lungs, skeleton, marrow candidates and landmarks on a working grid.
+
+    Parameters
+    ----------
+    ct
+        Axial CT in HU.
+    target_spacing_mm
+        In-plane pixel size (mm) to work at; the CT is block-averaged by a whole factor towards it.
+    structures
+        Role -> structure on the CT grid (``Body``, ``Lung_L``, ``Lung_R``, ``Lungs``, ``Skeleton``)
+        used instead of the automatic ones.
+    """
+    structures = dict(structures or {})
+    geometry = ct.geometry
+    flips, z_mm = canonical_view(geometry)
+    sz, sy, sx = (float(v) for v in geometry.spacing_mm)
+    factor = max(1, int(np.floor(target_spacing_mm / max(sy, sx) + 1e-6)))
+    spacing = (sz, sy * factor, sx * factor)
+    hu = downsample_mean(np.asarray(ct.array)[flips], factor)
+    notes: list[str] = []
+
+    def given(role: str) -> np.ndarray | None:
+        return _work_mask(structures[role], ct, flips, factor) if role in structures else None
+
+    body = given("Body")
+    if body is None:
+        body = body_mask(hu, spacing)
+    left, right = given("Lung_L"), given("Lung_R")
+    if left is None or right is None:
+        auto_l, auto_r, lung_notes = lung_masks(hu, body, spacing, 1.0)
+        lungs_given = given("Lungs")
+        if lungs_given is not None and left is None and right is None:
+            # imported lungs without sides: split them like the automatic lungs, nearest side wins
+            left, right = _split_like(lungs_given, auto_l, auto_r)
+        else:
+            notes.extend(lung_notes)
+            left = auto_l if left is None else left
+            right = auto_r if right is None else right
+    skeleton = given("Skeleton")
+    if skeleton is None:
+        skeleton = skeleton_mask(hu, body, spacing)
+    marrow = marrow_mask(hu, skeleton, spacing)
+    landmarks, ctx = landmarks_from_masks(hu, body, left, right, skeleton, z_mm, spacing)
+    return Tissues(factor, flips, spacing, body, left, right, skeleton, marrow, landmarks, ctx, notes)
+
+
+def _split_like(lungs: np.ndarray, auto_l: np.ndarray, auto_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from scipy import ndimage
+
+    seeds = np.where(auto_l, 1, 0) + np.where(auto_r & ~auto_l, 2, 0)
+    if not seeds.any():
+        return lungs.copy(), np.zeros_like(lungs)
+    _, idx = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+    nearest = seeds[tuple(idx)]
+    return lungs & (nearest == 1), lungs & (nearest == 2)
+
+
+def _as_landmarks(value: Landmarks | Mapping[str, object]) -> Landmarks:
+    if isinstance(value, Landmarks):
+        return value
+    out = {}
+    for name, v in value.items():
+        if isinstance(v, Landmark):
+            out[name] = v
+        else:
+            out[name] = Landmark(None if v is None else float(v), 1.0, "given")  # type: ignore[arg-type]
+    return Landmarks(out)
+
+
+def _full(mask_work: np.ndarray, t: Tissues, ct: CTVolume) -> np.ndarray:
+    """A working-grid canonical mask on the CT grid in the CT's own orientation."""
+    canonical_shape = ct.geometry.shape
+    up = upsample_mask(mask_work, t.factor, canonical_shape)
+    return np.ascontiguousarray(up[t.flips])
+
+
+def segment(
+    ct: CTVolume,
+    *,
+    landmarks: Landmarks | Mapping[str, object] | None = None,
+    imported: Mapping[str, Structure] | Sequence[Structure] | None = None,
+    names_map: Mapping[str, str] | None = None,
+) -> AnatomyResult:
+    """Segment body, lungs, skeleton and active marrow of a CT, and find its landmarks.
+
+    Parameters
+    ----------
+    ct
+        Axial CT in HU.
+    landmarks
+        Known landmark z values (a :class:`Landmarks` or ``{name: z_mm}``); they replace the ones found.
+    imported
+        Structures to use instead of the automatic ones (clinical RTSTRUCT, masks, TotalSegmentator):
+        names are mapped to roles with :func:`hbiview.anatomy.names.role_of` and ``names_map``.
+        ``Body``, ``Lung_L``, ``Lung_R``, ``Lungs`` and ``Skeleton`` replace the automatic masks;
+        ``Bone_<site>`` masks give the marrow sites exactly; other structures are added as they are.
+    names_map
+        User mapping clinical name -> role.
+
+    Returns
+    -------
+    AnatomyResult
+        Structures ``Body``, ``Lung_L``, ``Lung_R``, ``Lungs``, ``Skeleton``, ``Marrow`` (with weights:
+        each voxel's fraction of the body's active marrow) on the CT grid, the site label volume, the
+        landmarks, and the active-marrow sites outside the scan with the fraction they carry.
+    """
+    roles, others = map_structures(imported or [], names_map)
+    roles = {
+        r: (s if s.geometry.isclose(ct.geometry) else s.resampled(ct.geometry)) for r, s in roles.items()
+    }
+    t = segment_tissues(ct, structures=roles)
+    notes = list(t.notes)
+    ctx = t.context
+    found = t.landmarks
+    if landmarks is not None:
+        given = _as_landmarks(landmarks)
+        merged = dict(found.items())
+        merged.update(given.items())
+        found = Landmarks(merged)
+        ctx.estimates.update({n: lm.z_mm for n, lm in given.items() if lm.z_mm is not None})
+
+    bone_roles = {r.removeprefix("Bone_"): s for r, s in roles.items() if r.startswith("Bone_")}
+    if bone_roles:
+        labels_w = np.zeros(t.marrow.shape, dtype=np.uint8)
+        for site, s in bone_roles.items():
+            if site in MARROW_SITES:
+                labels_w[_work_mask(s, ct, t.flips, t.factor) & t.marrow] = MARROW_SITES.index(site) + 1
+        unknown = sorted(set(bone_roles) - set(BONE_SITES))
+        if unknown:  # pragma: no cover - roles come from names.ROLES
+            notes.append(f"ignored bone masks {unknown}")
+        notes.append(f"marrow sites from imported bone masks: {', '.join(sorted(bone_roles))}")
+    else:
+        lungs_w = t.lung_l | t.lung_r
+        labels_w = assign_sites(t.marrow, lungs_w, ctx)
+    scan = (float(ctx.z_mm[0]), float(ctx.z_mm[-1]))
+    coverage, cov_notes = site_coverage(labels_w, ctx, scan)
+    notes.extend(cov_notes)
+
+    geometry = ct.geometry
+    labels_full = np.zeros(geometry.shape, dtype=np.uint8)
+    for idx in np.unique(labels_w[labels_w > 0]):
+        labels_full[_full(labels_w == idx, t, ct)] = idx
+    if "Marrow" in roles:
+        labels_full[~roles["Marrow"].mask] = 0
+    mw = marrow_weights(labels_full, coverage)
+
+    def structure(name: str, mask: np.ndarray, weights: np.ndarray | None = None) -> Structure:
+        return Structure(geometry, mask, name=name, color=color_of(name), weights=weights)
+
+    out: dict[str, Structure] = {}
+    out["Body"] = roles.get("Body") or structure("Body", _full(t.body, t, ct))
+    left = roles.get("Lung_L") or structure("Lung_L", _full(t.lung_l, t, ct))
+    right = roles.get("Lung_R") or structure("Lung_R", _full(t.lung_r, t, ct))
+    out["Lung_L"], out["Lung_R"] = left, right
+    out["Lungs"] = roles.get("Lungs") or structure("Lungs", left.mask | right.mask)
+    out["Skeleton"] = roles.get("Skeleton") or structure("Skeleton", _full(t.skeleton, t, ct))
+    out["Marrow"] = structure("Marrow", labels_full > 0, mw.weights)
+    for name, s in others.items():
+        out.setdefault(name, s if s.geometry.isclose(geometry) else s.resampled(geometry))
+    if mw.missing_sites:
+        warn(
+            f"active-marrow sites not in the scan: {', '.join(mw.missing_sites)}; the marrow weights cover "
+            f"{1 - mw.missing_fraction:.0%} of the body's active marrow "
+            f"({mw.missing_fraction:.0%} lies outside)"
+        )
+    for note in notes:
+        if "cut by the scan" in note or "no lungs" in note or "only the" in note or "could not" in note:
+            warn(note)
+    return AnatomyResult(
+        structures=out,
+        site_labels=labels_full,
+        landmarks=found,
+        site_fractions=mw.site_fractions,
+        missing_marrow_sites=mw.missing_sites,
+        missing_marrow_fraction=mw.missing_fraction,
+        notes=tuple(notes),
+    )
+
+
+def combine_structures(
+    ct: CTVolume,
+    imported: Mapping[str, Structure] | Sequence[Structure],
+    *,
+    names_map: Mapping[str, str] | None = None,
+    landmarks: Landmarks | Mapping[str, object] | None = None,
+) -> AnatomyResult:
+    """Auto-segmentation with imported structures winning: ``segment(ct, imported=..., names_map=...)``."""
+    return segment(ct, landmarks=landmarks, imported=imported, names_map=names_map)

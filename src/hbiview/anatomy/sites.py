@@ -1,0 +1,224 @@
+"""Assign every marrow voxel to a skeletal site, from its position relative to landmarks, spine and lungs.
+
+Rules (canonical orientation, distances in mm from the midline ``dx``, the spine centre ``dy``):
+
+* bone in a separate limb (a body part apart from the trunk in its slice) or far lateral to the rib cage
+  is an arm or leg bone: humerus (upper half, within 160 mm of the shoulder) or femur (upper half, from
+  the femoral head to half-way to the knee); the rest of the limb holds no active marrow;
+* above the skull base: cranium; in the neck, bone in front of the spine: mandible;
+* the spinal column (within 28 mm of the midline in the thorax, 45 mm elsewhere, and within 45 mm of the
+  spine centre front to back): cervical, thoracic, lumbar spine or sacrum between the vertebral
+  levels C7/T1, T12/L1 and L5/S1;
+* in the thorax: the sternum in front on the midline, the clavicles in front near the lung apices, the
+  scapulae behind and more than 22 mm away from the lungs, the humeral heads lateral to the scapulae;
+  the rest are ribs (also lateral bone between the lungs and the iliac crest);
+* below the iliac crest: the femora within their heads' spheres, lateral to the heads below their centres
+  and everything more than 75 mm below them; the rest is the os coxae.
+
+Typical adult lengths used where the image cannot say (our rounded estimates): the active upper half of
+the humerus 160 mm, of the femur 225 mm when the knee is not in the scan.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from hbiview.anatomy.landmarks import Context
+from hbiview.labels import MARROW_SITES
+
+__all__ = ["SITE_EXTENT", "assign_sites", "site_coverage"]
+
+_ID = {site: i + 1 for i, site in enumerate(MARROW_SITES)}
+HUMERUS_ACTIVE_MM = 160.0
+FEMUR_ACTIVE_MM = 225.0
+
+#: Landmark span (upper, lower) of each site, to estimate how much of a site cut by the scan is inside.
+SITE_EXTENT: dict[str, tuple[str, str]] = {
+    "cervical_spine": ("C1", "C7"),
+    "thoracic_spine": ("T1", "T12"),
+    "lumbar_spine": ("L1", "L5"),
+    "ribs": ("T1", "L1"),
+    "sternum": ("T2", "T10"),
+    "scapulae": ("C7", "T8"),
+    "clavicles": ("C6", "T2"),
+}
+
+
+def assign_sites(
+    marrow: np.ndarray,
+    lungs: np.ndarray,
+    ctx: Context,
+) -> np.ndarray:
+    """Site label (0 none, ``i + 1`` for ``MARROW_SITES[i]``) of every marrow voxel, canonical orientation.
+
+    Parameters
+    ----------
+    marrow
+        Marrow candidates (cancellous bone), canonical orientation on the working grid.
+    lungs
+        Both lungs, same grid.
+    ctx
+        Landmarks, midline, spine and trunk from :func:`hbiview.anatomy.landmarks.landmarks_from_masks`.
+    """
+    _sz, sy, sx = ctx.spacing_mm
+    est = ctx.estimates
+    labels = np.zeros(marrow.shape, dtype=np.uint8)
+    k, j, i = np.nonzero(marrow)
+    if k.size == 0:
+        return labels
+    z = ctx.z_mm[k]
+    dx = (i - ctx.mid_x[k]) * sx
+    spine_y = ctx.spine_y.copy()
+    ok = np.isfinite(spine_y)
+    if ok.any():
+        spine_y = np.interp(np.arange(len(spine_y)), np.flatnonzero(ok), spine_y[ok])
+    else:
+        spine_y[:] = marrow.shape[1] * 0.7
+    dy = (j - spine_y[k]) * sy  # + behind the spine centre
+    in_trunk = ctx.trunk[k, j, i]
+    site = np.zeros(k.size, dtype=np.uint8)
+    todo = np.ones(k.size, dtype=bool)
+
+    def take(mask: np.ndarray, name: str | None) -> None:
+        nonlocal todo
+        sel = todo & mask
+        if name is not None:
+            site[sel] = _ID[name]
+        todo &= ~sel
+
+    big = 1e9
+    sb = est.get("skull_base", big)
+    apex = est.get("lung_apex", est.get("T1", -big))
+    base = est.get("lung_base", est.get("T10", -big))
+    crest = est.get("iliac_crest", est.get("L4", -big))
+    b_ct = (est["C7"] + est["T1"]) / 2 if "C7" in est and "T1" in est else -big
+    b_tl = (est["T12"] + est["L1"]) / 2 if "T12" in est and "L1" in est else -big
+    b_ls = (est["L5"] + est["S1"]) / 2 if "L5" in est and "S1" in est else -big
+
+    # ---- lung half-width per slice (rib cage = lungs + ribs), for "lateral to the rib cage"
+    cols = np.arange(marrow.shape[2])
+    lung_dx = np.abs(cols[None, None, :] - ctx.mid_x[:, None, None]) * sx
+    half_width = np.where(lungs.any(axis=(1, 2)), np.max(np.where(lungs, lung_dx, 0), axis=(1, 2)), np.nan)
+    if np.isfinite(half_width).any():
+        fill = np.nanmax(half_width)
+        half_width = np.where(np.isfinite(half_width), half_width, fill)
+    else:
+        half_width[:] = 150.0
+    cage = half_width[k] + 30.0
+
+    # ---- limbs: arms (shoulder at the lung apex) and legs
+    shoulder = apex - 10.0 if np.isfinite(apex) and apex > -big else sb - 150.0
+    fh = est.get("femoral_heads")
+    knee = est.get("knees")
+    head_top = None
+    if ctx.femoral_heads:
+        head_top = float(
+            np.mean([np.interp(h[0], np.arange(len(ctx.z_mm)), ctx.z_mm) + h[3] for h in ctx.femoral_heads])
+        )
+    femur_mid = None
+    if head_top is not None:
+        femur_mid = (head_top + knee) / 2 if knee is not None else head_top - FEMUR_ACTIVE_MM
+    limb = ~in_trunk | ((z < apex + 40.0) & (z > crest) & (np.abs(dx) > cage + 15.0))
+    is_leg = limb & (z < (fh if fh is not None else -big)) & (np.abs(dx) < 150.0)
+    if femur_mid is not None:
+        take(is_leg & (z >= femur_mid), "femora_upper_half")
+    take(is_leg, None)
+    if ctx.arms_up:
+        humerus = limb & (z >= shoulder - 40.0) & (z <= shoulder + HUMERUS_ACTIVE_MM)
+    else:
+        humerus = limb & (z <= shoulder + 40.0) & (z >= shoulder - HUMERUS_ACTIVE_MM)
+    take(humerus, "humeri_upper_half")
+    take(limb, None)
+
+    # ---- head and neck
+    spine_w = np.where((z <= b_ct) & (z >= b_tl), 28.0, 45.0)
+    spinal = (np.abs(dx) <= spine_w) & (dy >= -45.0) & (dy <= 45.0)
+    take(z >= sb + 10.0, "cranium")
+    take((z >= sb - 20.0) & ~spinal, "cranium")  # face and skull base beside the atlas
+    take((z > b_ct) & ~spinal & (dy < -25.0) & (z >= sb - 90.0), "mandible")
+
+    # ---- spinal column
+    take(spinal & (z > b_ct), "cervical_spine")
+    take(spinal & (z > b_tl), "thoracic_spine")
+    take(spinal & (z > b_ls), "lumbar_spine")
+    take(spinal & (z > crest - 200.0) & (np.abs(dx) <= 45.0), "sacrum")
+
+    # ---- thorax
+    thorax = (z <= apex + 40.0) & (z > crest)
+    front = dy < -60.0
+    take(thorax & (np.abs(dx) <= 30.0) & front & (z <= apex) & (z >= base - 60.0), "sternum")
+    take(thorax & front & (z >= apex - 45.0), "clavicles")
+    if thorax.any():
+        dist = _distance_to(lungs, ctx.spacing_mm)
+        lung_dist = dist[k, j, i]
+    else:
+        lung_dist = np.zeros(k.size)
+    scap = thorax & (dy > -40.0) & (np.abs(dx) > 50.0) & (lung_dist > 22.0) & (z >= apex - 220.0)
+    take(scap & (np.abs(dx) > cage), "humeri_upper_half")
+    take(scap, "scapulae")
+    take(thorax & (z >= base - 250.0), "ribs")
+
+    # ---- pelvis and hips
+    pelvis = z <= crest + 10.0
+    femur = np.zeros(k.size, dtype=bool)
+    for hk, hj, hi, r in ctx.femoral_heads:
+        hz = float(np.interp(hk, np.arange(len(ctx.z_mm)), ctx.z_mm))
+        hdx = (hi - np.interp(hk, np.arange(len(ctx.mid_x)), ctx.mid_x)) * sx
+        same_side = np.sign(dx) == np.sign(hdx)
+        d2 = (z - hz) ** 2 + ((j - hj) * sy) ** 2 + ((i - hi) * sx) ** 2
+        femur |= same_side & (d2 <= r**2)
+        femur |= same_side & (z < hz) & (np.abs(dx) >= abs(hdx) - 5.0)
+        femur |= same_side & (z < hz - 75.0)
+    if femur_mid is not None:
+        take(pelvis & femur & (z >= femur_mid), "femora_upper_half")
+    take(pelvis & femur, None)
+    take(pelvis, "pelvis_os_coxae")
+    labels[k, j, i] = site
+    return labels
+
+
+def _distance_to(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """In-plane distance (mm) to the nearest voxel of ``mask`` in the same slice (large where none)."""
+    if not mask.any():
+        return np.full(mask.shape, 1e6, dtype=np.float32)
+    out = ndimage.distance_transform_edt(~mask, sampling=(1e5, spacing[1], spacing[2])).astype(np.float32)
+    out[~mask.any(axis=(1, 2))] = 1e6
+    return out
+
+
+def site_coverage(
+    labels: np.ndarray, ctx: Context, scan_z_mm: tuple[float, float]
+) -> tuple[dict[str, float], list[str]]:
+    """Fraction of each site estimated inside the scan, for sites that the scan's top or bottom cuts.
+
+    A site whose marrow reaches the first or last slice is cut. For the spine, ribs, sternum, scapulae and
+    clavicles the fraction is the part of the site's vertebral span (:data:`SITE_EXTENT`) inside the scan;
+    other cut sites keep their full share and are named in the notes.
+
+    Returns
+    -------
+    coverage, notes
+    """
+    coverage: dict[str, float] = {}
+    notes: list[str] = []
+    present = np.bincount(labels.ravel(), minlength=len(MARROW_SITES) + 1)
+    at_top = np.bincount(labels[-1].ravel(), minlength=len(MARROW_SITES) + 1)
+    at_bottom = np.bincount(labels[0].ravel(), minlength=len(MARROW_SITES) + 1)
+    lo, hi = scan_z_mm
+    for idx, site in enumerate(MARROW_SITES, start=1):
+        if present[idx] == 0 or (at_top[idx] == 0 and at_bottom[idx] == 0):
+            continue
+        span = SITE_EXTENT.get(site)
+        if span and span[0] in ctx.estimates and span[1] in ctx.estimates:
+            upper = ctx.estimates[span[0]] + 15.0
+            lower = ctx.estimates[span[1]] - 15.0
+            inside = max(0.0, min(hi, upper) - max(lo, lower))
+            frac = float(np.clip(inside / max(upper - lower, 1.0), 0.05, 1.0))
+            coverage[site] = frac
+            notes.append(
+                f"{site} is cut by the scan: about {frac:.0%} of it is inside (from the vertebral levels)"
+            )
+        else:
+            notes.append(f"{site} is cut by the scan: its whole share is counted on the part inside")
+    return coverage, notes

@@ -1,0 +1,270 @@
+"""Body outline, lungs and skeleton from Hounsfield units (scipy.ndimage, on a working grid).
+
+Thresholds are the usual CT ones: air/lung below -400 HU (lung parenchyma -900..-500), soft tissue above,
+bone above 150 HU (cancellous bone 150-400, cortical 700-1500). Sizes are in millimetres and converted
+to voxels with the grid's spacing, so the same code runs on 1 mm and 4 mm CTs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from hbiview.anatomy.morph import PLANE4, bbox, disk, fill_holes_2d, keep_large_components
+from hbiview.errors import warn
+
+__all__ = [
+    "AIR_HU",
+    "BONE_HU",
+    "CORTEX_HU",
+    "body_mask",
+    "lung_masks",
+    "marrow_mask",
+    "skeleton_mask",
+]
+
+#: Below this (HU): air or lung.
+AIR_HU = -400.0
+#: At or above this (HU) inside the body: bone (cancellous bone starts near 150 HU).
+BONE_HU = 150.0
+#: A bone must reach this (HU) somewhere (its cortex); contrast-filled vessels rarely do.
+CORTEX_HU = 500.0
+#: Pure gas (bowel gas, airway): lungs have vessels and septa and sit well above this median.
+GAS_MEDIAN_HU = -960.0
+
+
+def body_mask(hu: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """The patient: everything above -400 HU connected to the largest object, without couch or devices.
+
+    Thin objects (couch shells, immobilisation masks, blankets, cables) are cut off by an in-plane
+    opening of 5 mm radius before the largest 3-D component is chosen; the patient's own surface is
+    restored afterwards, and holes (lungs, airways, bowel gas) are filled slice by slice.
+
+    Parameters
+    ----------
+    hu
+        CT in HU on the working grid.
+    spacing_mm
+        Voxel size ``(z, y, x)`` in mm.
+    """
+    fg = hu > AIR_HU
+    se = disk(5.0, spacing_mm[1:])
+    opened = ndimage.binary_opening(fg, structure=se)
+    labels, n = ndimage.label(opened)
+    if n == 0:
+        warn("no patient found in the CT (nothing above -400 HU): the body mask is empty")
+        return np.zeros_like(fg)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    largest = int(sizes.argmax())
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[largest] = True
+    # other big parts (a limb cut off by the field of view, arms raised beside the head) are kept when they
+    # are not flat like a couch: at least 30 mm thick front to back in their thickest slice
+    slices = ndimage.find_objects(labels)
+    for lab in np.flatnonzero(sizes >= 0.02 * sizes[largest]):
+        if lab == largest:
+            continue
+        sl = slices[lab - 1]
+        thickness_mm = (sl[1].stop - sl[1].start) * spacing_mm[1]
+        width_mm = (sl[2].stop - sl[2].start) * spacing_mm[2]
+        if thickness_mm >= 30.0 and thickness_mm >= 0.25 * width_mm:
+            keep[lab] = True
+    core = keep[labels]
+    # restore the surface removed by the opening: original voxels within the opening radius of the core
+    grown = ndimage.binary_dilation(core, structure=se) & fg
+    grown = fill_holes_2d(grown)
+    # drop specks the restoration picked up
+    clean, _, _ = keep_large_components(grown, max(int(0.001 * grown.sum()), 1))
+    return clean
+
+
+def _split_two(mask: np.ndarray, max_iter: int = 12) -> tuple[np.ndarray, np.ndarray] | None:
+    """Split one component into its two largest parts by erosion, then grow them back (nearest seed)."""
+    box = bbox(mask, 1)
+    assert box is not None
+    sub = mask[box]
+    eroded = sub.copy()
+    for _ in range(max_iter):
+        eroded = ndimage.binary_erosion(eroded, structure=PLANE4)
+        labels, n = ndimage.label(eroded)
+        if n >= 2:
+            sizes = np.bincount(labels.ravel())
+            sizes[0] = 0
+            order = np.argsort(sizes)[::-1]
+            if sizes[order[1]] >= 0.1 * sizes[order[0]]:
+                seeds = np.where(labels == order[0], 1, 0) + np.where(labels == order[1], 2, 0)
+                _, idx = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+                nearest = seeds[tuple(idx)]
+                a = np.zeros_like(mask)
+                b = np.zeros_like(mask)
+                a[box] = sub & (nearest == 1)
+                b[box] = sub & (nearest == 2)
+                return a, b
+        if not eroded.any():
+            return None
+    return None
+
+
+def _airway(air: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.ndarray) -> np.ndarray:
+    """Trachea and main bronchi: small air cross-sections followed slice by slice from the neck downwards.
+
+    The trachea is seeded in the highest slice holding a small (30-700 mm2) air cross-section within
+    25 mm of the body's midline, below the top of the lungs' air; the tube is followed down through
+    every small cross-section overlapping the previous slice's, splitting at the carina into the main
+    bronchi, until the cross-sections become lung (larger than 700 mm2).
+    """
+    pix_mm2 = spacing_mm[1] * spacing_mm[2]
+    max_px = 700.0 / pix_mm2
+    min_px = max(20.0 / pix_mm2, 1.0)
+    airway = np.zeros_like(air)
+    nz = air.shape[0]
+    # the slice index grows towards the feet or the head depending on the grid; walk from the head
+    prev: np.ndarray | None = None
+    started = False
+    z_order = range(nz - 1, -1, -1)
+    for k in z_order:
+        if not air[k].any():
+            if started:
+                break
+            continue
+        labels, n = ndimage.label(air[k])
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        if not started:
+            cms = ndimage.center_of_mass(air[k], labels, range(1, n + 1))
+            for lab, (_, cx) in zip(range(1, n + 1), cms):
+                if min_px <= sizes[lab] <= max_px and abs(cx - mid_x[k]) * spacing_mm[2] <= 25.0:
+                    airway[k] |= labels == lab
+                    started = True
+            if started:
+                prev = airway[k]
+            continue
+        assert prev is not None
+        grown = ndimage.binary_dilation(prev, iterations=2)
+        hit = np.unique(labels[grown & air[k]])
+        hit = hit[hit > 0]
+        small = [lab for lab in hit if sizes[lab] <= max_px]
+        if not small:
+            break
+        cur = np.isin(labels, small)
+        airway[k] = cur
+        prev = cur
+    return airway
+
+
+def lung_masks(
+    hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float], x_sign: float
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Left and right lung: air inside the body without airway and bowel gas.
+
+    Parameters
+    ----------
+    hu, body
+        CT (HU) and body mask on the working grid.
+    spacing_mm
+        Voxel size ``(z, y, x)`` in mm.
+    x_sign
+        +1 when the column index grows towards the patient's left (LPS +x), -1 otherwise.
+
+    Returns
+    -------
+    left, right, notes
+        Masks and remarks (lung missing, one lung only...).
+    """
+    notes: list[str] = []
+    voxel_cc = float(np.prod(spacing_mm)) / 1000.0
+    # air pockets trapped by hole filling between arm and trunk lie at the surface: peel 5 mm first
+    inner = ndimage.binary_erosion(body, structure=disk(5.0, spacing_mm[1:]))
+    air = inner & (hu < AIR_HU)
+    air = ndimage.binary_opening(air, structure=PLANE4) | (
+        air & ndimage.binary_erosion(air, structure=PLANE4)
+    )
+    if not air.any():
+        notes.append("no lungs in the scan (no air inside the body)")
+        return np.zeros_like(body), np.zeros_like(body), notes
+    cols = np.arange(body.shape[2])
+    count = body.sum(axis=(1, 2))
+    mid_x = np.where(
+        count > 0, (body.sum(axis=1) * cols).sum(axis=1) / np.maximum(count, 1), body.shape[2] / 2
+    )
+    airway = _airway(air, spacing_mm, mid_x)
+    air &= ~ndimage.binary_dilation(airway, structure=PLANE4)
+    labels, _n = ndimage.label(air)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    candidates = []
+    for lab in np.argsort(sizes)[::-1][:6]:
+        if lab == 0 or sizes[lab] * voxel_cc < 100.0:
+            continue
+        median = float(np.median(hu[labels == lab]))
+        if median < GAS_MEDIAN_HU:  # pure gas: bowel or stomach, not lung
+            continue
+        candidates.append(int(lab))
+    if not candidates:
+        notes.append("no lungs in the scan (no lung-like air region of at least 100 cm3 inside the body)")
+        return np.zeros_like(body), np.zeros_like(body), notes
+    big = sizes[candidates[0]]
+    candidates = [c for c in candidates if sizes[c] >= 0.2 * big][:2]
+    parts = [labels == c for c in candidates]
+    if len(parts) == 1:
+        only = parts[0]
+        xs = np.nonzero(only)[2]
+        centre = np.interp(np.nonzero(only)[0], np.arange(len(mid_x)), mid_x)
+        side = np.sign((xs - centre) * x_sign)
+        if min((side > 0).mean(), (side < 0).mean()) > 0.2:
+            split = _split_two(only)
+            if split is not None:
+                parts = list(split)
+            else:
+                notes.append("the lungs touch and could not be separated; split at the body midline")
+                right_of_mid = np.zeros_like(only)
+                right_of_mid[tuple(np.nonzero(only))] = side < 0
+                parts = [only & ~right_of_mid, right_of_mid]
+    left = np.zeros_like(body)
+    right = np.zeros_like(body)
+    for part in parts:
+        idx = np.nonzero(part)
+        centre = np.interp(idx[0], np.arange(len(mid_x)), mid_x)
+        is_left = float(np.mean((idx[2] - centre) * x_sign)) > 0
+        if is_left:
+            left |= part
+        else:
+            right |= part
+    if not left.any() or not right.any():
+        notes.append(f"only the {'left' if left.any() else 'right'} lung was found in the scan")
+    # close small vessels at the lung border back into the lung
+    left = fill_holes_2d(left)
+    right = fill_holes_2d(right) & ~left
+    return left, right, notes
+
+
+def skeleton_mask(hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """Bone inside the body: above 150 HU, in pieces of at least 0.3 cm3 that reach 500 HU somewhere.
+
+    Small pieces (noise, calcifications) and pieces without a cortex (contrast-filled vessels, bowel
+    contrast) are removed; holes of up to 30 mm2 (noise in cancellous bone) are filled slice by slice.
+    Larger holes stay open: the cranial cavity, the spinal canal and fatty medullary cavities are not bone.
+    """
+    voxel_cc = float(np.prod(spacing_mm)) / 1000.0
+    bone = body & (hu >= BONE_HU)
+    labels, n = ndimage.label(bone, structure=np.ones((3, 3, 3), dtype=bool))
+    if n == 0:
+        return bone
+    sizes = np.bincount(labels.ravel())
+    peak = ndimage.maximum(hu, labels, np.arange(n + 1))
+    keep = (sizes * voxel_cc >= 0.3) & (np.asarray(peak) >= CORTEX_HU)
+    keep[0] = False
+    skeleton = keep[labels]
+    return fill_holes_2d(skeleton, max(int(30.0 / (spacing_mm[1] * spacing_mm[2])), 1)) & body
+
+
+def marrow_mask(hu: np.ndarray, skeleton: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """Cancellous interior of the bones: the skeleton without its outer 1-voxel shell where it is dense.
+
+    A voxel of the skeleton holds marrow when it lies inside the bone (not on its surface) or, for thin
+    bones whose interior is smaller than a voxel (ribs, scapular blades), when it is below 450 HU
+    (partial volume of cancellous bone rather than cortex).
+    """
+    interior = ndimage.binary_erosion(skeleton, structure=PLANE4)
+    return skeleton & (interior | (hu < 450.0))
