@@ -328,3 +328,25 @@ def test_lung_slab_density_round_trip() -> None:
     for bad in (0.0, -0.5, 3.5):
         with pytest.raises(InputError, match="slab_density"):
             lung_slab_phantom(slab_density=bad)
+
+
+def test_sample_ct_is_the_generator_output(sample_ct_dir, phantom: Phantom) -> None:
+    import pydicom
+
+    from hbiview.io.dicom import read_ct
+    from hbiview.sample import SAMPLE_TRANSFER_SYNTAX
+
+    ct = read_ct(sample_ct_dir)
+    # the committed series is exactly what make_phantom() gives (pixel data and grid)
+    assert np.array_equal(ct.array, phantom.ct.array)
+    assert ct.geometry.isclose(phantom.geometry, atol_mm=1e-4)
+    files = sorted(sample_ct_dir.glob("*.dcm"))
+    # issue 2: at most 15 MB on disk
+    assert sum(f.stat().st_size for f in files) <= 15e6
+    ds = pydicom.dcmread(files[0], stop_before_pixels=True)
+    assert str(ds.PatientName) == "HBIVIEW^PHANTOM"
+    assert ds.PatientPosition == "HFS"
+    assert float(ds.RescaleIntercept) == -1024.0
+    assert ds.Modality == "CT"
+    assert SAMPLE_TRANSFER_SYNTAX == "rle" and ds.file_meta.TransferSyntaxUID == pydicom.uid.RLELossless
+    assert [float(v) for v in ds.PixelSpacing] == [3.5, 3.5]
