@@ -69,10 +69,12 @@ def _ds(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _stored_values(hu: np.ndarray, intercept: float, signed: bool | None) -> tuple[np.ndarray, bool]:
-    """Stored pixel values (slope 1) for ``hu`` and whether they are signed."""
-    stored = np.rint(np.asarray(hu, dtype=np.float64 if hu.dtype.kind == "f" else np.int32) - intercept)
-    low, high = float(stored.min()), float(stored.max())
+def _storage(hu: np.ndarray, intercept: float, signed: bool | None) -> bool:
+    """Whether the stored values (HU - intercept, slope 1) need signed pixels; checks that they fit."""
+    if not np.all(np.isfinite([hu.min(), hu.max()])):
+        raise InputError("the CT holds NaN or infinite values; replace them before writing DICOM")
+    low = float(np.rint(np.float64(hu.min()) - intercept))
+    high = float(np.rint(np.float64(hu.max()) - intercept))
     if signed is None:
         signed = low < 0
     limits = (-32768, 32767) if signed else (0, 65535)
@@ -82,7 +84,13 @@ def _stored_values(hu: np.ndarray, intercept: float, signed: bool | None) -> tup
             f"CT values {low + intercept:.0f}..{high + intercept:.0f} HU do not fit {kind} 16-bit pixels "
             f"with rescale intercept {intercept:g}; clip the HU range or change the intercept"
         )
-    return stored.astype(np.int16 if signed else np.uint16), signed
+    return signed
+
+
+def _stored_slice(hu_slice: np.ndarray, intercept: float, signed: bool) -> np.ndarray:
+    """Stored pixel values of one slice (slope 1), little-endian 16-bit."""
+    values = np.rint(hu_slice.astype(np.float64) - intercept)
+    return np.ascontiguousarray(values.astype("<i2" if signed else "<u2"))
 
 
 def _prepare_folder(folder: Path, force: bool) -> None:
@@ -192,7 +200,7 @@ def write_ct(
             f"JPEG 2000 needs slices of at least 32 x 32 pixels, got {ct.geometry.shape[1:]}; "
             "choose another transfer syntax"
         )
-    stored, is_signed = _stored_values(np.asarray(ct.array), rescale_intercept, signed)
+    is_signed = _storage(np.asarray(ct.array), rescale_intercept, signed)
 
     geometry = ct.geometry
     nz, ny, nx = geometry.shape
@@ -270,9 +278,9 @@ def write_ct(
         ds.RescaleIntercept = _ds(rescale_intercept)
         ds.RescaleSlope = "1"
         ds.RescaleType = "HU"
-        pixels = np.ascontiguousarray(stored[k])
+        pixels = _stored_slice(ct.array[k], rescale_intercept, is_signed)
         if transfer_syntax == "explicit":
-            ds.PixelData = pixels.astype("<i2" if is_signed else "<u2", copy=False).tobytes()
+            ds.PixelData = pixels.tobytes()
             ds["PixelData"].VR = "OW"
         elif transfer_syntax == "jpeg2000":
             with _J2K_ENCODE_LOCK:  # the OpenJPEG encoder crashes when run in two threads at once
@@ -309,6 +317,9 @@ _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}  # UID -> implicit VR
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 _AXIS_TOLERANCE = 1e-3  # largest direction cosine off an axis accepted as axial (0.06 degrees)
+#: decoder plugin tried first, by transfer syntax: CharLS (pyjpegls) decodes JPEG-LS faster than GDCM and
+#: releases the GIL, so slices decode in parallel
+_PREFERRED_DECODER = {"1.2.840.10008.1.2.4.80": "pyjpegls", "1.2.840.10008.1.2.4.81": "pyjpegls"}
 _GRID_TOLERANCE = 0.05  # largest slice offset from a uniform grid accepted, as a fraction of the spacing
 
 
@@ -959,7 +970,13 @@ def _raw_pixels(header: _Header) -> np.ndarray:
     from pydicom.pixels import pixel_array
 
     try:
-        pixels = pixel_array(os.fspath(header.path))
+        plugin = _PREFERRED_DECODER.get(header.transfer_syntax, "")
+        try:
+            pixels = pixel_array(os.fspath(header.path), decoding_plugin=plugin)
+        except Exception:
+            if not plugin:
+                raise
+            pixels = pixel_array(os.fspath(header.path))  # any other installed decoder
     except Exception as exc:  # decoders raise many kinds on damaged data
         raise DicomError(
             f"{header.path}: cannot decode the pixel data (transfer syntax {header.transfer_syntax}): {exc}"
