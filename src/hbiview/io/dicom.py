@@ -418,7 +418,7 @@ def _dicom_kind(path: Path) -> str | None:
     return "bare" if len(head) >= 8 and head[:2] in (b"\x08\x00", b"\x02\x00") else None
 
 
-def _pixel_element(fp: Any, implicit: bool, file_size: int) -> tuple[int, int] | None:
+def _pixel_element(fp: Any, implicit: bool) -> tuple[int, int] | None:
     """``(offset, length)`` of the Pixel Data value at the reader's position, or None if it is not there."""
     here = fp.tell()
     for start in (here - 4, here):  # pydicom stops either just after or just before the tag
@@ -434,8 +434,6 @@ def _pixel_element(fp: Any, implicit: bool, file_size: int) -> tuple[int, int] |
         if head[4:6] in (b"OW", b"OB"):
             length = int.from_bytes(head[8:12], "little")
             return start + 12, length
-    if here >= file_size:
-        return None
     return None
 
 
@@ -549,10 +547,10 @@ def _read_header(path: Path, explicit: bool) -> _Header | None:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True)
             meta = getattr(ds, "file_meta", None)
             syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+            at_end = fp.tell() >= file_size
             pixel = None
             if syntax in _NATIVE_LITTLE_ENDIAN:
-                pixel = _pixel_element(fp, _NATIVE_LITTLE_ENDIAN[syntax], file_size)
-            at_end = fp.tell() >= file_size
+                pixel = _pixel_element(fp, _NATIVE_LITTLE_ENDIAN[syntax])
         fields = _Fields(ds)
         media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
         sop_class = fields.text("SOPClassUID") or media_class
