@@ -275,15 +275,18 @@ def landmarks_from_masks(
     profile = lateral.sum(axis=(1, 2)) * sy * sx
     crest = None
     femoral_heads: list[tuple[float, float, float, float]] = []
-    pelvis_runs = [r for r in _runs(profile >= 50.0) if (r[1] - r[0]) * sz >= 60.0]
+    # runs of lateral bone at least 60 mm long (30 mm where the scan cuts them); the pelvis is the highest
+    pelvis_runs = [
+        r for r in _runs(profile >= 50.0) if (r[1] - r[0]) * sz >= (30.0 if r[0] == 0 or r[1] == nz else 60.0)
+    ]
     if pelvis_runs:
-        # the pelvis: the run with the most lateral bone
-        start, stop = max(pelvis_runs, key=lambda r: profile[r[0] : r[1]].sum())
+        start, stop = pelvis_runs[-1]
         if stop < nz:
             crest = float(z_mm[stop - 1] + sz / 2)
             put("iliac_crest", crest, 0.8, "top of the lateral pelvic bone (iliac crests)")
-        # femoral heads: the thickest bone lateral to the midline in the pelvis run, one per side
+        # femoral heads: the thickest bone lateral to the midline, within 250 mm below the top of the run
         filled = fill_holes_2d(skeleton) & trunk
+        start = max(start, int(np.searchsorted(z_mm, z_mm[stop - 1] - 250.0)))
         sub = slice(start, stop)
         edt = ndimage.distance_transform_edt(filled[sub], sampling=spacing_mm)
         for side in (-1, 1):
@@ -387,7 +390,8 @@ def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, 
     """Vertebral centres: the vertebral bodies seen between discs, counted from an anchor.
 
     The anchor is the iliac crest (its top lies at L4, Tuffier's line: L4 is the body centred nearest
-    10 mm above it), else the lung apex (T1), else the skull base (the first body below it is C2).
+    10 mm above it), else the lung apex (T1), else the skull base (the first body below it is C2), else
+    the diaphragm domes (T10, the least certain).
     Bodies are counted up and down from the anchor while consecutive bodies are less than 60 mm apart;
     levels without a body seen (sacrum, beyond the scan, missed bodies) follow from typical adult heights
     scaled to the counted ones.
@@ -406,6 +410,8 @@ def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, 
         below = bodies[bodies < sb]
         if below.size:
             anchor = (level["C2"], float(below[-1]))
+    elif found["lung_base"].z_mm is not None:
+        anchor = (level["T10"], found["lung_base"].z_mm)  # the domes lie at about T10 (varies with breath)
     if anchor is not None and bodies.size:
         j = int(np.argmin(np.abs(bodies - anchor[1])))
         if abs(bodies[j] - anchor[1]) <= 30.0:

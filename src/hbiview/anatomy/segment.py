@@ -217,6 +217,15 @@ def segment(
     out["Marrow"] = structure("Marrow", labels_full > 0, mw.weights)
     for name, s in others.items():
         out.setdefault(name, s if s.geometry.isclose(geometry) else s.resampled(geometry))
+    edge = np.zeros(t.body.shape[0], dtype=bool)
+    for face in (t.body[:, 0, :], t.body[:, -1, :], t.body[:, :, 0], t.body[:, :, -1]):
+        edge |= face.sum(axis=1) * t.spacing_mm[1] >= 20.0
+    if edge.sum() >= 3:
+        notes.append(
+            f"the field of view cuts the body in {int(edge.sum())} of {edge.size} slices: the body "
+            "outline, its volume and anything outside the image (arms, hips) are incomplete there"
+        )
+        warn(notes[-1])
     if mw.missing_sites:
         warn(
             f"active-marrow sites not in the scan: {', '.join(mw.missing_sites)}; the marrow weights cover "
