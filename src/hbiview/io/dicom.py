@@ -449,6 +449,7 @@ _TEXT_KEYWORDS = (
     "SeriesNumber",
     "SliceThickness",
     "SpacingBetweenSlices",
+    "ImageType",
 )
 
 
@@ -871,7 +872,21 @@ def _describe_gaps(distances: np.ndarray, nominal: float) -> str:
     return f"non-uniform slice spacing ({steps.min():.3g} to {steps.max():.3g} mm)"
 
 
+def _without_localizers(group: list[_Header], where: str) -> list[_Header]:
+    """Drop scout (LOCALIZER) images some scanners put in the same series as the axial slices."""
+    axial = [h for h in group if "LOCALIZER" not in h.attrs["ImageType"].upper()]
+    if axial and len(axial) < len(group):
+        warn(
+            f"{where}: skipped {len(group) - len(axial)} localizer (scout) image(s) in series "
+            f"{group[0].series_uid}",
+            stacklevel=5,
+        )
+        return axial
+    return group
+
+
 def _layout(group: list[_Header], where: str, on_gap: str) -> _Layout:
+    group = _without_localizers(group, where)
     _check_images(group, where)
     row, col, normal = _directions(group[0])
     positions = np.array([h.position for h in group], dtype=float)
