@@ -230,6 +230,8 @@ def write_rtstruct(
     ds.SoftwareVersions = _software_version()
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = _uid("rtstruct-series", rtss_uid)
+    ds.FrameOfReferenceUID = frame_uid
+    ds.PositionReferenceIndicator = ""
     ds.StudyID = _text(meta, "StudyID")
     ds.SeriesNumber = 99
     ds.InstanceNumber = 1
