@@ -314,6 +314,19 @@ _NON_IMAGE_MODALITIES = frozenset(
     {"RTSTRUCT", "RTDOSE", "RTPLAN", "RTRECORD", "RTIMAGE", "SR", "KO", "PR", "REG"}
 )
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_ENCAPSULATED = frozenset(
+    {
+        "1.2.840.10008.1.2.5",  # RLE Lossless
+        "1.2.840.10008.1.2.4.57",  # JPEG Lossless, process 14
+        "1.2.840.10008.1.2.4.70",  # JPEG Lossless, process 14, SV1
+        "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+        "1.2.840.10008.1.2.4.81",  # JPEG-LS near-lossless
+        "1.2.840.10008.1.2.4.90",  # JPEG 2000 lossless
+        "1.2.840.10008.1.2.4.91",  # JPEG 2000
+        "1.2.840.10008.1.2.4.50",  # JPEG baseline
+        "1.2.840.10008.1.2.4.51",  # JPEG extended
+    }
+)
 _NATIVE_LITTLE_ENDIAN = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}  # UID -> implicit VR
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
 _AXIS_TOLERANCE = 1e-3  # largest direction cosine off an axis accepted as axial (0.06 degrees)
@@ -396,8 +409,10 @@ class _Header:
     samples: int = 1
     frames: int = 1
     transfer_syntax: str = ""
-    data_offset: int | None = None  # file offset of native little-endian pixel bytes
+    data_offset: int | None = None  # file offset of the Pixel Data value (native or encapsulated)
     data_length: int | None = None
+    encapsulated: bool = False
+    photometric: str = "MONOCHROME2"
     has_pixels: bool = False
 
 
@@ -552,6 +567,8 @@ def _read_header(path: Path, explicit: bool) -> _Header | None:
             pixel = None
             if syntax in _NATIVE_LITTLE_ENDIAN:
                 pixel = _pixel_element(fp, _NATIVE_LITTLE_ENDIAN[syntax])
+            elif syntax in _ENCAPSULATED:
+                pixel = _pixel_element(fp, implicit=False)
         fields = _Fields(ds)
         media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
         sop_class = fields.text("SOPClassUID") or media_class
@@ -602,9 +619,11 @@ def _read_header(path: Path, explicit: bool) -> _Header | None:
         raise
     except (TypeError, ValueError) as exc:
         raise DicomError(f"{path}: invalid image attribute ({exc})") from exc
+    header.photometric = fields.text("PhotometricInterpretation") or "MONOCHROME2"
     if pixel is not None:
         header.data_offset, header.data_length = pixel
         header.has_pixels = True
+        header.encapsulated = syntax in _ENCAPSULATED and header.data_length == 0xFFFFFFFF
     else:
         header.has_pixels = not at_end
     return header
@@ -954,7 +973,7 @@ def _raw_pixels(header: _Header) -> np.ndarray:
     """Stored pixel values of one slice, ``(rows, columns)``, before the rescale."""
     rows, columns = header.rows, header.columns
     assert rows is not None and columns is not None
-    if header.data_offset is not None and header.bits_allocated == 16:
+    if header.data_offset is not None and header.bits_allocated == 16 and not header.encapsulated:
         expected = rows * columns * 2
         if (
             header.data_length is not None
@@ -980,16 +999,8 @@ def _raw_pixels(header: _Header) -> np.ndarray:
             else:
                 pixels = pixels & np.uint16((1 << header.bits_stored) - 1)
         return pixels
-    from pydicom.pixels import pixel_array
-
     try:
-        plugin = _PREFERRED_DECODER.get(header.transfer_syntax, "")
-        try:
-            pixels = pixel_array(os.fspath(header.path), decoding_plugin=plugin)
-        except Exception:
-            if not plugin:
-                raise
-            pixels = pixel_array(os.fspath(header.path))  # any other installed decoder
+        pixels = _decode_encapsulated(header) if header.encapsulated else _decode_with_pydicom(header)
     except Exception as exc:  # decoders raise many kinds on damaged data
         raise DicomError(
             f"{header.path}: cannot decode the pixel data (transfer syntax {header.transfer_syntax}): {exc}"
@@ -998,6 +1009,48 @@ def _raw_pixels(header: _Header) -> np.ndarray:
         raise DicomError(
             f"{header.path}: decoded pixel data has shape {pixels.shape}, expected {(rows, columns)}"
         )
+    return pixels
+
+
+def _decode_with_pydicom(header: _Header) -> np.ndarray:
+    """Any transfer syntax pydicom can decode: read the whole file again."""
+    from pydicom.pixels import pixel_array
+
+    plugin = _PREFERRED_DECODER.get(header.transfer_syntax, "")
+    try:
+        return pixel_array(os.fspath(header.path), decoding_plugin=plugin)
+    except Exception:
+        if not plugin:
+            raise
+        return pixel_array(os.fspath(header.path))  # any other installed decoder
+
+
+def _decode_encapsulated(header: _Header) -> np.ndarray:
+    """Compressed pixel data, decoded from its offset in the file without parsing the header again."""
+    from pydicom.pixels import get_decoder
+
+    decoder = get_decoder(header.transfer_syntax)
+    options = {
+        "rows": header.rows,
+        "columns": header.columns,
+        "samples_per_pixel": header.samples,
+        "bits_allocated": header.bits_allocated,
+        "bits_stored": header.bits_stored,
+        "pixel_representation": int(header.signed),
+        "photometric_interpretation": header.photometric,
+        "number_of_frames": 1,
+        "pixel_keyword": "PixelData",
+    }
+    plugin = _PREFERRED_DECODER.get(header.transfer_syntax, "")
+    with open(header.path, "rb") as fp:
+        fp.seek(header.data_offset or 0)
+        try:
+            pixels, _ = decoder.as_array(fp, decoding_plugin=plugin, **options)
+        except Exception:
+            if not plugin:
+                raise
+            fp.seek(header.data_offset or 0)
+            pixels, _ = decoder.as_array(fp, **options)  # any other installed decoder
     return pixels
 
 
