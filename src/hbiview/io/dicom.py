@@ -465,6 +465,7 @@ _TEXT_KEYWORDS = (
     "SliceThickness",
     "SpacingBetweenSlices",
     "ImageType",
+    "SOPInstanceUID",
 )
 
 
@@ -904,8 +905,24 @@ def _without_localizers(group: list[_Header], where: str) -> list[_Header]:
     return group
 
 
+def _without_copies(group: list[_Header], where: str) -> list[_Header]:
+    """Keep one file per SOPInstanceUID: the same image exported twice is one slice, not a duplicate."""
+    seen: dict[str, _Header] = {}
+    for header in group:
+        seen.setdefault(header.attrs["SOPInstanceUID"] or str(header.path), header)
+    if len(seen) < len(group):
+        copies = [h for h in group if seen.get(h.attrs["SOPInstanceUID"] or str(h.path)) is not h]
+        warn(
+            f"{where}: {len(copies)} file(s) repeat an image already read (same SOPInstanceUID), e.g. "
+            f"{copies[0].path}; each image is used once",
+            stacklevel=5,
+        )
+        return list(seen.values())
+    return group
+
+
 def _layout(group: list[_Header], where: str, on_gap: str) -> _Layout:
-    group = _without_localizers(group, where)
+    group = _without_copies(_without_localizers(group, where), where)
     _check_images(group, where)
     row, col, normal = _directions(group[0])
     positions = np.array([h.position for h in group], dtype=float)
