@@ -762,7 +762,7 @@ def _choose_series(
     if others:
         warn(
             f"{where}: read CT series {chosen.series_uid} ({chosen.n_files} slices); also found "
-            f"{listing(others)}; choose another with --series UID",
+            f"{listing(others)}; choose another with --series UID (series_uid= in Python)",
             stacklevel=4,
         )
     return groups[chosen.series_uid]
