@@ -1,8 +1,9 @@
 """The patient's outline and the relative electron density the dose engine walks through.
 
-The outline is found by a threshold and hole filling: voxels above -400 HU, holes (lungs, airways, bowel gas)
-filled slice by slice, then the largest 3D connected piece (which drops the couch and stray noise when they
-are separated from the patient by air). It is deliberately simple: the dose engine only needs "inside the
+The outline is found by a threshold and hole filling: voxels above -900 HU (soft tissue, fat, bone and most
+lung), holes (airways, bowel gas, emphysema) filled slice by slice, then the largest 3D connected piece
+(which drops the couch and stray noise when they are separated from the patient by air). The low threshold
+keeps lung that is not enclosed in a slice, such as a full-width lung slab in a test phantom. It is deliberately simple: the dose engine only needs "inside the
 patient or not" and the plans only need the patient's extent.
 """
 
@@ -19,8 +20,8 @@ from hbiview.volume import CTVolume, resample_array
 
 __all__ = ["BODY_THRESHOLD_HU", "axis_crossing", "body_extent_mm", "body_mask", "density_on"]
 
-#: Soft tissue and fat lie above this, air below; lung (-900 to -700 HU) is inside holes filled per slice.
-BODY_THRESHOLD_HU = -400.0
+#: Tissue and most lung lie above this, air (-1000 HU plus noise) below.
+BODY_THRESHOLD_HU = -900.0
 
 
 def body_mask(hu: np.ndarray) -> np.ndarray:
@@ -75,11 +76,13 @@ def density_on(
     """
     hu = resample_array(ct.array, ct.geometry, target, order=1, fill_value=-1000.0)
     mask = body_mask(hu)
-    if heterogeneity:
-        density = hu_to_density(hu, table).astype(np.float32)
-        density[~mask] = 0.0
-    else:
-        density = mask.astype(np.float32)
+    density = hu_to_density(hu, table).astype(np.float32)
+    density[~mask] = 0.0
+    if not heterogeneity:
+        # water inside; the outermost voxels keep their partial-volume value so that the skin lies exactly
+        # where it lies with heterogeneity on
+        interior = ndimage.binary_erosion(mask)
+        density = np.where(interior, np.float32(1.0), np.minimum(density, np.float32(1.0)))
     return density, mask
 
 

@@ -121,8 +121,10 @@ class PencilKernel:
         shape
             Padded 2D grid shape ``(ny, nx)``.
         density
-            Relative electron density of the medium: the kernel's lateral spread scales with ``1/density``
-            while its integral stays the same (O'Connor scaling).
+            Relative electron density of the medium: the narrow (primary-electron) component's lateral spread
+            scales with ``1 / density`` while its integral stays the same (O'Connor scaling). The broad
+            (photon-scatter) component is left as in water: scattered photons reaching a point in lung come
+            largely from the surrounding water, and their attenuation is already in the radiological depth.
 
         Returns
         -------
@@ -130,10 +132,13 @@ class PencilKernel:
             Complex array of shape ``(ny, nx // 2 + 1)``.
         """
         a_ratio, b_ratio, a_z, b_z = (float(x) for x in self.parameters(depth_mm))
-        step_cm = pixel_mm * density / 10.0  # pixel size in water-equivalent cm
+        step_cm = pixel_mm * density / 10.0  # pixel size in water-equivalent cm for the electrons
         fy = np.fft.fftfreq(shape[0], d=step_cm)[:, None]
         fx = np.fft.rfftfreq(shape[1], d=step_cm)[None, :]
         nyq2 = 1.0 / step_cm
+        water_cm = pixel_mm / 10.0
+        gy_w = np.fft.fftfreq(shape[0], d=water_cm)[:, None]
+        gx_w = np.fft.rfftfreq(shape[1], d=water_cm)[None, :]
 
         def lorentz(c: float, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
             return 1.0 / np.sqrt(1.0 + (2 * np.pi / c) ** 2 * (gx**2 + gy**2))
@@ -143,7 +148,7 @@ class PencilKernel:
             for mx in (-1, 0, 1):
                 gx, gy = fx - mx * nyq2, fy - my * nyq2
                 narrow += lorentz(a_z, gx, gy) * np.sinc(gx * step_cm) * np.sinc(gy * step_cm)
-        broad = lorentz(b_z, fx, fy) * np.sinc(fx * step_cm) * np.sinc(fy * step_cm)
+        broad = lorentz(b_z, gx_w, gy_w) * np.sinc(gx_w * water_cm) * np.sinc(gy_w * water_cm)
         return 2 * np.pi * (a_ratio * narrow + b_ratio * broad)
 
 
