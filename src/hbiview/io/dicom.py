@@ -333,6 +333,7 @@ _AXIS_TOLERANCE = 1e-3  # largest direction cosine off an axis accepted as axial
 #: decoder plugin tried first, by transfer syntax: CharLS (pyjpegls) decodes JPEG-LS faster than GDCM and
 #: releases the GIL, so slices decode in parallel
 _PREFERRED_DECODER = {"1.2.840.10008.1.2.4.80": "pyjpegls", "1.2.840.10008.1.2.4.81": "pyjpegls"}
+_DRIFT_TOLERANCE = 0.5  # largest sideways shift of slice origins accepted (gantry tilt), in pixels
 _GRID_TOLERANCE = 0.05  # largest slice offset from a uniform grid accepted, as a fraction of the spacing
 
 
@@ -947,7 +948,7 @@ def _layout(group: list[_Header], where: str, on_gap: str) -> _Layout:
     else:
         in_plane = positions - np.outer(distances, normal)
         drift = float(np.max(np.linalg.norm(in_plane - in_plane[0], axis=1)))
-        if drift > 0.1 * min(ps):
+        if drift > _DRIFT_TOLERANCE * min(ps):
             length = float(distances[-1] - distances[0])
             angle = np.degrees(np.arctan2(drift, length))
             raise DicomError(
