@@ -595,10 +595,10 @@ def _limb_paths(arms: str) -> dict[str, list[tuple[list[list[float]], list[float
                     [s * 92, 25, 935],
                     [s * 92, 30, 820],
                     [s * 90, 55, KNEE_Z + 10],
-                    [s * 88, 52, 380],
+                    [s * 88, 60, 380],
                     [s * 88, 75, ANKLE_Z + 15],
                 ],
-                [86, 82, 55, 58, 34],
+                [86, 82, 55, 56, 34],
             )
         )
         out["foot"].append(
@@ -654,8 +654,10 @@ def _thoracic_cavity(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Inside the rib cage (inner surface), above the diaphragm."""
     t = _trunk_table()
     a = np.interp(z, t[:, 0], t[:, 1]) - 30.0
-    b = np.interp(z, t[:, 0], t[:, 2]) - 26.0
+    depth = np.interp(z, t[:, 0], t[:, 2])
     yc = np.interp(z, t[:, 0], t[:, 3]) + 4.0
+    # the posterior wall (paraspinal muscles, scapulae) is thicker than the anterior one
+    b = np.where(y > yc, depth - 46.0, depth - 24.0)
     inside = (x / np.maximum(a, 1)) ** 2 + ((y - yc) / np.maximum(b, 1)) ** 2 <= 1.0
     return inside & (z > _diaphragm_z(x, y))
 
@@ -675,7 +677,7 @@ def _paint_thorax(cv: _Canvas) -> None:
         yc = np.interp(z, table[:, 0], table[:, 3])
         inside = (np.abs((x - cx) / a) ** 2.4 + np.abs((y - yc) / b) ** 2.4) <= 1.0
         inside &= (z <= LUNG_APEX_Z) & (s * x > 10.0)
-        inside &= _thoracic_cavity(z, y, x) | (z > 1440)
+        inside &= _thoracic_cavity(z, y, x)
         cv.paint((sl, inside), label, only=[FAT, MUSCLE])
     # mediastinum: everything in the cavity that is not lung is mediastinal fat to start with
     sl = cv.box((-170, -140, 1100), (170, 140, 1500))
@@ -995,8 +997,8 @@ def _paint_pelvis(cv: _Canvas) -> float:
             keep = (s * (x - head[0]) < 12) | (z - head[2] > 8)
             bone.add((sl, mo & ~inner_mask & keep & (z - head[2] > -22)))
         # pubis to the symphysis, inferior ramus, ischium to the tuberosity
-        bone.add(_capsule(cv, (s * 75, -28, 915), (s * 10, -62, 893), 13, 11))
-        bone.add(_capsule(cv, (s * 12, -58, 876), (s * 62, 0, 858), 10, 9))
+        bone.add(_capsule(cv, (s * 75, -28, 915), (s * 14, -62, 893), 13, 10))
+        bone.add(_capsule(cv, (s * 15, -58, 876), (s * 62, 0, 858), 9, 9))
         bone.add(_capsule(cv, (s * 88, 25, 915), (s * 62, 38, 852), 15, 13))
         bone.add(_ellipsoid(cv, (s * 62, 35, 852), (16, 18, 12)))
         bone.commit()
@@ -1010,12 +1012,13 @@ def _rib_path(k: int, s: float) -> tuple[np.ndarray, float]:
     t = _trunk_table()
     zmid = z0 - 30
     a = float(np.interp(zmid, t[:, 0], t[:, 1])) - 22.0
-    b = float(np.interp(zmid, t[:, 0], t[:, 2])) - 18.0
+    depth = float(np.interp(zmid, t[:, 0], t[:, 2]))
+    b_post, b_ant = depth - 38.0, depth - 17.0
     yc = float(np.interp(zmid, t[:, 0], t[:, 3])) + 4.0
     if k == 1:
-        a, b, yc = 62.0, 52.0, 10.0
+        a, b_post, b_ant, yc = 64.0, 58.0, 50.0, 14.0
     elif k == 2:
-        a, b = a - 18.0, b - 14.0
+        a, b_post, b_ant = a - 18.0, b_post - 6.0, b_ant - 14.0
     end_deg = {
         1: 165,
         2: 158,
@@ -1037,6 +1040,7 @@ def _rib_path(k: int, s: float) -> tuple[np.ndarray, float]:
     start = math.degrees(math.asin(min(abs(tubercle[0]) / a, 0.95)))
     ang = np.radians(np.linspace(start + 8, end_deg, 16))
     frac = (ang - ang[0]) / (ang[-1] - ang[0])
+    b = np.where(np.cos(ang) > 0, b_post, b_ant)
     pts = np.column_stack([s * a * np.sin(ang), yc + b * np.cos(ang), z0 - drop * frac**1.2])
     radius = 6.0 if k in (1, 12) else 7.5
     return np.vstack([head, tubercle, pts]), radius
@@ -1172,7 +1176,12 @@ def _paint_limbs(cv: _Canvas, arms: str) -> None:
         # tibia and fibula
         tib = _Bone(cv, "tibiae_fibulae")
         tib.add(_ellipsoid(cv, (s * 88, 50, KNEE_Z - 16), (40, 30, 16)))
-        tib.add(_capsule(cv, (s * 86, 50, KNEE_Z - 28), (s * 84, 72, ANKLE_Z + 30), 17.0, 13.0))
+        # shaft close under the anterior skin of the shin
+        tib.add(
+            _tube(
+                cv, [(s * 86, 46, KNEE_Z - 28), (s * 85, 36, 300.0), (s * 84, 64, ANKLE_Z + 30)], [17, 15, 13]
+            )
+        )
         tib.add(_ellipsoid(cv, (s * 84, 72, ANKLE_Z + 14), (22, 18, 14)))
         tib.add(_capsule(cv, (s * 68, 72, ANKLE_Z + 10), (s * 68, 72, ANKLE_Z - 14), 7.0))  # medial malleolus
         tib.add(_capsule(cv, (s * 118, 62, KNEE_Z - 36), (s * 112, 84, ANKLE_Z + 10), 8.0, 6.5))
@@ -1240,6 +1249,34 @@ def _paint_skull(cv: _Canvas) -> None:
         [50, 14, 1600],
     ]
     _Bone(cv, "mandible").add(_tube(cv, mand, [7, 9, 9, 10, 9, 9, 7])).commit()
+
+
+def _absorb_fragments(labels: np.ndarray, min_voxels: int = 12) -> None:
+    """Give tiny pieces of a bone, cut off where another bone was drawn over it, to their neighbour.
+
+    A fragment (6-connected, fewer than ``min_voxels``) takes the most common bone label around it, or
+    becomes muscle when no other bone touches it.
+    """
+    site_index = np.where(labels >= lb.CORTICAL_OFFSET, labels % 100 + 1, 0).astype(np.int32)
+    six = ndimage.generate_binary_structure(3, 1)
+    for i, box in enumerate(ndimage.find_objects(site_index)):
+        if box is None:
+            continue
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+        own = site_index[box] == i + 1
+        comp, n = ndimage.label(own, structure=six)
+        if n <= 1:
+            continue
+        sizes = np.bincount(comp.ravel())
+        view = labels[box]
+        for c in np.nonzero(sizes < min_voxels)[0]:
+            if c == 0:
+                continue
+            piece = comp == c
+            ring = ndimage.binary_dilation(piece, structure=six) & ~piece
+            around = view[ring]
+            around = around[(around >= lb.CORTICAL_OFFSET) & (around % 100 != i)]
+            view[piece] = np.bincount(around).argmax() if around.size else MUSCLE
 
 
 def _paint_skin(cv: _Canvas) -> None:
@@ -1386,6 +1423,7 @@ def make_phantom(
     _paint_shoulder_girdle(cv, arms)
     _paint_limbs(cv, arms)
     _paint_skull(cv)
+    _absorb_fragments(cv.labels)
     _paint_skin(cv)
     labels = cv.labels
 

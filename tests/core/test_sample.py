@@ -350,3 +350,21 @@ def test_sample_ct_is_the_generator_output(sample_ct_dir, phantom: Phantom) -> N
     assert ds.Modality == "CT"
     assert SAMPLE_TRANSFER_SYNTAX == "rle" and ds.file_meta.TransferSyntaxUID == pydicom.uid.RLELossless
     assert [float(v) for v in ds.PixelSpacing] == [3.5, 3.5]
+
+
+def test_separate_bones(phantom: Phantom) -> None:
+    from scipy import ndimage
+
+    def pieces(site: str) -> int:
+        return ndimage.label(phantom.bone_mask(site))[1]
+
+    # 12 pairs of ribs, each a separate bone; left and right os coxae apart at the pubic symphysis
+    assert pieces("ribs") == 24
+    assert pieces("pelvis_os_coxae") == 2
+    assert pieces("thoracic_spine") == 12 and pieces("lumbar_spine") == 5
+    for site in ("clavicles", "scapulae", "patellae", "femora_upper_half", "humeri_upper_half"):
+        assert pieces(site) == 2, site
+    x = phantom.geometry.axis_coordinates_mm()[2]
+    ribs = phantom.bone_mask("ribs")
+    for side in (x > 0, x < 0):
+        assert ndimage.label(ribs[:, :, side])[1] == 12
