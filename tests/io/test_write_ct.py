@@ -110,3 +110,27 @@ def test_dciodvfy_finds_no_errors(tmp_path):
     report = result.stdout + result.stderr
     assert "CTImage" in report  # it recognised the IOD
     assert [line for line in report.splitlines() if line.startswith("Error")] == []
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    ct = small_ct(shape=(6, 12, 10))
+    write_ct(ct, tmp_path / "old", transfer_syntax="explicit")
+    before = sorted(p.name for p in (tmp_path / "old").iterdir())
+    calls = {"n": 0}
+    original = pydicom.dataset.Dataset.save_as
+
+    def failing_save_as(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "save_as", failing_save_as)
+    with pytest.raises(OSError, match="disk full"):
+        write_ct(ct, tmp_path / "new", workers=1)
+    calls["n"] = 0
+    with pytest.raises(OSError, match="disk full"):
+        write_ct(ct, tmp_path / "old", workers=1, force=True)
+    # no new folder, no temporary folder, and the old series untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == before
