@@ -453,7 +453,7 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
                 if crossing is None:
                     raise PlanError(f"{where}{key}: the central axis through the body centre misses the body")
                 entry = axis_point + crossing[0] * d
-                iso = entry + (SAD_MM - beam.ssd_mm) * d
+                iso = np.round(entry + (SAD_MM - beam.ssd_mm) * d, 1)
         source = iso - SAD_MM * d
         if crossing is not None:
             entry = axis_point + crossing[0] * d
@@ -1031,7 +1031,9 @@ def preset(
             d, _, _ = beam_basis(beam.gantry_deg)
             cross = axis_crossing(ct, centre, d)
             entry = centre + (cross[0] if cross else -separation / 2) * d
-            placed.append(replace(beam, isocentre_lps_mm=tuple(float(c) for c in entry + (SAD_MM - ssd) * d)))
+            placed.append(
+                replace(beam, isocentre_lps_mm=tuple(round(float(c), 1) for c in entry + (SAD_MM - ssd) * d))
+            )
         return resolve_plan(replace(plan, beams=tuple(placed)), ct)
 
     schedule = options.get("schedule", "8x1")
@@ -1051,12 +1053,12 @@ def preset(
         technique = str(options.get("technique", "PA")).upper()
         if technique not in ("PA", "AP/PA"):
             raise PlanError(f"preset spine: technique must be 'PA' or 'AP/PA', got {technique!r}")
-        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, z_c])
+        centre = np.round(np.array([(x0 + x1) / 2, (y0 + y1) / 2, z_c]), 1)
         if technique == "PA":
             cross = axis_crossing(ct, centre, np.array([0.0, -1.0, 0.0]))
             depth = float(options.get("depth_mm", 50.0))
             entry = centre + (cross[0] if cross else -(y1 - y0) / 2) * np.array([0.0, -1.0, 0.0])
-            iso = entry + np.array([0.0, -1.0, 0.0]) * (SAD_MM - 1000.0)
+            iso = np.round(entry, 1)
             beams = (
                 Beam(
                     energy,
@@ -1091,7 +1093,7 @@ def preset(
     x0, x1, y0, y1 = _body_section(geometry, mask, inferior, superior)
     width = min((x1 - x0) + 2 * margin, MAX_JAW_MM)
     length = superior - inferior
-    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, (superior + inferior) / 2])
+    centre = np.round(np.array([(x0 + x1) / 2, (y0 + y1) / 2, (superior + inferior) / 2]), 1)
     if length > MAX_JAW_MM:
         raise PlanError(f"preset pelvis: the {length:.0f} mm border-to-border length exceeds 400 mm jaws")
     beams = tuple(

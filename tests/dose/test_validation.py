@@ -1,9 +1,9 @@
 """Validation of the convolution engine against measured and published beam data (issue 3, "Validation").
 
-Measured data are read from ``shared/reference/`` through the ``reference_dir`` fixture (the tests skip without
-it). Phantoms are built with :mod:`hbiview.sample` (water box in air, box faces on voxel faces). The beam is
-computed at 2 mm (BEV steps along and across the axis) on a 4 mm density grid; doses are read on lines of
-points, not on a dose grid, to keep each test to a few seconds.
+Measured data are read from ``shared/reference/`` through the ``reference_dir`` fixture (the tests skip
+without it). Phantoms are built with :mod:`hbiview.sample` (water box in air, box faces on voxel faces).
+The beam is computed at 2 mm (BEV steps along and across the axis) on a 4 mm density grid; doses are read
+on lines of points, not on a dose grid, to keep each test to a few seconds.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The outline is found by a threshold and hole filling: voxels above -900 HU (soft tissue, fat, bone and most
 lung), holes (airways, bowel gas, emphysema) filled slice by slice, then the largest 3D connected piece
 (which drops the couch and stray noise when they are separated from the patient by air). The low threshold
-keeps lung that is not enclosed in a slice, such as a full-width lung slab in a test phantom. It is deliberately simple: the dose engine only needs "inside the
+keeps lung that is not enclosed in a slice, such as a full-width lung slab in a test phantom. It is
+deliberately simple: the dose engine only needs "inside the
 patient or not" and the plans only need the patient's extent.
 """
 

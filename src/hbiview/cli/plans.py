@@ -1,0 +1,111 @@
+"""``hbiview plans``: the plan presets, and a preset dumped as a TOML plan file to start from."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "parse_options", "run"]
+
+EPILOG = """\
+examples:
+  hbiview plans                                   table of presets
+  hbiview plans --dump upper-hbi > my.toml        a preset as a plan file (on the bundled sample patient)
+  hbiview plans --dump spine --ct /data/ct --set level=L3 --set schedule=20x5 > spine.toml
+  hbiview dose /data/ct --plan my.toml --out dose.dcm
+
+Preset options (--set KEY=VALUE): energy (Co60, 6MV, 10MV, 15MV, 18MV), margin_mm, grid_mm, heterogeneity;
+lower-hbi: inferior=ankles|knees; spine: level=T10, schedule=8x1|20x5|30x10, technique=PA|AP/PA,
+width_mm, depth_mm; pelvis: schedule.
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``plans`` sub-command."""
+    parser = subparsers.add_parser(
+        "plans",
+        help="list plan presets or dump one as a TOML plan file",
+        description="List the plan presets (hemi-body and localized fields), or write one as a TOML plan "
+        "file to edit. Presets take their borders from the landmarks of a CT.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dump", metavar="PRESET", help="print PRESET as a TOML plan file")
+    parser.add_argument(
+        "--ct",
+        metavar="CT",
+        help="CT folder the preset is built on (default: sample_ct/ or the built-in phantom)",
+    )
+    parser.add_argument(
+        "--set", metavar="KEY=VALUE", action="append", default=[], dest="options", help="preset option"
+    )
+    parser.add_argument("--json", action="store_true", help="list the presets as JSON")
+    return parser
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``["level=T10", "width_mm=90"]`` -> ``{"level": "T10", "width_mm": 90.0}`` (numbers and booleans)."""
+    from hbiview.errors import InputError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {item!r}: write KEY=VALUE, e.g. --set level=T10")
+        text = value.strip()
+        parsed: Any = text
+        if text.lower() in ("true", "false"):
+            parsed = text.lower() == "true"
+        else:
+            try:
+                parsed = float(text)
+            except ValueError:
+                parsed = text
+        out[key.strip()] = parsed
+    return out
+
+
+def default_ct() -> tuple[Any, str]:
+    """The CT presets are shown on without ``--ct``: ``./sample_ct`` if present, else the built-in phantom."""
+    from pathlib import Path
+
+    if Path("sample_ct").is_dir() and any(Path("sample_ct").glob("*.dcm")):
+        from hbiview.io.dicom import read_ct
+
+        return read_ct("sample_ct"), "sample_ct/"
+    from hbiview.sample import make_phantom
+
+    return make_phantom().ct, "the built-in synthetic phantom (hbiview.sample.make_phantom)"
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the presets or dump one."""
+    from hbiview.plans import list_presets, preset
+
+    if not args.dump:
+        presets = list_presets()
+        if args.json:
+            import json
+
+            print(json.dumps([{"name": n, "description": d} for n, d in presets], indent=2))
+            return 0
+        width = max(len(n) for n, _ in presets)
+        print(f"{'preset':<{width}}  description")
+        for name, text in presets:
+            print(f"{name:<{width}}  {text}")
+        print("\nDump one as a plan file to edit: hbiview plans --dump upper-hbi > my.toml")
+        return 0
+    if args.ct:
+        from hbiview.io.dicom import read_ct
+
+        ct, where = read_ct(args.ct), args.ct
+    else:
+        ct, where = default_ct()
+    plan = preset(args.dump, ct, **parse_options(args.options))
+    sys.stdout.write(
+        f"# built on {where}; isocentre_lps_mm positions refer to that CT: delete them to let hbiview\n"
+        "# centre the beams on another patient (SSD set-ups keep their SSD).\n"
+    )
+    sys.stdout.write(plan.to_toml())
+    return 0
