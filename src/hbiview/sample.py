@@ -14,8 +14,8 @@ by scaling z with ``height_mm / 1750``, x with ``lateral_scale`` and the distanc
 Proportions follow adult anthropometry: landmark heights as fractions of stature after Drillis & Contini
 (1966, in Winter, *Biomechanics and Motor Control of Human Movement*): shoulder 0.818, greater trochanter
 0.530, knee 0.285, ankle 0.039; the iliac crest top at 0.60 of stature, level with the lower L4 body
-(the supracristal plane). Vertebral body and disc heights are typical adult values (cervical bodies ~14 mm,
-thoracic 17-24 mm, lumbar 25-28 mm; discs 6-10 mm).
+(the supracristal plane). Vertebral body and disc heights are typical adult values (cervical bodies 13-15 mm,
+thoracic 17-24 mm, lumbar 25-28 mm; discs 5 mm cervical and thoracic, 7-10 mm lumbar).
 
 Regenerate the bundled series with ``python -m hbiview.sample sample_ct``.
 """
@@ -34,7 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from hbiview import labels as lb
-from hbiview.errors import InputError
+from hbiview.errors import InputError, warn
 from hbiview.geometry import Geometry
 from hbiview.volume import CTVolume
 
@@ -559,10 +559,6 @@ KNEE_Z = 492.0
 ANKLE_Z = 88.0
 
 
-def _lumbar_side(x: np.ndarray) -> np.ndarray:
-    return np.where(x >= 0, 1.0, -1.0)
-
-
 # ---------------------------------------------------------------------- soft tissue outline
 def _limb_paths(arms: str) -> dict[str, list[tuple[list[list[float]], list[float]]]]:
     """Body-outline polylines (points x, y, z and radii) of arms, legs and feet, per side (+1 left)."""
@@ -822,7 +818,7 @@ def _paint_abdomen(cv: _Canvas, spacing_ref: Sequence[float]) -> None:
             where=lambda z, y, x: _abdominal_cavity(z, y, x) | (z < 900),
         )
     for region in _tube(cv, colon[:10], np.asarray(radii[:10]) - 5):
-        cv.paint(region, GAS, only=[BOWEL], where=lambda z, y, x: y < 5 + 0.0 * x + 0.0 * z)
+        cv.paint(region, GAS, only=[BOWEL], where=lambda z, y, x: y < 5.0)
     organ_ok = [FAT, BOWEL, GAS]
 
     def under_diaphragm(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -855,7 +851,7 @@ def _paint_abdomen(cv: _Canvas, spacing_ref: Sequence[float]) -> None:
             _ellipsoid(cv, (s * 78, 58, zc), (38, 33, 68), kidney_axes),
             FAT,
             only=[BOWEL, GAS, MUSCLE],
-            where=lambda z, y, x: y < BACK_Y_MM - 40.0 + 0.0 * (x + z),
+            where=lambda z, y, x: y < BACK_Y_MM - 40.0,
         )
         cv.paint(
             _ellipsoid(cv, (s * 78, 58, zc), (28, 24, 55), kidney_axes),
@@ -877,13 +873,13 @@ def _paint_abdomen(cv: _Canvas, spacing_ref: Sequence[float]) -> None:
 def _paint_head(cv: _Canvas) -> None:
     def cranial(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
         # brain above the skull base; anterior fossa higher (orbits below it)
-        return z > _cranial_floor(y)
+        return z > _cranial_floor(y, x)
 
     cv.paint(_ellipsoid(cv, _HEAD_C, _SKULL_IN), BRAIN, where=cranial)
     # eyes (soft tissue) in orbital fat
     for s in (1, -1):
-        cv.paint(_ellipsoid(cv, (s * 32, -66, 1628), (18, 22, 18)), FAT, only=[MUSCLE, FAT, BRAIN])
-        cv.paint(_ellipsoid(cv, (s * 32, -72, 1628), (12, 12, 12)), MUSCLE, only=[FAT])
+        cv.paint(_ellipsoid(cv, (s * 32, -68, 1613), (17, 22, 16)), FAT, only=[MUSCLE, FAT, BRAIN])
+        cv.paint(_ellipsoid(cv, (s * 32, -74, 1613), (11, 11, 11)), MUSCLE, only=[FAT])
     # spinal canal contents from the foramen magnum to L1 (cord and CSF)
     pts = [
         [0, _LEVELS[n]["y"] + _LEVELS[n]["d"] + 3 + _LEVELS[n]["canal"], _LEVELS[n]["z"]]
@@ -1170,7 +1166,7 @@ def _paint_limbs(cv: _Canvas, arms: str) -> None:
         fb.add(_ellipsoid(cv, troch + np.array([s * 4, 4, 8]), (20, 22, 28)))
         fb.add(_capsule(cv, troch + np.array([-s * 8, 0, -20]), condyles + np.array([0, 0, 30]), 16.0, 15.0))
         fb.add(_ellipsoid(cv, condyles, (42, 30, 24)))
-        fb.commit(split=lambda z, y, x, m=femur_mid: z < m + 0 * y + 0 * x, split_site="femora_lower_half")
+        fb.commit(split=lambda z, y, x, m=femur_mid: z < m, split_site="femora_lower_half")
         # patella
         _Bone(cv, "patellae").add(_ellipsoid(cv, (s * 90, 8, KNEE_Z + 30), (22, 10, 24))).commit()
         # tibia and fibula
@@ -1201,10 +1197,17 @@ def _paint_limbs(cv: _Canvas, arms: str) -> None:
         ft.commit(keep=lambda z, y, x: z >= 6.0)
 
 
-def _cranial_floor(y: np.ndarray) -> np.ndarray:
-    """Height (mm) of the floor of the cranial cavity: anterior, middle and posterior fossae (steps)."""
+def _cranial_floor(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Height (mm) of the floor of the cranial cavity.
+
+    Anterior fossa (over the orbits) highest; middle fossae (temporal lobes) dipping laterally beside the
+    sella and clivus; posterior fossa (cerebellum) lowest, around the foramen magnum.
+    """
     r = y - _HEAD_C[1]
-    return np.interp(r, [-120.0, -42.0, -28.0, 0.0, 120.0], [1628.0, 1628.0, 1606.0, 1597.0, 1597.0])
+    base = np.interp(r, [-120.0, -42.0, -28.0, 0.0, 120.0], [1630.0, 1630.0, 1612.0, 1600.0, 1600.0])
+    lateral = np.clip((np.abs(x) - 18.0) / 30.0, 0.0, 1.0)
+    middle = np.interp(r, [-120.0, -40.0, -30.0, -8.0, 5.0, 120.0], [0.0, 0.0, 1.0, 1.0, 0.5, 0.5])
+    return base - 16.0 * lateral * middle
 
 
 def _paint_skull(cv: _Canvas) -> None:
@@ -1218,10 +1221,10 @@ def _paint_skull(cv: _Canvas) -> None:
             + (y - _HEAD_C[1]) ** 2 / _SKULL_IN[1] ** 2
             + (z - _HEAD_C[2]) ** 2 / _SKULL_IN[2] ** 2
         ) <= 1.0
-        floor = _cranial_floor(y)
+        floor = _cranial_floor(y, x)
         cavity = inner & (z > floor)
         # vault and a 12 mm thick cranial base under the fossae, with the foramen magnum
-        skull = mo & ~cavity & (z > floor - np.where(floor > 1620.0, 8.0, 12.0))
+        skull = mo & ~cavity & (z > floor - np.where(floor > 1625.0, 7.0, 12.0))
         foramen = (x**2 + (y - _HEAD_C[1] - 24.0) ** 2 <= 15.0**2) & (z < floor + 1.0)
         # the face is open below the orbital roofs (orbits, nose, maxilla are drawn separately)
         face_open = (y - _HEAD_C[1] < -45.0) & (z < 1616.0)
@@ -1233,6 +1236,7 @@ def _paint_skull(cv: _Canvas) -> None:
         bone.add(_tube(cv, [[s * 42, -76, 1640], [s * 50, -66, 1612]], 6))
     # maxillary sinuses and the nasal cavity are air inside the maxilla, walled by its cortex
     sinuses = [_ellipsoid(cv, (s * 22, -50, 1596), (12, 14, 11)) for s in (1, -1)]
+    sinuses.append(_ellipsoid(cv, (0, _HEAD_C[1] - 30, 1602), (13, 12, 8)))  # sphenoid sinus
     nasal = _ellipsoid(cv, (0, -50, 1602), (8, 32, 17))
     bone.sub(*sinuses, nasal)
     bone.commit()
@@ -1594,11 +1598,21 @@ def lung_slab_phantom(
     water = water_phantom(size_mm, spacing_mm)
     y = water.geometry.axis_coordinates_mm()[1]
     front = -float(size_mm[1]) / 2
+    # CT numbers are integers (as DICOM stores them): check the table still gives the density back
     hu_slab = int(np.rint(float(density_to_hu(rho))))
-    # integer HU: check the table gives the density back (within 1 %) at the rounded value too
     back = float(hu_to_density(hu_slab))
     if abs(back - rho) > 0.01 * rho:
-        hu_slab = float(density_to_hu(rho))  # pragma: no cover - only for very steep user tables
+        warn(
+            f"slab_density {rho:g}: the nearest integer HU ({hu_slab}) gives {back:.4g} in hbiview's "
+            "HU-to-density table (more than 1 % off); the slab uses that value"
+        )
+    sp = float(spacing_mm)
+    for face in (depth, depth + thick):
+        if abs(face / sp - round(face / sp)) > 1e-6:
+            warn(
+                f"slab face at {face:g} mm depth is not on a voxel face (spacing {sp:g} mm): the slab holds "
+                "the voxels whose centres lie inside it"
+            )
     in_slab = (y > front + depth) & (y < front + depth + thick)
     arr = np.array(water.array, copy=True)
     sel = arr[:, in_slab, :]

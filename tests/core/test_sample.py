@@ -368,3 +368,10 @@ def test_separate_bones(phantom: Phantom) -> None:
     ribs = phantom.bone_mask("ribs")
     for side in (x > 0, x < 0):
         assert ndimage.label(ribs[:, :, side])[1] == 12
+
+
+def test_lung_slab_warns_when_faces_miss_voxel_faces() -> None:
+    from hbiview.errors import HbiviewWarning
+
+    with pytest.warns(HbiviewWarning, match="not on a voxel face"):
+        lung_slab_phantom((100, 100, 100), spacing_mm=5.0, slab_depth_mm=22, slab_thickness_mm=30)
