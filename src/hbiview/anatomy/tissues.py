@@ -107,49 +107,41 @@ def _split_two(mask: np.ndarray, max_iter: int = 12) -> tuple[np.ndarray, np.nda
 
 
 def _airway(air: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.ndarray) -> np.ndarray:
-    """Trachea and main bronchi: small air cross-sections followed slice by slice from the neck downwards.
+    """Trachea and main bronchi: small cross-sections of pure air near the midline, and their branches.
 
-    The trachea is seeded in the highest slice holding a small (30-700 mm2) air cross-section within
-    25 mm of the body's midline, below the top of the lungs' air; the tube is followed down through
-    every small cross-section overlapping the previous slice's, splitting at the carina into the main
-    bronchi, until the cross-sections become lung (larger than 700 mm2).
+    In every slice, from the head down, a component of ``air`` (the lumen, below -950 HU) of 20-700 mm2
+    belongs to the airway when its centre lies within 25 mm of the body's midline (trachea) or when it
+    overlaps the airway of the slice above, dilated by 7 mm (main bronchi leaving the midline after the
+    carina). The overlap is remembered across up to 40 mm of slices where the lumen is lost.
     """
     pix_mm2 = spacing_mm[1] * spacing_mm[2]
     max_px = 700.0 / pix_mm2
     min_px = max(20.0 / pix_mm2, 1.0)
     airway = np.zeros_like(air)
-    nz = air.shape[0]
-    # the slice index grows towards the feet or the head depending on the grid; walk from the head
     prev: np.ndarray | None = None
-    started = False
-    z_order = range(nz - 1, -1, -1)
-    for k in z_order:
+    missed = 0
+    max_missed = max(int(40.0 / spacing_mm[0]), 1)
+    grow = max(int(round(7.0 / min(spacing_mm[1:]))), 1)
+    for k in range(air.shape[0] - 1, -1, -1):
         if not air[k].any():
-            if started:
-                break
+            missed += 1
             continue
         labels, n = ndimage.label(air[k])
         sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        if not started:
-            cms = ndimage.center_of_mass(air[k], labels, range(1, n + 1))
-            for lab, (_, cx) in zip(range(1, n + 1), cms):
-                if min_px <= sizes[lab] <= max_px and abs(cx - mid_x[k]) * spacing_mm[2] <= 25.0:
-                    airway[k] |= labels == lab
-                    started = True
-            if started:
-                prev = airway[k]
+        cms = ndimage.center_of_mass(air[k], labels, range(1, n + 1))
+        near = prev is not None and missed <= max_missed
+        hit = set(np.unique(labels[ndimage.binary_dilation(prev, iterations=grow)])) if near else set()
+        take = [
+            lab
+            for lab, (_, cx) in zip(range(1, n + 1), cms)
+            if min_px <= sizes[lab] <= max_px and (abs(cx - mid_x[k]) * spacing_mm[2] <= 25.0 or lab in hit)
+        ]
+        if not take:
+            missed += 1
             continue
-        assert prev is not None
-        grown = ndimage.binary_dilation(prev, iterations=2)
-        hit = np.unique(labels[grown & air[k]])
-        hit = hit[hit > 0]
-        small = [lab for lab in hit if sizes[lab] <= max_px]
-        if not small:
-            break
-        cur = np.isin(labels, small)
+        cur = np.isin(labels, take)
         airway[k] = cur
-        prev = cur
+        prev, missed = cur, 0
     return airway
 
 
@@ -188,8 +180,11 @@ def lung_masks(
     mid_x = np.where(
         count > 0, (body.sum(axis=1) * cols).sum(axis=1) / np.maximum(count, 1), body.shape[2] / 2
     )
-    airway = _airway(air, spacing_mm, mid_x)
-    air &= ~ndimage.binary_dilation(airway, structure=PLANE4)
+    # the airway lumen is pure air (about -1000 HU), lung parenchyma is not (-900..-500): following the
+    # lumen below -950 HU keeps the trachea apart from lung that touches it
+    airway = _airway(air & (hu < -950.0), spacing_mm, mid_x)
+    airway = ndimage.binary_dilation(airway, structure=PLANE4)
+    air &= ~airway
     labels, _n = ndimage.label(air)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
@@ -233,9 +228,9 @@ def lung_masks(
             right |= part
     if not left.any() or not right.any():
         notes.append(f"only the {'left' if left.any() else 'right'} lung was found in the scan")
-    # close small vessels at the lung border back into the lung
-    left = fill_holes_2d(left)
-    right = fill_holes_2d(right) & ~left
+    # vessels inside the lungs belong to them (holes filled), the airway does not
+    left = fill_holes_2d(left) & ~airway
+    right = fill_holes_2d(right) & ~left & ~airway
     return left, right, notes
 
 
