@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from anatomy_truth import dice, truth_masks, truth_sites
 
 from hbiview.anatomy.marrow import marrow_shares
 from hbiview.labels import MARROW_SITES
-
-from anatomy_truth import dice, truth_masks, truth_sites
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,7 @@ def _airway(air: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.n
     prev: np.ndarray | None = None
     missed = 0
     max_missed = max(int(40.0 / spacing_mm[0]), 1)
-    grow = max(int(round(7.0 / min(spacing_mm[1:]))), 1)
+    grow = max(round(7.0 / min(spacing_mm[1:])), 1)
     for k in range(air.shape[0] - 1, -1, -1):
         if not air[k].any():
             missed += 1
