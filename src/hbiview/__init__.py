@@ -64,6 +64,11 @@ _LAZY: dict[str, str] = {
     "DVH": "hbiview.dvh",
     "bed": "hbiview.radiobiology",
     "eqd2": "hbiview.radiobiology",
+    "dvhs": "hbiview.dvh",
+    "list_rois": "hbiview.io.rtstruct",
+    "assess_lung_dose": "hbiview.radiobiology",
+    "write_report": "hbiview.report",
+    "evaluate_plans": "hbiview.report",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

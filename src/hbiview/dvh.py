@@ -42,6 +42,8 @@ AUTO_TARGET_SAMPLES = 20_000
 AUTO_MAX_FACTOR = 16
 #: Weights whose total exceeds 1 by more than this are relative weights, not shares of the body's marrow.
 WEIGHT_SHARE_TOLERANCE = 1e-3
+#: Doses this close (in bins) below a bin edge are counted on the edge (floating-point division of decimals).
+EDGE_GUARD_BINS = 1e-6
 #: Warn when more than this fraction (%) of a structure lies outside the dose grid.
 OUTSIDE_WARN_PCT = 0.5
 #: Doses (Gy) whose Vx appear in :func:`metrics` by default.
@@ -355,14 +357,17 @@ def _contour_grid(structure: Structure, factor: int, even: bool = False) -> Geom
     n_planes = round((zs[-1] - zs[0]) / thickness) + 1
     points = np.concatenate(contours)[:, :2]
     inplane = np.array([col_y[:2], col_x[:2]]).T
-    ji = (points - a[:2, 3]) @ np.linalg.inv(inplane).T
+    # fine index n sits at the structure grid's voxel centre [0, 0] + fine step x (n + 0.5 - factor / 2), so
+    # that the fine voxels tile the structure grid's voxels exactly
+    shift = 0.5 - factor / 2
+    ji = (points - a[:2, 3]) @ np.linalg.inv(inplane).T - shift
     lo = np.floor(ji.min(axis=0)) - 1
     hi = np.ceil(ji.max(axis=0)) + 1
     affine = np.eye(4)
     affine[:3, 0] = (0.0, 0.0, thickness / fz)
     affine[:3, 1] = col_y
     affine[:3, 2] = col_x
-    affine[:2, 3] = a[:2, 3] + inplane @ lo
+    affine[:2, 3] = a[:2, 3] + inplane @ (lo + shift)
     affine[2, 3] = zs[0] - thickness / 2 + 0.5 * thickness / fz
     shape = (int(n_planes * fz), int(hi[0] - lo[0]) + 1, int(hi[1] - lo[1]) + 1)
     return Geometry(shape, affine, geometry.frame_of_reference_uid)
@@ -451,9 +456,10 @@ def _sample(
 
 
 def _histogram(values: np.ndarray, sample_cc: float, weights: np.ndarray | None, bin_width_gy: float):
+    # a dose within 1e-6 of a bin edge (in bins) counts as on the edge: 0.29 / 0.01 is 28.999999999999996
     top = float(values.max()) if values.size else 0.0
-    nbins = math.floor(top / bin_width_gy) + 1
-    index = np.minimum((values / bin_width_gy).astype(np.int64), nbins - 1)
+    nbins = math.floor(top / bin_width_gy + EDGE_GUARD_BINS) + 1
+    index = np.minimum((values / bin_width_gy + EDGE_GUARD_BINS).astype(np.int64), nbins - 1)
     diff = np.bincount(index, minlength=nbins) * sample_cc
     edges = np.arange(nbins + 1) * bin_width_gy
     cum = np.concatenate([np.cumsum(diff[::-1])[::-1], [0.0]])
@@ -525,8 +531,17 @@ def dvh(
                 "check that the RT Dose belongs to this structure set"
             )
         warn(f"structure {structure.name!r} is empty; its DVH is empty")
-        return DVH(structure.name, np.zeros(1), np.zeros(1), math.nan, math.nan, math.nan, dose.fractions,
-                   color=structure.color, supersample=factor)  # fmt: skip
+        return DVH(
+            structure.name,
+            np.zeros(1),
+            np.zeros(1),
+            math.nan,
+            math.nan,
+            math.nan,
+            dose.fractions,
+            color=structure.color,
+            supersample=factor,
+        )
     total = values.size * sample_cc + outside_cc
     if outside_cc > OUTSIDE_WARN_PCT / 100.0 * total:
         warn(

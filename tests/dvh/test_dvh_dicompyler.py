@@ -97,7 +97,7 @@ def test_large_rois_against_planning_system(case, number: int) -> None:
     centres, tps_cc = tps[number]
     curve, dmetrics = compare(h, centres, tps_cc, relative=False)
     # issue 5: cumulative DVH within 2 % of the structure volume at every dose, in cm3 (measured: 1.06 %
-    # Heart, 0.98 % BODY, <= 0.84 % the others; what remains is the volume at the contour boundaries, e.g.
+    # Heart, 0.98 % BODY, <= 1.28 % the others; what remains is the volume at the contour boundaries, e.g.
     # Eclipse's Heart is 0.65 % larger than ours)
     assert curve <= 2.0, (LARGE[number], curve)
     # issue 5: D2/D50/D95/D98 within 0.15 Gy (measured <= 0.06 Gy). BODY: Eclipse's curve starts at 0.005 Gy
@@ -114,8 +114,8 @@ def test_small_rois_against_planning_system(case, number: int) -> None:
     # Structures under 1 cm3 on a 2.5 mm dose grid: Eclipse's volumes differ from the volume their contours
     # enclose (Borders 0.745 vs 0.647 cm3, Nodes 0.566 vs 0.549, Scar 0.343 vs 0.490): a different
     # voxelisation of a few dose voxels, not a dose difference. So the curve *shapes* (% of each one's own
-    # volume) are compared. Measured: Borders 1.27 %, Nodes 2.13 %, Scar 1.72 %.
-    limit = {3: 2.0, 7: 2.5, 8: 2.0}[number]  # Nodes: 2.5 %, the remaining 0.13 % is sampling of 0.55 cm3
+    # volume) are compared. Measured: Borders 1.27 %, Nodes 2.10 %, Scar 1.72 %.
+    limit = {3: 2.0, 7: 2.5, 8: 2.0}[number]  # Nodes: 2.5 %, the remaining 0.1 % is sampling of 0.55 cm3
     assert curve <= limit, (SMALL[number], curve)
     # D-metrics within 0.15 Gy, except Scar's D2 % (0.30 Gy): its hottest 2 % is 0.01 cm3 in a 10 Gy/cm
     # gradient, and Eclipse leaves 30 % of the contoured Scar out of its volume

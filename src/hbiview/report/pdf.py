@@ -1,0 +1,325 @@
+"""The PDF report: A4 pages drawn with matplotlib (vector plots and tables, embedded images)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import os
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hbiview import __version__
+from hbiview.io.atomic import atomic_path
+from hbiview.report.content import difference_table, display_table, limits, marrow_table, summary_lines
+from hbiview.report.evaluate import PlanResult
+from hbiview.report.figures import draw_comparison, draw_dvh, shared_structures
+
+__all__ = ["write_pdf"]
+
+PAGE_W, PAGE_H = 8.27, 11.69  # A4 portrait, inches
+MARGIN = 0.6
+BLUE = "#1f4e79"
+ROW_H = 0.2  # table row height, inches
+HEAD_H = 0.36  # table heading row height (two lines), inches
+
+
+class _Pages:
+    """A cursor over A4 pages: elements are placed top to bottom, a new page starts when one is full."""
+
+    def __init__(self, pdf: Any, title: str) -> None:
+        self.pdf = pdf
+        self.title = title
+        self.fig: Any = None
+        self.y = 0.0
+        self.number = 0
+        self.stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    def new_page(self) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.finish()
+        self.fig = Figure(figsize=(PAGE_W, PAGE_H))
+        FigureCanvasAgg(self.fig)
+        self.number += 1
+        self.fig.text(MARGIN / PAGE_W, 1 - 0.38 / PAGE_H, self.title, fontsize=8, color="#777777")
+        self.fig.text(
+            1 - MARGIN / PAGE_W,
+            1 - 0.38 / PAGE_H,
+            f"hbiview {__version__} · {self.stamp}",
+            fontsize=8,
+            color="#777777",
+            ha="right",
+        )
+        self.fig.text(
+            0.5,
+            0.3 / PAGE_H,
+            f"page {self.number} · for comparison and teaching, not for clinical use",
+            fontsize=7.5,
+            color="#777777",
+            ha="center",
+        )
+        self.y = PAGE_H - 0.65
+
+    def finish(self) -> None:
+        if self.fig is not None:
+            self.pdf.savefig(self.fig)
+            self.fig = None
+
+    def need(self, height_in: float) -> None:
+        if self.fig is None or self.y - height_in < 0.7:
+            self.new_page()
+
+    # ------------------------------------------------------------------ elements
+    def heading(self, text: str, size: float = 15, gap: float = 0.15) -> None:
+        self.need(size / 72 * 1.6 + gap + HEAD_H + ROW_H)  # keep a heading with what follows
+        self.y -= size / 72 * 1.3
+        self.fig.text(MARGIN / PAGE_W, self.y / PAGE_H, text, fontsize=size, color=BLUE, weight="bold")
+        if size >= 14:
+            self.fig.add_artist(
+                __import__("matplotlib.lines", fromlist=["Line2D"]).Line2D(
+                    [MARGIN / PAGE_W, 1 - MARGIN / PAGE_W], [(self.y - 0.08) / PAGE_H] * 2, color=BLUE, lw=1.2
+                )
+            )
+        self.y -= gap + 0.08
+
+    def paragraph(
+        self,
+        text: str,
+        size: float = 8.5,
+        width: int = 110,
+        colour: str = "#222222",
+        box: str | None = None,
+        bullet: bool = False,
+    ) -> None:
+        lines = textwrap.wrap(text, width=width - (3 if bullet else 0))
+        if bullet and lines:
+            lines = ["•  " + lines[0]] + ["    " + line for line in lines[1:]]
+        height = len(lines) * size / 72 * 1.35 + 0.1
+        self.need(height)
+        top = self.y
+        self.fig.text(
+            MARGIN / PAGE_W + (0.1 / PAGE_W if box else 0),
+            (top - 0.05) / PAGE_H,
+            "\n".join(lines),
+            fontsize=size,
+            color=colour,
+            va="top",
+            linespacing=1.35,
+        )
+        if box:
+            from matplotlib.patches import Rectangle
+
+            self.fig.add_artist(
+                Rectangle(
+                    (MARGIN / PAGE_W - 0.03 / PAGE_W, (top - height - 0.02) / PAGE_H),
+                    (PAGE_W - 2 * MARGIN) / PAGE_W,
+                    (height + 0.04) / PAGE_H,
+                    facecolor=box,
+                    edgecolor="#e6a000",
+                    lw=0.8,
+                    zorder=-1,
+                )
+            )
+        self.y -= height + 0.08
+
+    def key_values(self, pairs: Sequence[tuple[str, str]]) -> None:
+        for key, value in pairs:
+            lines = textwrap.wrap(value, width=88) or [""]
+            height = len(lines) * 0.17 + 0.03
+            self.need(height)
+            self.fig.text(
+                MARGIN / PAGE_W,
+                (self.y - 0.03) / PAGE_H,
+                key,
+                fontsize=8.5,
+                weight="bold",
+                va="top",
+                color="#333333",
+            )
+            self.fig.text(
+                (MARGIN + 1.45) / PAGE_W,
+                (self.y - 0.03) / PAGE_H,
+                "\n".join(lines),
+                fontsize=8.5,
+                va="top",
+                linespacing=1.3,
+            )
+            self.y -= height
+        self.y -= 0.1
+
+    def table(self, headings: Sequence[str], rows: Sequence[Sequence[str]], font: float = 7.2) -> None:
+        rows = list(rows)
+        start = 0
+        while start < len(rows) or start == 0:
+            available = int((self.y - 0.7 - HEAD_H) / ROW_H) if self.fig is not None else 0
+            fits_fresh = len(rows) - start <= int((PAGE_H - 1.4 - HEAD_H) / ROW_H)
+            if available < len(rows) - start and (available < 3 or (fits_fresh and len(rows) - start <= 15)):
+                self.new_page()
+                available = int((self.y - 0.7 - HEAD_H) / ROW_H)
+            chunk = rows[start : start + available]
+            self._table_chunk(headings, chunk, font)
+            start += len(chunk)
+            if not chunk:
+                break
+
+    def _table_chunk(self, headings: Sequence[str], rows: Sequence[Sequence[str]], font: float) -> None:
+        height = len(rows) * ROW_H + HEAD_H
+        width = PAGE_W - 2 * MARGIN
+        ax = self.fig.add_axes((MARGIN / PAGE_W, (self.y - height) / PAGE_H, width / PAGE_W, height / PAGE_H))
+        ax.axis("off")
+        lengths = [
+            max([max(len(line) for line in str(h).split("\n")) * 0.85] + [len(str(r[i])) for r in rows]) + 2
+            for i, h in enumerate(headings)
+        ]
+        total = sum(lengths)
+        widths = [length / total for length in lengths]
+        table = ax.table(
+            cellText=[list(r) for r in rows] or None,
+            colLabels=list(headings),
+            colWidths=widths,
+            loc="upper left",
+            cellLoc="right",
+            colLoc="center",
+            bbox=(0, 0, 1, 1),
+        )
+        table.auto_set_font_size(False)
+        table.set_fontsize(font)
+        head_share = HEAD_H / height
+        numeric = [
+            c > 0 and all(str(r[c])[:1] in "+-–0123456789" for r in rows) for c in range(len(headings))
+        ]
+        for (r, c), cell in table.get_celld().items():
+            cell.set_height(head_share if r == 0 else (1 - head_share) / max(len(rows), 1))
+            cell.set_edgecolor("#c8c8c8")
+            cell.set_linewidth(0.5)
+            if r == 0:
+                cell.set_facecolor("#eef3f8")
+                cell.get_text().set_weight("bold")
+                cell.get_text().set_wrap(True)
+            elif not numeric[c]:
+                cell.get_text().set_horizontalalignment("left")
+                cell._loc = "left"
+            if r > 0 and r % 2 == 0:
+                cell.set_facecolor("#f8f8f8")
+        self.y -= height + 0.2
+
+    def axes(self, height_in: float, width_fraction: float = 0.72) -> Any:
+        self.need(height_in + 0.1)
+        width = (PAGE_W - 2 * MARGIN) * width_fraction
+        ax = self.fig.add_axes(
+            (
+                (MARGIN + 0.45) / PAGE_W,
+                (self.y - height_in + 0.1) / PAGE_H,
+                (width - 0.45) / PAGE_W,
+                (height_in - 0.45) / PAGE_H,
+            )
+        )
+        self.y -= height_in + 0.3
+        return ax
+
+    def comparison_panels(self, results: Sequence[PlanResult], names: Sequence[str], panel_h: float) -> None:
+        """Overlaid DVH panels, two per row, each row drawn on the page it lands on."""
+        cols = 2 if len(names) > 1 else 1
+        width = (PAGE_W - 2 * MARGIN) / cols
+        for start in range(0, len(names), cols):
+            self.need(panel_h)
+            row = list(names[start : start + cols])
+            axes = []
+            for c in range(len(row)):
+                left = MARGIN + c * width + 0.5
+                axes.append(
+                    self.fig.add_axes(
+                        (
+                            left / PAGE_W,
+                            (self.y - panel_h + 0.45) / PAGE_H,
+                            (width - 0.75) / PAGE_W,
+                            (panel_h - 0.75) / PAGE_H,
+                        )
+                    )
+                )
+            draw_comparison(axes, results, row)
+            axes[0].legend(loc="upper right", fontsize=7, frameon=True, framealpha=0.9)
+            self.y -= panel_h
+
+    def image(self, png: bytes, caption: str) -> None:
+        from matplotlib.image import imread
+
+        data = imread(io.BytesIO(png), format="png")
+        h_px, w_px = data.shape[:2]
+        width = PAGE_W - 2 * MARGIN
+        height = min(width * h_px / w_px, PAGE_H - 2.2)
+        width = height * w_px / h_px
+        self.need(height + 0.5)
+        left = (PAGE_W - width) / 2
+        ax = self.fig.add_axes((left / PAGE_W, (self.y - height) / PAGE_H, width / PAGE_W, height / PAGE_H))
+        ax.imshow(data, interpolation="lanczos")
+        ax.axis("off")
+        self.y -= height + 0.05
+        self.paragraph(caption, size=8, colour="#555555")
+
+
+def write_pdf(
+    path: str | os.PathLike[str],
+    results: Sequence[PlanResult],
+    *,
+    title: str = "hbiview dose report",
+    images: Sequence[tuple[str, bytes | str | os.PathLike[str]]] = (),
+    end_caps: str = "full",
+    force: bool = False,
+) -> Path:
+    """Write the PDF report (A4): per plan a summary, DVH plot and tables; a comparison; images; limits."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    with atomic_path(path, force=force) as tmp:
+        with PdfPages(tmp, metadata={"Title": title, "Creator": f"hbiview {__version__}"}) as pdf:
+            pages = _Pages(pdf, title)
+            pages.new_page()
+            pages.heading(title, size=18, gap=0.1)
+            pages.paragraph(
+                f"{len(results)} plan(s): "
+                + ", ".join(r.label for r in results)
+                + ". For comparison and teaching, "
+                "not a clinical treatment planning system; the limits of the model are listed at the end.",
+                size=9,
+            )
+            for i, result in enumerate(results):
+                if i > 0:
+                    pages.new_page()
+                pages.heading(result.label, size=14)
+                pages.key_values(summary_lines(result))
+                if result.lung_assessment is not None:
+                    pages.paragraph(result.lung_assessment.text, size=8.5, box="#fff8e5")
+                draw_dvh(pages.axes(3.7), result)
+                if any(h.weighted_fraction is not None for h in result.dvhs.values()):
+                    pages.y += 0.15
+                    pages.paragraph(
+                        "Solid: % of each structure's volume. Dashed: % of the structure's active marrow "
+                        "(marrow-weighted).",
+                        size=7.5,
+                        colour="#555555",
+                    )
+                pages.heading("Dose-volume metrics", size=11, gap=0.08)
+                pages.table(*display_table(result))
+                marrow = marrow_table(result)
+                if marrow is not None:
+                    pages.heading("Active marrow", size=11, gap=0.08)
+                    pages.table(*marrow)
+            if len(results) > 1:
+                pages.new_page()
+                pages.heading("Comparison of plans", size=14)
+                names = shared_structures(results)
+                if names:
+                    pages.comparison_panels(results, names, 2.9)
+                pages.heading(f"Differences from {results[0].label}", size=11, gap=0.08)
+                pages.table(*difference_table(results))
+            for caption, image in images:
+                png = bytes(image) if isinstance(image, (bytes, bytearray)) else Path(image).read_bytes()
+                pages.image(png, caption)
+            pages.heading("Limits of this report", size=14)
+            for text in limits(results, end_caps):
+                pages.paragraph(text, size=8.5, bullet=True)
+            pages.finish()
+    return Path(path)
