@@ -13,8 +13,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
-
 from hbiview.errors import GeometryError
 from hbiview.geometry import Geometry
 
@@ -66,6 +64,8 @@ def resample_array(
         )
     if source.isclose(target, atol_mm=1e-4):
         return np.array(array, copy=True)
+    from scipy import ndimage  # imported here: 0.2 s that CLI commands not resampling should not pay
+
     matrix = target.map_indices_from(source)
     values = array if order == 0 else np.asarray(array, dtype=np.float32)
     return ndimage.affine_transform(

@@ -113,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hbiview: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into 'head' or a pager that quit: not an error
+        sys.stderr.close()
+        return EXIT_OK
     except Exception as exc:  # a bug: one line, the traceback only on request
         if os.environ.get("HBIVIEW_DEBUG"):
             raise
