@@ -158,12 +158,14 @@ def plane_field_segments(
     for i in range(4):
         triangle = np.array([src, far[i], far[(i + 1) % 4]])
         distance = triangle[:, axis] - plane.position_mm
-        crossings = []
+        on_plane = np.abs(distance) < 1e-9
+        crossings = [triangle[v] for v in range(3) if on_plane[v]]
         for a, b in ((0, 1), (1, 2), (2, 0)):
             da, db = distance[a], distance[b]
-            if (da < 0) != (db < 0) and da != db:
+            if not on_plane[a] and not on_plane[b] and da * db < 0:
                 t = da / (da - db)
                 crossings.append(triangle[a] + t * (triangle[b] - triangle[a]))
-        if len(crossings) == 2:
+        # a face touching the plane only at the source (or lying in it) draws no border
+        if len(crossings) == 2 and np.linalg.norm(crossings[0] - crossings[1]) > 1e-6:
             segments.append(plane.to_plane(np.array(crossings)))
     return segments

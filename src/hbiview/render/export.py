@@ -92,7 +92,7 @@ def _scene_archive(plotter: Any) -> bytes:
 
 _OVERLAY_CSS = """
 <style>
-#hbiview-overlay { position: fixed; top: 8px; left: 10px; z-index: 10; pointer-events: none;
+#hbiview-overlay { position: fixed; top: 8px; left: 10px; z-index: 1000; pointer-events: none;
   font: 15px/1.35 system-ui, sans-serif; color: #fff; text-shadow: 0 0 3px #000, 0 0 2px #000; }
 #hbiview-overlay h1 { font-size: 20px; margin: 0 0 4px 0; font-weight: 600; }
 #hbiview-overlay .row { display: flex; align-items: center; gap: 6px; }
@@ -108,8 +108,10 @@ def _overlay(title: str, legend: Sequence[tuple[str, tuple[float, float, float]]
         f'{int(b * 255)})"></span>{html.escape(label)}</div>'
         for label, (r, g, b) in legend
     )
+    # the viewer fills (and empties) the element of class "content": the overlay stays beside it
     return (
-        f'{_OVERLAY_CSS}<div id="hbiview-overlay"><h1>{html.escape(title)}</h1>{rows}'
+        f'{_OVERLAY_CSS}<div class="content" style="position: fixed; inset: 0;"></div>\n'
+        f'<div id="hbiview-overlay"><h1>{html.escape(title)}</h1>{rows}'
         f'<div class="note">{html.escape(note)}</div></div>\n'
     )
 

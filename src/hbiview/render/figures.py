@@ -87,6 +87,7 @@ def scene_plotter(
 
 
 def _screenshot(plotter: Any) -> np.ndarray:
+    plotter.render()
     image = plotter.screenshot(return_img=True)
     return np.asarray(image)[..., :3].copy()
 
@@ -294,7 +295,7 @@ def render_orbit(
         step = 360.0 / frames
         for _ in range(frames):
             pictures.append(_screenshot(plotter))
-            plotter.camera.azimuth += step
+            plotter.renderer.GetActiveCamera().Azimuth(step)  # about the view-up (head) axis
             plotter.reset_camera_clipping_range()
     finally:
         plotter.close()

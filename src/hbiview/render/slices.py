@@ -75,7 +75,11 @@ class SliceStyle:
 def _structure_list(structures: Iterable[Structure] | Mapping[str, Structure] | None) -> list[Structure]:
     if structures is None:
         return []
-    return list(structures.values() if isinstance(structures, Mapping) else structures)
+    items = list(structures.values() if isinstance(structures, Mapping) else structures)
+    # a union "Lungs" beside the two sides would be outlined twice: keep the sides
+    if len(structures_by_role(items)["lung"]) < sum(classify_structure(s.name) == "lung" for s in items):
+        items = [s for s in items if s.name.strip().lower() not in ("lung", "lungs")]
+    return items
 
 
 def _figure(size: Sequence[int]) -> tuple[Any, float]:
@@ -262,7 +266,9 @@ def _draw_fields(ax: Any, plane: SlicePlane, plan: PlanLike, ct: CTVolume, scale
     return drawn
 
 
-def _legend(fig: Any, parts: Sequence[_Drawn], scale: float, anchor: tuple[float, float]) -> None:
+def _legend(
+    fig: Any, parts: Sequence[_Drawn], scale: float, anchor: tuple[float, float], columns: int = 1
+) -> None:
     handles = [h for part in parts for h in part.handles]
     labels = [label for part in parts for label in part.labels]
     if not handles:
@@ -276,6 +282,7 @@ def _legend(fig: Any, parts: Sequence[_Drawn], scale: float, anchor: tuple[float
         frameon=False,
         labelcolor=_FOREGROUND,
         handlelength=1.8,
+        ncols=columns,
     )
     legend.set_in_layout(False)
 
@@ -510,7 +517,7 @@ def render_compare_slices(
         "total dose (Gy)",
         scale,
     )
-    _legend(fig, parts, scale, (0.005, 0.145))
+    _legend(fig, parts, scale, (0.005, 0.145), columns=4)
     levels = ", ".join(f"{p:g}" for p in check_levels(style.isodose_pct))
     fig.text(
         0.85,

@@ -124,6 +124,10 @@ def structures_by_role(
     items = structures.values() if isinstance(structures, Mapping) else structures
     for structure in items:
         roles[classify_structure(structure.name)].append(structure)
+    # a union "Lungs" beside the two sides would be drawn twice: keep the sides
+    sides = [s for s in roles["lung"] if s.name.strip().lower() not in ("lung", "lungs")]
+    if sides:
+        roles["lung"] = sides
     return roles
 
 

@@ -1,0 +1,83 @@
+"""3D scene geometry: patient directions on screen, orientation marker, camera, cutaway, plane colours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hbiview.errors import InputError
+from hbiview.render._pv import pyvista
+from hbiview.render.scene import CAMERAS, SceneOptions, add_scene, orientation_marker, set_camera
+
+
+def _red_fraction_by_half(image: np.ndarray) -> tuple[float, float]:
+    red = (image[..., 0] > 200) & (image[..., 1] < 60) & (image[..., 2] < 60)
+    half = image.shape[1] // 2
+    return float(red[:, :half].mean()), float(red[:, half:].mean())
+
+
+@pytest.mark.parametrize(("camera", "side"), [("anterior", "right"), ("posterior", "left")])
+def test_patient_left_appears_where_a_viewer_facing_the_patient_expects(camera, side):
+    pv = pyvista()
+    plotter = pv.Plotter(off_screen=True, window_size=(200, 150))
+    # a red ball at the patient's left (+x in LPS) and a grey one at the right
+    plotter.add_mesh(pv.Sphere(radius=20, center=(100, 0, 0)), color="red", lighting=False)
+    plotter.add_mesh(pv.Sphere(radius=20, center=(-100, 0, 0)), color="grey", lighting=False)
+    set_camera(plotter, camera, (-120, 120, -20, 20, -20, 20))
+    image = plotter.screenshot(return_img=True)
+    plotter.close()
+    left, right = _red_fraction_by_half(image)
+    # seen from the front the patient's left is on the viewer's right; seen from behind, on the left
+    assert (right > 0.01 and left == 0) if side == "right" else (left > 0.01 and right == 0)
+
+
+def test_orientation_marker_names_lps_directions():
+    cube = orientation_marker()
+    faces = {
+        "+x": cube.GetXPlusFaceText(),
+        "-x": cube.GetXMinusFaceText(),
+        "+y": cube.GetYPlusFaceText(),
+        "-y": cube.GetYMinusFaceText(),
+        "+z": cube.GetZPlusFaceText(),
+        "-z": cube.GetZMinusFaceText(),
+    }
+    # DICOM LPS: +x towards the patient's left, +y posterior, +z head
+    assert faces == {"+x": "L", "-x": "R", "+y": "P", "-y": "A", "+z": "H", "-z": "F"}
+
+
+def test_default_camera_looks_from_anterior_and_frames_the_field(case, anatomy):
+    ct, _, dose, plan = case
+    pv = pyvista()
+    plotter = pv.Plotter(off_screen=True, window_size=(300, 200))
+    groups = add_scene(plotter, ct, anatomy, dose, plan, SceneOptions())
+    camera = plotter.camera
+    view = np.asarray(camera.position) - np.asarray(camera.focal_point)
+    plotter.close()
+    assert view[1] < 0  # the camera stands on the anterior side (-y)
+    assert camera.up[2] > 0.99  # head up
+    assert {"skin", "lungs", "bone", "planes", "beams"} <= set(groups)
+    assert {"isodose 50%", "isodose 80%", "isodose 95%", "isodose 105%"} <= set(groups)
+
+
+def test_cutaway_removes_what_is_between_camera_and_planes(case, anatomy):
+    ct, _, dose, plan = case
+    pv = pyvista()
+    plotter = pv.Plotter(off_screen=True, window_size=(300, 200))
+    options = SceneOptions(planes=("coronal",), camera="anterior", plane_position_mm=(0.0, 0.0, 0.0))
+    groups = add_scene(plotter, ct, anatomy, dose, plan, options)
+    skin = groups["skin"][0].mapper.dataset
+    plotter.close()
+    # the anterior half of the skin (y < 0, facing the camera) is cut away; clipping interpolates exactly
+    # onto the plane, so nothing remains in front of it beyond float rounding
+    assert skin.points[:, 1].min() > -1e-3
+    assert skin.points[:, 1].max() > 100  # the posterior half is still there
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(InputError, match="bone display"):
+        SceneOptions(bone="cartilage")
+    with pytest.raises(InputError, match="unknown plane"):
+        SceneOptions(planes=("oblique",))
+    with pytest.raises(InputError, match="unknown camera"):
+        SceneOptions(camera="top")
+    assert "anterior-oblique" in CAMERAS
