@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
 from hbiview.errors import GeometryError
 from hbiview.geometry import Geometry
 
