@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,11 @@ def _plane_z(contour: np.ndarray) -> float:
 
 def plane_spacing_of(contours: Sequence[np.ndarray], default_mm: float = 0.0) -> float:
     """Smallest distance (mm) between distinct contour planes, or ``default_mm`` for a single plane."""
-    zs = np.unique(np.round([float(c[:, 2].mean()) for c in contours], 2)) if len(contours) else np.array([])
+    return _spacing_of_planes([float(c[:, 2].mean()) for c in contours], default_mm)
+
+
+def _spacing_of_planes(plane_z: Sequence[float], default_mm: float = 0.0) -> float:
+    zs = np.unique(np.round(np.asarray(plane_z, dtype=float), 2)) if len(plane_z) else np.array([])
     if zs.size < 2:
         return float(default_mm)
     diffs = np.diff(zs)
@@ -321,6 +325,7 @@ class _Roi:
     contours: list[np.ndarray]
     interpreted_type: str
     skipped: int
+    plane_z: list[float] = field(default_factory=list)
 
 
 def _contour_points(contour: Any) -> np.ndarray | None:
@@ -337,7 +342,37 @@ def _contour_points(contour: Any) -> np.ndarray | None:
     return np.asarray(value, dtype=float).reshape(-1, 3)
 
 
-def _parse(file: Path, ds: Any) -> list[_Roi]:
+def _first_z(contour: Any) -> tuple[float, int] | None:
+    """Plane z (mm) and point count of a contour, without parsing all of its points.
+
+    The fast path for ROIs that are not rasterised; ``None`` for contours that would be skipped.
+    """
+    element = contour.get_item(0x30060050)
+    if element is None or element.value is None:
+        return None
+    value = element.value
+    if isinstance(value, bytes):
+        fields = value.strip(b" \x00").split(b"\\", 3)
+        if len(fields) < 3:
+            return None
+        count = value.count(b"\\") // 3 + 1 if len(fields) > 3 else 1
+        z = float(fields[2])
+    else:
+        if len(value) < 3:
+            return None
+        count, z = len(value) // 3, float(value[2])
+    kind = str(contour.get("ContourGeometricType", "CLOSED_PLANAR"))
+    if kind != "CLOSED_PLANAR" or count < 3 or not np.isfinite(z):
+        return None
+    return z, count
+
+
+def _parse(file: Path, ds: Any, wanted: set[str] | None = None) -> list[_Roi]:
+    """ROIs of a structure set.
+
+    Only ROIs named in ``wanted`` (lower case; ``None`` = all) get their points parsed, the others only
+    their plane positions (``plane_z``).
+    """
     names = {}
     for item in ds.StructureSetROISequence:
         try:
@@ -361,6 +396,12 @@ def _parse(file: Path, ds: Any) -> list[_Roi]:
         color = item.get("ROIDisplayColor")
         if color is not None and len(color) == 3:
             roi.color = tuple(int(np.clip(float(c), 0, 255)) for c in color)  # type: ignore[assignment]
+        if wanted is not None and roi.name.lower() not in wanted:
+            for contour in item.get("ContourSequence", []) or []:
+                found = _first_z(contour)
+                if found is not None:
+                    roi.plane_z.append(found[0])
+            continue
         for contour in item.get("ContourSequence", []) or []:
             kind = str(contour.get("ContourGeometricType", "CLOSED_PLANAR"))
             try:
@@ -375,6 +416,7 @@ def _parse(file: Path, ds: Any) -> list[_Roi]:
             if not np.all(np.isfinite(points)):
                 raise DicomError(f"{file}: ROI {roi.name!r} has non-finite contour coordinates")
             roi.contours.append(points)
+            roi.plane_z.append(float(points[:, 2].mean()))
     for roi in rois.values():
         if roi.skipped:
             warn(
@@ -404,10 +446,10 @@ def list_rois(path: str | os.PathLike[str]) -> list[RoiInfo]:
     """
     file, ds = _open(path)
     out = []
-    for roi in _parse(file, ds):
-        zs = [float(c[:, 2].mean()) for c in roi.contours]
+    for roi in _parse(file, ds, wanted=set()):
+        zs = roi.plane_z
         z_range = (round(min(zs), 2), round(max(zs), 2)) if zs else None
-        out.append(RoiInfo(roi.number, roi.name, roi.color, len(roi.contours), z_range, roi.interpreted_type))
+        out.append(RoiInfo(roi.number, roi.name, roi.color, len(zs), z_range, roi.interpreted_type))
     return out
 
 
@@ -463,12 +505,12 @@ def read_rtstruct(
         A requested name is not in the file.
     """
     file, ds = _open(path)
-    rois = _parse(file, ds)
+    wanted = {n.strip().lower(): n for n in names} if names is not None else None
+    rois = _parse(file, ds, set(wanted) if wanted is not None else None)
     uid = _frame_of_reference(ds)
     # planes of the whole structure set (all ROIs share the CT slices), so one-plane ROIs get a thickness
-    plane_spacing = plane_spacing_of([c for r in rois for c in r.contours])
-    if names is not None:
-        wanted = {n.strip().lower(): n for n in names}
+    plane_spacing = _spacing_of_planes([z for r in rois for z in r.plane_z])
+    if wanted is not None:
         by_name = {r.name.lower(): r for r in rois}
         missing = [n for key, n in wanted.items() if key not in by_name]
         if missing:
