@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from hbiview.anatomy.morph import PLANE4, fill_holes_2d
+from hbiview.anatomy.morph import PLANE4, disk, fill_holes_2d
 from hbiview.anatomy.types import LANDMARK_NAMES, VERTEBRAE, Landmark, Landmarks
 from hbiview.errors import GeometryError
 from hbiview.geometry import Geometry
@@ -268,8 +268,7 @@ def landmarks_from_masks(
     # ---- iliac crest: lateral bone of the trunk, the run that reaches down to the hips
     dx_mm = (cols[None, None, :] - mid[:, None, None]) * sx
     lateral = skeleton & trunk & (np.abs(dx_mm) >= 50.0)
-    depth = ndimage.distance_transform_edt(trunk, sampling=(1e4, sy, sx))  # in-plane depth (mm)
-    lateral &= depth >= 10.0
+    lateral &= ndimage.binary_erosion(trunk, structure=disk(10.0, (sy, sx)))  # 10 mm or more inside
     if lung_slices.size:
         lateral[lung_slices[0] :] = False  # below the lungs only
     profile = lateral.sum(axis=(1, 2)) * sy * sx
@@ -285,9 +284,10 @@ def landmarks_from_masks(
             crest = float(z_mm[stop - 1] + sz / 2)
             put("iliac_crest", crest, 0.8, "top of the lateral pelvic bone (iliac crests)")
         # femoral heads: the thickest bone lateral to the midline, within 250 mm below the top of the run
-        filled = fill_holes_2d(skeleton) & trunk
         start = max(start, int(np.searchsorted(z_mm, z_mm[stop - 1] - 250.0)))
         sub = slice(start, stop)
+        filled = np.zeros_like(skeleton)
+        filled[sub] = fill_holes_2d(skeleton[sub]) & trunk[sub]
         edt = ndimage.distance_transform_edt(filled[sub], sampling=spacing_mm)
         for side in (-1, 1):
             region = (np.sign(dx_mm[sub]) == side) & (np.abs(dx_mm[sub]) >= 50.0)
@@ -307,12 +307,15 @@ def landmarks_from_masks(
             z_fh = float(z_mm[k_tip]) if abs(z_mm[k_tip] - z_edt) <= 40.0 else z_edt
             k_fh = float(np.interp(z_fh, z_mm, np.arange(nz)))
             femoral_heads = [(k_fh, j, i, min(r, 25.0)) for _, j, i, r in femoral_heads]
-            put(
-                "femoral_heads",
-                z_fh,
-                0.7,
-                "level of the greater trochanters' tips (centre of the femoral heads)",
-            )
+            if z_fh - z_mm[0] >= 40.0:  # the femoral necks must be in the scan below the heads
+                put(
+                    "femoral_heads",
+                    z_fh,
+                    0.7,
+                    "level of the greater trochanters' tips (femoral head centres)",
+                )
+            else:
+                femoral_heads = []
     ctx.femoral_heads = femoral_heads
     if "iliac_crest" not in found:
         put("iliac_crest", None, 0.0, "not in scan: no iliac crests found")

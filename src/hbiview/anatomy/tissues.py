@@ -247,8 +247,9 @@ def skeleton_mask(hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, flo
     if n == 0:
         return bone
     sizes = np.bincount(labels.ravel())
-    peak = ndimage.maximum(hu, labels, np.arange(n + 1))
-    keep = (sizes * voxel_cc >= 0.3) & (np.asarray(peak) >= CORTEX_HU)
+    has_cortex = np.zeros(n + 1, dtype=bool)
+    has_cortex[np.unique(labels[bone & (hu >= CORTEX_HU)])] = True
+    keep = (sizes * voxel_cc >= 0.3) & has_cortex
     keep[0] = False
     skeleton = keep[labels]
     return fill_holes_2d(skeleton, max(int(30.0 / (spacing_mm[1] * spacing_mm[2])), 1)) & body
