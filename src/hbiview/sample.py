@@ -34,7 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from hbiview import labels as lb
-from hbiview.errors import InputError, warn
+from hbiview.errors import HbiviewError, InputError, warn
 from hbiview.geometry import Geometry
 from hbiview.volume import CTVolume
 
@@ -1709,7 +1709,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("folder", help="output folder (e.g. sample_ct)")
     parser.add_argument("--force", action="store_true", help="replace an existing series")
     args = parser.parse_args(argv)
-    files = write_sample_ct(args.folder, force=args.force)
+    try:
+        files = write_sample_ct(args.folder, force=args.force)
+    except HbiviewError as exc:
+        print(f"hbiview.sample: error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {len(files)} slices to {args.folder}")
     return 0
 

@@ -374,3 +374,12 @@ def test_lung_slab_warns_when_faces_miss_voxel_faces() -> None:
 
     with pytest.warns(HbiviewWarning, match="not on a voxel face"):
         lung_slab_phantom((100, 100, 100), spacing_mm=5.0, slab_depth_mm=22, slab_thickness_mm=30)
+
+
+def test_sample_main_refuses_existing_folder(tmp_path, capsys) -> None:
+    from hbiview.sample import main
+
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main([str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "mine"
