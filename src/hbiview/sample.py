@@ -1364,6 +1364,14 @@ def make_phantom(
     Phantom
         CT (int16 HU), labels, landmarks and vertebral levels; the same arguments give bitwise the same
         result.
+
+    Notes
+    -----
+    ``lateral_scale`` and ``ap_scale`` scale the whole anatomy (skeleton and organs too), so a thick
+    patient also has larger lungs; the skeletal layout, landmarks and marrow split do not change. The
+    cancellous interior of a bone is the bone eroded by one voxel: at coarse grids (pixels above ~5 mm)
+    thin bones such as ribs and clavicles keep only their cortical shell. Every bone site has an interior
+    at the default spacing.
     """
     spacing = np.broadcast_to(np.asarray(spacing_mm, dtype=float), (3,)).copy()
     for name, v in zip(("spacing_mm[z]", "spacing_mm[y]", "spacing_mm[x]"), spacing):
