@@ -547,7 +547,7 @@ def _vector(where: str, key: str, value: Any, n: int, low: float, high: float) -
 def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise PlanError(f"{where}unknown key {prefix}{unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        raise PlanError(f"{where}unknown key {prefix + unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
 
 
 def _block_from(where: str, key: str, table: Any) -> Block:
@@ -853,7 +853,16 @@ def _body_section(
     ys = y_axis[np.any(section, axis=(0, 2))]
     if xs.size == 0:
         raise PlanError(f"the CT shows no body between z = {z_low:.0f} and {z_high:.0f} mm")
-    return float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max())
+    half_x, half_y = (
+        abs(x_axis[1] - x_axis[0]) / 2,
+        abs(y_axis[1] - y_axis[0]) / 2,
+    )  # voxel edges, not centres
+    return (
+        float(xs.min() - half_x),
+        float(xs.max() + half_x),
+        float(ys.min() - half_y),
+        float(ys.max() + half_y),
+    )
 
 
 def _choose_setup(
@@ -880,7 +889,8 @@ def _choose_setup(
     z_axis, _, x_axis = geometry.axis_coordinates_mm()
     band = (z_axis >= inferior) & (z_axis <= superior)
     rows = mask[band].any(axis=1)  # (z, x)
-    half_width = np.array([np.abs(x_axis[r] - x_centre).max() if r.any() else 0.0 for r in rows])
+    edge = abs(x_axis[1] - x_axis[0]) / 2
+    half_width = np.array([np.abs(x_axis[r] - x_centre).max() + edge if r.any() else 0.0 for r in rows])
     length = superior - inferior
     width = 2 * (half_width.max() + margin)
     offset = np.abs(z_axis[band] - (superior + inferior) / 2)
