@@ -88,7 +88,37 @@ def main(argv: list[str]) -> int:
     fig.tight_layout()
     fig.savefig(OUT / f"{prefix}sample_axial.png")
     plt.close(fig)
+    if not kwargs and not show_labels:
+        _variants()
     return 0
+
+
+def _variants() -> None:
+    """Axial slices at T7 of the robustness variants (thin, thick with couch, arms up, small FOV)."""
+    variants = [
+        ("thin (0.8)", {"lateral_scale": 0.8, "ap_scale": 0.8}),
+        ("thick (1.3) on a couch", {"lateral_scale": 1.3, "ap_scale": 1.3, "couch": True}),
+        ("arms up", {"arms": "up"}),
+        ("FOV 350 mm, from the diaphragm", {"fov_mm": 350.0, "z_range_mm": (1250.0, 1800.0)}),
+    ]
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.8), dpi=100)
+    for ax, (name, kw) in zip(axes, variants):
+        p = make_phantom(**kw)
+        z, y, x = p.geometry.axis_coordinates_mm()
+        k = int(np.argmin(np.abs(z - p.vertebrae_mm["T7"])))
+        # the same 720 x 480 mm window for every variant, centred on the trunk
+        half_x, y0, y1 = 360.0, -250.0, 230.0
+        extent = (x[0], x[-1], y[-1], y[0])
+        _show(ax, p.ct.array[k], 1.0, name, WIDE, extent=extent)
+        ax.set_axis_on()
+        ax.set_facecolor("black")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlim(-half_x, half_x)
+        ax.set_ylim(y1, y0)
+    fig.tight_layout()
+    fig.savefig(OUT / "sample_variants.png")
+    plt.close(fig)
 
 
 if __name__ == "__main__":
