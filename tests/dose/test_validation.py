@@ -177,7 +177,7 @@ def test_lung_slab_increase_per_cm_within_published_range(reference_dir: Path) -
 
     with open(reference_dir / "hbi_clinical.toml", "rb") as handle:
         rule = tomllib.load(handle)["dose_beyond_lung_rule_of_thumb"]["percent_per_cm_lung"]
-    slab_depth, slab_thickness = 50.0, 100.0
+    slab_depth, slab_thickness = 48.0, 100.0  # slab faces on 4 mm voxel faces
     ct = lung_slab_phantom(
         size_mm=(400, 360, 400),
         spacing_mm=4.0,

@@ -229,7 +229,8 @@ class ConvolutionEngine(DoseEngine):
         levels = [1.0]
         rho_eff = None
         if heterogeneity:
-            inside = (rho > 0.05).astype(np.float32)
+            # interior voxels only: partial-volume voxels on the skin must not look like lung
+            inside = ndimage.binary_erosion(rho > 0.05).astype(np.float32)
             size = (
                 max(round(10.0 / dw), 1),
                 *(max(round(10.0 * SAD_MM / (float(w_mm.mean()) * du)), 1),) * 2,
