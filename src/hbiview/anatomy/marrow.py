@@ -27,7 +27,8 @@ def marrow_shares() -> dict[str, float]:
     Returns
     -------
     dict
-        Site -> fraction; the values sum to 1.
+        Site -> fraction; the values sum to 1 (the published percentages, rounded to 0.1, add up to
+        99.9, so each is divided by 99.9).
     """
     ref = resources.files("hbiview") / "data" / "red_marrow.csv"
     with ref.open("r", newline="") as handle:

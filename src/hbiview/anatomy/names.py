@@ -113,7 +113,12 @@ def _words(name: str) -> list[str]:
     return [w for w in re.split(r"[^A-Za-z]+", spaced.lower()) if w]
 
 
+_ROLE_KEYS = {r.lower(): r for r in ROLES}
+
+
 def _default_role(name: str) -> str | None:
+    if name.strip().lower() in _ROLE_KEYS:  # hbiview's own names, e.g. from a TotalSegmentator import
+        return _ROLE_KEYS[name.strip().lower()]
     words = _words(name)
     if not words:
         return None
