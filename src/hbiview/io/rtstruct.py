@@ -367,11 +367,14 @@ def _first_z(contour: Any) -> tuple[float, int] | None:
     return z, count
 
 
-def _parse(file: Path, ds: Any, wanted: set[str] | None = None) -> list[_Roi]:
+def _parse(
+    file: Path, ds: Any, wanted: set[str] | None = None, positions_of_others: bool = True
+) -> list[_Roi]:
     """ROIs of a structure set.
 
-    Only ROIs named in ``wanted`` (lower case; ``None`` = all) get their points parsed, the others only
-    their plane positions (``plane_z``).
+    Only ROIs named in ``wanted`` (lower case; ``None`` = all) get their points parsed; the others get
+    their plane positions (``plane_z``) if ``positions_of_others``, else nothing (their contour sequences
+    are not even decoded, which is most of the reading time of a large structure set).
     """
     names = {}
     for item in ds.StructureSetROISequence:
@@ -397,6 +400,8 @@ def _parse(file: Path, ds: Any, wanted: set[str] | None = None) -> list[_Roi]:
         if color is not None and len(color) == 3:
             roi.color = tuple(int(np.clip(float(c), 0, 255)) for c in color)  # type: ignore[assignment]
         if wanted is not None and roi.name.lower() not in wanted:
+            if not positions_of_others:
+                continue
             for contour in item.get("ContourSequence", []) or []:
                 found = _first_z(contour)
                 if found is not None:
@@ -506,10 +511,14 @@ def read_rtstruct(
     """
     file, ds = _open(path)
     wanted = {n.strip().lower(): n for n in names} if names is not None else None
-    rois = _parse(file, ds, set(wanted) if wanted is not None else None)
+    rois = _parse(file, ds, set(wanted) if wanted is not None else None, positions_of_others=False)
     uid = _frame_of_reference(ds)
-    # planes of the whole structure set (all ROIs share the CT slices), so one-plane ROIs get a thickness
+    # distance between contour planes (all ROIs share the CT slices); when the selected ROIs have fewer
+    # than two planes, the planes of the other ROIs give it, so one-plane ROIs get a thickness
     plane_spacing = _spacing_of_planes([z for r in rois for z in r.plane_z])
+    if not plane_spacing and wanted is not None:
+        others = _parse(file, ds, set(), positions_of_others=True)
+        plane_spacing = _spacing_of_planes([z for r in others for z in r.plane_z])
     if wanted is not None:
         by_name = {r.name.lower(): r for r in rois}
         missing = [n for key, n in wanted.items() if key not in by_name]
