@@ -27,7 +27,8 @@ table { border-collapse: collapse; margin: .6em 0 1em; font-size: .85em; }
 th, td { border: 1px solid #c8c8c8; padding: .25em .55em; }
 th { background: #eef3f8; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.summary th { width: 11em; }
+table.summary td { width: 11em; text-align: left; }
+table.summary td + td { width: auto; }
 .note { background: #fff8e5; border-left: 4px solid #e6a000; padding: .5em .8em; margin: .8em 0; }
 .meta { color: #666; font-size: .85em; }
 figure { margin: 1em 0; }
