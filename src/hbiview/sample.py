@@ -1313,6 +1313,38 @@ def _paint_couch(hu: np.ndarray, y: np.ndarray, x: np.ndarray, gap_mm: float = 8
 
 
 # ====================================================================== public API
+def _inner_scale(scale: float) -> float:
+    """Scale of the anatomy inside the subcutaneous fat for a body scale (1/3 of any growth above 1)."""
+    return scale if scale <= 1.0 else 1.0 + (scale - 1.0) / 3.0
+
+
+def _add_fat(
+    cv: _Canvas,
+    y_mm: np.ndarray,
+    extra_x_mm: float,
+    extra_y_mm: float,
+    spacing_mm: Sequence[float],
+) -> None:
+    """Grow the body outline by subcutaneous fat, ``extra_x_mm`` at the flanks and ``extra_y_mm`` in front.
+
+    The layer is thickest over the trunk and thighs and thin over the head, hands and feet; it does not
+    grow through the back, which rests on the couch plane.
+    """
+    if extra_x_mm <= 0 and extra_y_mm <= 0:
+        return
+    body = cv.labels != 0
+    _, sy, sx = spacing_mm
+    sampling = (sy / max(extra_y_mm, 1e-6), sx / max(extra_x_mm, 1e-6))
+    weight = np.interp(cv.za, [0, 400, 700, 1450, 1550, 1750], [0.15, 0.5, 1.0, 1.0, 0.35, 0.2])
+    front = (y_mm < BACK_Y_MM)[:, None]
+    for k in range(body.shape[0]):
+        if not body[k].any():
+            continue
+        # in-plane anisotropic distance from the body, in units of the wanted thickness
+        dist = ndimage.distance_transform_edt(~body[k], sampling=sampling)
+        cv.labels[k][(dist <= weight[k]) & ~body[k] & front] = FAT
+
+
 def _check_positive(name: str, value: float) -> float:
     value = float(value)
     if not math.isfinite(value) or value <= 0:
@@ -1367,8 +1399,9 @@ def make_phantom(
 
     Notes
     -----
-    ``lateral_scale`` and ``ap_scale`` scale the whole anatomy (skeleton and organs too), so a thick
-    patient also has larger lungs; the skeletal layout, landmarks and marrow split do not change. The
+    A scale below 1 shrinks the whole anatomy. A scale above 1 grows the anatomy by a third of the excess
+    and adds the rest as subcutaneous fat (thickest over trunk and thighs, none through the back), as in
+    an obese patient; the landmarks and the marrow split do not change. The
     cancellous interior of a bone is the bone eroded by one voxel: at coarse grids (pixels above ~5 mm)
     thin bones such as ribs and clavicles keep only their cortical shell. Every bone site has an interior
     at the default spacing.
@@ -1419,11 +1452,14 @@ def make_phantom(
         y = iso_y + (np.arange(ny) - (ny - 1) / 2) * sy
 
     # anatomical (reference-frame) coordinates of the voxel centres
+    # a thick patient is mostly a fatter one: the anatomy grows by a third of the extra scale and the
+    # rest is subcutaneous fat added around the outline (a thin one is scaled as a whole)
+    lat_in, ap_in = _inner_scale(lat), _inner_scale(ap)
     za = z / hs
-    ya = BACK_Y_MM - (BACK_Y_MM - y) / ap
-    xa = x / lat
+    ya = BACK_Y_MM - (BACK_Y_MM - y) / ap_in
+    xa = x / lat_in
     cv = _Canvas(za, ya, xa)
-    spacing_ref = (sz / hs, sy / ap, sx / lat)
+    spacing_ref = (sz / hs, sy / ap_in, sx / lat_in)
 
     _paint_outline(cv, arms)
     _paint_thorax(cv)
@@ -1436,6 +1472,7 @@ def make_phantom(
     _paint_limbs(cv, arms)
     _paint_skull(cv)
     _absorb_fragments(cv.labels)
+    _add_fat(cv, y, (lat - lat_in) * 160.0, (ap - ap_in) * 210.0, (sz, sy, sx))
     _paint_skin(cv)
     labels = cv.labels
 

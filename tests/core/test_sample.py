@@ -383,3 +383,26 @@ def test_sample_main_refuses_existing_folder(tmp_path, capsys) -> None:
     assert main([str(tmp_path)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_thick_patient_is_fatter(phantom: Phantom) -> None:
+    thick = make_phantom(lateral_scale=1.3, ap_scale=1.3)
+
+    def midline_depth_and_fat(p: Phantom, z_mm: float) -> tuple[float, int]:
+        z, y, x = p.geometry.axis_coordinates_mm()
+        column = p.labels[int(np.argmin(np.abs(z - z_mm))), :, int(np.argmin(np.abs(x)))]
+        rows = np.nonzero(column)[0]
+        anterior = column[rows[0] : rows[0] + 40]
+        # anterior subcutaneous fat (with skin) before the first muscle voxel
+        return float(y[rows[-1]] - y[rows[0]]), int(np.argmax(anterior == 1))
+
+    depth_ref, fat_ref = midline_depth_and_fat(phantom, 1100.0)
+    depth, fat = midline_depth_and_fat(thick, 1100.0)
+    # the abdomen is 1.3 times as deep (within 5 %), mostly by a thicker anterior fat layer
+    assert depth == pytest.approx(1.3 * depth_ref, rel=0.05)
+    assert (fat - fat_ref) * 3.5 >= 25.0
+    # the lungs stay in the adult range and the marrow split does not move
+    cc = thick.geometry.voxel_volume_cc
+    for label in (4, 5):
+        assert 1.5 <= np.count_nonzero(thick.labels == label) * cc / 1000.0 <= 3.5
+    assert abs(_upper_marrow_fraction(thick, thick.landmarks_mm["iliac_crest"]) - 0.63) <= 0.05
