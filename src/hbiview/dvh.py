@@ -79,6 +79,8 @@ METRIC_KEYS: dict[str, str] = {
     "marrow_share_in_structure": "share of the body's active marrow inside the structure (0-1)",
     "weighted_mean_gy": "active-marrow-weighted mean dose (Gy)",
     "marrow_fraction_ge_{x}gy": "fraction of the body's active marrow receiving at least x Gy (0-1)",
+    "marrow_fraction_in_field": "fraction of the body's active marrow receiving at least 50 % of the "
+    "prescription, i.e. inside the field (0-1; with a prescription)",
     "supersample": "sub-voxels per voxel edge used for the DVH",
 }
 
@@ -692,5 +694,7 @@ def metrics(
         out["weighted_mean_gy"] = dvh.weighted_mean_gy
         for x in marrow_doses_gy:
             out[f"marrow_fraction_ge_{_num_key(x)}gy"] = dvh.weighted_fraction_at_least(x)
+        if prescription_gy is not None:
+            out["marrow_fraction_in_field"] = dvh.weighted_fraction_at_least(0.5 * prescription_gy)
     out["supersample"] = dvh.supersample
     return out

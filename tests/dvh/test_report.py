@@ -60,6 +60,8 @@ def test_metrics_csv_json_and_clinical_context(tmp_path: Path) -> None:
     # per-voxel EQD2 of 6.6 Gy x 1 at alpha/beta 3: 6.6 (6.6 + 3) / 5 (closed form)
     assert float(rows[0]["mean_eqd2_gy"]) == pytest.approx(6.6 * 9.6 / 5, rel=1e-5)
     assert float(rows[0]["v100pct_rx_pct"]) == pytest.approx(100.0)  # 6.6 >= 6 Gy everywhere
+    # in the field (>= 3 Gy = 50 % of 6 Gy): the 0.7 of the marrow at 6.6 Gy (exact)
+    assert float(marrow["marrow_fraction_in_field"]) == pytest.approx(0.7, rel=1e-5)
     doc = json.loads(write_report(tmp_path / "m.json", results).read_text())
     plan = doc["plans"][0]
     assert plan["lung_assessment"]["category"] == "below_onset"

@@ -41,6 +41,7 @@ MARROW_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("marrow_fraction_ge_1gy", "active marrow\n≥ 1 Gy", "{:.1%}"),
     ("marrow_fraction_ge_2gy", "≥ 2 Gy", "{:.1%}"),
     ("marrow_fraction_ge_5gy", "≥ 5 Gy", "{:.1%}"),
+    ("marrow_fraction_in_field", "in the field\n(≥ 50 % of Rx)", "{:.1%}"),
 )
 
 #: Metrics compared between plans: (key, label, format of values, format of differences).
@@ -52,6 +53,7 @@ DIFFERENCE_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("mean_eqd2_gy", "mean EQD2 (Gy)", "{:.2f}", "{:+.2f}"),
     ("weighted_mean_gy", "marrow-weighted mean (Gy)", "{:.2f}", "{:+.2f}"),
     ("marrow_fraction_ge_2gy", "active marrow ≥ 2 Gy", "{:.1%}", "{:+.1%}"),
+    ("marrow_fraction_in_field", "active marrow in the field", "{:.1%}", "{:+.1%}"),
 )
 
 
@@ -133,9 +135,8 @@ def marrow_table(result: PlanResult) -> tuple[list[str], list[list[str]]] | None
     rows = [row for row in result.metrics if "marrow_share_in_structure" in row]
     if not rows:
         return None
-    return [h for _, h, _ in MARROW_COLUMNS], [
-        [_fmt(r.get(k), f) for k, _, f in MARROW_COLUMNS] for r in rows
-    ]
+    columns = [c for c in MARROW_COLUMNS if any(c[0] in row for row in rows)]
+    return [h for _, h, _ in columns], [[_fmt(r.get(k), f) for k, _, f in columns] for r in rows]
 
 
 def difference_table(results: Sequence[PlanResult]) -> tuple[list[str], list[list[str]]]:

@@ -74,7 +74,7 @@ class _Pages:
 
     # ------------------------------------------------------------------ elements
     def heading(self, text: str, size: float = 15, gap: float = 0.15) -> None:
-        self.need(size / 72 * 1.6 + gap + HEAD_H + ROW_H)  # keep a heading with what follows
+        self.need(size / 72 * 1.3 + gap + 0.1 + HEAD_H + ROW_H)  # keep a heading with what follows
         self.y -= size / 72 * 1.3
         self.fig.text(MARGIN / PAGE_W, self.y / PAGE_H, text, fontsize=size, color=BLUE, weight="bold")
         if size >= 14:
@@ -292,9 +292,9 @@ def write_pdf(
                 pages.key_values(summary_lines(result))
                 if result.lung_assessment is not None:
                     pages.paragraph(result.lung_assessment.text, size=8.5, box="#fff8e5")
-                draw_dvh(pages.axes(3.7), result)
+                draw_dvh(pages.axes(3.3), result)
                 if any(h.weighted_fraction is not None for h in result.dvhs.values()):
-                    pages.y += 0.15
+                    pages.y -= 0.02
                     pages.paragraph(
                         "Solid: % of each structure's volume. Dashed: % of the structure's active marrow "
                         "(marrow-weighted).",

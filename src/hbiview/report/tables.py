@@ -24,6 +24,7 @@ mean_eqd2_gy, mean_bed_gy      mean of the per-voxel EQD2 / BED (Gy)
 marrow_share_in_structure      share of the body's active marrow in the structure (0-1)
 weighted_mean_gy               active-marrow-weighted mean dose (Gy)
 marrow_fraction_ge_{x}gy       fraction of the body's active marrow receiving >= x Gy; x = 1, 2, 5
+marrow_fraction_in_field       fraction of the body's active marrow receiving >= 50 % of the prescription
 supersample                    sub-voxels per voxel edge used for the DVH
 ============================== ===================================================================
 
