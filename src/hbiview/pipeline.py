@@ -1,0 +1,527 @@
+"""The whole chain in a few calls: a CT with its structures, then plans with their dose, DVHs and metrics.
+
+This is the layer the demo, the command line and the teaching lessons share, so that a lesson reads like
+the question it answers:
+
+>>> from hbiview.pipeline import load_case, run_plan, write_comparison   # doctest: +SKIP
+>>> case = load_case()                                     # the bundled sample patient  # doctest: +SKIP
+>>> upper = run_plan(case, "upper-hbi")                    # doctest: +SKIP
+>>> water = run_plan(case, "upper-hbi", heterogeneity=False, label="upper-hbi (water)")  # doctest: +SKIP
+>>> upper.mean_lung_dose_gy, water.mean_lung_dose_gy       # doctest: +SKIP
+>>> spine = run_plan(case, "spine", level="L2", schedule="20x5")  # doctest: +SKIP
+>>> write_comparison("report.pdf", [upper, water, spine])  # doctest: +SKIP
+
+A :class:`Case` segments its CT once (on first use) and keeps the landmarks, so every plan built on it
+uses the same borders; a :class:`PlanRun` keeps the plan, its dose and the DVH evaluation together.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hbiview.errors import InputError, MissingInputError, PlanError, warn
+from hbiview.volume import CTVolume, DoseGrid, Structure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hbiview.anatomy import AnatomyResult, Landmarks
+    from hbiview.dose.compute import DoseResult
+    from hbiview.dvh import DVH
+    from hbiview.plans import Plan
+    from hbiview.report.evaluate import PlanResult
+
+__all__ = [
+    "DVH_STRUCTURES",
+    "SAMPLE_CT_ENV",
+    "Case",
+    "PlanRun",
+    "crop_dose",
+    "find_sample_ct",
+    "load_case",
+    "load_sample_ct",
+    "run_plan",
+    "write_comparison",
+]
+
+#: Environment variable naming the sample patient's folder (used when ``./sample_ct`` is not there).
+SAMPLE_CT_ENV = "HBIVIEW_SAMPLE_CT"
+
+#: Structures evaluated by default (those the segmentation always makes), in report order.
+DVH_STRUCTURES = ("Lungs", "Lung_L", "Lung_R", "Marrow", "Skeleton", "Body")
+
+#: Lateral search range (mm) for a midplane prescription point when the central axis misses the body.
+_MIDPLANE_SEARCH_MM = 300.0
+
+
+# ------------------------------------------------------------------------------------------ the sample CT
+def _has_dicom(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.glob("*.dcm"))
+
+
+def find_sample_ct() -> Path | None:
+    """The folder of the bundled sample patient, or ``None`` when it cannot be found.
+
+    Looked for in this order: the folder named by ``$HBIVIEW_SAMPLE_CT``, ``./sample_ct`` in the current
+    directory, and ``sample_ct/`` at the root of the source tree the package runs from (an editable or
+    development install).
+
+    Raises
+    ------
+    MissingInputError
+        If ``$HBIVIEW_SAMPLE_CT`` is set but names no folder of DICOM files (a typo should not silently
+        fall back to another patient).
+    """
+    env = os.environ.get(SAMPLE_CT_ENV)
+    if env:
+        path = Path(env)
+        if not _has_dicom(path):
+            raise MissingInputError(
+                f"{path}: ${SAMPLE_CT_ENV} names no folder of DICOM (.dcm) files; fix or unset it"
+            )
+        return path
+    here = Path("sample_ct")
+    if _has_dicom(here):
+        return here
+    source_root = Path(__file__).resolve().parents[2]  # src/hbiview/pipeline.py -> repository root
+    bundled = source_root / "sample_ct"
+    if _has_dicom(bundled):
+        return bundled
+    return None
+
+
+def load_sample_ct() -> tuple[CTVolume, str]:
+    """The sample patient's CT and where it came from.
+
+    Returns
+    -------
+    ct, source
+        The CT read from :func:`find_sample_ct`'s folder; when there is none, the same synthetic patient
+        generated in memory with :func:`hbiview.sample.make_phantom` (with a warning saying so).
+    """
+    folder = find_sample_ct()
+    if folder is not None:
+        from hbiview.io.dicom import read_ct
+
+        return read_ct(folder), str(folder)
+    from hbiview.sample import make_phantom
+
+    warn(
+        f"sample_ct/ not found (not in the current directory, not beside the package, ${SAMPLE_CT_ENV} not "
+        "set): generated the same synthetic patient in memory with hbiview.sample.make_phantom()"
+    )
+    return make_phantom().ct, "hbiview.sample.make_phantom() (generated in memory)"
+
+
+# ------------------------------------------------------------------------------------------------- Case
+@dataclass(eq=False)
+class Case:
+    """A CT, its structures and landmarks: what every plan of one patient is computed on.
+
+    The segmentation runs on first use of :attr:`anatomy` (or :attr:`structures`, :attr:`landmarks`) and
+    is kept.
+
+    Parameters
+    ----------
+    ct
+        The CT (HU).
+    source
+        Where the CT came from (a folder, a file, or a description), for messages and reports.
+    imported
+        Structures to use instead of the automatic ones of the same role (see :func:`hbiview.segment`).
+    names_map
+        Clinical name -> role mapping for ``imported``.
+    """
+
+    ct: CTVolume
+    source: str = ""
+    imported: Sequence[Structure] = field(default_factory=tuple)
+    names_map: Mapping[str, str] | None = None
+
+    @cached_property
+    def anatomy(self) -> AnatomyResult:
+        """Structures, marrow sites and landmarks (:func:`hbiview.anatomy.segment`, run once)."""
+        from hbiview.anatomy import segment
+
+        return segment(self.ct, imported=list(self.imported) or None, names_map=self.names_map)
+
+    @property
+    def structures(self) -> Mapping[str, Structure]:
+        """Name -> structure on the CT grid.
+
+        ``Body``, ``Lung_L``, ``Lung_R``, ``Lungs``, ``Skeleton``, ``Marrow`` (with active-marrow weights)
+        and any imported ones.
+        """
+        return self.anatomy.structures
+
+    @property
+    def landmarks(self) -> Landmarks:
+        """Axial landmarks and vertebral levels (z, LPS mm)."""
+        return self.anatomy.landmarks
+
+    def structure_list(self, names: Sequence[str] | None = None) -> list[Structure]:
+        """Structures by name (default :data:`DVH_STRUCTURES` that exist, then the imported ones).
+
+        Raises
+        ------
+        InputError
+            For a name the case does not have.
+        """
+        available = self.structures
+        if names is None:
+            chosen = [n for n in DVH_STRUCTURES if n in available]
+            chosen += [n for n in available if n not in chosen]
+            return [available[n] for n in chosen]
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise InputError(
+                f"no structure named {missing[0]!r} on {self.source or 'this CT'}; "
+                f"available: {', '.join(available)}"
+            )
+        return [available[n] for n in names]
+
+    def plan(self, plan: str | os.PathLike[str] | Plan, **options: Any) -> Plan:
+        """A plan placed on this CT: a preset name (with its options), a TOML plan file, or a Plan.
+
+        Presets take their borders from this case's landmarks (found once, not per plan).
+
+        Raises
+        ------
+        PlanError
+            For an unknown preset or option, or an invalid plan file.
+        """
+        from hbiview.plans import Plan, list_presets, load_plan, preset, resolve_plan
+
+        if isinstance(plan, Plan):
+            if options:
+                raise PlanError(f"plan {plan.name!r}: preset options {sorted(options)} apply to presets only")
+            return resolve_plan(plan, self.ct)
+        text = os.fspath(plan)
+        names = [n for n, _ in list_presets()]
+        if text in names:
+            return preset(text, self.ct, landmarks=self.landmarks, **options)
+        if text.lower().endswith(".toml") or Path(text).exists():
+            if options:
+                raise PlanError(f"{text}: preset options {sorted(options)} apply to presets only")
+            return load_plan(text, self.ct)
+        raise PlanError(f"plan {text!r} is neither a preset ({', '.join(names)}) nor a .toml plan file")
+
+
+def load_case(
+    ct: str | os.PathLike[str] | CTVolume | None = None,
+    *,
+    series: str | None = None,
+    rtstruct: str | os.PathLike[str] | None = None,
+    names_map: Mapping[str, str] | None = None,
+) -> Case:
+    """A CT ready for plans: read (or take) the CT; structures and landmarks follow on first use.
+
+    Parameters
+    ----------
+    ct
+        A CT folder or file, a :class:`~hbiview.volume.CTVolume`, or ``None`` for the bundled sample patient
+        (see :func:`load_sample_ct`).
+    series
+        SeriesInstanceUID to read from a folder holding several series.
+    rtstruct
+        A clinical RT Structure Set whose structures replace the automatic ones of the same role (names
+        mapped as in :func:`hbiview.anatomy.names.role_of`, plus ``names_map``).
+    names_map
+        Clinical name -> role (``"Lung_L"``, ``"Body"``...).
+
+    Returns
+    -------
+    Case
+    """
+    if ct is None:
+        volume, source = load_sample_ct()
+    elif isinstance(ct, CTVolume):
+        volume, source = ct, str(ct.metadata.get("source_path", "CT in memory"))
+    else:
+        from hbiview.io.dicom import read_ct
+
+        volume, source = read_ct(ct, series), os.fspath(ct)
+    imported: list[Structure] = []
+    if rtstruct is not None:
+        from hbiview.io.rtstruct import read_rtstruct
+
+        imported = list(read_rtstruct(rtstruct, volume.geometry))
+    return Case(volume, source, tuple(imported), names_map)
+
+
+# ---------------------------------------------------------------------------------------------- PlanRun
+@dataclass(frozen=True, eq=False)
+class PlanRun:
+    """One plan computed on a case: the plan, its dose, and its DVHs and metrics.
+
+    Parameters
+    ----------
+    label
+        Short name used in tables and legends.
+    plan
+        The plan as computed (resolved on the CT; heterogeneity as used).
+    dose_result
+        The engine's output (:class:`hbiview.dose.compute.DoseResult`): dose grid, prescription point, MU.
+    evaluation
+        DVHs, metrics and the lung-dose assessment (:class:`hbiview.report.PlanResult`); pass it to
+        :func:`hbiview.report.write_report` to report several runs together.
+    notes
+        What the pipeline changed or noticed (e.g. a moved prescription point).
+    """
+
+    label: str
+    plan: Plan
+    dose_result: DoseResult
+    evaluation: PlanResult
+    notes: tuple[str, ...] = ()
+
+    @property
+    def dose(self) -> DoseGrid:
+        """Total dose of the course (Gy)."""
+        return self.dose_result.dose
+
+    @property
+    def dvhs(self) -> dict[str, DVH]:
+        """Structure name -> cumulative DVH."""
+        return self.evaluation.dvhs
+
+    @property
+    def prescription_gy(self) -> float:
+        """Prescribed total dose (Gy)."""
+        return self.plan.total_dose_gy
+
+    @property
+    def heterogeneity(self) -> bool:
+        """Whether the dose used the CT densities (``False``: water inside the body)."""
+        return bool(self.dose_result.model.heterogeneity)
+
+    @property
+    def mean_lung_dose_gy(self) -> float | None:
+        """Mean dose to both lungs (Gy, total course), or ``None`` without lungs."""
+        return self.evaluation.mean_lung_dose_gy
+
+    def metrics(self, structure: str) -> dict[str, Any]:
+        """Every metric of one structure (keys documented in :data:`hbiview.dvh.METRIC_KEYS`).
+
+        Raises
+        ------
+        InputError
+            For a structure that was not evaluated.
+        """
+        for row in self.evaluation.metrics:
+            if row["structure"] == structure:
+                return dict(row)
+        raise InputError(
+            f"plan {self.label!r} has no DVH of {structure!r}; evaluated: {', '.join(self.dvhs)}"
+        )
+
+    def active_marrow_fraction(self, at_least_gy: float, structure: str = "Marrow") -> float:
+        """Fraction (0-1) of the body's active marrow receiving at least ``at_least_gy`` (total Gy)."""
+        h = self._dvh(structure)
+        if h.weighted_fraction is None:
+            raise InputError(f"{structure!r} has no active-marrow weights")
+        return float(h.weighted_fraction_at_least(at_least_gy))
+
+    def active_marrow_in_field(self, structure: str = "Marrow") -> float:
+        """Fraction (0-1) of the body's active marrow inside the field: at least 50 % of the prescription.
+
+        The 50 % isodose is the field edge of an open field, so this is the share of the marrow the field
+        irradiates (the figure behind sequential upper/lower HBI).
+        """
+        return self.active_marrow_fraction(0.5 * self.prescription_gy, structure)
+
+    def volume_pct(self, structure: str, at_least_gy: float) -> float:
+        """Percentage of a structure's volume receiving at least ``at_least_gy`` (total Gy)."""
+        return float(self._dvh(structure).v_gy_pct(at_least_gy))
+
+    def _dvh(self, structure: str) -> DVH:
+        try:
+            return self.dvhs[structure]
+        except KeyError:
+            raise InputError(
+                f"plan {self.label!r} has no DVH of {structure!r}; evaluated: {', '.join(self.dvhs)}"
+            ) from None
+
+    def summary(self) -> dict[str, Any]:
+        """The plan summary shown in reports (beams, set-up, prescription, heterogeneity)."""
+        return dict(self.evaluation.summary)
+
+
+def _plan_summary(plan: Plan, result: DoseResult, notes: Sequence[str]) -> dict[str, Any]:
+    beams = []
+    for beam, dose, mu in zip(plan.beams, result.beam_doses_gy, result.model.monitor_units):
+        beams.append(
+            f"{beam.label}: {beam.energy}, gantry {beam.gantry_deg:g} deg, field "
+            f"{beam.field_mm[0]:.0f} x {beam.field_mm[1]:.0f} mm at 1000 mm, SSD {beam.ssd_mm or 0:.0f} mm, "
+            f"{dose:.2f} Gy per fraction at the prescription point, {mu:.0f} MU"
+        )
+    summary: dict[str, Any] = {
+        "prescription_gy": plan.total_dose_gy,
+        "heterogeneity_corrected": bool(result.model.heterogeneity),
+        "beams": beams,
+        "description": plan.description,
+        "engine": f"{result.model.engine}, {result.model.grid_mm:g} mm grid",
+        "normalization": plan.normalization.describe(),
+        "fractions": plan.fractions,
+    }
+    if notes:
+        summary["notes"] = " ".join(notes)
+    return summary
+
+
+def _midplane_fallback(case: Case, plan: Plan) -> tuple[Plan, str | None]:
+    """Move a midplane prescription point sideways when the first beam's central axis misses the body.
+
+    The lower hemi-body field is centred between the legs: its central axis passes through air. The
+    prescription then goes to the midplane of the nearest body tissue on a line parallel to the axis,
+    shifted along the field's x direction (the point a physicist would pick: mid-thigh).
+    """
+    from hbiview.dose.body import axis_crossing
+    from hbiview.plans import SAD_MM, Normalization
+
+    if plan.normalization.point != "midplane" or not plan.beams:
+        return plan, None
+    source, d, u, _ = plan.beams[0].frame()
+    iso = source + SAD_MM * d
+    if axis_crossing(case.ct, iso, d) is not None:
+        return plan, None
+    shifts = np.arange(-_MIDPLANE_SEARCH_MM, _MIDPLANE_SEARCH_MM + 2.5, 5.0)
+    hits = np.array([axis_crossing(case.ct, iso + s * u, d) is not None for s in shifts])
+    if not hits.any():
+        return plan, None
+    # the run of hits nearest the axis (one leg), and its middle: the centre of that leg
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], hits.astype(int), [0]])))
+    runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+    a, b = min(runs, key=lambda r: np.abs(shifts[r[0] : r[1]]).min())
+    shift = float(shifts[(a + b - 1) // 2])
+    point = iso + shift * u
+    crossing = axis_crossing(case.ct, point, d)
+    if crossing is None:  # pragma: no cover - the middle of a run of hits is a hit
+        return plan, None
+    lps = tuple(round(float(c), 1) for c in point + 0.5 * (crossing[0] + crossing[1]) * d)
+    note = (
+        f"the central axis of {plan.name} passes between the legs, through air: its midplane prescription "
+        f"point was moved {abs(shift):.0f} mm sideways, to the midplane of the nearer leg at LPS "
+        f"({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm"
+    )
+    return replace(plan, normalization=Normalization(point="lps", lps_mm=lps)), note
+
+
+def run_plan(
+    case: Case,
+    plan: str | os.PathLike[str] | Plan,
+    *,
+    label: str | None = None,
+    heterogeneity: bool | None = None,
+    grid_mm: float | None = None,
+    structures: Sequence[str] | None = None,
+    alpha_beta_gy: Mapping[str, float] | None = None,
+    engine: str = "convolution",
+    **options: Any,
+) -> PlanRun:
+    """Compute a plan's dose on a case and evaluate its DVHs and metrics.
+
+    Parameters
+    ----------
+    case
+        From :func:`load_case`.
+    plan
+        A preset name (``"upper-hbi"``, ``"mid-hbi"``, ``"lower-hbi"``, ``"spine"``, ``"pelvis"``), a TOML
+        plan file, or a :class:`~hbiview.plans.Plan`.
+    label
+        Name in tables and legends; default the plan name, with ``" (water)"`` when heterogeneity is off.
+    heterogeneity
+        ``False`` computes with water inside the body (the uncorrected plan); ``None`` keeps the plan's.
+    grid_mm
+        Dose grid spacing (mm); default 5 mm for hemi-body fields, 2.5 mm for localized ones.
+    structures
+        Structure names to evaluate (default :meth:`Case.structure_list`).
+    alpha_beta_gy
+        alpha/beta overrides by structure name or kind for EQD2 (defaults lung 3 Gy, marrow 10 Gy).
+    engine
+        Dose engine.
+    **options
+        Preset options, e.g. ``level="L2"``, ``schedule="20x5"``, ``energy="6MV"`` (see
+        :func:`hbiview.plans.preset`).
+
+    Returns
+    -------
+    PlanRun
+    """
+    from hbiview.dose import compute_dose_result
+    from hbiview.report import evaluate_plans
+
+    resolved = case.plan(plan, **options)
+    resolved, note = _midplane_fallback(case, resolved)
+    notes = (note,) if note else ()
+    if note:
+        warn(note)
+    result = compute_dose_result(
+        case.ct, resolved, grid_mm=grid_mm, heterogeneity=heterogeneity, engine=engine
+    )
+    computed = result.plan
+    if label is None:
+        label = computed.name + ("" if result.model.heterogeneity else " (water)")
+    evaluation = evaluate_plans(
+        [(label, result.dose, case.structure_list(structures), _plan_summary(computed, result, notes))],
+        alpha_beta_gy=alpha_beta_gy,
+    )[0]
+    return PlanRun(label, computed, result, evaluation, notes)
+
+
+# ------------------------------------------------------------------------------------------------ output
+def crop_dose(dose: DoseGrid, threshold_pct: float = 0.5, margin_voxels: int = 2) -> DoseGrid:
+    """The dose grid cropped to the box where the dose exceeds ``threshold_pct`` of its maximum.
+
+    A localized field computed on a grid covering the whole body is mostly zeros; cropped, its RT Dose file
+    is a few MB instead of tens. Nothing above the threshold is lost.
+
+    Parameters
+    ----------
+    dose
+        Total dose (Gy).
+    threshold_pct
+        Percentage of the maximum dose below which border planes are dropped.
+    margin_voxels
+        Voxels kept beyond the box on each side.
+    """
+    array = dose.array
+    peak = float(array.max()) if array.size else 0.0
+    if peak <= 0:
+        return dose
+    inside = array > peak * threshold_pct / 100.0
+    start, stop = [], []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(inside.any(axis=other))
+        start.append(max(int(hits[0]) - margin_voxels, 0))
+        stop.append(min(int(hits[-1]) + 1 + margin_voxels, array.shape[axis]))
+    if start == [0, 0, 0] and stop == list(array.shape):
+        return dose
+    geometry = dose.geometry.cropped(start, stop)
+    sub = array[start[0] : stop[0], start[1] : stop[1], start[2] : stop[2]]
+    return DoseGrid(geometry, np.ascontiguousarray(sub), dose.fractions, dose.description)
+
+
+def write_comparison(
+    path: str | os.PathLike[str],
+    runs: Sequence[PlanRun],
+    *,
+    title: str = "hbiview plan comparison",
+    images: Sequence[tuple[str, bytes | str | os.PathLike[str]]] = (),
+    force: bool = False,
+) -> Path:
+    """Report several runs together (HTML, PDF, CSV or JSON by the suffix of ``path``).
+
+    See :func:`hbiview.report.write_report`: overlaid DVHs, metric tables and differences from the first.
+    """
+    from hbiview.report import write_report
+
+    if not runs:
+        raise InputError("no plan to report")
+    return write_report(path, [r.evaluation for r in runs], title=title, images=images, force=force)
