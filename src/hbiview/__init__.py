@@ -80,6 +80,9 @@ _LAZY: dict[str, str] = {
     "assess_lung_dose": "hbiview.radiobiology",
     "write_report": "hbiview.report",
     "evaluate_plans": "hbiview.report",
+    "load_case": "hbiview.pipeline",
+    "run_plan": "hbiview.pipeline",
+    "PlanRun": "hbiview.pipeline",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
