@@ -19,10 +19,32 @@ from hbiview.density import HuDensityTable, hu_to_density
 from hbiview.geometry import Geometry
 from hbiview.volume import CTVolume, resample_array
 
-__all__ = ["BODY_THRESHOLD_HU", "axis_crossing", "body_extent_mm", "body_mask", "density_on"]
+__all__ = ["BODY_THRESHOLD_HU", "axis_crossing", "body_extent_mm", "body_mask", "density_on", "resample_hu"]
 
 #: Tissue and most lung lie above this, air (-1000 HU plus noise) below.
 BODY_THRESHOLD_HU = -900.0
+
+
+def resample_hu(ct: CTVolume, target: Geometry) -> np.ndarray:
+    """The CT's HU on ``target`` (trilinear, -1000 outside), float32.
+
+    Grids whose axes are parallel to the CT's (the usual case) take scipy's separable fast path, several
+    times faster than a general affine resampling.
+    """
+    matrix = target.map_indices_from(ct.geometry)
+    linear = matrix[:3, :3]
+    if np.allclose(linear, np.diag(np.diag(linear)), atol=1e-9):
+        return ndimage.affine_transform(
+            np.asarray(ct.array, dtype=np.float32),
+            np.diag(linear),
+            offset=matrix[:3, 3],
+            output_shape=target.shape,
+            order=1,
+            mode="constant",
+            cval=-1000.0,
+            prefilter=False,
+        )
+    return resample_array(ct.array, ct.geometry, target, order=1, fill_value=-1000.0)
 
 
 def body_mask(hu: np.ndarray) -> np.ndarray:
@@ -75,7 +97,7 @@ def density_on(
     density, mask
         float32 relative electron density (0 outside the body) and the boolean body mask, both on ``target``.
     """
-    hu = resample_array(ct.array, ct.geometry, target, order=1, fill_value=-1000.0)
+    hu = resample_hu(ct, target)
     mask = body_mask(hu)
     density = hu_to_density(hu, table).astype(np.float32)
     density[~mask] = 0.0
@@ -109,8 +131,7 @@ def body_extent_mm(ct: CTVolume, spacing_mm: float = 5.0) -> tuple[Geometry, np.
         return _EXTENT_CACHE[ct]
     lower, upper = ct.geometry.bounds_mm()
     geometry = Geometry.box(lower, upper, spacing_mm, ct.geometry.frame_of_reference_uid)
-    hu = resample_array(ct.array, ct.geometry, geometry, order=1, fill_value=-1000.0)
-    result = geometry, body_mask(hu)
+    result = geometry, body_mask(resample_hu(ct, geometry))
     result[1].setflags(write=False)
     if spacing_mm == 5.0:
         _EXTENT_CACHE[ct] = result

@@ -12,7 +12,7 @@ from hbiview.errors import PlanError
 from hbiview.geometry import Geometry
 from hbiview.plans import SAD_MM, Plan, resolve_plan
 from hbiview.progress import progress
-from hbiview.volume import CTVolume, DoseGrid, resample_array
+from hbiview.volume import CTVolume, DoseGrid
 
 __all__ = ["DoseResult", "PlanDoseModel", "compute_dose", "compute_dose_result", "plan_dose_model"]
 
@@ -218,6 +218,19 @@ def plan_dose_model(
     )
 
 
+def _beam_region(model: PlanDoseModel, geometry: Geometry) -> np.ndarray | None:
+    """Voxels of an axial ``geometry`` inside some beam's BEV bounding box (the others get no dose)."""
+    if not geometry.is_axial or not all(hasattr(b, "bounds_lps_mm") for b in model.beams):
+        return None
+    z, y, x = geometry.axis_coordinates_mm()
+    region = np.zeros(geometry.shape, dtype=bool)
+    for beam in model.beams:
+        lower, upper = beam.bounds_lps_mm()  # type: ignore[attr-defined]
+        inside = [(c >= lo - 1.0) & (c <= hi + 1.0) for c, lo, hi in zip((x, y, z), lower, upper)]
+        region |= inside[2][:, None, None] & inside[1][None, :, None] & inside[0][None, None, :]
+    return region
+
+
 def compute_dose_result(
     ct: CTVolume,
     plan: Plan,
@@ -250,9 +263,12 @@ def compute_dose_result(
     if dose_geometry.isclose(model.density_geometry):
         body = model.body
     else:
-        from hbiview.dose.body import body_mask
+        from hbiview.dose.body import body_mask, resample_hu
 
-        body = body_mask(resample_array(ct.array, ct.geometry, dose_geometry, order=1, fill_value=-1000.0))
+        body = body_mask(resample_hu(ct, dose_geometry))
+    region = _beam_region(model, dose_geometry)
+    if region is not None:
+        body = body & region
     per_fraction = np.zeros(dose_geometry.shape, dtype=np.float32)
     plane = dose_geometry.shape[1] * dose_geometry.shape[2]
     flat_body = body.reshape(-1)

@@ -83,6 +83,21 @@ class BevDose:
         iw = np.where(w > 1.0, (w - self.w0_mm) / self.dw_mm, -10.0)
         return np.stack([iw, (v - self.v0_mm) / self.du_mm, (u - self.u0_mm) / self.du_mm])
 
+    def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """LPS bounding box ``(lower, upper)`` of the BEV grid (the region this beam gives dose to)."""
+        nw, nv, nu = self.dose.shape
+        w = np.array([self.w0_mm, self.w0_mm + (nw - 1) * self.dw_mm])
+        u = np.array([self.u0_mm, self.u0_mm + (nu - 1) * self.du_mm])
+        v = np.array([self.v0_mm, self.v0_mm + (nv - 1) * self.du_mm])
+        ww, uu, vv = (a.ravel() for a in np.meshgrid(w, u, v, indexing="ij"))
+        corners = (
+            self.source
+            + ww[:, None] * self.d
+            + (ww * uu / SAD_MM)[:, None] * self.u_hat
+            + (ww * vv / SAD_MM)[:, None] * self.v_hat
+        )
+        return corners.min(axis=0), corners.max(axis=0)
+
     def at(self, points_lps_mm: np.ndarray) -> np.ndarray:
         """Dose (Gy per unit weight) at ``(n, 3)`` LPS points; 0 outside the BEV grid."""
         pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
