@@ -185,3 +185,25 @@ def test_dvh_and_report_commands(tmp_path: Path, capsys, make_rtstruct) -> None:
         main(["report", "--rtdose", str(rtdose), "--rtstruct", str(rtss), "--out", str(tmp_path / "r.txt")])
         == 2
     )
+
+
+def test_hbiview_plan_as_summary() -> None:
+    from hbiview.plans import Beam, Plan
+
+    plan = Plan(
+        name="upper HBI",
+        beams=(
+            Beam("6MV", 0.0, field_mm=(400.0, 400.0), name="AP"),
+            Beam("6MV", 180.0, field_mm=(400.0, 400.0), name="PA"),
+        ),
+        prescription_gy=3.0,
+        fractions=2,
+        heterogeneity=False,
+    )
+    dose, structures = hbi_case()
+    dose2 = DoseGrid(dose.geometry, dose.array, fractions=2)
+    r = evaluate_plans([("upper", dose2, structures, plan)], supersample=1)[0]
+    # Plan.prescription_gy is per fraction: 3 Gy x 2 = 6 Gy total
+    assert r.prescription_gy == 6.0 and r.summary["heterogeneity_corrected"] is False
+    assert r.summary["beams"][1].startswith("PA: 6MV, gantry 180°, field 40 x 40 cm")
+    assert r.lung_assessment is not None and r.lung_assessment.category == "not_applicable"  # 2 fractions

@@ -19,7 +19,7 @@ from typing import Any
 
 from hbiview.errors import OutputError
 from hbiview.io.atomic import check_writable
-from hbiview.report.evaluate import PlanResult, evaluate_plans, metric_rows
+from hbiview.report.evaluate import PlanResult, evaluate_plans, metric_rows, plan_summary
 from hbiview.report.tables import results_document, write_curves_csv, write_metrics_csv, write_metrics_json
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "PlanResult",
     "evaluate_plans",
     "metric_rows",
+    "plan_summary",
     "results_document",
     "write_curves_csv",
     "write_metrics_csv",

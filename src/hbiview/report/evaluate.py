@@ -10,7 +10,8 @@ dose        :class:`~hbiview.volume.DoseGrid` (total course, Gy; its ``fractions
 structures  sequence of :class:`~hbiview.volume.Structure` (lungs, marrow with weights, body, ...)
 summary     optional mapping shown in the plan summary; keys read by hbiview (others are listed as given):
             ``prescription_gy`` (total, Gy), ``heterogeneity_corrected`` (bool), ``beams`` (list of str or
-            dicts), ``geometry`` (str), ``description`` (str), ``engine`` (str), ``dose_source`` (str)
+            dicts), ``geometry`` (str), ``description`` (str), ``engine`` (str), ``dose_source`` (str).
+            An :class:`hbiview.plans.Plan` is accepted too (converted by :func:`plan_summary`).
 =========== ================================================================================================
 """
 
@@ -26,7 +27,7 @@ from hbiview.errors import InputError
 from hbiview.radiobiology import PneumonitisAssessment, alpha_beta_for, assess_lung_dose, structure_kind
 from hbiview.volume import DoseGrid, Structure
 
-__all__ = ["PlanInput", "PlanResult", "evaluate_plans", "metric_rows"]
+__all__ = ["PlanInput", "PlanResult", "evaluate_plans", "metric_rows", "plan_summary"]
 
 PlanInput = tuple  # (label, DoseGrid, Sequence[Structure]) or (label, DoseGrid, Sequence[Structure], Mapping)
 
@@ -107,6 +108,44 @@ def _mean_lung_dose(dvhs: Mapping[str, DVH], kinds: Mapping[str, str | None]) ->
     return sum(h.mean_gy * h.total_volume_cc for h in lungs.values()) / volume
 
 
+def plan_summary(plan: Any) -> dict[str, Any]:
+    """The report summary of an :class:`hbiview.plans.Plan` (duck-typed: name, beams, prescription...).
+
+    ``Plan.prescription_gy`` is per fraction; the summary's ``prescription_gy`` is the total course.
+    """
+    beams = []
+    for beam in getattr(plan, "beams", ()):
+        field_mm = getattr(beam, "field_mm", None)
+        parts = [str(getattr(beam, "energy", ""))]
+        parts.append(f"gantry {getattr(beam, 'gantry_deg', 0.0):g}°")
+        if getattr(beam, "collimator_deg", 0.0):
+            parts.append(f"collimator {beam.collimator_deg:g}°")
+        if field_mm is not None:
+            parts.append(f"field {field_mm[0] / 10:g} x {field_mm[1] / 10:g} cm")
+        if getattr(beam, "ssd_mm", None):
+            parts.append(f"SSD {beam.ssd_mm / 10:g} cm")
+        if getattr(beam, "blocks", ()):
+            parts.append(f"{len(beam.blocks)} block(s)")
+        parts.append(f"weight {getattr(beam, 'weight', 1.0):g}")
+        name = getattr(beam, "name", "") or "beam"
+        beams.append(f"{name}: " + ", ".join(p for p in parts if p))
+    fractions = int(getattr(plan, "fractions", 1))
+    summary: dict[str, Any] = {
+        "description": " - ".join(
+            t for t in (getattr(plan, "name", ""), getattr(plan, "description", "")) if t
+        ),
+        "prescription_gy": float(plan.prescription_gy) * fractions,
+        "heterogeneity_corrected": bool(getattr(plan, "heterogeneity", True)),
+        "beams": beams,
+        "engine": "hbiview convolution model",
+        "dose_source": "computed by hbiview (simplified convolution model)",
+    }
+    normalization = getattr(plan, "normalization", None)
+    if normalization is not None and hasattr(normalization, "describe"):
+        summary["prescription point"] = normalization.describe()
+    return summary
+
+
 def _unpack(plan: Sequence[Any]) -> tuple[str, DoseGrid, Sequence[Structure], Mapping[str, Any]]:
     if not isinstance(plan, (tuple, list)) or len(plan) not in (3, 4):
         raise InputError(
@@ -114,6 +153,8 @@ def _unpack(plan: Sequence[Any]) -> tuple[str, DoseGrid, Sequence[Structure], Ma
         )
     label, dose, structures = plan[0], plan[1], plan[2]
     summary = plan[3] if len(plan) == 4 and plan[3] is not None else {}
+    if not isinstance(summary, Mapping) and hasattr(summary, "beams") and hasattr(summary, "prescription_gy"):
+        summary = plan_summary(summary)
     if not isinstance(dose, DoseGrid):
         raise InputError(f"plan {label!r}: the second item must be a DoseGrid, got {type(dose).__name__}")
     return str(label), dose, list(structures), dict(summary)
