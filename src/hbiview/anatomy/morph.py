@@ -117,15 +117,17 @@ def downsample_mean(array: np.ndarray, factor: int) -> np.ndarray:
 
 
 def upsample_mask(mask: np.ndarray, factor: int, shape: tuple[int, int, int]) -> np.ndarray:
-    """Nearest-neighbour in-plane upsampling of a mask made by :func:`downsample_mean` back to ``shape``."""
+    """Nearest-neighbour in-plane upsampling (any dtype) of a volume made by :func:`downsample_mean`."""
     if factor == 1:
         return mask
-    out = np.zeros(shape, dtype=bool)
-    up = mask.repeat(factor, axis=1).repeat(factor, axis=2)
-    out[:, : up.shape[1], : up.shape[2]] = up
-    # the cropped edge takes the values of the last block
-    if up.shape[1] < shape[1]:
-        out[:, up.shape[1] :, : up.shape[2]] = up[:, -1:, :]
-    if up.shape[2] < shape[2]:
-        out[:, :, up.shape[2] :] = out[:, :, up.shape[2] - 1 : up.shape[2]]
+    out = np.zeros(shape, dtype=mask.dtype)
+    ny, nx = mask.shape[1] * factor, mask.shape[2] * factor
+    for k in range(shape[0]):  # slice by slice: no full-size temporary
+        up = mask[k].repeat(factor, axis=0).repeat(factor, axis=1)
+        out[k, :ny, :nx] = up
+        # the cropped edge takes the values of the last block
+        if ny < shape[1]:
+            out[k, ny:, :nx] = up[-1:, :]
+        if nx < shape[2]:
+            out[k, :, nx:] = out[k, :, nx - 1 : nx]
     return out

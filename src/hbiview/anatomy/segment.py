@@ -74,7 +74,7 @@ def segment_tissues(
     geometry = ct.geometry
     flips, z_mm = canonical_view(geometry)
     sz, sy, sx = (float(v) for v in geometry.spacing_mm)
-    factor = max(1, int(np.floor(target_spacing_mm / max(sy, sx) + 1e-6)))
+    factor = max(1, int(np.round(target_spacing_mm / max(sy, sx))))
     spacing = (sz, sy * factor, sx * factor)
     hu = downsample_mean(np.asarray(ct.array)[flips], factor)
     notes: list[str] = []
@@ -128,7 +128,7 @@ def _as_landmarks(value: Landmarks | Mapping[str, object]) -> Landmarks:
 
 
 def _full(mask_work: np.ndarray, t: Tissues, ct: CTVolume) -> np.ndarray:
-    """A working-grid canonical mask on the CT grid in the CT's own orientation."""
+    """A working-grid canonical mask (or label volume) on the CT grid in the CT's own orientation."""
     canonical_shape = ct.geometry.shape
     up = upsample_mask(mask_work, t.factor, canonical_shape)
     return np.ascontiguousarray(up[t.flips])
@@ -197,9 +197,7 @@ def segment(
     notes.extend(cov_notes)
 
     geometry = ct.geometry
-    labels_full = np.zeros(geometry.shape, dtype=np.uint8)
-    for idx in np.unique(labels_w[labels_w > 0]):
-        labels_full[_full(labels_w == idx, t, ct)] = idx
+    labels_full = _full(labels_w, t, ct)
     if "Marrow" in roles:
         labels_full[~roles["Marrow"].mask] = 0
     mw = marrow_weights(labels_full, coverage)

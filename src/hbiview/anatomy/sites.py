@@ -179,11 +179,10 @@ def assign_sites(
 
 
 def _distance_to(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
-    """In-plane distance (mm) to the nearest voxel of ``mask`` in the same slice (large where none)."""
-    if not mask.any():
-        return np.full(mask.shape, 1e6, dtype=np.float32)
-    out = ndimage.distance_transform_edt(~mask, sampling=(1e5, spacing[1], spacing[2])).astype(np.float32)
-    out[~mask.any(axis=(1, 2))] = 1e6
+    """In-plane distance (mm) to the nearest voxel of ``mask`` in the same slice (1e6 where none)."""
+    out = np.full(mask.shape, 1e6, dtype=np.float32)
+    for k in np.flatnonzero(mask.any(axis=(1, 2))):
+        out[k] = ndimage.distance_transform_edt(~mask[k], sampling=spacing[1:])
     return out
 
 
