@@ -37,7 +37,7 @@ def test_mask_surface_of_a_ball_has_its_volume_and_radius():
     radius = 40.0
     mask = np.linalg.norm(points - centre, axis=-1) <= radius
     surface = mask_surface(mask, geometry, smoothing_mm=2.0, max_faces=5000)
-    assert surface.n_cells <= 5000
+    assert surface.n_cells <= 2 * 5000  # the budget: decimated only above twice max_faces
     distance = np.linalg.norm(surface.points - centre, axis=1)
     # voxel staircase of 2 mm voxels, blurred: the surface stays within one voxel of the true sphere
     assert np.abs(distance - radius).max() < 2.0

@@ -97,3 +97,20 @@ def test_field_outline_on_the_skin_lies_on_the_body_surface():
         np.abs(p[:, 2] - FIELD_CENTRE_Z_MM), FIELD_HALF_Z_MM * scale, atol=0.5
     )
     assert on_side.all()
+
+
+def test_field_extent_grows_with_divergence_and_centre_is_on_the_midplane(case):
+    from hbiview.render.beams import field_centre, field_extent
+
+    ct, _, _, plan = case
+    lower, upper = ct.geometry.bounds_mm()
+    low, high = field_extent(plan.beam_outlines(), lower, upper)
+    # the AP beam's edge rays are widest where they leave the CT box on the posterior side (y = upper),
+    # the PA beam's on the anterior side: half-length there = FIELD_HALF_Z (SAD + |y|) / SAD
+    far = (SAD_MM + upper[1]) / SAD_MM
+    assert high[2] == pytest.approx(FIELD_CENTRE_Z_MM + FIELD_HALF_Z_MM * far, abs=1e-6)
+    assert low[2] == pytest.approx(FIELD_CENTRE_Z_MM - FIELD_HALF_Z_MM * far, abs=1e-6)
+    # each central axis crosses the box symmetrically about y = 0: the midplane point (0, 0, z_c)
+    np.testing.assert_allclose(
+        field_centre(plan.beam_outlines(), lower, upper), [0, 0, FIELD_CENTRE_Z_MM], atol=1e-6
+    )

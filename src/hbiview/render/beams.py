@@ -22,6 +22,7 @@ __all__ = [
     "check_outline",
     "far_factor",
     "field_centre",
+    "field_extent",
     "outline_points",
     "plane_field_segments",
     "skin_outline",
@@ -47,11 +48,69 @@ def check_outline(source: npt.ArrayLike, corners: npt.ArrayLike) -> tuple[np.nda
     return src, crn
 
 
-def field_centre(outlines: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]]) -> np.ndarray | None:
-    """Mean of the field centres at the isocentre plane (LPS mm), or ``None`` without beams."""
+def _box_crossing(
+    origin: np.ndarray, direction: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> tuple[float, float] | None:
+    """Ray parameters ``(t_enter, t_exit)`` of ``origin + t * direction`` inside a box (slab method)."""
+    t_low, t_high = -np.inf, np.inf
+    for axis in range(3):
+        if abs(direction[axis]) < 1e-12:
+            if not lower[axis] <= origin[axis] <= upper[axis]:
+                return None
+            continue
+        a = (lower[axis] - origin[axis]) / direction[axis]
+        b = (upper[axis] - origin[axis]) / direction[axis]
+        t_low, t_high = max(t_low, min(a, b)), min(t_high, max(a, b))
+    if t_high < max(t_low, 0.0):
+        return None
+    return max(t_low, 0.0), t_high
+
+
+def field_centre(
+    outlines: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]],
+    lower: npt.ArrayLike | None = None,
+    upper: npt.ArrayLike | None = None,
+) -> np.ndarray | None:
+    """Centre of the fields (LPS mm), or ``None`` without beams.
+
+    With a box (``lower``, ``upper``: the body's or the CT's bounds), each beam's central axis is followed
+    through the box and the midpoint of its path inside is used (the midplane point of an AP/PA pair, the
+    middle of the patient for a single field); the beams' midpoints are averaged. Without a box, or for a
+    central axis that misses it, the centre of the field at the isocentre plane is used.
+    """
     if not outlines:
         return None
-    return np.mean([np.asarray(corners, dtype=float).mean(axis=0) for _, corners in outlines], axis=0)
+    centres = []
+    for source, corners in outlines:
+        src = np.asarray(source, dtype=float)
+        iso = np.asarray(corners, dtype=float).mean(axis=0)
+        crossing = None
+        if lower is not None and upper is not None:
+            crossing = _box_crossing(src, iso - src, np.asarray(lower, float), np.asarray(upper, float))
+        centres.append(iso if crossing is None else src + 0.5 * (crossing[0] + crossing[1]) * (iso - src))
+    return np.mean(centres, axis=0)
+
+
+def field_extent(
+    outlines: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], lower: npt.ArrayLike, upper: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """LPS bounding box ``(low, high)`` of the part of the divergent fields inside a box, or ``None``.
+
+    The four edge rays of every beam are followed from where they enter the box to where they leave it;
+    their divergence makes the field larger on the far side of the patient than at the isocentre plane.
+    """
+    lo, hi = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    points = []
+    for source, corners in outlines:
+        src = np.asarray(source, dtype=float)
+        for corner in np.asarray(corners, dtype=float):
+            crossing = _box_crossing(src, corner - src, lo, hi)
+            if crossing is not None:
+                points.extend(src + t * (corner - src) for t in crossing)
+    if not points:
+        return None
+    stack = np.array(points)
+    return stack.min(axis=0), stack.max(axis=0)
 
 
 def far_factor(source: np.ndarray, corners: np.ndarray, geometry: Geometry, margin: float = 1.05) -> float:

@@ -45,7 +45,7 @@ def write_png(image: np.ndarray, out: str | os.PathLike[str], force: bool = Fals
     if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
         raise InputError(f"a PNG needs a (height, width, 3|4) uint8 picture, got {array.shape} {array.dtype}")
     with atomic_path(out, force=force) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG", optimize=True)
+        Image.fromarray(array).save(tmp, format="PNG", compress_level=6)
     return Path(out)
 
 

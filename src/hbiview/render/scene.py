@@ -284,12 +284,10 @@ def _frame_bounds(anatomy: AnatomyMeshes, plan: PlanLike | None, ct: CTVolume) -
         lower, upper = ct.geometry.bounds_mm()
         bounds = np.array([lower[0], upper[0], lower[1], upper[1], lower[2], upper[2]])
     if plan is not None:
-        outlines = plan.beam_outlines()
-        if outlines:
-            corners = np.concatenate([np.asarray(c, dtype=float) for _, c in outlines])
-            z_low, z_high = corners[:, 2].min() - 60.0, corners[:, 2].max() + 60.0
-            if z_high > bounds[4] and z_low < bounds[5]:
-                bounds[4], bounds[5] = max(bounds[4], z_low), min(bounds[5], z_high)
+        extent = _beams.field_extent(plan.beam_outlines(), bounds[0::2], bounds[1::2])
+        if extent is not None:
+            z_low, z_high = extent[0][2] - 60.0, extent[1][2] + 60.0
+            bounds[4], bounds[5] = max(bounds[4], z_low), min(bounds[5], z_high)
     return bounds
 
 
@@ -423,9 +421,11 @@ def add_scene(
         prescription_total_gy(plan) if plan is not None else (dose.max_gy if dose is not None else None)
     )
     outlines = plan.beam_outlines() if plan is not None else []
-    centre = _beams.field_centre(outlines)
+    lower, upper = ct.geometry.bounds_mm()
+    if anatomy.skin is not None and anatomy.skin.n_points:
+        lower, upper = np.asarray(anatomy.skin.bounds[0::2]), np.asarray(anatomy.skin.bounds[1::2])
+    centre = _beams.field_centre(outlines, lower, upper)
     if centre is None:
-        lower, upper = ct.geometry.bounds_mm()
         centre = (lower + upper) / 2
     position = np.asarray(
         options.plane_position_mm if options.plane_position_mm is not None else centre, float
@@ -478,12 +478,12 @@ def add_scene(
                     smooth_shading=True,
                     name="bone",
                     scalar_bar_args={
-                        "title": "active marrow (% per 100 cm³)",
-                        "vertical": False,
-                        "position_x": 0.30,
-                        "position_y": 0.03,
-                        "width": 0.40,
-                        "height": 0.06,
+                        "title": "active marrow\n(% per 100 cm³)",
+                        "vertical": True,
+                        "position_x": 0.02,
+                        "position_y": 0.32,
+                        "width": 0.06,
+                        "height": 0.40,
                         "title_font_size": int(14 * font_scale),
                         "label_font_size": int(12 * font_scale),
                         "color": "white",
@@ -585,7 +585,9 @@ def _add_beams(
             plotter.add_mesh(iso, color=_BEAM_COLOR, line_width=1.0, opacity=0.35, name=f"beam {index} iso")
         )
         if anatomy.body is not None:
-            points = _beams.skin_outline(src, crn, anatomy.body.mask, anatomy.body.geometry)
+            points = _beams.skin_outline(
+                src, crn, anatomy.body.mask, anatomy.body.geometry, per_side=30, step_mm=1.5
+            )
             runs = _runs(points)
             if runs:
                 line = pv.PolyData()

@@ -151,7 +151,7 @@ def _decorate(
             bottom, top = max(bottom, r0), min(top, r1)
     ax.set_xlim(left, right)
     ax.set_ylim(bottom, top)
-    ax.set_aspect("equal")
+    ax.set_aspect("equal", adjustable="box", anchor="C")
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -345,32 +345,37 @@ def _panel(
         parts.append(_draw_fields(ax, plane, plan, ct, scale))
     body = structures_by_role(structures)["body"]
     box = _crop_box(plane, body[0] if body else None, style.crop_margin_mm)
-    _decorate(ax, plane, scale, _field_crop(box, plane, plan, style))
+    _decorate(ax, plane, scale, _field_crop(box, plane, plan, style, ct.geometry))
     return parts
 
 
 def _field_crop(
-    box: tuple[float, float, float, float] | None, plane: SlicePlane, plan: PlanLike | None, style: SliceStyle
+    box: tuple[float, float, float, float] | None,
+    plane: SlicePlane,
+    plan: PlanLike | None,
+    style: SliceStyle,
+    geometry: Any,
 ) -> tuple[float, float, float, float] | None:
     """Limit the rows of a coronal or sagittal view to the fields' z extent plus the margin."""
     if plan is None or not style.crop_to_fields or plane.row_axis != 2 or style.crop_margin_mm is None:
         return box
-    outlines = plan.beam_outlines()
-    if not outlines:
+    extent = _beams.field_extent(plan.beam_outlines(), *geometry.bounds_mm())
+    if extent is None:
         return box
-    z = np.concatenate([np.asarray(c, dtype=float)[:, 2] for _, c in outlines])
     margin = max(style.crop_margin_mm, 60.0)
     if box is None:
         left, right, bottom, top = plane.extent_mm
         box = (min(left, right), max(left, right), min(bottom, top), max(bottom, top))
-    low, high = max(box[2], z.min() - margin), min(box[3], z.max() + margin)
+    low, high = max(box[2], extent[0][2] - margin), min(box[3], extent[1][2] + margin)
     return box if low >= high else (box[0], box[1], low, high)
 
 
-def _default_position(view: str, plan: PlanLike | None, position_mm: float | None) -> float | None:
+def _default_position(
+    view: str, plan: PlanLike | None, position_mm: float | None, ct: CTVolume
+) -> float | None:
     if position_mm is not None or plan is None:
         return position_mm
-    centre = _beams.field_centre(plan.beam_outlines())
+    centre = _beams.field_centre(plan.beam_outlines(), *ct.geometry.bounds_mm())
     if centre is None:
         return None
     return float(centre[{"axial": 2, "coronal": 1, "sagittal": 0}[view]])
@@ -424,7 +429,7 @@ def render_slice(
         ``(height, width, 3)`` uint8 RGB picture.
     """
     style = style or SliceStyle()
-    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm))
+    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm, ct))
     fig, scale = _figure(size)
     ax = fig.add_axes((0.01, 0.02, 0.66, 0.87))
     ax.set_facecolor("black")
@@ -486,7 +491,7 @@ def render_compare_slices(
     if not 2 <= len(cases) <= 4:
         raise InputError(f"a comparison shows 2 to 4 plans, got {len(cases)}")
     style = style or SliceStyle()
-    plane = make_plane(ct.geometry, view, _default_position(view, cases[0][0], position_mm))
+    plane = make_plane(ct.geometry, view, _default_position(view, cases[0][0], position_mm, ct))
     fig, scale = _figure(size)
     scale *= 0.85
     structure_list = _structure_list(structures)
@@ -573,7 +578,7 @@ def render_difference_slice(
         ``(height, width, 3)`` uint8 RGB picture.
     """
     style = style or SliceStyle()
-    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm))
+    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm, ct))
     a = sample_on_plane(dose_a.dose_gy, dose_a.geometry, plane, order=1)
     b = sample_on_plane(dose_b.dose_gy, dose_b.geometry, plane, order=1)
     difference = a - b
@@ -604,7 +609,7 @@ def render_difference_slice(
         parts.append(_draw_fields(ax, plane, plan, ct, scale))
     body = structures_by_role(structure_list)["body"]
     box = _crop_box(plane, body[0] if body else None, style.crop_margin_mm)
-    _decorate(ax, plane, scale, _field_crop(box, plane, plan, style))
+    _decorate(ax, plane, scale, _field_crop(box, plane, plan, style, ct.geometry))
     _colorbar(fig, (0.70, 0.50, 0.025, 0.40), cmap, (-limit, limit), f"{label_a} − {label_b} (Gy)", scale)
     _legend(fig, parts, scale, (0.685, 0.47))
     heading = title if title is not None else f"dose difference: {label_a} − {label_b}"

@@ -72,7 +72,7 @@ class Viewer:
         self.screenshots: list[Path] = []
         base = options or SceneOptions()
         lower, upper = ct.geometry.bounds_mm()
-        centre = _beams.field_centre(self.cases[0][0].beam_outlines())
+        centre = _beams.field_centre(self.cases[0][0].beam_outlines(), lower, upper)
         start = np.clip(centre if centre is not None else (lower + upper) / 2, lower, upper)
         self.options = replace(
             base,
