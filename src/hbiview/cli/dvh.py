@@ -80,20 +80,32 @@ def load_case(
     GeometryError
         Different frames of reference, or no structure overlaps the dose grid.
     """
+    import warnings
+
     import numpy as np
 
-    from hbiview.errors import GeometryError, InputError, warn
+    from hbiview.errors import GeometryError, HbiviewWarning, InputError, warn
     from hbiview.io.rtdose import read_rtdose
     from hbiview.io.rtstruct import read_rtstruct
 
     if fractions < 1:
         raise InputError(f"--fractions must be at least 1, got {fractions}")
     dose = read_rtdose(rtdose, fractions=fractions)
-    structures = read_rtstruct(rtstruct, dose.geometry, names=names)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", HbiviewWarning)
+        structures = read_rtstruct(rtstruct, dose.geometry, names=names)
+    for message in caught:  # pass on all but "outside the grid", which is said once below
+        if not (
+            issubclass(message.category, HbiviewWarning) and "outside the target grid" in str(message.message)
+        ):
+            warnings.warn_explicit(message.message, message.category, message.filename, message.lineno)
     kept = []
+    outside_names = []
     for structure in structures:
         points = np.concatenate(structure.contours) if structure.contours else np.zeros((0, 3))
         if not structure.mask.any():
+            if structure.contours:
+                outside_names.append(structure.name)
             continue
         outside = ~dose.geometry.contains_lps(points, margin_voxels=0.5)
         if outside.any():
@@ -106,6 +118,11 @@ def load_case(
         raise GeometryError(
             f"{rtdose}: the RT Dose grid does not overlap any structure of {rtstruct}; "
             "check that both files come from the same plan"
+        )
+    if outside_names:
+        warn(
+            f"{', '.join(map(repr, outside_names))} of {rtstruct} lie outside the RT Dose grid of "
+            f"{rtdose}: skipped"
         )
     return dose, kept
 
