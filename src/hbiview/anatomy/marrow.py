@@ -94,6 +94,8 @@ def marrow_weights(site_labels: np.ndarray, coverage: Mapping[str, float] | None
         cov = 1.0 if coverage is None else float(np.clip(coverage.get(site, 1.0), 0.0, 1.0))
         fractions[site] = shares[site] * cov
         per_voxel[i + 1] = fractions[site] / n
-    weights = per_voxel.astype(np.float32)[np.minimum(labels, n_sites)]
+    lut = np.zeros(256, dtype=np.float32)
+    lut[: n_sites + 1] = per_voxel
+    weights = np.take(lut, labels.astype(np.uint8, copy=False))
     missing_fraction = max(0.0, 1.0 - sum(fractions.values()))
     return MarrowWeights(weights, fractions, missing, missing_fraction)
