@@ -92,5 +92,5 @@ def test_dose_writes_nifti_without_heterogeneity(
     text = capsys.readouterr().out
     assert "heterogeneity off" in text and "4 Gy x 5 = 20 Gy" in text
     image = nib.load(str(out))
-    # the PA spine field prescribed at 5 cm depth: the maximum lies near dmax and exceeds the 4 Gy x 5 at depth
+    # PA spine field prescribed at 5 cm depth: the maximum (near dmax) exceeds the 4 Gy x 5 given at depth
     assert 20.0 < float(np.asarray(image.dataobj).max()) < 30.0

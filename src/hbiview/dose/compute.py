@@ -60,6 +60,17 @@ class PlanDoseModel:
             total += self.beam_per_fraction_at(i, pts)
         return total
 
+    def per_fraction_at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
+        """Dose per fraction (Gy) at voxel indices ``(n, 3)`` of ``geometry`` (body mask not applied)."""
+        total = np.zeros(len(index), dtype=np.float32)
+        for beam, dose in zip(self.plan.beams, self.beams):
+            weight = np.float32(beam.weight * self.scale)
+            if hasattr(dose, "at_indices"):
+                total += dose.at_indices(geometry, index) * weight
+            else:
+                total += dose.at(geometry.index_to_lps(index)) * weight
+        return total
+
     @property
     def monitor_units(self) -> tuple[float, ...]:
         """Monitor units per fraction of each beam (1 MU = 1 cGy at dmax, 10 x 10 cm, SSD 1000 mm)."""
@@ -280,7 +291,7 @@ def compute_dose_result(
         if flat.size == 0:
             continue
         idx = np.stack(np.unravel_index(flat, dose_geometry.shape), axis=1).astype(np.float64)
-        out[flat] = model.per_fraction_at(dose_geometry.index_to_lps(idx))
+        out[flat] = model.per_fraction_at_indices(dose_geometry, idx)
     plan_r = model.plan
     description = (
         f"{plan_r.name}: {model.engine} engine, heterogeneity {'on' if model.heterogeneity else 'off'}, "
