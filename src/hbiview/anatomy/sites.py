@@ -10,7 +10,7 @@ Rules (canonical orientation, distances in mm from the midline ``dx``, the spine
   spine centre front to back): cervical, thoracic, lumbar spine or sacrum between the vertebral
   levels C7/T1, T12/L1 and L5/S1;
 * in the thorax: the sternum in front on the midline, the clavicles in front near the lung apices, the
-  scapulae behind and more than 22 mm away from the lungs, the humeral heads lateral to the scapulae;
+  scapulae behind and more than 20 mm outside the rib cage, the humeral heads lateral to the scapulae;
   the rest are ribs (also lateral bone between the lungs and the iliac crest);
 * below the iliac crest: the femora within their heads' spheres, lateral to the heads below their centres
   and everything more than 75 mm below them; the rest is the os coxae.
@@ -149,12 +149,8 @@ def assign_sites(
     front = dy < -60.0
     take(thorax & (np.abs(dx) <= 30.0) & front & (z <= apex) & (z >= base - 60.0), "sternum")
     take(thorax & front & (z >= apex - 45.0), "clavicles")
-    if thorax.any():
-        dist = _distance_to(lungs, ctx.spacing_mm)
-        lung_dist = dist[k, j, i]
-    else:
-        lung_dist = np.zeros(k.size)
-    scap = thorax & (dy > -40.0) & (np.abs(dx) > 50.0) & (lung_dist > 22.0) & (z >= apex - 220.0)
+    outside = _outside_rib_cage(k, j, i, todo & thorax, lungs, ctx)
+    scap = thorax & (dy > -40.0) & (np.abs(dx) > 50.0) & outside & (z >= apex - 220.0)
     take(scap & (np.abs(dx) > cage), "humeri_upper_half")
     take(scap, "scapulae")
     take(thorax & (z >= base - 250.0), "ribs")
@@ -178,11 +174,35 @@ def assign_sites(
     return labels
 
 
-def _distance_to(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
-    """In-plane distance (mm) to the nearest voxel of ``mask`` in the same slice (1e6 where none)."""
-    out = np.full(mask.shape, 1e6, dtype=np.float32)
-    for k in np.flatnonzero(mask.any(axis=(1, 2))):
-        out[k] = ndimage.distance_transform_edt(~mask[k], sampling=spacing[1:])
+def _outside_rib_cage(
+    k: np.ndarray, j: np.ndarray, i: np.ndarray, candidates: np.ndarray, lungs: np.ndarray, ctx: Context
+) -> np.ndarray:
+    """Whether each voxel lies more than 20 mm outside the innermost bone (the ribs) in its direction.
+
+    Around the centre of the lungs in each slice, the bone of the candidates is binned by direction
+    (5 degree sectors); the ribs are the innermost bone of a sector within 12 mm up or down, and a
+    scapula or humerus lies further out along the same direction, beyond the muscle between them.
+    """
+    out = np.zeros(k.size, dtype=bool)
+    if not candidates.any() or not lungs.any():
+        return out
+    sz, sy, sx = ctx.spacing_mm
+    nz = lungs.shape[0]
+    rows = np.arange(lungs.shape[1])
+    count = lungs.sum(axis=(1, 2))
+    cy = np.where(count > 0, (lungs.sum(axis=2) * rows).sum(axis=1) / np.maximum(count, 1), np.nan)
+    ok = np.isfinite(cy)
+    cy = np.interp(np.arange(nz), np.flatnonzero(ok), cy[ok])
+    sel = np.flatnonzero(candidates)
+    ang = np.arctan2((j[sel] - cy[k[sel]]) * sy, (i[sel] - ctx.mid_x[k[sel]]) * sx)
+    rad = np.hypot((j[sel] - cy[k[sel]]) * sy, (i[sel] - ctx.mid_x[k[sel]]) * sx)
+    n_bins = 72
+    b = ((ang + np.pi) / (2 * np.pi) * n_bins).astype(int) % n_bins
+    inner = np.full((nz, n_bins), np.inf)
+    np.minimum.at(inner, (k[sel], b), rad)
+    window = max(round(12.0 / sz), 1)
+    envelope = ndimage.minimum_filter(inner, size=(2 * window + 1, 3), mode=("nearest", "wrap"))
+    out[sel] = rad > envelope[k[sel], b] + 20.0
     return out
 
 
