@@ -82,7 +82,7 @@ def test_10mv_depth_dose_matches_measurement(reference_dir: Path, field_mm: int)
     sel = (depth >= dmax_meas) & (depth <= 300.0)
     diff = pdd[sel] - np.interp(depth[sel], depth_meas, pdd_meas)
     # PDD within 2 % of the maximum from dmax to 300 mm (issue 3); measured at commissioning: max |diff|
-    # 0.3-1.3 % over the five fields with TPR20,10 = 0.740 fitted to these curves
+    # 0.3-1.5 % over the five fields with TPR20,10 = 0.740 fitted to these curves
     assert np.abs(diff).max() <= 2.0, (field_mm, diff.min(), diff.max())
 
 
@@ -122,8 +122,8 @@ def test_10mv_profiles_match_measurement(reference_dir: Path, field_mm: int) -> 
             pts[:, 0 if axis == "X" else 2] = x
             half_model, pen_model, prof_model = _profile_metrics(x, model.per_fraction_at(pts))
             where = f"{field_mm} mm field, depth {depth:g} mm, {axis}"
-            # 50 % field width within 2 mm (issue 3); measured: model wider by up to 1.7 mm (X) and 1.3 mm
-            # (Y), the diode's X edges lie 0.4-0.8 mm inside the geometric edge (reference README)
+            # 50 % field width within 2 mm (issue 3); measured: model wider by up to 1.8 mm (X) and 1.3 mm
+            # (Y); the diode's X edges lie 0.4-0.8 mm inside the geometric edge (reference README)
             assert abs(2 * (half_model - half_meas)) <= 2.0, (where, 2 * half_model, 2 * half_meas)
             # 80-20 % penumbra within 3 mm (issue 3); measured: within 1.0 mm
             assert abs(pen_model - pen_meas) <= 3.0, (where, pen_model, pen_meas)
@@ -131,7 +131,7 @@ def test_10mv_profiles_match_measurement(reference_dir: Path, field_mm: int) -> 
             central = np.abs(data[:, 0]) <= 0.8 * geometric_half
             diff = np.interp(data[central, 0], x, prof_model) - prof_meas[central]
             # central 80 % of the field within 3 % (issue 3). Exception, stated rather than hidden: the 50 mm
-            # field at 15 mm depth (build-up region, diode) deviates by up to 3.5 % at the outermost 1 mm of
+            # field at 15 mm depth (build-up region, diode) deviates by up to 3.8 % at the outermost 1 mm of
             # its central region, where the model's shoulder is rounder than the diode's; 4 % there.
             limit = 4.0 if (field_mm == 50 and depth == 15.0) else 3.0
             assert np.abs(diff).max() <= limit, (where, diff.min(), diff.max())
@@ -149,7 +149,7 @@ def test_6mv_depth_dose_matches_typical_values(reference_dir: Path) -> None:
     dose = model.per_fraction_at(_axis_points(depth, surface))
     pdd = dose / dose.max() * 100.0
     for d in (50.0, 100.0, 200.0):
-        # within 2 % of the typical values (issue 3); measured: 85.7/66.3/38.1 vs 85.5/66.9/38.4
+        # within 2 % of the typical values (issue 3); measured: 85.2/65.9/37.8 vs 85.5/66.9/38.4
         assert abs(pdd[int(d)] - typical[d]) <= 2.0, (d, pdd[int(d)], typical[d])
 
 
@@ -195,7 +195,7 @@ def test_lung_slab_increase_per_cm_within_published_range(reference_dir: Path) -
     assert np.all(on.at(inside) > off.at(inside))
     increase = (on.at(beyond)[0] / off.at(beyond)[0] - 1.0) * 100.0 / (slab_thickness / 10.0)
     # Khan's rule of thumb: 10 MV about 2 %/cm of lung; the range accepted is the table's neighbours,
-    # 1 %/cm (20 MV) to 3 %/cm (4 MV). Measured: 2.2 %/cm
+    # 1 %/cm (20 MV) to 3 %/cm (4 MV). Measured: 2.3 %/cm
     assert rule["mv20"] <= increase <= rule["mv4"], increase
 
 

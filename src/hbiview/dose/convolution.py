@@ -18,6 +18,12 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
 5. **Dose** at a BEV voxel = broad-beam depth dose at its radiological depth x the interpolated ratio x the
    inverse square ``(1000 / w)^2`` x the calibration (1 unit = 1 Gy at dmax, 10 x 10 cm, SSD 1000 mm).
 
+Beam qualities come from ``data/beam_quality.csv`` (TPR20,10 with sources; 10 MV fitted to measured depth
+doses). Co-60 (TPR20,10 0.572) lies below the Nyholm polynomials' range (0.62-0.80): it gets the kernel shape
+of TPR20,10 0.62 (lateral spread and build-up of a roughly 4 MV beam) with an extra exponential attenuation
+fitted so that its TPR20,10 is 0.572, a 6 mm source blur and no horns; its depth doses beyond dmax follow
+the Co-60 quality, its build-up and penumbra are only indicative.
+
 Assumptions: kernels are invariant along a layer (no off-axis softening), the lateral-spread density is a
 local mean rather than a path integral, and electron contamination is ignored (no surface dose claims).
 """
