@@ -116,3 +116,31 @@ def test_cli_structures(tmp_path, capsys):
     # an existing output without --force: one error line, exit code 2
     assert main(["structures", str(tmp_path / "ct"), "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_cli_imports_a_clinical_rtstruct_with_a_names_map(tmp_path, capsys):
+    from hbiview.cli import main
+    from hbiview.io.dicom import read_ct, write_ct
+    from hbiview.sample import make_phantom
+    from hbiview.volume import Structure
+
+    phantom = make_phantom(z_range_mm=(1200.0, 1400.0))
+    write_ct(phantom.ct, tmp_path / "ct")
+    ct = read_ct(tmp_path / "ct")
+    g = ct.geometry
+    clinical = [
+        Structure(g, phantom.labels == 4, name="LLUNG"),  # a name no rule knows: mapped by the user's file
+        Structure(g, phantom.labels == 5, name="Rt Lung"),
+        Structure(g, phantom.labels == 7, name="Heart"),
+    ]
+    write_rtstruct(clinical, ct, tmp_path / "clinic.dcm")
+    names = tmp_path / "names.toml"
+    names.write_text('"LLUNG" = "Lung_L"\n')
+    argv = ["structures", str(tmp_path / "ct"), "--rtstruct", str(tmp_path / "clinic.dcm")]
+    assert main([*argv, "--names-map", str(names), "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["structures"]}
+    voxel_cc = g.voxel_volume_cc
+    # the imported contours win: their volumes are the truth's voxel counts (exact round trip)
+    assert rows["Lung_L"]["volume_cc"] == pytest.approx(np.count_nonzero(phantom.labels == 4) * voxel_cc)
+    assert rows["Lung_R"]["volume_cc"] == pytest.approx(np.count_nonzero(phantom.labels == 5) * voxel_cc)
+    assert rows["Heart"]["volume_cc"] == pytest.approx(np.count_nonzero(phantom.labels == 7) * voxel_cc)
