@@ -15,7 +15,15 @@ from hbiview.io.atomic import check_writable
 from hbiview.render._pv import pyvista
 from hbiview.render.colors import dose_range_gy
 from hbiview.render.export import orbit_backend, scene_html, write_html, write_orbit, write_png
-from hbiview.render.scene import AnatomyMeshes, SceneOptions, _legend_entries, add_scene, prepare_anatomy
+from hbiview.render.scene import (
+    AnatomyMeshes,
+    SceneOptions,
+    _frame_bounds,
+    _legend_entries,
+    add_scene,
+    prepare_anatomy,
+    set_camera,
+)
 from hbiview.render.style import PlanLike, plan_title, prescription_total_gy
 from hbiview.volume import CTVolume, DoseGrid, Structure
 
@@ -187,6 +195,11 @@ def render_compare_3d(
                 show_orientation=index == 0 and shared.show_orientation,
             )
             add_scene(plotter, ct, anatomy, dose, plan, panel, font_scale=scale)
+        # one camera for all panels, framing every plan's fields
+        frames = np.array([_frame_bounds(anatomy, plan, ct) for plan, _ in cases])
+        union = np.ravel(np.column_stack([frames[:, 0::2].min(axis=0), frames[:, 1::2].max(axis=0)]))
+        plotter.subplot(0, 0)
+        set_camera(plotter, shared.camera, union, zoom=1.05)
         plotter.link_views()
         image = _screenshot(plotter)
     finally:

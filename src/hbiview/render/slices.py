@@ -244,9 +244,20 @@ def _draw_structures(ax: Any, plane: SlicePlane, structures: list[Structure], sc
         if inside.max() < 0.5:
             continue
         colour = tuple(c / 255.0 for c in structure.color)
-        width = (1.0 if classify_structure(structure.name) in ("body", "skeleton") else 1.4) * scale
-        ax.contour(plane.columns_mm, plane.rows_mm, inside, levels=[0.5], colors=[colour], linewidths=width)
-        drawn.handles.append(Line2D([], [], color=colour, lw=width))
+        role = classify_structure(structure.name)
+        width = (1.0 if role in ("body", "skeleton", "marrow") else 1.4) * scale
+        # marrow is dotted so that a red marrow outline is never read as the red 105 % isodose line
+        style = ":" if role == "marrow" else "-"
+        ax.contour(
+            plane.columns_mm,
+            plane.rows_mm,
+            inside,
+            levels=[0.5],
+            colors=[colour],
+            linewidths=width,
+            linestyles=style,
+        )
+        drawn.handles.append(Line2D([], [], color=colour, lw=width, ls=style))
         drawn.labels.append(structure.name.replace("_", " "))
     return drawn
 
