@@ -30,10 +30,11 @@ def test_vertebral_levels_within_one_slice_plus_10_mm(phantom, anatomy):
 
 
 def test_find_landmarks_is_fast_and_agrees(phantom, anatomy):
-    start = time.perf_counter()
+    start = time.process_time()
     marks = find_landmarks(phantom.ct)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 5.0  # the dose presets call it; "a few seconds at most" (2-core machine, shared)
+    elapsed = time.process_time() - start
+    # the dose presets call it: "a few seconds at most"; CPU time, so other jobs on the machine do not count
+    assert elapsed < 5.0
     assert set(marks) == set(LANDMARK_NAMES) | set(VERTEBRAE)
     tol = _tolerance(phantom)
     for name, z_true in phantom.landmarks_mm.items():

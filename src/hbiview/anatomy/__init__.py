@@ -42,8 +42,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "segment": "hbiview.anatomy.segment",
-    "combine_structures": "hbiview.anatomy.segment",
+    "segment": "hbiview.anatomy.pipeline",
+    "combine_structures": "hbiview.anatomy.pipeline",
     "find_landmarks": "hbiview.anatomy.landmarks",
     "load_names_map": "hbiview.anatomy.names",
     "map_structures": "hbiview.anatomy.names",

@@ -504,7 +504,7 @@ def find_landmarks(ct: CTVolume, structures: dict | None = None) -> Landmarks:
         ``lung_base``, ``iliac_crest``, ``femoral_heads``, ``knees``, ``ankles``, ``soles`` and ``C1`` ..
         ``S1``; ``z_mm`` is ``None`` for what is not in the scan.
     """
-    from hbiview.anatomy.segment import segment_tissues
+    from hbiview.anatomy.pipeline import segment_tissues
 
     tissues = segment_tissues(ct, target_spacing_mm=4.0, structures=structures)
     return tissues.landmarks
