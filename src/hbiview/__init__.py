@@ -51,6 +51,8 @@ _LAZY: dict[str, str] = {
     "find_landmarks": "hbiview.anatomy",
     "Landmarks": "hbiview.anatomy",
     "AnatomyResult": "hbiview.anatomy",
+    "Landmark": "hbiview.anatomy",
+    "combine_structures": "hbiview.anatomy",
     # plans and dose
     "Beam": "hbiview.plans",
     "Plan": "hbiview.plans",
