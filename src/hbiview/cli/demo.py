@@ -352,9 +352,8 @@ def _run_steps(folder: Path, step: _Steps, *, quick: bool, ct: str | None, serie
     runs: dict[str, Any] = {}
     for key, preset, options, heterogeneity in DEMO_PLANS:
         grid = 5.0 if quick else None
-        words = f"dose: {preset}{' ' + str(options) if options else ''}" + (
-            ", heterogeneity off" if heterogeneity is False else ""
-        )
+        settings = "".join(f" {k}={v}" for k, v in options.items())
+        words = f"dose: {preset}{settings}" + (", heterogeneity off" if heterogeneity is False else "")
         runs[key] = step(
             words + ", DVHs and metrics",
             lambda p=preset, o=options, h=heterogeneity, g=grid: run_plan(
