@@ -80,3 +80,49 @@ def test_window_without_display_says_what_to_do(case, monkeypatch):
     ct, structures, dose, plan = case
     with pytest.raises(InputError, match="no display"):
         Viewer(ct, [(plan, dose)], structures, off_screen=False)
+
+
+_WINDOW_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from synthetic import make_case
+from hbiview.render.viewer import Viewer
+ct, structures, dose, plan = make_case()
+viewer = Viewer(ct, [(plan, dose)], structures, size=(500, 350))
+assert type(viewer.plotter.render_window).__name__ != "vtkEGLRenderWindow"  # a real X11 window
+viewer.plotter.show(auto_close=False, interactive_update=True)
+viewer.set_slice("coronal", 20.0)
+viewer.plotter.update()
+print(viewer.screenshot({shot!r}))
+viewer.close()
+"""
+
+
+def test_viewer_opens_a_real_window_under_xvfb(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (Debian package 'xvfb'); the window is tested off-screen only")
+    shot = tmp_path / "window.png"
+    script = _WINDOW_SCRIPT.format(tests=str(Path(__file__).parent), shot=str(shot))
+    # this process chose EGL (no display) through the environment; the window's process must not inherit it
+    env = {k: v for k, v in os.environ.items() if k != "VTK_DEFAULT_OPENGL_WINDOW"}
+    result = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1024x768x24", sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    from imagecheck import load_png
+
+    picture = load_png(shot)
+    assert picture.shape == (350, 500, 3)
+    # the slider and checkbox widgets are drawn in a real window: bright widget pixels in the slider area
+    top_right = picture[: picture.shape[0] // 3, int(picture.shape[1] * 0.55) : int(picture.shape[1] * 0.8)]
+    assert (top_right.min(axis=-1) > 220).mean() > 0.005

@@ -98,11 +98,28 @@ _OVERLAY_CSS = """
 #hbiview-overlay .row { display: flex; align-items: center; gap: 6px; }
 #hbiview-overlay .swatch { width: 14px; height: 14px; border: 1px solid #000; display: inline-block; }
 #hbiview-overlay .note { font-size: 12px; color: #ddd; margin-top: 6px; }
+#hbiview-overlay .bar { margin-top: 8px; font-size: 13px; }
+#hbiview-overlay .ends { display: flex; justify-content: space-between; width: 222px; font-size: 12px; }
 </style>
 """
 
 
-def _overlay(title: str, legend: Sequence[tuple[str, tuple[float, float, float]]], note: str) -> str:
+def _colour_bar_html(cmap: Any, clim: tuple[float, float], label: str) -> str:
+    stops = ", ".join(
+        "rgb({},{},{}) {:.0f}%".format(*(int(255 * c) for c in cmap(f)[:3]), 100 * f)
+        for f in np.linspace(0, 1, 12)
+    )
+    return (
+        f'<div class="bar"><div>{html.escape(label)}</div>'
+        f'<div style="height: 12px; width: 220px; border: 1px solid #000; '
+        f'background: linear-gradient(to right, {stops});"></div>'
+        f'<div class="ends"><span>{clim[0]:.1f}</span><span>{clim[1]:.1f}</span></div></div>'
+    )
+
+
+def _overlay(
+    title: str, legend: Sequence[tuple[str, tuple[float, float, float]]], note: str, bar: str = ""
+) -> str:
     rows = "".join(
         f'<div class="row"><span class="swatch" style="background: rgb({int(r * 255)},{int(g * 255)},'
         f'{int(b * 255)})"></span>{html.escape(label)}</div>'
@@ -111,7 +128,7 @@ def _overlay(title: str, legend: Sequence[tuple[str, tuple[float, float, float]]
     # the viewer fills (and empties) the element of class "content": the overlay stays beside it
     return (
         f'{_OVERLAY_CSS}<div class="content" style="position: fixed; inset: 0;"></div>\n'
-        f'<div id="hbiview-overlay"><h1>{html.escape(title)}</h1>{rows}'
+        f'<div id="hbiview-overlay"><h1>{html.escape(title)}</h1>{rows}{bar}'
         f'<div class="note">{html.escape(note)}</div></div>\n'
     )
 
@@ -121,6 +138,7 @@ def scene_html(
     title: str = "hbiview",
     legend: Sequence[tuple[str, tuple[float, float, float]]] = (),
     note: str = "drag: rotate · shift-drag: pan · wheel: zoom",
+    colour_bar: tuple[Any, tuple[float, float], str] | None = None,
 ) -> str:
     """A standalone HTML page (vtk.js viewer with the scene embedded) of a PyVista plotter's scene.
 
@@ -135,6 +153,8 @@ def scene_html(
         VTK's text, legend and scalar-bar actors, so the page draws them in HTML.
     note
         Small print under the legend.
+    colour_bar
+        ``(cmap, (low, high), label)`` of the planes' colourwash, drawn as a gradient under the legend.
 
     Returns
     -------
@@ -151,7 +171,8 @@ def scene_html(
         f'  const base64Str = "{payload}";\n'
         "  OfflineLocalView.load(container, { base64Str });\n}\n</script>\n"
     )
-    overlay = _overlay(title, legend, note)
+    bar = "" if colour_bar is None else _colour_bar_html(*colour_bar)
+    overlay = _overlay(title, legend, note, bar)
     if "</body>" not in viewer:  # pragma: no cover - the viewer file changed shape
         raise OutputError("trame-vtk's static viewer has no </body>: cannot embed the scene")
     page = viewer.replace("</body>", overlay + loader + "</body>", 1)

@@ -13,7 +13,7 @@ import numpy as np
 from hbiview.errors import InputError
 from hbiview.io.atomic import check_writable
 from hbiview.render._pv import pyvista
-from hbiview.render.colors import dose_range_gy
+from hbiview.render.colors import dose_cmap, dose_range_gy
 from hbiview.render.export import orbit_backend, scene_html, write_html, write_orbit, write_png
 from hbiview.render.scene import (
     AnatomyMeshes,
@@ -255,7 +255,12 @@ def export_html(
     try:
         reference = prescription_total_gy(plan) if plan is not None else None
         legend = _legend_entries(anatomy, options, reference if dose is not None else None)
-        page = scene_html(plotter, title=plan_title(plan), legend=legend)
+        bar = None
+        if dose is not None and reference is not None and options.planes:
+            clim = options.dose_range_gy or dose_range_gy(reference, dose.max_gy, options.threshold_pct)
+            cmap = dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
+            bar = (cmap, clim, "dose on the CT planes (Gy)")
+        page = scene_html(plotter, title=plan_title(plan), legend=legend, colour_bar=bar)
     finally:
         plotter.close()
     size = len(page.encode("utf-8"))
