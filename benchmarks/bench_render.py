@@ -71,6 +71,11 @@ def main() -> None:
     print(f"{'HTML page size':38s} {size_mb:8.2f}MB {10.0:6.1f}MB  {size_mb / 10.0:.2f}")
     print(f"{'HTML page export time':38s} {html_seconds:9.2f}s")
     print(f"(outputs in {folder})")
+    # the convention of benchmarks/run_all.py
+    print(f"RESULT name=render_3d_1280x800_warm value={median:.3f} unit=s goal=<=3")
+    print(f"RESULT name=render_3d_first_in_process value={times[0][1]:.3f} unit=s goal=")
+    print(f"RESULT name=render_html_page_size value={size_mb:.2f} unit=MB goal=<=10")
+    print(f"RESULT name=render_html_export value={html_seconds:.3f} unit=s goal=")
 
 
 if __name__ == "__main__":
