@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DVH_STRUCTURES",
     "SAMPLE_CT_ENV",
+    "SAMPLE_REGENERATED",
     "Case",
     "PlanRun",
     "crop_dose",
@@ -101,21 +102,31 @@ def load_sample_ct() -> tuple[CTVolume, str]:
     Returns
     -------
     ct, source
-        The CT read from :func:`find_sample_ct`'s folder; when there is none, the same synthetic patient
-        generated in memory with :func:`hbiview.sample.make_phantom` (with a warning saying so).
+        The CT read from :func:`find_sample_ct`'s folder. When there is none, the same synthetic patient is
+        generated (:func:`hbiview.sample.write_sample_ct`, with a warning saying so), written to a temporary
+        folder and read back, so that it carries the same DICOM UIDs as the bundled series.
     """
+    from hbiview.io.dicom import read_ct
+
     folder = find_sample_ct()
     if folder is not None:
-        from hbiview.io.dicom import read_ct
-
         return read_ct(folder), str(folder)
-    from hbiview.sample import make_phantom
+    import tempfile
+
+    from hbiview.sample import write_sample_ct
 
     warn(
         f"sample_ct/ not found (not in the current directory, not beside the package, ${SAMPLE_CT_ENV} not "
-        "set): generated the same synthetic patient in memory with hbiview.sample.make_phantom()"
+        "set): generated the same synthetic patient with hbiview.sample.make_phantom()"
     )
-    return make_phantom().ct, "hbiview.sample.make_phantom() (generated in memory)"
+    with tempfile.TemporaryDirectory(prefix="hbiview-sample-") as tmp:
+        write_sample_ct(Path(tmp) / "sample_ct")
+        ct = read_ct(Path(tmp) / "sample_ct")
+    return ct, SAMPLE_REGENERATED
+
+
+#: ``source`` of a case whose CT was generated because ``sample_ct/`` was not found.
+SAMPLE_REGENERATED = "hbiview.sample.make_phantom() (generated: sample_ct/ not found)"
 
 
 # ------------------------------------------------------------------------------------------------- Case

@@ -194,7 +194,8 @@ def test_sample_ct_from_the_environment_variable(tmp_path, monkeypatch, sample_c
     assert find_sample_ct() == sample_ct_dir.resolve()
 
 
-def test_sample_ct_regenerated_in_memory_when_missing(monkeypatch):
+@pytest.mark.filterwarnings("ignore::hbiview.errors.HbiviewWarning")
+def test_sample_ct_regenerated_when_missing(monkeypatch):
     import hbiview.pipeline as pipeline
     import hbiview.sample as sample
     from hbiview.errors import HbiviewWarning
@@ -204,8 +205,13 @@ def test_sample_ct_regenerated_in_memory_when_missing(monkeypatch):
     monkeypatch.setattr(sample, "make_phantom", lambda: made)
     with pytest.warns(HbiviewWarning, match=r"sample_ct/ not found.*make_phantom"):
         ct, source = pipeline.load_sample_ct()
-    assert ct is made.ct
-    assert "make_phantom" in source
+    np.testing.assert_array_equal(ct.array, made.ct.array)  # written as DICOM and read back exactly
+    # the UIDs of the bundled series (derived from hbiview.sample.SAMPLE_UID_SEED), so that RT files written
+    # for this CT reference the same frame of reference as sample_ct/
+    assert ct.geometry.frame_of_reference_uid
+    again, _ = pipeline.load_sample_ct()
+    assert again.geometry.frame_of_reference_uid == ct.geometry.frame_of_reference_uid
+    assert source == pipeline.SAMPLE_REGENERATED
 
 
 def test_crop_dose_keeps_everything_above_the_threshold():

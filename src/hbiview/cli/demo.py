@@ -330,7 +330,7 @@ class _Outcome:
 
 
 def _run_steps(folder: Path, step: _Steps, *, quick: bool, ct: str | None, series: str | None) -> _Outcome:
-    from hbiview.pipeline import crop_dose, load_case, write_comparison
+    from hbiview.pipeline import SAMPLE_REGENERATED, crop_dose, load_case, write_comparison
 
     files: dict[str, str] = {}
     notes: list[str] = []
@@ -343,7 +343,7 @@ def _run_steps(folder: Path, step: _Steps, *, quick: bool, ct: str | None, serie
         f"read the CT ({ct or 'sample patient'})",
         lambda: load_case(ct, series=series),
     )
-    regenerated = "make_phantom" in case.source
+    regenerated = case.source == SAMPLE_REGENERATED
     anatomy = step("structures: body, lungs, skeleton, active marrow, landmarks", lambda: case.anatomy)
     notes += [n for n in anatomy.notes if "cut by the scan" in n or "outside" in n]
 
@@ -365,12 +365,14 @@ def _run_steps(folder: Path, step: _Steps, *, quick: bool, ct: str | None, serie
         raise RuntimeError("two demo plans have the same label")
 
     def write_dicom() -> None:
-        from hbiview.io.dicom import write_ct
         from hbiview.io.rtdose import write_rtdose
         from hbiview.io.rtstruct_write import write_rtstruct
+        from hbiview.sample import write_sample_ct
 
-        if regenerated:
-            write_ct(case.ct, path("ct", "the sample patient's CT series (generated in memory)"))
+        if regenerated:  # the RT files need their CT: the same series as sample_ct/, same UIDs
+            write_sample_ct(
+                path("ct", "the sample patient's CT series (generated: sample_ct/ was not found)")
+            )
         for key, r in runs.items():
             write_rtdose(
                 crop_dose(r.dose),
