@@ -86,7 +86,8 @@ class SlicePlane:
     @property
     def title(self) -> str:
         """E.g. ``axial z = 120.0 mm``."""
-        return f"{self.view} {_AXIS_NAMES[self.fixed_axis]} = {self.position_mm:.1f} mm"
+        position = round(self.position_mm, 1) + 0.0  # never "-0.0"
+        return f"{self.view} {_AXIS_NAMES[self.fixed_axis]} = {position:.1f} mm"
 
 
 def make_plane(

@@ -340,8 +340,12 @@ def _panel(
     style: SliceStyle,
     clim: tuple[float, float] | None,
     scale: float,
+    box: tuple[float, float, float, float] | None = None,
 ) -> list[_Drawn]:
-    """One slice with everything on it; returns the legend entries."""
+    """One slice with everything on it; returns the legend entries.
+
+    ``box`` (plane limits) replaces the crop to the body and fields, e.g. to show several plans alike.
+    """
     reference = _reference_gy(plan, dose)
     dose_plane = None if dose is None else sample_on_plane(dose.dose_gy, dose.geometry, plane, order=1)
     cmap = None if clim is None else dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
@@ -354,10 +358,19 @@ def _panel(
         parts.append(_draw_structures(ax, plane, structures, scale))
     if style.show_fields and plan is not None:
         parts.append(_draw_fields(ax, plane, plan, ct, scale))
+    if box is None:
+        box = _panel_box(ct, plane, plan, structures, style)
+    _decorate(ax, plane, scale, box)
+    return parts
+
+
+def _panel_box(
+    ct: CTVolume, plane: SlicePlane, plan: PlanLike | None, structures: list[Structure], style: SliceStyle
+) -> tuple[float, float, float, float] | None:
+    """Plane limits: the body plus margin, on coronal/sagittal views limited to the fields' extent."""
     body = structures_by_role(structures)["body"]
     box = _crop_box(plane, body[0] if body else None, style.crop_margin_mm)
-    _decorate(ax, plane, scale, _field_crop(box, plane, plan, style, ct.geometry))
-    return parts
+    return _field_crop(box, plane, plan, style, ct.geometry)
 
 
 def _field_crop(
@@ -516,11 +529,19 @@ def render_compare_slices(
     n = len(cases)
     width = 0.84 / n
     parts: list[_Drawn] = []
+    # the same picture limits in every panel (the union of each plan's crop), so sizes compare directly
+    boxes = [_panel_box(ct, plane, plan, structure_list, style) for plan, _ in cases]
+    shared_box = None
+    if all(b is not None for b in boxes):
+        stack = np.array(boxes, dtype=float)
+        shared_box = (stack[:, 0].min(), stack[:, 1].max(), stack[:, 2].min(), stack[:, 3].max())
     for index, (plan, dose) in enumerate(cases):
         ax = fig.add_axes((0.005 + index * width, 0.16, width - 0.008, 0.74))
         ax.set_facecolor("black")
         panel_style = SliceStyle(**{**style.__dict__, "isodose_pct": style.isodose_pct})
-        panel_parts = _panel(fig, ax, ct, plane, dose, plan, structure_list, panel_style, clim, scale)
+        panel_parts = _panel(
+            fig, ax, ct, plane, dose, plan, structure_list, panel_style, clim, scale, box=shared_box
+        )
         ax.set_title(plan_title(plan), color=_FOREGROUND, fontsize=11 * scale, pad=4)
         if index == 0:
             parts = [p for p in panel_parts if p.labels and not p.labels[0].endswith("Gy")]
