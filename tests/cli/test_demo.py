@@ -244,3 +244,33 @@ def test_key_table_prints_missing_values_as_dashes():
     lines = demo_module.format_key_table(rows).splitlines()
     assert lines[2].split()[:5] == ["A", "6", "Gy", "x", "1"] and lines[2].split()[5] == "-"
     assert "7.25" in lines[3] and lines[3].rstrip().endswith("3.1")
+
+
+@pytest.fixture(scope="module")
+def small_case():
+    from hbiview.pipeline import load_case
+    from hbiview.sample import make_phantom
+
+    return load_case(make_phantom(spacing_mm=(20.0, 20.0, 20.0), noise_hu=0.0).ct)
+
+
+@pytest.mark.filterwarnings("ignore::hbiview.errors.HbiviewWarning")
+def test_case_names_what_it_lacks(small_case):
+    from hbiview.errors import InputError, PlanError
+
+    assert [s.name for s in small_case.structure_list()][:4] == ["Lungs", "Lung_L", "Lung_R", "Marrow"]
+    with pytest.raises(InputError, match=r"no structure named 'Heart'.*available: Body"):
+        small_case.structure_list(["Heart"])
+    with pytest.raises(PlanError, match=r"unknown option 'levle'"):
+        small_case.plan("spine", levle="T10")
+    with pytest.raises(PlanError, match=r"'upper-hbl' is neither a preset \(upper-hbi"):
+        small_case.plan("upper-hbl")
+    plan = small_case.plan("upper-hbi")
+    with pytest.raises(PlanError, match=r"apply to presets only"):
+        small_case.plan(plan, level="T10")
+    # presets use the case's landmarks: upper HBI ends and lower HBI starts at the iliac crest found once
+    crest = small_case.landmarks.z("iliac_crest")
+    upper_z = re.search(r"z (-?\d+) to (-?\d+) mm", small_case.plan("upper-hbi").description)
+    lower_z = re.search(r"z (-?\d+) to (-?\d+) mm", small_case.plan("lower-hbi").description)
+    assert float(upper_z.group(1)) == pytest.approx(crest, abs=0.5)  # printed to the mm
+    assert float(lower_z.group(2)) == pytest.approx(crest, abs=0.5)
