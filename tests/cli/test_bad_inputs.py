@@ -454,8 +454,6 @@ def test_rtstruct_from_another_frame_of_reference(corpus_dir, capsys):
 
 
 def test_rtdose_that_does_not_overlap_the_structures(corpus_dir, capsys):
-    # known bug (cli.main): the warnings gathered before the error ("ROI 'Cube' lies entirely outside the
-    # target grid") are printed too, so the error is not the only line
     argv = ["dvh", "--rtdose", str(corpus_dir["rtdose_far"]), "--rtstruct", str(corpus_dir["rtstruct"])]
     code, out, err = run_cli(argv, capsys)
     assert code == 2
