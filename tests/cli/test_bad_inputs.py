@@ -423,6 +423,15 @@ def test_demo_refuses_a_file_as_folder(out_dir, capsys):
     assert_one_error_line(err, r"earlier\.txt", r"not a folder")
 
 
+def test_demo_refuses_the_current_folder(out_dir, monkeypatch, capsys):
+    monkeypatch.chdir(out_dir)
+    before = snapshot(out_dir)
+    code, _, err = run_cli(["demo", "--out", ".", "--force"], capsys)  # --force must not replace the cwd
+    assert code == 2
+    assert_one_error_line(err, r"current folder")
+    assert snapshot(out_dir) == before
+
+
 def test_demo_series_without_ct(tmp_path, capsys):
     code, _, err = run_cli(["demo", "--out", str(tmp_path / "demo"), "--series", "1.2.3"], capsys)
     assert code == 2

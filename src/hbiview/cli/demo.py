@@ -79,6 +79,11 @@ def _check_out(out: Path, force: bool) -> None:
     """Refuse an output folder that cannot be used, before any work is done."""
     from hbiview.errors import OutputError
 
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise OutputError(
+            f"{out}: is the current folder or holds it; give a new folder, e.g. --out hbiview-demo"
+        )
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; choose another --out")
     if out.is_dir() and any(out.iterdir()) and not force:
