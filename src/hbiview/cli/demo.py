@@ -55,9 +55,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "demo",
         help="run everything on the bundled sample patient (start here)",
-        description="Segment the sample patient, compute upper HBI, lower HBI, a spine field and upper HBI "
-        "without heterogeneity correction, and write the comparison report (HTML, PDF), pictures, the "
-        "interactive 3D page, metrics (CSV, JSON), RT Dose and RTSTRUCT files into one folder.",
+        description="Segment the sample patient, compute upper HBI, lower HBI, a spine field and upper HBI\n"
+        "without heterogeneity correction, and write into one folder: the comparison report (HTML, PDF),\n"
+        "pictures, the interactive 3D page, metrics (CSV, JSON), RT Dose and RTSTRUCT files.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
