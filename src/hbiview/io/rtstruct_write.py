@@ -289,7 +289,7 @@ def write_rtstruct(
                 c.ContourImageSequence = DicomSequence([image])
                 c.ContourGeometricType = "CLOSED_PLANAR"
                 c.NumberOfContourPoints = len(lps)
-                c.ContourData = [f"{v:.3f}".rstrip("0").rstrip(".") for v in lps.ravel()]
+                c[_CONTOUR_DATA] = _raw_ds(_CONTOUR_DATA, lps.ravel())
                 contour_seq.append(c)
         rc = Dataset()
         rc.ROIDisplayColor = [int(v) for v in s.color]
@@ -308,6 +308,11 @@ def write_rtstruct(
     ds.ROIContourSequence = DicomSequence(contour_items)
     ds.RTROIObservationsSequence = DicomSequence(observation_items)
     ds.ApprovalStatus = "UNAPPROVED"
+    # contour items keep their coordinates as encoded bytes: telling pydicom they are already in the file's
+    # encoding lets it write them as they are instead of parsing every number
+    for rc in contour_items:
+        for c in rc.get("ContourSequence", []):
+            c.set_original_encoding(False, True, c._character_set)
 
     with atomic_path(target, force=force) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
@@ -315,6 +320,23 @@ def write_rtstruct(
 
 
 _AUTO_NAMES = {"Body", "Lung_L", "Lung_R", "Lungs", "Skeleton", "Marrow"}
+_CONTOUR_DATA = 0x30060050
+
+
+def _raw_ds(tag: int, values: np.ndarray) -> Any:
+    """A DS element as its encoded bytes (explicit VR little endian), skipping pydicom's per-number parsing.
+
+    Contours hold millions of coordinates; letting pydicom build one ``DSfloat`` per number takes tens of
+    seconds for a whole-body CT. Coordinates are written in mm with 3 decimals (1 um).
+    """
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    text = "\\".join(f"{v:.3f}".rstrip("0").rstrip(".") for v in values.tolist())
+    data = text.encode("ascii")
+    if len(data) % 2:
+        data += b" "
+    return RawDataElement(Tag(tag), "DS", len(data), data, 0, False, True, True, False)
 
 
 def _software_version() -> str:
