@@ -54,29 +54,44 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
     from hbiview.anatomy.names import load_names_map
     from hbiview.io.atomic import check_writable
     from hbiview.io.dicom import read_ct
+    from hbiview.progress import progress
 
     if args.out:
         check_writable(args.out, args.force)  # fail before the work
     names_map = load_names_map(args.names_map) if args.names_map else None
-    ct = read_ct(args.ct, args.series)
-    imported: list[Any] = []
-    if args.rtstruct:
-        from hbiview.io.rtstruct import read_rtstruct
+    state: dict[str, Any] = {"imported": [], "written": None}
 
-        imported.extend(read_rtstruct(args.rtstruct, ct.geometry))
-    if args.masks:
-        from hbiview.io.masks import read_mask, read_totalsegmentator
+    def read() -> None:
+        state["ct"] = read_ct(args.ct, args.series)
 
-        if Path(args.masks).is_dir():
-            imported.extend(read_totalsegmentator(args.masks, ct.geometry).values())
-        else:
-            imported.append(read_mask(args.masks, ct.geometry))
-    result = segment(ct, imported=imported, names_map=names_map)
-    written = None
-    if args.out:
-        from hbiview.io.rtstruct_write import write_rtstruct
+    def load_imports() -> None:
+        ct = state["ct"]
+        if args.rtstruct:
+            from hbiview.io.rtstruct import read_rtstruct
 
-        written = str(write_rtstruct(result.structures, ct, args.out, force=args.force))
+            state["imported"].extend(read_rtstruct(args.rtstruct, ct.geometry))
+        if args.masks:
+            from hbiview.io.masks import read_mask, read_totalsegmentator
+
+            if Path(args.masks).is_dir():
+                state["imported"].extend(read_totalsegmentator(args.masks, ct.geometry).values())
+            else:
+                state["imported"].append(read_mask(args.masks, ct.geometry))
+
+    def run_segment() -> None:
+        state["result"] = segment(state["ct"], imported=state["imported"], names_map=names_map)
+
+    def write() -> None:
+        if args.out:
+            from hbiview.io.rtstruct_write import write_rtstruct
+
+            state["written"] = str(
+                write_rtstruct(state["result"].structures, state["ct"], args.out, force=args.force)
+            )
+
+    for step in progress([read, load_imports, run_segment, write], desc="structures", min_seconds=0.5):
+        step()
+    result, written = state["result"], state["written"]
     return {
         "structures": result.table(),
         "landmarks": result.landmarks.as_dict(),
