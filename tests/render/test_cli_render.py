@@ -11,13 +11,16 @@ from hbiview.cli import EXIT_BAD_INPUT, EXIT_OK, main
 @pytest.fixture(scope="module")
 def rendered(sample_ct_dir, tmp_path_factory):
     """One end-to-end run on the sample patient: segmentation, upper-hbi dose, a coronal PNG, an HTML page."""
+    import importlib.util
+
     folder = tmp_path_factory.mktemp("cli")
     png, page = folder / "coronal.png", folder / "upper.html"
+    html = ["--html", str(page)] if importlib.util.find_spec("trame_vtk") else []  # optional dependency
     code = main(
         ["render", str(sample_ct_dir), "--plan", "upper-hbi", "--view", "coronal", "--size", "500", "400",
-         "--out", str(png), "--html", str(page), "--quiet"]
+         "--out", str(png), *html, "--quiet"]
     )  # fmt: skip
-    return code, png, page
+    return code, png, page if html else None
 
 
 @pytest.mark.slow
@@ -30,7 +33,8 @@ def test_render_sample_patient_end_to_end(rendered):
     saturation = picture.max(axis=-1).astype(int) - picture.min(axis=-1)
     assert (saturation > 80).mean() > 0.05
     # the page holds the whole scene and stays mailable (<= 10 MB, the issue's limit)
-    assert 0.5e6 < page.stat().st_size <= 10 * 1024 * 1024
+    if page is not None:
+        assert 0.5e6 < page.stat().st_size <= 10 * 1024 * 1024
 
 
 def test_existing_output_is_refused_before_any_work(tmp_path, capsys):

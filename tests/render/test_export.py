@@ -32,6 +32,7 @@ def test_png_is_written_whole_and_never_replaced_without_force(case, tmp_path):
 
 @pytest.fixture(scope="module")
 def html_page(case, anatomy):
+    pytest.importorskip("trame_vtk", reason="HTML pages need trame-vtk (pip install trame-vtk)")
     ct, _, dose, plan = case
     folder = Path(tempfile.mkdtemp(prefix="hbiview-html-"))
     path = export_html(ct, folder / "scene.html", dose=dose, plan=plan, anatomy=anatomy)
@@ -95,3 +96,14 @@ def test_orbit_needs_a_known_format(tmp_path):
     if shutil.which("ffmpeg") is None:
         with pytest.raises(InputError, match="ffmpeg"):
             orbit_backend(tmp_path / "orbit.mp4")
+
+
+def test_html_without_trame_vtk_says_what_to_install(case, tmp_path, monkeypatch):
+    import sys
+
+    ct, _, dose, plan = case
+    for name in ("trame_vtk", "trame_vtk.modules.vtk.serializers", "trame_vtk.tools.vtksz2html"):
+        monkeypatch.setitem(sys.modules, name, None)  # "import trame_vtk..." now raises ImportError
+    with pytest.raises(InputError, match="pip install trame-vtk"):
+        export_html(ct, tmp_path / "page.html", dose=dose, plan=plan)
+    assert not list(tmp_path.iterdir())

@@ -157,6 +157,10 @@ def run(args: argparse.Namespace) -> int:
         from hbiview.render.export import orbit_backend
 
         orbit_backend(args.orbit)
+    if args.html:
+        from hbiview.render.export import _require_trame_vtk
+
+        _require_trame_vtk()
     size = tuple(args.size) if args.size else None
 
     case = load_case(

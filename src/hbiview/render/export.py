@@ -50,25 +50,33 @@ def write_png(image: np.ndarray, out: str | os.PathLike[str], force: bool = Fals
 
 
 # ----------------------------------------------------------------------------------------------- HTML
+def _require_trame_vtk() -> None:
+    """Raise a clear error when trame-vtk (vtk.js serializers and standalone viewer) is not installed."""
+    try:
+        import trame_vtk.modules.vtk.serializers
+        import trame_vtk.tools.vtksz2html  # noqa: F401
+    except ImportError as exc:
+        raise InputError(
+            "an interactive HTML page needs the package trame-vtk (pip install trame-vtk); "
+            "PNG pictures and orbits work without it"
+        ) from exc
+
+
 def _scene_archive(plotter: Any) -> bytes:
     """The plotter's scene as a vtk.js 'OfflineLocalView' archive (zip holding index.json).
 
     The scene is serialised with trame-vtk's serializers directly (no server is started); this is the
     state that ``trame_vtk``'s local view would send to a browser.
     """
-    try:
-        from trame_vtk.modules.vtk.serializers import (
-            SynchronizationContext,
-            extract_array_hash,
-            initialize_serializers,
-            reference_id,
-            serialize,
-        )
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise InputError(
-            "an HTML page needs the packages trame-vtk (pip install trame-vtk trame-vuetify trame): "
-            + str(exc)
-        ) from exc
+    _require_trame_vtk()
+    from trame_vtk.modules.vtk.serializers import (
+        SynchronizationContext,
+        extract_array_hash,
+        initialize_serializers,
+        reference_id,
+        serialize,
+    )
+
     plotter.render()
     initialize_serializers()
     context = SynchronizationContext()
@@ -137,7 +145,8 @@ def scene_html(
     plotter: Any,
     title: str = "hbiview",
     legend: Sequence[tuple[str, tuple[float, float, float]]] = (),
-    note: str = "drag: rotate · shift-drag: pan · wheel: zoom",
+    note: str = "drag: rotate · shift-drag: pan · wheel: zoom · patient axes (DICOM LPS): x to the patient's "
+    "left, y posterior, z head",
     colour_bar: tuple[Any, tuple[float, float], str] | None = None,
 ) -> str:
     """A standalone HTML page (vtk.js viewer with the scene embedded) of a PyVista plotter's scene.
@@ -161,6 +170,7 @@ def scene_html(
     str
         The page; it needs no server and no network.
     """
+    _require_trame_vtk()
     from trame_vtk.tools.vtksz2html import HTML_VIEWER_PATH
 
     payload = base64.b64encode(_scene_archive(plotter)).decode("ascii")

@@ -243,6 +243,9 @@ def export_html(
         ``out``.
     """
     check_writable(out, force)
+    from hbiview.render.export import _require_trame_vtk
+
+    _require_trame_vtk()  # before any rendering
     options = replace(
         options or SceneOptions(),
         show_title=False,
