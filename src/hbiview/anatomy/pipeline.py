@@ -134,6 +134,29 @@ def _full(mask_work: np.ndarray, t: Tissues, ct: CTVolume) -> np.ndarray:
     return np.ascontiguousarray(up[t.flips])
 
 
+def _refined(mask_work: np.ndarray, t: Tissues, ct: CTVolume, *, above: bool) -> np.ndarray:
+    """A working-grid mask on the CT grid, its edge redrawn at full resolution by the -400 HU threshold.
+
+    The interior (the mask eroded by one working pixel) is kept as it is; in the one-pixel band around the
+    edge a voxel belongs to the mask when it is above (body) or below (lung) -400 HU on the CT itself.
+    """
+    if t.factor == 1:
+        return _full(mask_work, t, ct)
+    from scipy import ndimage
+
+    from hbiview.anatomy.morph import PLANE4
+    from hbiview.anatomy.tissues import AIR_HU
+
+    inner = _full(ndimage.binary_erosion(mask_work, structure=PLANE4), t, ct)
+    band = _full(ndimage.binary_dilation(mask_work, structure=PLANE4), t, ct)
+    band &= ~inner
+    hu = np.asarray(ct.array)
+    for k in range(hu.shape[0]):  # slice by slice: no full-size float temporary
+        side = hu[k] > AIR_HU if above else hu[k] < AIR_HU
+        band[k] &= side
+    return inner | band
+
+
 def segment(
     ct: CTVolume,
     *,
@@ -206,9 +229,10 @@ def segment(
         return Structure(geometry, mask, name=name, color=color_of(name), weights=weights)
 
     out: dict[str, Structure] = {}
-    out["Body"] = roles.get("Body") or structure("Body", _full(t.body, t, ct))
-    left = roles.get("Lung_L") or structure("Lung_L", _full(t.lung_l, t, ct))
-    right = roles.get("Lung_R") or structure("Lung_R", _full(t.lung_r, t, ct))
+    out["Body"] = roles.get("Body") or structure("Body", _refined(t.body, t, ct, above=True))
+    left = roles.get("Lung_L") or structure("Lung_L", _refined(t.lung_l, t, ct, above=False))
+    right_mask = _refined(t.lung_r, t, ct, above=False) & ~left.mask
+    right = roles.get("Lung_R") or structure("Lung_R", right_mask)
     out["Lung_L"], out["Lung_R"] = left, right
     out["Lungs"] = roles.get("Lungs") or structure("Lungs", left.mask | right.mask)
     out["Skeleton"] = roles.get("Skeleton") or structure("Skeleton", _full(t.skeleton, t, ct))
