@@ -252,6 +252,7 @@ def export_html(
         show_scalar_bar=False,
         show_legend=False,
         show_orientation=False,
+        plane_pixel_mm=(options or SceneOptions()).plane_pixel_mm or 2.5,
     )
     anatomy = _anatomy(anatomy, structures, options)
     plotter = scene_plotter(ct, dose=dose, plan=plan, anatomy=anatomy, options=options, size=(1280, 800))

@@ -78,6 +78,9 @@ class SceneOptions:
         LPS point ``(x, y, z)`` the planes pass through; default the centre of the fields.
     window
         CT window of the planes.
+    plane_pixel_mm
+        Smallest pixel of the planes (mm); default the CT's own pixels. The HTML page uses 2.5 mm so that a
+        fine clinical CT still gives a page that can be mailed.
     threshold_pct
         Colourwash only where the dose is at least this percent of the prescription.
     dose_range_gy
@@ -103,6 +106,7 @@ class SceneOptions:
     planes: tuple[str, ...] = ("coronal", "axial")
     plane_position_mm: tuple[float, float, float] | None = None
     window: str | tuple[float, float] = "soft"
+    plane_pixel_mm: float | None = None
     threshold_pct: float = 20.0
     dose_range_gy: tuple[float, float] | None = None
     camera: str = "anterior-oblique"
@@ -255,11 +259,14 @@ def _plane_mesh(
     clim: tuple[float, float] | None,
     threshold_gy: float | None,
     window: str | tuple[float, float],
+    pixel_mm: float | None = None,
 ) -> Any:
     """One CT plane with dose colourwash as an RGB PolyData, cut to the body outline."""
     pv = pyvista()
     fixed = {"axial": 2, "coronal": 1, "sagittal": 0}[view]
-    plane = make_plane(ct.geometry, view, float(position[fixed]))
+    if pixel_mm is not None:
+        pixel_mm = max(float(pixel_mm), float(np.min(ct.geometry.spacing_mm)))
+    plane = make_plane(ct.geometry, view, float(position[fixed]), pixel_mm=pixel_mm)
     ct_plane = sample_on_plane(ct.hu, ct.geometry, plane, order=1, fill=-1000.0)
     dose_plane = None if dose is None else sample_on_plane(dose.dose_gy, dose.geometry, plane, order=1)
     rgb = colourwash_rgb(ct_plane, window, dose_plane, cmap, clim, threshold_gy, alpha=0.55)
@@ -520,7 +527,18 @@ def add_scene(
         threshold = None if reference is None else reference * options.threshold_pct / 100.0
         groups["planes"] = []
         for view in planes:
-            mesh = _plane_mesh(view, position, ct, anatomy.body, dose, cmap, clim, threshold, options.window)
+            mesh = _plane_mesh(
+                view,
+                position,
+                ct,
+                anatomy.body,
+                dose,
+                cmap,
+                clim,
+                threshold,
+                options.window,
+                options.plane_pixel_mm,
+            )
             others = tuple(p for p in cut_planes if p != view)
             if others:
                 # each plane shows only the face of the cut-away wedge
