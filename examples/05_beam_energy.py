@@ -1,0 +1,228 @@
+"""Lesson 5: beam energy and patient thickness.
+
+Question: for parallel-opposed AP/PA hemi-body fields, how uniform is the dose through a thin and a thick
+patient with Co-60, 6 MV and 18 MV?
+
+Each beam of an AP/PA pair deposits most at its depth of maximum dose just under the skin and less with
+depth; the two together are flat only when the beam is penetrating compared with the patient's thickness.
+The lesson builds a thin and a thick version of the sample patient (``hbiview.sample.make_phantom`` with the
+body scaled left-right and front-back by 0.8 and 1.3), puts the mid hemi-body field (diaphragm to mid-thigh,
+AP/PA, prescribed at midplane) on each, and compares the three beam qualities:
+
+* the dose along the central axis from the front to the back, as a percentage of the midplane dose;
+* the entrance and exit hot spots (the maxima within 5 cm of the skin), i.e. the dose at the depth of
+  maximum of the AP and the PA beam;
+* the spread of the dose over the midplane inside the central 80 % of the field.
+
+Run: ``python examples/05_beam_energy.py [--out DIR]`` (about 40 s). Writes ``energy_thickness.png``,
+``axial_thin.png``, ``axial_thick.png`` and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import hbiview
+from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
+from hbiview.pipeline import load_case, run_plan
+from hbiview.sample import make_phantom
+
+ENERGIES = ("Co60", "6MV", "18MV")
+PATIENTS = {"thin": 0.8, "thick": 1.3}  # lateral and AP scale of the sample patient
+COLOURS = {"Co60": "#d62728", "6MV": "#ff7f0e", "18MV": "#1f77b4"}
+NAMES = {"Co60": "Co-60", "6MV": "6 MV", "18MV": "18 MV"}
+#: the entrance and exit hot spots are looked for within this distance of the skin (mm)
+SURFACE_REGION_MM = 50.0
+
+
+def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[str, Any]:
+    """Run the lesson; write the figures and ``summary.md`` into ``out_dir``.
+
+    ``case`` is not used (the lesson builds its own thin and thick patients). Returns, per patient and
+    energy: separation (mm), entrance and exit maxima and the axis maximum (% of the midplane dose), and
+    the midplane 5th-95th percentile dose range (% of the prescription).
+    """
+    del case
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    grid = 10.0 if quick else 5.0
+    results: dict[str, dict[str, Any]] = {}
+    profiles: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    runs_by_patient: dict[str, list[Any]] = {}
+    cases = {}
+    for patient, scale in PATIENTS.items():
+        phantom = make_phantom(lateral_scale=scale, ap_scale=scale)
+        cases[patient] = load_case(phantom.ct)
+        results[patient] = {}
+        runs_by_patient[patient] = []
+        for energy in ENERGIES:
+            run = run_plan(
+                cases[patient],
+                "mid-hbi",
+                label=f"{NAMES[energy]}, {patient} patient",
+                energy=energy,
+                grid_mm=grid,
+                structures=["Body", "Lungs"],
+            )
+            runs_by_patient[patient].append(run)
+            depth, percent = _axis_profile(cases[patient], run)
+            profiles[patient, energy] = (depth, percent)
+            near_front = depth <= SURFACE_REGION_MM
+            near_back = depth >= depth[-1] - SURFACE_REGION_MM
+            results[patient][energy] = {
+                "separation_mm": float(depth[-1]),
+                "entrance_max_pct": float(percent[near_front].max()),
+                "exit_max_pct": float(percent[near_back].max()),
+                "axis_max_pct": float(percent.max()),
+                "depth_of_entrance_max_mm": float(depth[near_front][np.argmax(percent[near_front])]),
+                "midplane_range_pct": _midplane_range(run),
+            }
+
+    thick6 = results["thick"]["6MV"]
+    takeaway = (
+        "The thicker the patient and the softer the beam, the hotter entrance and exit: on the thick patient "
+        f"(separation {thick6['separation_mm'] / 10:.0f} cm)\n"
+        f"Co-60 gives {results['thick']['Co60']['axis_max_pct']:.0f} % of the midplane dose just under the skin, 6 MV {thick6['axis_max_pct']:.0f} %, 18 MV "
+        f"{results['thick']['18MV']['axis_max_pct']:.0f} %"
+    )
+    with lecture_style():
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(24, 11.5), sharey=True)
+        fig.suptitle(takeaway, y=0.99)
+        top = max(float(p.max()) for _, p in profiles.values())
+        for ax, patient in zip(axes, PATIENTS):
+            for energy in ENERGIES:
+                depth, percent = profiles[patient, energy]
+                r = results[patient][energy]
+                ax.plot(
+                    depth / 10,
+                    percent,
+                    color=COLOURS[energy],
+                    label=f"{NAMES[energy]}: max {r['axis_max_pct']:.0f} %",
+                )
+            separation = results[patient]["6MV"]["separation_mm"]
+            ax.axhspan(95, 105, color="#cccccc", alpha=0.4, lw=0)
+            ax.axvline(separation / 20, color="black", ls=":", lw=2)
+            ax.text(separation / 20, 62, " midplane", fontsize=15)
+            ax.set_xlim(0, separation / 10)
+            ax.set_ylim(60, max(top + 5, 115))
+            ax.set_xlabel("depth from the anterior skin (cm)")
+            ax.set_title(
+                f"{patient} patient (body x {PATIENTS[patient]:g}): separation {separation / 10:.0f} cm"
+            )
+            ax.legend(loc="upper center")
+        axes[0].set_ylabel("dose on the central axis (% of midplane dose)")
+        fig.text(
+            0.01,
+            0.01,
+            "Mid hemi-body field, AP/PA equally weighted, extended SSD; grey band: ±5 % of the midplane dose",
+            fontsize=14,
+            color="#444444",
+        )
+        fig.tight_layout(rect=(0, 0.03, 1, 0.90))
+        save_figure(fig, out / "energy_thickness.png")
+
+    for patient in PATIENTS:
+        runs = runs_by_patient[patient]
+        point = runs[0].dose_result.prescription_point_lps_mm
+        hbiview.render_compare_slices(
+            cases[patient].ct,
+            # panel titles come from the plan names: name each plan after its beam quality
+            [(replace(run.plan, name=f"{NAMES[e]}, mid HBI"), run.dose) for e, run in zip(ENERGIES, runs)],
+            structures=[cases[patient].structures["Body"]],
+            view="axial",
+            position_mm=float(point[2]),
+            size=(1200, 450) if quick else (2100, 760),
+            title=f"{patient} patient, mid HBI 8 Gy: Co-60, 6 MV, 18 MV (axial, prescription point)",
+            out=out / f"axial_{patient}.png",
+            force=True,
+        )
+
+    lines = [
+        "# Lesson 5: beam energy and patient thickness",
+        "",
+        f"**Take-away.** {takeaway.replace(chr(10), ' ')}.",
+        "",
+        "| patient | separation | beam | entrance max | exit max | axis max | midplane 5-95 % range |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for patient in PATIENTS:
+        for energy in ENERGIES:
+            r = results[patient][energy]
+            low, high = r["midplane_range_pct"]
+            at = r["depth_of_entrance_max_mm"]
+            where = f"at {at:.0f} mm" if at < SURFACE_REGION_MM - 2 else "no peak: rises inwards"
+            lines.append(
+                f"| {patient} | {r['separation_mm'] / 10:.1f} cm | {NAMES[energy]} "
+                f"| {r['entrance_max_pct']:.0f} % ({where}) | {r['exit_max_pct']:.0f} % "
+                f"| {r['axis_max_pct']:.0f} % | {low:.0f}-{high:.0f} % |"
+            )
+    lines += [
+        "",
+        "Entrance/exit/axis maxima are % of the midplane dose on the central axis; the midplane range is the "
+        "5th to 95th percentile of the dose on the midplane inside the central 80 % of the field, % of the "
+        "prescription.",
+        "",
+        "Why: each beam falls off with depth (faster for Co-60 than for 18 MV). For a parallel-opposed pair "
+        "the sum at midplane is the sum of two deep doses while near the skin one beam is at its maximum; "
+        "the thicker the patient, the larger the difference. High-energy beams also deposit their maximum "
+        "deeper (a few cm at 18 MV), so the skin itself is spared. Lateral to the central axis the body is "
+        "thinner, so the midplane dose rises off-axis on a thick patient.",
+        "",
+        "Sources: the dose model's beam qualities come from hbiview's beam-quality table (TPR20,10 per "
+        "energy) and the Nyholm pencil-kernel parameterisation; the technique (AP/PA open fields, Co-60 or "
+        "6-18 MV, extended distance) from AAPM Report 17 (TG-29, Van Dyk et al. 1986; hbi_clinical.toml: "
+        "unverified). No clinical reference number is quoted in this lesson: every figure is computed.",
+    ]
+    if quick:
+        lines += ["", "_Quick run: 10 mm dose grids and small pictures._"]
+    write_summary(out / "summary.md", "\n".join(lines))
+    return {
+        "results": results,
+        "files": ["energy_thickness.png", "axial_thin.png", "axial_thick.png", "summary.md"],
+    }
+
+
+def _axis_profile(case: Any, run: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Depth (mm from the anterior skin) and dose (% of the midplane dose) on the AP central axis."""
+    point = np.asarray(run.dose_result.prescription_point_lps_mm, dtype=float)
+    body = case.structures["Body"]
+    k, _, i = np.round(body.geometry.lps_to_index(point[None, :])[0]).astype(int)
+    y_axis = body.geometry.axis_coordinates_mm()[1]
+    inside = y_axis[body.mask[k, :, i]]
+    half = abs(y_axis[1] - y_axis[0]) / 2
+    front, back = float(inside.min() - half), float(inside.max() + half)  # anterior is -y in LPS
+    depth = np.arange(0.0, back - front + 0.01, 1.0)
+    line = np.repeat(point[None, :], depth.size, axis=0)
+    line[:, 1] = front + depth
+    dose = run.dose_result.model.per_fraction_at(line)
+    midplane = float(
+        run.dose_result.model.per_fraction_at(np.array([[point[0], (front + back) / 2, point[2]]]))[0]
+    )
+    return depth, 100.0 * dose / midplane
+
+
+def _midplane_range(run: Any) -> tuple[float, float]:
+    """5th and 95th percentile of the midplane dose inside the body and the central 80 % of the field (%)."""
+    point = np.asarray(run.dose_result.prescription_point_lps_mm, dtype=float)
+    dose = run.dose
+    z_axis, y_axis, x_axis = dose.geometry.axis_coordinates_mm()
+    j = int(np.argmin(np.abs(y_axis - point[1])))
+    corners = np.concatenate([c for _, c in run.plan.beam_outlines()])
+    z0, z1 = corners[:, 2].min(), corners[:, 2].max()
+    x0, x1 = corners[:, 0].min(), corners[:, 0].max()
+    zc, zh = (z0 + z1) / 2, 0.4 * (z1 - z0)
+    xc, xh = (x0 + x1) / 2, 0.4 * (x1 - x0)
+    plane = dose.array[:, j, :]
+    keep = (np.abs(z_axis - zc) <= zh)[:, None] & (np.abs(x_axis - xc) <= xh)[None, :] & (plane > 0)
+    values = 100.0 * plane[keep] / run.prescription_gy
+    return float(np.percentile(values, 5)), float(np.percentile(values, 95))
+
+
+if __name__ == "__main__":
+    raise SystemExit(lesson_cli(main, 5))
