@@ -100,14 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", HbiviewWarning)
-            try:
-                return int(args._run(args) or EXIT_OK)
-            finally:
-                if not args.quiet:
-                    for message in caught:
-                        if issubclass(message.category, HbiviewWarning):
-                            print(_format_warning(message), file=sys.stderr)
-    except HbiviewError as exc:
+            code = int(args._run(args) or EXIT_OK)
+        if not args.quiet:
+            for message in caught:
+                if issubclass(message.category, HbiviewWarning):
+                    print(_format_warning(message), file=sys.stderr)
+        return code
+    except HbiviewError as exc:  # bad input: one line, without the warnings that led up to it
         print(f"hbiview: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -42,6 +42,12 @@ def check_writable(path: str | os.PathLike[str], force: bool = False) -> Path:
     return target
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
@@ -61,12 +67,22 @@ def atomic_path(path: str | os.PathLike[str], force: bool = False) -> Iterator[P
     target = check_writable(path, force)
     # keep the extension last: writers such as nibabel and VTK choose the format from it
     suffix = "".join(target.suffixes)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.part-", suffix=suffix, dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.part-", suffix=suffix, dir=target.parent)
+    except OSError as exc:  # read-only mount, full disk, or a folder that os.access misjudged
+        raise OutputError(f"{target}: cannot write in {target.parent}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs follow the user's umask
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

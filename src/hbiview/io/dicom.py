@@ -7,14 +7,16 @@ functions so that importing this module stays cheap.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -1021,13 +1023,62 @@ def _raw_pixels(header: _Header) -> np.ndarray:
         pixels = _decode_encapsulated(header) if header.encapsulated else _decode_with_pydicom(header)
     except Exception as exc:  # decoders raise many kinds on damaged data
         raise DicomError(
-            f"{header.path}: cannot decode the pixel data (transfer syntax {header.transfer_syntax}): {exc}"
+            f"{header.path}: cannot decode the pixel data (transfer syntax {header.transfer_syntax}): "
+            f"{_one_line(exc)}"
         ) from exc
     if pixels.shape != (rows, columns):
         raise DicomError(
             f"{header.path}: decoded pixel data has shape {pixels.shape}, expected {(rows, columns)}"
         )
     return pixels
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (pydicom lists one line per decoder plugin that failed)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(exc).__name__
+    return f"{lines[0].rstrip(':')} ({'; '.join(lines[1:])})"
+
+
+@contextlib.contextmanager
+def _quiet_native_decoders() -> Iterator[None]:
+    """Keep C decoders (OpenJPEG, CharLS, GDCM) and pydicom's decoder log off the terminal.
+
+    They print their own diagnostics on damaged data; the reader reports the problem itself, as one line
+    that names the file. Python's ``sys.stderr`` (progress bar) keeps writing to the real terminal.
+    """
+    logger = logging.getLogger("pydicom")
+    old_level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        saved = -1
+    python_stderr = sys.stderr
+    swapped = False
+    if saved >= 0:
+        try:
+            uses_fd2 = python_stderr.fileno() == 2
+        except (OSError, ValueError, AttributeError):
+            uses_fd2 = False
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        if uses_fd2:
+            sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, errors="backslashreplace")
+            swapped = True
+    try:
+        yield
+    finally:
+        logger.setLevel(old_level)
+        if swapped:
+            sys.stderr.close()
+            sys.stderr = python_stderr
+        if saved >= 0:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _decode_with_pydicom(header: _Header) -> np.ndarray:
@@ -1101,6 +1152,13 @@ def _decode(slices: list[_Header], dtype: np.dtype, workers: int | None) -> np.n
     first = slices[0]
     out = np.empty((len(slices), first.rows, first.columns), dtype=dtype)  # type: ignore[arg-type]
     n_workers = max(1, workers or min(8, os.cpu_count() or 1))
+    if any(h.encapsulated or h.transfer_syntax not in _NATIVE_LITTLE_ENDIAN for h in slices):
+        with _quiet_native_decoders():
+            return _decode_slices(slices, out, n_workers)
+    return _decode_slices(slices, out, n_workers)
+
+
+def _decode_slices(slices: list[_Header], out: np.ndarray, n_workers: int) -> np.ndarray:
     if n_workers == 1:
         for k in progress(range(len(slices)), desc="reading CT"):
             _to_hu(slices[k], out[k])
