@@ -86,7 +86,8 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     takeaway = (
         "The thicker the patient and the softer the beam, the hotter entrance and exit: on the thick patient "
         f"(separation {thick6['separation_mm'] / 10:.0f} cm)\n"
-        f"Co-60 gives {results['thick']['Co60']['axis_max_pct']:.0f} % of the midplane dose just under the skin, 6 MV {thick6['axis_max_pct']:.0f} %, 18 MV "
+        f"Co-60 gives {results['thick']['Co60']['axis_max_pct']:.0f} % of the midplane dose just under the "
+        f"skin, 6 MV {thick6['axis_max_pct']:.0f} %, 18 MV "
         f"{results['thick']['18MV']['axis_max_pct']:.0f} %"
     )
     with lecture_style():
