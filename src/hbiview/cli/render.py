@@ -124,14 +124,14 @@ def load_case(ct_path: str, plans: list[str], series: str | None = None, water_t
     from hbiview.progress import progress
 
     ct = read_ct(ct_path, series)
-    result = segment(ct)
-    structures = result.structures
-    structure_list = list(structures.values()) if hasattr(structures, "values") else list(structures)
-    plan_objects = [_plan(text, ct) for text in plans]
+    plan_objects = [_plan(text, ct) for text in plans]  # bad plans fail before the long steps
     if water_twin:
         first = plan_objects[0]
         plan_objects.append(replace(first, heterogeneity=False, name=f"{first.name} (water)"))
-    doses = [compute_dose(ct, plan) for plan in progress(plan_objects, desc="computing dose")]
+    tasks = [lambda: segment(ct).structures, *[lambda p=plan: compute_dose(ct, p) for plan in plan_objects]]
+    results = [task() for task in progress(tasks, desc="segmenting and computing dose")]
+    structures, doses = results[0], results[1:]
+    structure_list = list(structures.values()) if hasattr(structures, "values") else list(structures)
     return Case(ct, structure_list, plan_objects, doses)
 
 
