@@ -139,6 +139,10 @@ def assign_sites(
     take((z > b_ct) & ~spinal & (dy < -25.0) & (z >= sb - 90.0), "mandible")
 
     # ---- spinal column
+    if "T1" not in est:  # no vertebral level known: the thoracic spine is where the lungs are, else unknown
+        with_lungs = lungs.any(axis=(1, 2))[k]
+        take(spinal & with_lungs, "thoracic_spine")
+        take(spinal, None)
     take(spinal & (z > b_ct), "cervical_spine")
     take(spinal & (z > b_tl), "thoracic_spine")
     take(spinal & (z > b_ls), "lumbar_spine")

@@ -188,16 +188,20 @@ def lung_masks(
     labels, _n = ndimage.label(air)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
+    # a lung holds at least 100 cm3, or 25 cm2 in every slice of a scan too short for that
+    min_cc = min(100.0, 2.5 * spacing_mm[0] * body.shape[0])
     candidates = []
     for lab in np.argsort(sizes)[::-1][:6]:
-        if lab == 0 or sizes[lab] * voxel_cc < 100.0:
+        if lab == 0 or sizes[lab] * voxel_cc < min_cc:
             continue
         median = float(np.median(hu[labels == lab]))
         if median < GAS_MEDIAN_HU:  # pure gas: bowel or stomach, not lung
             continue
         candidates.append(int(lab))
     if not candidates:
-        notes.append("no lungs in the scan (no lung-like air region of at least 100 cm3 inside the body)")
+        notes.append(
+            f"no lungs in the scan (no lung-like air region of at least {min_cc:.0f} cm3 inside the body)"
+        )
         return np.zeros_like(body), np.zeros_like(body), notes
     big = sizes[candidates[0]]
     candidates = [c for c in candidates if sizes[c] >= 0.2 * big][:2]
