@@ -51,7 +51,6 @@ def test_existing_output_is_refused_before_any_work(tmp_path, capsys):
     [
         ([], "nothing to write"),
         (["--out", "x.jpg"], "PNG"),
-        (["--out", "x.png", "--difference"], "slice view"),
         (["--orbit", "x.avi"], ".gif or .mp4"),
         (["--out", "x.png", "--compare", "a", "b", "c", "d"], "1 to 3"),
     ],

@@ -21,7 +21,7 @@ from imagecheck import (
 )
 from synthetic import make_case
 
-from hbiview.render.figures import render_3d, render_compare_3d
+from hbiview.render.figures import render_3d, render_compare_3d, render_difference_3d
 from hbiview.render.scene import SceneOptions, prepare_anatomy
 from hbiview.render.slices import SliceStyle, render_compare_slices, render_difference_slice, render_slice
 
@@ -88,6 +88,14 @@ def test_difference(case, narrow_case):
         size=SIZE_SLICE,
     )  # fmt: skip
     verify_image(image, "difference_axial")
+
+
+def test_difference_3d(case, narrow_case, anatomy):
+    ct, _, dose, plan = case
+    image = render_difference_3d(
+        ct, dose, narrow_case[2], label_a="wide", label_b="narrow", plan=plan, anatomy=anatomy, size=SIZE_3D
+    )
+    verify_image(image, "difference_3d")
 
 
 def test_verify_image_catches_a_missing_organ(case):

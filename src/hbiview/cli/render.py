@@ -18,7 +18,7 @@ examples:
   hbiview render sample_ct --plan upper-hbi --view axial --position-mm 1250 --out axial.png
   hbiview render sample_ct --plan upper-hbi --compare lower-hbi spine --out compare.png
   hbiview render sample_ct --plan upper-hbi --difference --view coronal --out lung_correction.png
-        (heterogeneity on minus off; with --compare P2: P minus P2)
+        (heterogeneity on minus off; with --compare P2: P minus P2; --view 3d colours the CT planes)
   hbiview render sample_ct --plan upper-hbi --html upper.html --orbit upper.gif
 
 --plan and --compare take a preset name (see 'hbiview plans') or a plan TOML file. Positions are DICOM
@@ -151,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--compare takes 1 to 3 plans (4 in all), got {len(args.compare)}")
     if args.difference and len(args.compare) > 1:
         raise InputError("--difference compares two plans: give at most one --compare plan")
-    if args.difference and args.view == "3d" and args.out:
-        raise InputError("the difference map is a slice view: add --view axial, coronal or sagittal")
     if args.orbit:
         from hbiview.render.export import orbit_backend
 
@@ -173,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     levels = tuple(args.isodose) if args.isodose else DEFAULT_ISODOSE_PCT
     options = SceneOptions(isodose_pct=levels, bone=args.bone, window=args.window, camera=args.camera)
     style = SliceStyle(window=args.window, isodose_pct=levels)
-    needs_3d = (args.out and args.view == "3d" and not args.difference) or args.html or args.orbit
+    needs_3d = (args.out and args.view == "3d") or args.html or args.orbit
     anatomy = prepare_anatomy(case.structures, bone=args.bone) if needs_3d else None
     written = []
     if args.out:
@@ -216,7 +214,22 @@ def _render_png(
     from hbiview.render import figures, slices
 
     pairs = list(zip(case.plans, case.doses, strict=True))
-    if args.difference:
+    if args.difference and args.view == "3d":
+        (plan_a, dose_a), (plan_b, dose_b) = pairs[0], pairs[1]
+        figures.render_difference_3d(
+            case.ct,
+            dose_a,
+            dose_b,
+            label_a=plan_a.name,
+            label_b=plan_b.name,
+            plan=plan_a,
+            anatomy=anatomy,
+            options=options,
+            size=size or (1280, 800),
+            out=args.out,
+            force=args.force,
+        )
+    elif args.difference:
         (plan_a, dose_a), (plan_b, dose_b) = pairs[0], pairs[1]
         slices.render_difference_slice(
             case.ct,

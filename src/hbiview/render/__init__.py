@@ -25,6 +25,7 @@ _LAZY: dict[str, str] = {
     "render_difference_slice": "hbiview.render.slices",
     "render_3d": "hbiview.render.figures",
     "render_compare_3d": "hbiview.render.figures",
+    "render_difference_3d": "hbiview.render.figures",
     "export_html": "hbiview.render.figures",
     "render_orbit": "hbiview.render.figures",
     "scene_plotter": "hbiview.render.figures",

@@ -27,7 +27,14 @@ from hbiview.render.scene import (
 from hbiview.render.style import PlanLike, plan_title, prescription_total_gy
 from hbiview.volume import CTVolume, DoseGrid, Structure
 
-__all__ = ["export_html", "render_3d", "render_compare_3d", "render_orbit", "scene_plotter"]
+__all__ = [
+    "export_html",
+    "render_3d",
+    "render_compare_3d",
+    "render_difference_3d",
+    "render_orbit",
+    "scene_plotter",
+]
 
 #: the HTML page is refused above this size (bytes): a teacher mails it to students
 HTML_LIMIT_BYTES = 10 * 1024 * 1024
@@ -201,6 +208,83 @@ def render_compare_3d(
         plotter.subplot(0, 0)
         set_camera(plotter, shared.camera, union, zoom=1.05)
         plotter.link_views()
+        image = _screenshot(plotter)
+    finally:
+        plotter.close()
+    if out is not None:
+        write_png(image, out, force=force)
+    return image
+
+
+def render_difference_3d(
+    ct: CTVolume,
+    dose_a: DoseGrid,
+    dose_b: DoseGrid,
+    *,
+    label_a: str = "A",
+    label_b: str = "B",
+    plan: PlanLike | None = None,
+    structures: StructureInput = None,
+    anatomy: AnatomyMeshes | None = None,
+    options: SceneOptions | None = None,
+    threshold_gy: float | None = None,
+    size: Sequence[int] = (1280, 800),
+    out: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> np.ndarray:
+    """Dose difference ``A - B`` in 3D: the CT planes coloured blue (A lower) to red (A higher), centred on 0.
+
+    Skin, lungs, bones and beams are drawn as in :func:`render_3d`; isodose surfaces are left out (they
+    belong to one plan).
+
+    Parameters
+    ----------
+    ct
+        The CT.
+    dose_a, dose_b
+        Total doses (Gy); ``dose_b`` is resampled onto ``dose_a``'s grid.
+    label_a, label_b
+        Names in the title and on the colour bar.
+    plan
+        Plan whose beams are drawn and whose fields place the planes.
+    structures, anatomy, options, size, out, force
+        As for :func:`render_3d`.
+    threshold_gy
+        Differences smaller than this (Gy) show plain CT; default 1 % of the larger maximum dose.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width, 3)`` uint8.
+    """
+    from hbiview.render.colors import difference_cmap
+    from hbiview.render.scene import Wash
+
+    if out is not None:
+        check_writable(out, force)
+    options = options or SceneOptions()
+    size = _check_size(size)
+    other = dose_b if dose_b.geometry.isclose(dose_a.geometry) else dose_b.resampled(dose_a.geometry)
+    difference = dose_a.with_array(dose_a.dose_gy - other.dose_gy)
+    # symmetric limits: +d and -d differ only in hue, so neither sign looks bigger
+    limit = float(np.max(np.abs(difference.dose_gy))) or 1.0
+    if threshold_gy is None:
+        threshold_gy = 0.01 * max(dose_a.max_gy, dose_b.max_gy)
+    wash = Wash(difference, difference_cmap(), (-limit, limit), threshold_gy, True, "difference (Gy)")
+    pv = pyvista()
+    plotter = pv.Plotter(off_screen=True, window_size=size)
+    try:
+        add_scene(
+            plotter,
+            ct,
+            _anatomy(anatomy, structures, options),
+            None,
+            plan,
+            options,
+            font_scale=_font_scale(size),
+            wash=wash,
+            title=f"dose difference: {label_a} - {label_b}",
+        )
         image = _screenshot(plotter)
     finally:
         plotter.close()

@@ -28,12 +28,13 @@ from hbiview.render.style import (
     prescription_total_gy,
     structures_by_role,
 )
-from hbiview.volume import CTVolume, DoseGrid, Structure
+from hbiview.volume import CTVolume, DoseGrid, Structure, Volume
 
 __all__ = [
     "CAMERAS",
     "AnatomyMeshes",
     "SceneOptions",
+    "Wash",
     "add_scene",
     "orientation_marker",
     "prepare_anatomy",
@@ -126,6 +127,34 @@ class SceneOptions:
         if self.camera not in CAMERAS:
             raise InputError(f"unknown camera {self.camera!r}: choose one of {', '.join(CAMERAS)}")
         object.__setattr__(self, "isodose_pct", check_levels(self.isodose_pct))
+
+
+@dataclass(frozen=True)
+class Wash:
+    """A colourwash for the CT planes other than the plan's dose (e.g. a dose difference).
+
+    Attributes
+    ----------
+    values
+        The values (Gy) on their own grid.
+    cmap
+        matplotlib colour map.
+    clim
+        Range mapped onto ``cmap``.
+    threshold
+        Below it (``|values|`` below it when ``symmetric``) the planes show plain CT.
+    symmetric
+        Threshold on the absolute value (differences).
+    label
+        Title of the scalar bar.
+    """
+
+    values: Volume
+    cmap: Any
+    clim: tuple[float, float]
+    threshold: float
+    symmetric: bool = False
+    label: str = "dose (Gy)"
 
 
 @dataclass
@@ -260,6 +289,7 @@ def _plane_mesh(
     threshold_gy: float | None,
     window: str | tuple[float, float],
     pixel_mm: float | None = None,
+    symmetric: bool = False,
 ) -> Any:
     """One CT plane with dose colourwash as an RGB PolyData, cut to the body outline."""
     pv = pyvista()
@@ -269,7 +299,9 @@ def _plane_mesh(
     plane = make_plane(ct.geometry, view, float(position[fixed]), pixel_mm=pixel_mm)
     ct_plane = sample_on_plane(ct.hu, ct.geometry, plane, order=1, fill=-1000.0)
     dose_plane = None if dose is None else sample_on_plane(dose.dose_gy, dose.geometry, plane, order=1)
-    rgb = colourwash_rgb(ct_plane, window, dose_plane, cmap, clim, threshold_gy, alpha=0.55)
+    rgb = colourwash_rgb(
+        ct_plane, window, dose_plane, cmap, clim, threshold_gy, alpha=0.55, symmetric_threshold=symmetric
+    )
     points = plane.points_lps
     grid = pv.StructuredGrid(points[..., 0], points[..., 1], points[..., 2])
     # StructuredGrid orders points with the first index fastest: transpose the (rows, columns) pictures
@@ -395,6 +427,8 @@ def add_scene(
     options: SceneOptions | None = None,
     *,
     font_scale: float = 1.0,
+    wash: Wash | None = None,
+    title: str | None = None,
 ) -> dict[str, list[Any]]:
     """Add a plan's scene to the active renderer of ``plotter``.
 
@@ -414,6 +448,10 @@ def add_scene(
         What to show.
     font_scale
         Text size relative to a 1280 x 800 picture.
+    wash
+        What the planes are coloured by instead of ``dose`` (e.g. a dose difference).
+    title
+        Title instead of the plan's name and prescription.
 
     Returns
     -------
@@ -523,6 +561,8 @@ def add_scene(
                         name=f"isodose {pct:g}%",
                     )
                 ]
+    if wash is not None:
+        cmap, clim = wash.cmap, wash.clim
     if planes:
         threshold = None if reference is None else reference * options.threshold_pct / 100.0
         groups["planes"] = []
@@ -532,12 +572,13 @@ def add_scene(
                 position,
                 ct,
                 anatomy.body,
-                dose,
+                dose if wash is None else wash.values,
                 cmap,
                 clim,
-                threshold,
+                threshold if wash is None else wash.threshold,
                 options.window,
                 options.plane_pixel_mm,
+                symmetric=wash is not None and wash.symmetric,
             )
             others = tuple(p for p in cut_planes if p != view)
             if others:
@@ -550,10 +591,13 @@ def add_scene(
     if options.show_beams and outlines:
         groups["beams"] = _add_beams(plotter, outlines, anatomy, ct)
     if options.show_scalar_bar and cmap is not None and clim is not None:
-        _scalar_bar(plotter, cmap, clim, "dose (Gy)", font_scale)
+        _scalar_bar(plotter, cmap, clim, "dose (Gy)" if wash is None else wash.label, font_scale)
     if options.show_title:
         plotter.add_text(
-            plan_title(plan), position="upper_left", font_size=int(15 * font_scale), color="white"
+            title if title is not None else plan_title(plan),
+            position="upper_left",
+            font_size=int(15 * font_scale),
+            color="white",
         )
     if options.show_legend:
         entries = _legend_entries(anatomy, options, reference if dose is not None else None)
