@@ -218,6 +218,9 @@ def segment(
     scan = (float(ctx.z_mm[0]), float(ctx.z_mm[-1]))
     coverage, cov_notes = site_coverage(labels_w, ctx, scan)
     notes.extend(cov_notes)
+    for site, cov in coverage.items():
+        if cov == 0.0:
+            labels_w[labels_w == MARROW_SITES.index(site) + 1] = 0
 
     geometry = ct.geometry
     labels_full = _full(labels_w, t, ct)

@@ -34,14 +34,23 @@ HUMERUS_ACTIVE_MM = 160.0
 FEMUR_ACTIVE_MM = 225.0
 
 #: Landmark span (upper, lower) of each site, to estimate how much of a site cut by the scan is inside.
-SITE_EXTENT: dict[str, tuple[str, str]] = {
-    "cervical_spine": ("C1", "C7"),
-    "thoracic_spine": ("T1", "T12"),
-    "lumbar_spine": ("L1", "L5"),
-    "ribs": ("T1", "L1"),
-    "sternum": ("T2", "T10"),
-    "scapulae": ("C7", "T8"),
-    "clavicles": ("C6", "T2"),
+SITE_EXTENT: dict[str, tuple[str, float, str, float]] = {
+    # site: (upper landmark, offset mm, lower landmark, offset mm); vertebral spans reach half a vertebra
+    # beyond the centres; the others use typical adult sizes (our rounded estimates): vertex 140 mm above
+    # C1, mandible 80 mm below it, os coxae 200 mm below the crest, sacrum and coccyx 130 mm below S1, the
+    # upper half of the femur from 25 mm above the head centre to 225 mm below the head's top
+    "cervical_spine": ("C1", 10.0, "C7", -10.0),
+    "thoracic_spine": ("T1", 12.0, "T12", -12.0),
+    "lumbar_spine": ("L1", 17.0, "L5", -17.0),
+    "ribs": ("T1", 15.0, "L1", -15.0),
+    "sternum": ("T2", 15.0, "T10", -15.0),
+    "scapulae": ("C7", 15.0, "T8", -15.0),
+    "clavicles": ("C6", 15.0, "T2", -15.0),
+    "cranium": ("C1", 140.0, "C1", -10.0),
+    "mandible": ("C1", 0.0, "C1", -80.0),
+    "pelvis_os_coxae": ("iliac_crest", 0.0, "iliac_crest", -200.0),
+    "sacrum": ("S1", 20.0, "S1", -130.0),
+    "femora_upper_half": ("femoral_heads", 25.0, "femoral_heads", -200.0),
 }
 
 
@@ -215,9 +224,10 @@ def site_coverage(
 ) -> tuple[dict[str, float], list[str]]:
     """Fraction of each site estimated inside the scan, for sites that the scan's top or bottom cuts.
 
-    A site whose marrow reaches the first or last slice is cut. For the spine, ribs, sternum, scapulae and
-    clavicles the fraction is the part of the site's vertebral span (:data:`SITE_EXTENT`) inside the scan;
-    other cut sites keep their full share and are named in the notes.
+    A site whose marrow reaches the first or last slice is cut. The fraction inside is the part of the
+    site's span (:data:`SITE_EXTENT`: vertebral levels, landmarks and typical sizes) inside the scan; a cut
+    site whose span cannot be placed (its landmark is unknown) keeps its full share, said in the notes.
+    A site whose span lies wholly outside the scan gets coverage 0: the bone taken for it is a neighbour's.
 
     Returns
     -------
@@ -230,18 +240,25 @@ def site_coverage(
     at_bottom = np.bincount(labels[0].ravel(), minlength=len(MARROW_SITES) + 1)
     lo, hi = scan_z_mm
     for idx, site in enumerate(MARROW_SITES, start=1):
-        if present[idx] == 0 or (at_top[idx] == 0 and at_bottom[idx] == 0):
+        if present[idx] == 0:
             continue
+        cut = at_top[idx] > 0 or at_bottom[idx] > 0
         span = SITE_EXTENT.get(site)
-        if span and span[0] in ctx.estimates and span[1] in ctx.estimates:
-            upper = ctx.estimates[span[0]] + 15.0
-            lower = ctx.estimates[span[1]] - 15.0
+        if span and span[0] in ctx.estimates and span[2] in ctx.estimates:
+            upper = ctx.estimates[span[0]] + span[1]
+            lower = ctx.estimates[span[2]] + span[3]
             inside = max(0.0, min(hi, upper) - max(lo, lower))
-            frac = float(np.clip(inside / max(upper - lower, 1.0), 0.05, 1.0))
-            coverage[site] = frac
-            notes.append(
-                f"{site} is cut by the scan: about {frac:.0%} of it is inside (from the vertebral levels)"
-            )
-        else:
+            if inside <= 0.0:
+                # the site cannot be in this scan: whatever was called so belongs to a neighbour
+                coverage[site] = 0.0
+                notes.append(f"bone taken for {site} lies outside its expected span; not counted as {site}")
+                continue
+            if cut:
+                frac = float(np.clip(inside / max(upper - lower, 1.0), 0.05, 1.0))
+                coverage[site] = frac
+                notes.append(
+                    f"{site} is cut by the scan: about {frac:.0%} of it is inside (estimated from landmarks)"
+                )
+        elif cut:
             notes.append(f"{site} is cut by the scan: its whole share is counted on the part inside")
     return coverage, notes
