@@ -16,7 +16,7 @@ examples:
   hbiview render sample_ct --plan upper-hbi --out upper.png
   hbiview render sample_ct --plan upper-hbi --view coronal --window lung --out coronal.png
   hbiview render sample_ct --plan upper-hbi --view axial --position-mm 1250 --out axial.png
-  hbiview render sample_ct --plan upper-hbi --compare lower-hbi spine --out compare.png
+  hbiview render sample_ct --plan upper-hbi --compare mid-hbi spine --out compare.png
   hbiview render sample_ct --plan upper-hbi --difference --view coronal --out lung_correction.png
         (heterogeneity on minus off; with --compare P2: P minus P2; --view 3d colours the CT planes)
   hbiview render sample_ct --plan upper-hbi --html upper.html --orbit upper.gif
