@@ -3,8 +3,8 @@
 Rules (canonical orientation, distances in mm from the midline ``dx``, the spine centre ``dy``):
 
 * bone in a separate limb (a body part apart from the trunk in its slice) or far lateral to the rib cage
-  is an arm or leg bone: humerus (upper half, within 160 mm of the shoulder) or femur (upper half, from
-  the femoral head to half-way to the knee); the rest of the limb holds no active marrow;
+  is an arm or leg bone: humerus (upper half, within 170 mm below the top of the humeral head) or femur
+  (upper half, from the femoral head to half-way to the knee); the rest of the limb holds no marrow;
 * above the skull base: cranium; in the neck, bone in front of the spine: mandible;
 * the spinal column (within 28 mm of the midline in the thorax, 45 mm elsewhere, and within 45 mm of the
   spine centre front to back): cervical, thoracic, lumbar spine or sacrum between the vertebral
@@ -16,7 +16,7 @@ Rules (canonical orientation, distances in mm from the midline ``dx``, the spine
   and everything more than 75 mm below them; the rest is the os coxae.
 
 Typical adult lengths used where the image cannot say (our rounded estimates): the active upper half of
-the humerus 160 mm, of the femur 225 mm when the knee is not in the scan.
+the humerus 170 mm, of the femur 225 mm when the knee is not in the scan.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from hbiview.labels import MARROW_SITES
 __all__ = ["SITE_EXTENT", "assign_sites", "site_coverage"]
 
 _ID = {site: i + 1 for i, site in enumerate(MARROW_SITES)}
-HUMERUS_ACTIVE_MM = 160.0
+HUMERUS_ACTIVE_MM = 170.0
 FEMUR_ACTIVE_MM = 225.0
 
 #: Landmark span (upper, lower) of each site, to estimate how much of a site cut by the scan is inside.
@@ -136,7 +136,10 @@ def assign_sites(
     if ctx.arms_up:
         humerus = limb & (z >= shoulder - 40.0) & (z <= shoulder + HUMERUS_ACTIVE_MM)
     else:
-        humerus = limb & (z <= shoulder + 40.0) & (z >= shoulder - HUMERUS_ACTIVE_MM)
+        # the top of the humeral head: the highest arm bone near the lung apex
+        near = limb & (z >= shoulder - 150.0) & (z <= shoulder + 70.0)
+        top = float(z[near].max()) if near.any() else shoulder - 20.0
+        humerus = limb & (z <= top + 5.0) & (z >= top - HUMERUS_ACTIVE_MM)
     take(humerus, "humeri_upper_half")
     take(limb, None)
 
@@ -161,8 +164,9 @@ def assign_sites(
     thorax = (z <= apex + 40.0) & (z > crest)
     front = dy < -60.0
     take(thorax & (np.abs(dx) <= 30.0) & front & (z <= apex) & (z >= base - 60.0), "sternum")
-    take(thorax & front & (z >= apex - 45.0), "clavicles")
     outside = _outside_rib_cage(k, j, i, todo & thorax, lungs, ctx)
+    # the clavicles: in front, outside the rib cage (or above the first ribs), near the lung apices
+    take(thorax & front & (outside | (z >= apex - 45.0)) & (z >= apex - 90.0), "clavicles")
     scap = thorax & (dy > -40.0) & (np.abs(dx) > 50.0) & outside & (z >= apex - 220.0)
     take(scap & (np.abs(dx) > cage), "humeri_upper_half")
     take(scap, "scapulae")
