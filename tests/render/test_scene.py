@@ -59,6 +59,27 @@ def test_default_camera_looks_from_anterior_and_frames_the_field(case, anatomy):
     assert {"isodose 50%", "isodose 80%", "isodose 95%", "isodose 105%"} <= set(groups)
 
 
+def test_auto_camera_looks_from_the_side_the_beams_come_from(case):
+    from dataclasses import dataclass
+
+    from hbiview.render.scene import camera_for
+
+    plan = case[3]
+    assert camera_for("auto", plan) == "anterior-oblique"  # AP/PA pair
+
+    @dataclass
+    class PosteriorOnly:
+        name: str = "PA"
+        prescription_gy: float = 8.0
+        fractions: int = 1
+
+        def beam_outlines(self):
+            return [outline for outline in plan.beam_outlines() if outline[0][1] > 0]  # the PA beam
+
+    assert camera_for("auto", PosteriorOnly()) == "posterior-oblique"
+    assert camera_for("left", PosteriorOnly()) == "left"
+
+
 def test_cutaway_removes_what_is_between_camera_and_planes(case, anatomy):
     ct, _, dose, plan = case
     pv = pyvista()

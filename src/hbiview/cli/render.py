@@ -74,9 +74,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--camera",
-        choices=("anterior-oblique", "anterior", "posterior", "left", "right", "posterior-oblique"),
-        default="anterior-oblique",
-        help="3D camera",
+        choices=("auto", "anterior-oblique", "anterior", "posterior", "left", "right", "posterior-oblique"),
+        default="auto",
+        help="3D camera (auto: from the side the beams come from)",
     )
     parser.add_argument("--html", metavar="HTML", help="also write a standalone interactive HTML page")
     parser.add_argument("--orbit", metavar="GIF|MP4", help="also write an orbit animation (.gif or .mp4)")

@@ -21,6 +21,7 @@ from hbiview.render.scene import (
     _frame_bounds,
     _legend_entries,
     add_scene,
+    camera_for,
     prepare_anatomy,
     set_camera,
 )
@@ -206,7 +207,7 @@ def render_compare_3d(
         frames = np.array([_frame_bounds(anatomy, plan, ct) for plan, _ in cases])
         union = np.ravel(np.column_stack([frames[:, 0::2].min(axis=0), frames[:, 1::2].max(axis=0)]))
         plotter.subplot(0, 0)
-        set_camera(plotter, shared.camera, union, zoom=1.05)
+        set_camera(plotter, camera_for(shared.camera, cases[0][0]), union, zoom=1.05)
         plotter.link_views()
         image = _screenshot(plotter)
     finally:

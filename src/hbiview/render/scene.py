@@ -7,7 +7,7 @@ bones) are computed once (:func:`prepare_anatomy`) and shared by every plan show
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ __all__ = [
     "SceneOptions",
     "Wash",
     "add_scene",
+    "camera_for",
     "orientation_marker",
     "prepare_anatomy",
     "set_camera",
@@ -88,7 +89,8 @@ class SceneOptions:
         Colour scale of the colourwash and scalar bar (Gy); default from the threshold to the maximum dose
         (at least 110 % of the prescription).
     camera
-        One of :data:`CAMERAS`.
+        One of :data:`CAMERAS`, or ``"auto"``: from the side the beams come from (posterior-oblique when
+        every beam enters from behind, as a PA spine field; anterior-oblique otherwise).
     cutaway
         Cut away what lies between the camera and the planes (skin, lungs, bones, isodose surfaces) so that
         the planes' colourwash is seen directly, not through translucent surfaces that would change its
@@ -110,7 +112,7 @@ class SceneOptions:
     plane_pixel_mm: float | None = None
     threshold_pct: float = 20.0
     dose_range_gy: tuple[float, float] | None = None
-    camera: str = "anterior-oblique"
+    camera: str = "auto"
     cutaway: bool = True
     show_title: bool = True
     show_scalar_bar: bool = True
@@ -124,8 +126,8 @@ class SceneOptions:
         unknown = [p for p in self.planes if p not in VIEWS]
         if unknown:
             raise InputError(f"unknown plane {unknown[0]!r}: choose from {', '.join(VIEWS)}")
-        if self.camera not in CAMERAS:
-            raise InputError(f"unknown camera {self.camera!r}: choose one of {', '.join(CAMERAS)}")
+        if self.camera not in CAMERAS and self.camera != "auto":
+            raise InputError(f"unknown camera {self.camera!r}: choose auto or one of {', '.join(CAMERAS)}")
         object.__setattr__(self, "isodose_pct", check_levels(self.isodose_pct))
 
 
@@ -330,6 +332,19 @@ def _frame_bounds(anatomy: AnatomyMeshes, plan: PlanLike | None, ct: CTVolume) -
     return bounds
 
 
+def camera_for(name: str, plan: PlanLike | None) -> str:
+    """The camera ``name`` stands for: ``"auto"`` looks from where the beams come from."""
+    if name != "auto":
+        return name
+    outlines = plan.beam_outlines() if plan is not None else []
+    if outlines and all(
+        np.asarray(source, float)[1] > np.asarray(corners, float).mean(axis=0)[1]
+        for source, corners in outlines
+    ):
+        return "posterior-oblique"  # every source behind its field: PA fields
+    return "anterior-oblique"
+
+
 def set_camera(plotter: Any, name: str, bounds: Sequence[float], zoom: float = 1.0) -> None:
     """Point the active camera from direction ``name`` (see :data:`CAMERAS`) at ``bounds``, head up."""
     if name not in CAMERAS:
@@ -460,6 +475,7 @@ def add_scene(
         ``"planes"``, ...), for toggling them in the viewer.
     """
     options = options or SceneOptions()
+    options = replace(options, camera=camera_for(options.camera, plan))
     plotter.set_background(_BACKGROUND)
     groups: dict[str, list[Any]] = {}
     reference = (

@@ -18,7 +18,7 @@ from hbiview.errors import InputError
 from hbiview.render import beams as _beams
 from hbiview.render._pv import has_display, pyvista
 from hbiview.render.keys import KEYS, TOGGLES
-from hbiview.render.scene import SceneOptions, add_scene, prepare_anatomy, set_camera
+from hbiview.render.scene import SceneOptions, add_scene, camera_for, prepare_anatomy, set_camera
 from hbiview.render.style import PlanLike
 from hbiview.volume import CTVolume, DoseGrid, Structure
 
@@ -200,7 +200,10 @@ class Viewer:
         from hbiview.render.scene import _frame_bounds
 
         set_camera(
-            self.plotter, self.options.camera, _frame_bounds(self.anatomy, self.plan, self.ct), zoom=1.05
+            self.plotter,
+            camera_for(self.options.camera, self.plan),
+            _frame_bounds(self.anatomy, self.plan, self.ct),
+            zoom=1.05,
         )
 
     # ----------------------------------------------------------------------------------------- widgets
