@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -172,10 +171,10 @@ class AnatomyResult:
         Human-readable remarks: sites cut by the scan edge, what was imported, what could not be found.
     """
 
-    structures: Mapping[str, Structure]
+    structures: dict[str, Structure]
     site_labels: np.ndarray
     landmarks: Landmarks
-    site_fractions: Mapping[str, float]
+    site_fractions: dict[str, float]
     missing_marrow_sites: list[str]
     missing_marrow_fraction: float
     notes: tuple[str, ...] = field(default=())
@@ -184,8 +183,9 @@ class AnatomyResult:
         labels = np.asarray(self.site_labels, dtype=np.uint8).view()
         labels.setflags(write=False)
         object.__setattr__(self, "site_labels", labels)
-        object.__setattr__(self, "structures", MappingProxyType(dict(self.structures)))
-        object.__setattr__(self, "site_fractions", MappingProxyType(dict(self.site_fractions)))
+        # plain dicts (copies), so that results pickle (multiprocessing, caches)
+        object.__setattr__(self, "structures", dict(self.structures))
+        object.__setattr__(self, "site_fractions", dict(self.site_fractions))
 
     @property
     def marrow_fraction_in_scan(self) -> float:
