@@ -56,8 +56,8 @@ def test_arms_up():
     _assert_masks_sensible(phantom, result)
     truth = truth_sites(phantom.labels)
     both = (truth > 0) & (result.site_labels > 0)
-    # raised humeri beside the head must not be called cranium: sites still >= 85 % right
-    assert np.mean(result.site_labels[both] == truth[both]) >= 0.85
+    # raised humeri beside the head must not be called cranium: the same >= 90 % goal as arms down
+    assert np.mean(result.site_labels[both] == truth[both]) >= 0.90
 
 
 def test_couch_is_not_body():

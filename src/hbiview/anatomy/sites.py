@@ -134,7 +134,10 @@ def assign_sites(
         take(is_leg & (z >= femur_mid), "femora_upper_half")
     take(is_leg, None)
     if ctx.arms_up:
-        humerus = limb & (z >= shoulder - 40.0) & (z <= shoulder + HUMERUS_ACTIVE_MM)
+        # raised arms: the humeral head is the lowest arm bone near the lung apex, the shaft goes up
+        near = limb & (z >= shoulder - 150.0) & (z <= shoulder + 70.0)
+        bottom = float(z[near].min()) if near.any() else shoulder - 20.0
+        humerus = limb & (z >= bottom - 5.0) & (z <= bottom + HUMERUS_ACTIVE_MM)
     else:
         # the top of the humeral head: the highest arm bone near the lung apex
         near = limb & (z >= shoulder - 150.0) & (z <= shoulder + 70.0)
