@@ -469,6 +469,32 @@ _TEXT_KEYWORDS = (
     "SpacingBetweenSlices",
     "ImageType",
     "SOPInstanceUID",
+    "SOPClassUID",
+    # carried into objects that reference the CT (RTSTRUCT, RT Dose), so they describe the same study
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "PatientBirthDate",
+    "PatientSex",
+)
+
+#: attributes of the first slice that ``read_ct`` passes on in ``CTVolume.metadata``
+_METADATA_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDescription",
+    "SeriesDescription",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "SOPClassUID",
 )
 
 
@@ -1256,11 +1282,12 @@ def read_ct(
     first = slices[0]
     frame_uid = first.attrs["FrameOfReferenceUID"] or None
     geometry = Geometry(values.shape, layout.affine, frame_uid)  # type: ignore[arg-type]
-    metadata: dict[str, Any] = {
-        key: first.attrs[key]
-        for key in ("PatientName", "PatientID", "StudyDescription", "SeriesDescription", "StudyInstanceUID")
-    }
+    metadata: dict[str, Any] = {key: first.attrs[key] for key in _METADATA_KEYWORDS}
     metadata.update(
+        # in slice order; after resampling a gap the slices no longer match files, so none are referenced
+        SOPInstanceUIDs=[]
+        if layout.grid_distances_mm is not None
+        else [h.attrs["SOPInstanceUID"] for h in slices],
         SeriesInstanceUID=first.series_uid,
         Modality=first.modality,
         Manufacturer=first.attrs["Manufacturer"],

@@ -252,24 +252,24 @@ def write_rtdose(
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.SOPClassUID = RT_DOSE_STORAGE
     ds.SOPInstanceUID = sop_uid
-    ds.StudyDate = ""
-    ds.StudyTime = ""
-    ds.AccessionNumber = ""
+    ds.StudyDate = str(metadata.get("StudyDate", ""))
+    ds.StudyTime = str(metadata.get("StudyTime", ""))
+    ds.AccessionNumber = str(metadata.get("AccessionNumber", ""))
     ds.Modality = "RTDOSE"
     ds.Manufacturer = "hbiview"
-    ds.ReferringPhysicianName = ""
+    ds.ReferringPhysicianName = str(metadata.get("ReferringPhysicianName", ""))
     ds.SeriesDescription = text[:64]
     ds.StudyDescription = str(metadata.get("StudyDescription", ""))[:64]
     ds.PatientName = str(metadata.get("PatientName", ""))
     ds.PatientID = str(metadata.get("PatientID", ""))
-    ds.PatientBirthDate = ""
-    ds.PatientSex = ""
+    ds.PatientBirthDate = str(metadata.get("PatientBirthDate", ""))
+    ds.PatientSex = str(metadata.get("PatientSex", ""))
     ds.SliceThickness = ""
     ds.StudyInstanceUID = str(metadata.get("StudyInstanceUID", "")) or (
         _uid(uid_seed, "study") if uid_seed else str(generate_uid())
     )
     ds.SeriesInstanceUID = _uid(uid_seed, "rtdose-series") if uid_seed else str(generate_uid())
-    ds.StudyID = ""
+    ds.StudyID = str(metadata.get("StudyID", ""))
     ds.SeriesNumber = 100
     ds.OperatorsName = ""
     ds.InstanceNumber = 1
