@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,9 +56,6 @@ SAMPLE_CT_ENV = "HBIVIEW_SAMPLE_CT"
 #: Structures evaluated by default (those the segmentation always makes), in report order.
 DVH_STRUCTURES = ("Lungs", "Lung_L", "Lung_R", "Marrow", "Skeleton", "Body")
 
-#: Lateral search range (mm) for a midplane prescription point when the central axis misses the body.
-_MIDPLANE_SEARCH_MM = 300.0
-
 
 # ------------------------------------------------------------------------------------------ the sample CT
 def _has_dicom(folder: Path) -> bool:
@@ -69,8 +66,8 @@ def find_sample_ct() -> Path | None:
     """The folder of the bundled sample patient, or ``None`` when it cannot be found.
 
     Looked for in this order: the folder named by ``$HBIVIEW_SAMPLE_CT``, ``./sample_ct`` in the current
-    directory, and ``sample_ct/`` at the root of the source tree the package runs from (an editable or
-    development install).
+    directory, the copy installed inside the package (``hbiview/sample_ct``, from a wheel), and
+    ``sample_ct/`` at the root of the source tree the package runs from (an editable install).
 
     Raises
     ------
@@ -89,10 +86,11 @@ def find_sample_ct() -> Path | None:
     here = Path("sample_ct")
     if _has_dicom(here):
         return here
+    installed = Path(__file__).resolve().parent / "sample_ct"
     source_root = Path(__file__).resolve().parents[2]  # src/hbiview/pipeline.py -> repository root
-    bundled = source_root / "sample_ct"
-    if _has_dicom(bundled):
-        return bundled
+    for bundled in (installed, source_root / "sample_ct"):
+        if _has_dicom(bundled):
+            return bundled
     return None
 
 
@@ -156,10 +154,34 @@ class Case:
 
     @cached_property
     def anatomy(self) -> AnatomyResult:
-        """Structures, marrow sites and landmarks (:func:`hbiview.anatomy.segment`, run once)."""
+        """Structures, marrow sites and landmarks (:func:`hbiview.anatomy.segment`, run once).
+
+        When plans were placed before the segmentation (:attr:`plan_landmarks`), their landmarks are kept,
+        so that structures, marrow sites and field borders agree.
+        """
         from hbiview.anatomy import segment
 
-        return segment(self.ct, imported=list(self.imported) or None, names_map=self.names_map)
+        return segment(
+            self.ct,
+            landmarks=self.__dict__.get("plan_landmarks"),
+            imported=list(self.imported) or None,
+            names_map=self.names_map,
+        )
+
+    @cached_property
+    def plan_landmarks(self) -> Landmarks:
+        """The landmarks presets take their borders from, found once per case.
+
+        Those of :attr:`anatomy` when the case is already segmented or has imported structures (which the
+        landmark search should see); otherwise :func:`hbiview.anatomy.find_landmarks` alone, on a coarse grid
+        (a second or two rather than a full segmentation, for a command that only needs a plan), which
+        :attr:`anatomy` then keeps.
+        """
+        if "anatomy" in self.__dict__ or self.imported:
+            return self.anatomy.landmarks
+        from hbiview.anatomy import find_landmarks
+
+        return find_landmarks(self.ct)
 
     @property
     def structures(self) -> Mapping[str, Structure]:
@@ -215,7 +237,7 @@ class Case:
         text = os.fspath(plan)
         names = [n for n, _ in list_presets()]
         if text in names:
-            return preset(text, self.ct, landmarks=self.landmarks, **options)
+            return preset(text, self.ct, landmarks=self.plan_landmarks, **options)
         if text.lower().endswith(".toml") or Path(text).exists():
             if options:
                 raise PlanError(f"{text}: preset options {sorted(options)} apply to presets only")
@@ -282,7 +304,8 @@ class PlanRun:
         DVHs, metrics and the lung-dose assessment (:class:`hbiview.report.PlanResult`); pass it to
         :func:`hbiview.report.write_report` to report several runs together.
     notes
-        What the pipeline changed or noticed (e.g. a moved prescription point).
+        What the report should say about the plan (e.g. where the prescription point is when the central
+        axis misses the body).
     """
 
     label: str
@@ -385,44 +408,6 @@ def _plan_summary(plan: Plan, result: DoseResult, notes: Sequence[str]) -> dict[
     return summary
 
 
-def _midplane_fallback(case: Case, plan: Plan) -> tuple[Plan, str | None]:
-    """Move a midplane prescription point sideways when the first beam's central axis misses the body.
-
-    The lower hemi-body field is centred between the legs: its central axis passes through air. The
-    prescription then goes to the midplane of the nearest body tissue on a line parallel to the axis,
-    shifted along the field's x direction (the point a physicist would pick: mid-thigh).
-    """
-    from hbiview.dose.body import axis_crossing
-    from hbiview.plans import SAD_MM, Normalization
-
-    if plan.normalization.point != "midplane" or not plan.beams:
-        return plan, None
-    source, d, u, _ = plan.beams[0].frame()
-    iso = source + SAD_MM * d
-    if axis_crossing(case.ct, iso, d) is not None:
-        return plan, None
-    shifts = np.arange(-_MIDPLANE_SEARCH_MM, _MIDPLANE_SEARCH_MM + 2.5, 5.0)
-    hits = np.array([axis_crossing(case.ct, iso + s * u, d) is not None for s in shifts])
-    if not hits.any():
-        return plan, None
-    # the run of hits nearest the axis (one leg), and its middle: the centre of that leg
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], hits.astype(int), [0]])))
-    runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
-    a, b = min(runs, key=lambda r: np.abs(shifts[r[0] : r[1]]).min())
-    shift = float(shifts[(a + b - 1) // 2])
-    point = iso + shift * u
-    crossing = axis_crossing(case.ct, point, d)
-    if crossing is None:  # pragma: no cover - the middle of a run of hits is a hit
-        return plan, None
-    lps = tuple(round(float(c), 1) for c in point + 0.5 * (crossing[0] + crossing[1]) * d)
-    note = (
-        f"the central axis of {plan.name} passes between the legs, through air: its midplane prescription "
-        f"point was moved {abs(shift):.0f} mm sideways, to the midplane of the nearer leg at LPS "
-        f"({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm"
-    )
-    return replace(plan, normalization=Normalization(point="lps", lps_mm=lps)), note
-
-
 def run_plan(
     case: Case,
     plan: str | os.PathLike[str] | Plan,
@@ -467,15 +452,16 @@ def run_plan(
     from hbiview.dose import compute_dose_result
     from hbiview.report import evaluate_plans
 
+    case.anatomy  # noqa: B018 - segment first: the evaluation needs it and presets then share its landmarks
     resolved = case.plan(plan, **options)
-    resolved, note = _midplane_fallback(case, resolved)
-    notes = (note,) if note else ()
-    if note:
-        warn(note)
     result = compute_dose_result(
         case.ct, resolved, grid_mm=grid_mm, heterogeneity=heterogeneity, engine=engine
     )
     computed = result.plan
+    # where the prescription point is when it is not the midplane on the central axis (a lower hemi-body
+    # field centred between the legs): chosen by the preset or the dose engine, which also warned
+    note = computed.normalization.note
+    notes = (f"prescription point: {computed.normalization.describe()}",) if note else ()
     if label is None:
         label = computed.name + ("" if result.model.heterogeneity else " (water)")
     evaluation = evaluate_plans(
