@@ -199,11 +199,15 @@ class Normalization:
         Depth for ``"depth"`` (mm).
     lps_mm
         Point for ``"lps"`` (LPS mm).
+    note
+        Where the point is and why, in words (e.g. a lower hemi-body plan whose central axis passes between
+        the legs prescribes at the midline of the pelvis); shown by :meth:`describe`.
     """
 
     point: str = "midplane"
     depth_mm: float | None = None
     lps_mm: tuple[float, float, float] | None = None
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.depth_mm is not None:
@@ -214,10 +218,12 @@ class Normalization:
     def describe(self) -> str:
         """Short text, e.g. ``"depth 100 mm on the central axis"``."""
         if self.point == "depth":
-            return f"depth {self.depth_mm:g} mm on the central axis"
-        if self.point == "lps":
-            return "LPS point ({:.1f}, {:.1f}, {:.1f}) mm".format(*self.lps_mm)  # type: ignore[misc]
-        return "midplane on the central axis"
+            text = f"depth {self.depth_mm:g} mm on the central axis"
+        elif self.point == "lps":
+            text = "LPS point ({:.1f}, {:.1f}, {:.1f}) mm".format(*self.lps_mm)  # type: ignore[misc]
+        else:
+            text = "midplane on the central axis"
+        return f"{text}: {self.note}" if self.note else text
 
 
 @dataclass(frozen=True)
@@ -336,6 +342,8 @@ class Plan:
             norm["depth_mm"] = self.normalization.depth_mm
         if self.normalization.lps_mm is not None:
             norm["lps_mm"] = list(self.normalization.lps_mm)
+        if self.normalization.note:
+            norm["note"] = self.normalization.note
         out.append(f"normalization = {_toml_value(norm)}")
         out.append(f"heterogeneity = {_toml_value(self.heterogeneity)}")
         if self.grid_mm is not None:
@@ -522,7 +530,7 @@ _BEAM_KEYS = {
     "isocentre_lps_mm",
 }
 _BLOCK_KEYS = {"polygon_mm", "rect_mm", "transmission"}
-_NORM_KEYS = {"point", "depth_mm", "lps_mm"}
+_NORM_KEYS = {"point", "depth_mm", "lps_mm", "note"}
 
 
 def _number(where: str, key: str, value: Any, low: float, high: float, *, integer: bool = False) -> float:
@@ -651,20 +659,27 @@ def plan_from_dict(data: Mapping[str, Any], source: str = "") -> Plan:
         raise PlanError(f'{where}normalization must be a table such as {{ point = "midplane" }}')
     _check_keys(where, norm_raw, _NORM_KEYS, "normalization.")
     point = norm_raw.get("point", "midplane")
+    note = norm_raw.get("note", "")
+    if not isinstance(note, str):
+        raise PlanError(f"{where}normalization.note must be a string")
     if point == "depth":
         if "depth_mm" not in norm_raw:
             raise PlanError(f'{where}normalization.depth_mm is needed with point = "depth"')
         norm = Normalization(
-            "depth", depth_mm=_number(where, "normalization.depth_mm", norm_raw["depth_mm"], 0, 500)
+            "depth",
+            depth_mm=_number(where, "normalization.depth_mm", norm_raw["depth_mm"], 0, 500),
+            note=note,
         )
     elif point == "lps":
         if "lps_mm" not in norm_raw:
             raise PlanError(f'{where}normalization.lps_mm is needed with point = "lps"')
         norm = Normalization(
-            "lps", lps_mm=_vector(where, "normalization.lps_mm", norm_raw["lps_mm"], 3, -5000, 5000)
-        )  # type: ignore[arg-type]
+            "lps",
+            lps_mm=_vector(where, "normalization.lps_mm", norm_raw["lps_mm"], 3, -5000, 5000),  # type: ignore[arg-type]
+            note=note,
+        )
     elif point == "midplane":
-        norm = Normalization("midplane")
+        norm = Normalization("midplane", note=note)
     else:
         raise PlanError(f"{where}normalization.point = {point!r} is unknown; use midplane, depth or lps")
     heterogeneity = data.get("heterogeneity", True)
@@ -865,6 +880,20 @@ def _body_section(
     )
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """A hemi-body set-up chosen by :func:`_choose_setup` (mm; jaws at the isocentre plane)."""
+
+    ssd_mm: float
+    jaw_x_mm: float
+    jaw_y_mm: float
+    collimator_deg: float
+    #: Length (mm at midplane) the field covers when even the largest set-up is too short, else ``None``.
+    covered_mm: float | None = None
+    #: Jaw side (mm at 1000 mm) a 45-degree diamond at SSD 2000 mm would need (best centre), when capped.
+    diamond_jaw_mm: float | None = None
+
+
 def _choose_setup(
     geometry: Any,
     mask: np.ndarray,
@@ -873,18 +902,16 @@ def _choose_setup(
     x_centre: float,
     margin: float,
     midplane_depth_mm: float,
-) -> tuple[float, float, float, float]:
+) -> _Setup:
     """SSD, jaws and collimator angle of a hemi-body field, as a linac would set it.
 
     First choice: collimator 0 at the smallest SSD (50 mm steps, 1000-2000 mm) at which jaws of at most
     400 mm cover the border-to-border length and the body width plus margins at midplane. Second choice
     (long fields): a square field turned to collimator 45 degrees, whose diagonal runs along the patient,
     at the smallest SSD at which the diamond still contains the body outline (plus margin) slice by slice.
-    Otherwise collimator 0 at SSD 2000 mm with the jaws capped, and a warning.
-
-    Returns
-    -------
-    ssd_mm, jaw_x_mm, jaw_y_mm, collimator_deg
+    Otherwise collimator 0 at SSD 2000 mm with the jaws capped at 400 mm: one field cannot cover the
+    length (the caller warns and says what a clinic does), and the returned set-up says how much it covers
+    and what jaws a 45-degree diamond, even placed at its best centre along the patient, would need.
     """
     z_axis, _, x_axis = geometry.axis_coordinates_mm()
     band = (z_axis >= inferior) & (z_axis <= superior)
@@ -899,18 +926,81 @@ def _choose_setup(
     for ssd in ssds:
         scale = SAD_MM / (ssd + midplane_depth_mm)
         if max(length, width) * scale <= MAX_JAW_MM + 1e-6:
-            return float(ssd), width * scale, length * scale, 0.0
+            return _Setup(float(ssd), width * scale, length * scale, 0.0)
     for ssd in ssds:
         scale = SAD_MM / (ssd + midplane_depth_mm)
         if diamond * scale <= MAX_JAW_MM + 1e-6:
-            return float(ssd), diamond * scale, diamond * scale, 45.0
+            return _Setup(float(ssd), diamond * scale, diamond * scale, 45.0)
     scale = SAD_MM / (MAX_SSD_MM + midplane_depth_mm)
-    warn(
-        f"a {width:.0f} x {length:.0f} mm field at midplane needs more than 400 mm jaws even at SSD "
-        f"{MAX_SSD_MM:.0f} mm (or turned to 45 degrees); jaws capped at 400 mm, covering "
-        f"{min(length, MAX_JAW_MM / scale):.0f} mm of the length"
+    # the smallest diamond over every centre along the patient (not only the border midpoint)
+    zs = z_axis[band]
+    ends = np.array([inferior, superior])
+    best = min(
+        max(float(np.max(np.abs(zs - zc) + half_width + margin)), float(np.max(np.abs(ends - zc))))
+        for zc in zs
     )
-    return MAX_SSD_MM, min(width * scale, MAX_JAW_MM), min(length * scale, MAX_JAW_MM), 0.0
+    return _Setup(
+        MAX_SSD_MM,
+        min(width * scale, MAX_JAW_MM),
+        min(length * scale, MAX_JAW_MM),
+        0.0,
+        covered_mm=min(length, MAX_JAW_MM / scale),
+        diamond_jaw_mm=float(np.sqrt(2.0) * best * scale),
+    )
+
+
+def _coverage_warning(
+    name: str, borders: str, width: float, length: float, setup: _Setup, covered: tuple[float, float]
+) -> str:
+    """What to tell the user when one field cannot cover a hemi-body plan's length (and what clinics do)."""
+    text = (
+        f"{name}: one field cannot cover {borders} ({length:.0f} mm long, {width:.0f} mm wide at "
+        f"midplane) on this patient: jaws capped at 400 mm reach {setup.covered_mm:.0f} mm at midplane "
+        f"even at the longest SSD, {MAX_SSD_MM:.0f} mm, and turned to collimator 45 degrees the diamond "
+        f"would need {setup.diamond_jaw_mm:.0f} mm jaws. This plan covers z {covered[0]:.0f} to "
+        f"{covered[1]:.0f} mm. "
+        "A clinic treats such a patient with two abutting fields (a second AP/PA pair matched at midplane "
+        "with a calculated gap or a half-beam block)"
+    )
+    if name == "lower-hbi":
+        text += (
+            ', or to the knees only (preset option inferior="knees", --set inferior=knees): adult legs '
+            "below the knees carry almost no active marrow"
+        )
+    return text
+
+
+def _midplane_in_tissue(plan: Plan, ct: CTVolume, marks: Mapping[str, float]) -> Plan:
+    """A hemi-body plan whose central axis misses the body, prescribed at the midline of the pelvis.
+
+    The RTOG 78-10 point is the midplane on the central axis. When that axis runs through air (a lower
+    hemi-body field centred between the legs), the plan is prescribed instead at the midplane of the pelvis
+    on the field's central sagittal plane at the level of the femoral heads: thick, full-scatter tissue that
+    holds most of the lower body's active marrow (the thinner legs then receive somewhat more). Failing
+    that, :func:`hbiview.dose.prescription.midplane_point` searches along the field's long axis. The
+    prescription becomes that LPS point, its ``note`` (shown in summaries and reports) says where and why,
+    and a warning says the same.
+    """
+    from hbiview.dose.prescription import midplane_point
+
+    if plan.normalization.point != "midplane" or not plan.beams:
+        return plan
+    found = midplane_point(
+        ct,
+        plan.beams[0],
+        level_z_mm=marks.get("femoral_heads"),
+        level_name="the femoral heads, on the midline of the pelvis",
+    )
+    if found is None or not found[1]:
+        return plan  # on the central axis as usual (or nowhere: the dose engine says so)
+    point, where = found
+    lps = tuple(round(float(c), 1) for c in point)
+    why = "passes between the legs, through air" if plan.name == "lower-hbi" else "passes through air"
+    at = f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm"
+    note = f"{where}, because the central axis {why}"
+    warn(f"{plan.name}: the central axis {why}; prescribed instead at the {where}, {at}")
+    description = f"{plan.description} Prescription point: {where}, {at}, because the central axis {why}."
+    return replace(plan, normalization=Normalization("lps", lps_mm=lps, note=note), description=description)
 
 
 def preset(
@@ -1004,9 +1094,27 @@ def preset(
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, (superior + inferior) / 2])
         crossing = axis_crossing(ct, centre, np.array([0.0, 1.0, 0.0]))
         separation = (crossing[1] - crossing[0]) if crossing else (y1 - y0)
-        ssd, jaw_x, jaw_y, collimator = _choose_setup(
-            geometry, mask, inferior, superior, (x0 + x1) / 2, margin, separation / 2
-        )
+        setup = _choose_setup(geometry, mask, inferior, superior, (x0 + x1) / 2, margin, separation / 2)
+        ssd, jaw_x, jaw_y, collimator = setup.ssd_mm, setup.jaw_x_mm, setup.jaw_y_mm, setup.collimator_deg
+        coverage = ""
+        if setup.covered_mm is not None:
+            # too long for one field: keep the border that meets the other hemi-body field (the iliac crest
+            # of upper and lower HBI; the centre for mid-HBI) and give up the far end
+            keep = {"upper-hbi": "inferior", "lower-hbi": "superior"}.get(name, "centre")
+            if keep == "superior":
+                centre[2] = superior - setup.covered_mm / 2
+            elif keep == "inferior":
+                centre[2] = inferior + setup.covered_mm / 2
+            covered = (centre[2] - setup.covered_mm / 2, centre[2] + setup.covered_mm / 2)
+            warn(_coverage_warning(name, borders, width, length, setup, covered))
+            coverage = (
+                f" One field cannot cover this length: it covers z {covered[0]:.0f} to {covered[1]:.0f} mm "
+                f"({'the ' + keep + ' border kept' if keep != 'centre' else 'centred'}); a second abutting "
+                "field is needed for the rest."
+            )
+            crossing = axis_crossing(ct, centre, np.array([0.0, 1.0, 0.0]))
+            if crossing:
+                separation = crossing[1] - crossing[0]
         beams = []
         for gantry, label in ((0.0, "AP"), (180.0, "PA")):
             beams.append(
@@ -1024,7 +1132,7 @@ def preset(
             f"{_PRESET_TEXT[name]}. Borders {borders}: z {inferior:.0f} to {superior:.0f} mm "
             f"({length:.0f} mm), width {width:.0f} mm (body + {margin:g} mm each side) at midplane; "
             f"separation {separation:.0f} mm; extended SSD {ssd:.0f} mm, "
-            f"jaws {jaw_x:.0f} x {jaw_y:.0f} mm at 1000 mm, collimator {collimator:g}."
+            f"jaws {jaw_x:.0f} x {jaw_y:.0f} mm at 1000 mm, collimator {collimator:g}.{coverage}"
         )
         plan = Plan(
             name,
@@ -1044,7 +1152,8 @@ def preset(
             placed.append(
                 replace(beam, isocentre_lps_mm=tuple(round(float(c), 1) for c in entry + (SAD_MM - ssd) * d))
             )
-        return resolve_plan(replace(plan, beams=tuple(placed)), ct)
+        resolved = resolve_plan(replace(plan, beams=tuple(placed)), ct)
+        return _midplane_in_tissue(resolved, ct, marks)
 
     schedule = options.get("schedule", "8x1")
     dose, fractions = _schedule(schedule)

@@ -8,9 +8,9 @@ import numpy as np
 
 from hbiview.dose.body import axis_crossing, body_extent_mm, density_on
 from hbiview.dose.engine import BeamDose, get_engine
-from hbiview.errors import PlanError
+from hbiview.errors import PlanError, warn
 from hbiview.geometry import Geometry
-from hbiview.plans import SAD_MM, Plan, resolve_plan
+from hbiview.plans import SAD_MM, Normalization, Plan, resolve_plan
 from hbiview.progress import progress
 from hbiview.volume import CTVolume, DoseGrid
 
@@ -130,32 +130,57 @@ class DoseResult:
         return "\n".join(lines)
 
 
-def _prescription_point(plan: Plan, ct: CTVolume, geometry: Geometry, body: np.ndarray) -> np.ndarray:
+def _prescription_point(
+    plan: Plan, ct: CTVolume, geometry: Geometry, body: np.ndarray
+) -> tuple[np.ndarray, Plan]:
+    """The prescription point, and the plan with its normalization made explicit if the point had to move.
+
+    A midplane prescription whose central axis misses the body (a lower hemi-body field centred between the
+    legs) goes to the point :func:`hbiview.dose.prescription.midplane_point` chooses in tissue; the returned
+    plan then carries it as an LPS point with a note saying where and why, and a warning says the same.
+    """
+    from hbiview.dose.prescription import midplane_point
+
     norm = plan.normalization
     where = f"{plan.source}: " if plan.source else f"plan {plan.name!r}: "
     if norm.point == "lps":
         point = np.asarray(norm.lps_mm, dtype=float)
+    elif norm.point == "midplane":
+        found = midplane_point(ct, plan.beams[0])
+        if found is None:
+            raise PlanError(
+                f"{where}the central axis of beams[1] misses the body, and so does every line parallel to it "
+                "inside the field; cannot place the prescription point"
+            )
+        point, moved = found
+        if moved:
+            x, y, z = point
+            note = f"{moved}, because the central axis of beams[1] misses the body"
+            warn(f"{where}the central axis of beams[1] misses the body; prescribed instead at the {moved}")
+            plan = replace(
+                plan,
+                normalization=Normalization("lps", lps_mm=(round(x, 1), round(y, 1), round(z, 1)), note=note),
+            )
+            point = np.asarray(plan.normalization.lps_mm, dtype=float)
     else:
         source, d, _, _ = plan.beams[0].frame()
         iso = source + SAD_MM * d
         crossing = axis_crossing(ct, iso, d)
         if crossing is None:
             raise PlanError(
-                f"{where}the central axis of beams[1] misses the body; cannot place the prescription point"
+                f"{where}the central axis of beams[1] misses the body; cannot place the prescription point "
+                f"{norm.depth_mm:g} mm deep on it: use a midplane or an LPS prescription point"
             )
-        if norm.point == "midplane":
-            point = iso + 0.5 * (crossing[0] + crossing[1]) * d
-        else:
-            point = iso + (crossing[0] + float(norm.depth_mm)) * d  # type: ignore[arg-type]
-            if norm.depth_mm > crossing[1] - crossing[0]:  # type: ignore[operator]
-                raise PlanError(
-                    f"{where}normalization.depth_mm = {norm.depth_mm:g} mm is beyond the patient's thickness "
-                    f"{crossing[1] - crossing[0]:.0f} mm on the central axis"
-                )
+        point = iso + (crossing[0] + float(norm.depth_mm)) * d  # type: ignore[arg-type]
+        if norm.depth_mm > crossing[1] - crossing[0]:  # type: ignore[operator]
+            raise PlanError(
+                f"{where}normalization.depth_mm = {norm.depth_mm:g} mm is beyond the patient's thickness "
+                f"{crossing[1] - crossing[0]:.0f} mm on the central axis"
+            )
     idx = np.rint(geometry.lps_to_index(point)).astype(int)
     if np.any(idx < 0) or np.any(idx >= np.asarray(body.shape)) or not body[tuple(idx)]:
         raise PlanError(f"{where}the prescription point {np.round(point, 1).tolist()} mm is outside the body")
-    return point
+    return point, plan
 
 
 def _grids(ct: CTVolume, grid_mm: float, density_grid_mm: float | None) -> tuple[Geometry, Geometry]:
@@ -220,7 +245,7 @@ def plan_dose_model(
         calculator.beam_dose(beam, density, density_geometry, resolution_mm=grid, heterogeneity=hetero)
         for beam in progress(resolved.beams, desc="dose: beams")
     )
-    point = _prescription_point(resolved, ct, density_geometry, body)
+    point, resolved = _prescription_point(resolved, ct, density_geometry, body)
     raw = sum(float(b.at(point[None, :])[0]) * beam.weight for b, beam in zip(beams, resolved.beams))
     if raw <= 1e-9:
         raise PlanError(f"plan {resolved.name!r}: the prescription point receives no dose from any beam")
