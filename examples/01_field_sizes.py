@@ -76,7 +76,10 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     if not case.ct.geometry.isclose(phantom.ct.geometry):
         raise hbiview.HbiviewError("lesson 1 needs the bundled sample patient (its organ labels)")
     grid = 10.0 if quick else None  # None: 5 mm for hemi-body fields, 2.5 mm for the spine field
-    runs = [run_plan(case, preset, label=label, grid_mm=grid, **opts) for label, preset, opts in PLANS]
+    runs = [
+        run_plan(case, preset, label=label, grid_mm=grid, structures=["Lungs", "Marrow"], **opts)
+        for label, preset, opts in PLANS
+    ]
 
     # ------------------------------------------------------------------------------ numbers
     rows = []

@@ -53,7 +53,7 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         for corrected in (False, True):
             label = f"{dose_gy:g} Gy, {'lung-corrected' if corrected else 'water (uncorrected)'}"
             runs[dose_gy, corrected] = run_plan(
-                case, plan, label=label, heterogeneity=corrected, grid_mm=grid
+                case, plan, label=label, heterogeneity=corrected, grid_mm=grid, structures=["Lungs"]
             )
 
     table = []

@@ -43,8 +43,10 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     out.mkdir(parents=True, exist_ok=True)
     case = case or load_case()
     grid = 10.0 if quick else 5.0
-    upper = run_plan(case, "upper-hbi", label="upper HBI 6 Gy", grid_mm=grid)
-    lower = run_plan(case, "lower-hbi", label="lower HBI 8 Gy", grid_mm=grid, inferior="knees")
+    upper = run_plan(case, "upper-hbi", label="upper HBI 6 Gy", grid_mm=grid, structures=["Marrow"])
+    lower = run_plan(
+        case, "lower-hbi", label="lower HBI 8 Gy", grid_mm=grid, structures=["Marrow"], inferior="knees"
+    )
 
     # both fields on the same day: the sum of the two dose grids (same grid when computed on one CT)
     lower_dose = lower.dose

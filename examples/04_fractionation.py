@@ -53,7 +53,10 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     cord_label = next(k for k, v in TISSUE_LABELS.items() if v == "spinal_cord")
     cord = hbiview.Structure(case.ct.geometry, phantom.labels == cord_label, name="spinal cord")
     grid = 5.0 if quick else 2.5
-    runs = {s: run_plan(case, "spine", level="T10", schedule=s, grid_mm=grid) for s in SCHEDULES}
+    runs = {
+        s: run_plan(case, "spine", level="T10", schedule=s, grid_mm=grid, structures=["Marrow"])
+        for s in SCHEDULES
+    }
 
     rows = {}
     for schedule, run in runs.items():

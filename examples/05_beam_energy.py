@@ -55,7 +55,8 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     runs_by_patient: dict[str, list[Any]] = {}
     cases = {}
     for patient, scale in PATIENTS.items():
-        phantom = make_phantom(lateral_scale=scale, ap_scale=scale)
+        spacing = (10.0, 7.0, 7.0) if quick else (5.0, 3.5, 3.5)
+        phantom = make_phantom(spacing_mm=spacing, lateral_scale=scale, ap_scale=scale)
         cases[patient] = load_case(phantom.ct)
         results[patient] = {}
         runs_by_patient[patient] = []

@@ -84,8 +84,12 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     }.items():
         upper_plan, lower_plan = plans_at(border, shift)
         if key in ("L4-L5", "crest"):
-            runs[key, "upper"] = run_plan(case, upper_plan, label=f"upper, border {key}", grid_mm=grid)
-        runs[key, "lower"] = run_plan(case, lower_plan, label=f"lower, border {key}", grid_mm=grid)
+            runs[key, "upper"] = run_plan(
+                case, upper_plan, label=f"upper, border {key}", grid_mm=grid, structures=["Marrow"]
+            )
+        runs[key, "lower"] = run_plan(
+            case, lower_plan, label=f"lower, border {key}", grid_mm=grid, structures=["Marrow"]
+        )
     for key in ("overlap", "gap"):
         runs[key, "upper"] = runs["crest", "upper"]
     split = {

@@ -301,6 +301,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: float = 100) -> 
             fig.savefig(tmp, dpi=dpi, format="png", facecolor=fig.get_facecolor())
     finally:
         plt.close(fig)
+    _readable(target)
     return target
 
 
@@ -310,4 +311,12 @@ def write_summary(path: str | os.PathLike[str], text: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target, force=True) as tmp:
         tmp.write_text(text.rstrip() + "\n", encoding="utf-8")
+    _readable(target)
     return target
+
+
+def _readable(path: Path) -> None:
+    """Give a written file the usual permissions (the temporary file of atomic_path is private, 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
