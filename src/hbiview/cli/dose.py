@@ -98,25 +98,25 @@ def run(args: argparse.Namespace) -> int:
     from hbiview.dose import compute_dose_result
     from hbiview.errors import InputError
     from hbiview.io.atomic import check_writable
-    from hbiview.io.dicom import read_ct
-    from hbiview.plans import list_presets, load_plan, preset
+    from hbiview.pipeline import load_case
+    from hbiview.plans import list_presets
 
     out = args.out
     lower = out.lower()
     if not lower.endswith((".dcm", ".nii", ".nii.gz", ".vti")):
         raise InputError(f"{out}: unknown output format; use .dcm, .nii, .nii.gz or .vti")
     check_writable(out, args.force)
-    ct = read_ct(args.ct, args.series)
+    case = load_case(args.ct, series=args.series)
+    ct = case.ct
     names = [n for n, _ in list_presets()]
     options = parse_options(args.options)
-    if args.plan in names:
-        plan = preset(args.plan, ct, **options)
-    elif Path(args.plan).suffix.lower() == ".toml" or Path(args.plan).exists():
-        if options:
-            raise InputError("--set applies to presets only; edit the plan file instead")
-        plan = load_plan(args.plan, ct)
-    else:
+    is_file = Path(args.plan).suffix.lower() == ".toml" or Path(args.plan).exists()
+    if args.plan not in names and not is_file:
         raise InputError(f"--plan {args.plan!r} is neither a preset ({', '.join(names)}) nor a .toml file")
+    if args.plan not in names and options:
+        raise InputError("--set applies to presets only; edit the plan file instead")
+    # presets take their borders from the case's landmarks, searched once (hbiview.pipeline.Case)
+    plan = case.plan(args.plan, **options)
     heterogeneity = False if args.no_heterogeneity else None
     result = compute_dose_result(
         ct, plan, grid_mm=args.grid_mm, heterogeneity=heterogeneity, engine=args.engine

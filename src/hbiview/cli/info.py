@@ -7,18 +7,21 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["add_parser", "collect", "run"]
+__all__ = ["add_parser", "collect", "collect_landmarks", "format_landmarks", "run"]
 
 EPILOG = """\
 examples:
   hbiview info sample_ct                 summary of the bundled sample patient
   hbiview info /data/export --json       the same as JSON, for scripts
   hbiview info /data/export --series 1.2.840.113619.2.55.3.604688119.868.1234567890.1
+  hbiview info sample_ct --landmarks     also the anatomical landmarks (z in mm, confidence)
 
 JSON keys: patient_name, patient_id, study_description, series_description, series_uid, modality,
 shape [slices, rows, columns], spacing_mm [slice, row, column], origin_mm [x, y, z] (LPS),
 extent_mm [slice, row, column], hu_range [min, max], frame_of_reference_uid, source_path,
-series (one entry per series found, the one read has "selected": true).
+series (one entry per series found, the one read has "selected": true);
+with --landmarks: landmarks {name: {"z_mm": number or null (not in scan), "confidence": 0-1, "note": text}}
+(vertex, skull_base, lung_apex, lung_base, iliac_crest, femoral_heads, knees, ankles, soles, C1 .. S1).
 """
 
 
@@ -38,11 +41,63 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--series", metavar="UID", help="SeriesInstanceUID to read (default: largest CT series)"
     )
+    parser.add_argument(
+        "--landmarks",
+        action="store_true",
+        help="also find the anatomical landmarks used for field borders (a few seconds)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
-def collect(path: str, series_uid: str | None = None) -> dict[str, Any]:
+def collect_landmarks(ct: Any) -> dict[str, dict[str, Any]]:
+    """Landmarks of ``ct`` (:func:`hbiview.anatomy.find_landmarks`) as JSON-ready values.
+
+    Returns
+    -------
+    dict
+        Name -> ``{"z_mm": float or None, "confidence": float, "note": str}``; ``z_mm`` is LPS z in mm,
+        ``None`` when the landmark is not in the scan.
+    """
+    from hbiview.anatomy import find_landmarks
+    from hbiview.progress import progress
+
+    # one step of a few seconds: the bar shows the command is busy (and its time) on a terminal
+    (found,) = [find_landmarks(ct) for _ in progress([ct], desc="landmarks", min_seconds=0.5)]
+    return {
+        name: {
+            "z_mm": None if mark.z_mm is None else round(float(mark.z_mm), 2),
+            "confidence": round(float(mark.confidence), 3),
+            "note": str(mark.note),
+        }
+        for name, mark in found.items()
+    }
+
+
+def format_landmarks(landmarks: dict[str, dict[str, Any]]) -> str:
+    """The landmarks as an aligned table: name, z (mm), confidence, how found."""
+    rows = [
+        (
+            name,
+            "not in scan" if v["z_mm"] is None else f"{v['z_mm']:.1f}",
+            f"{v['confidence']:.2f}",
+            v["note"],
+        )
+        for name, v in landmarks.items()
+    ]
+    header = ("landmark", "z (mm)", "confidence", "how found")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    lines = [f"Landmarks ({len(rows)}, z in LPS mm, superior positive):"]
+    for i, row in enumerate([header, *rows]):
+        lines.append(
+            f"  {row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}".rstrip()
+        )
+        if i == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths) + "  " + "-" * len(header[3]))
+    return "\n".join(lines)
+
+
+def collect(path: str, series_uid: str | None = None, *, landmarks: bool = False) -> dict[str, Any]:
     """Read the CT and gather what ``info`` prints.
 
     Parameters
@@ -51,6 +106,8 @@ def collect(path: str, series_uid: str | None = None) -> dict[str, Any]:
         Folder or file.
     series_uid
         Series to read, default the CT series with the most slices.
+    landmarks
+        Also find the landmarks (key ``landmarks``, see :func:`collect_landmarks`).
 
     Returns
     -------
@@ -66,7 +123,7 @@ def collect(path: str, series_uid: str | None = None) -> dict[str, Any]:
     meta = ct.metadata
     hu = ct.array
     series = [dict(s, selected=s["series_uid"] == meta["SeriesInstanceUID"]) for s in meta["series_found"]]
-    return {
+    info = {
         "patient_name": meta["PatientName"],
         "patient_id": meta["PatientID"],
         "study_description": meta["StudyDescription"],
@@ -84,6 +141,9 @@ def collect(path: str, series_uid: str | None = None) -> dict[str, Any]:
         "source_path": meta["source_path"],
         "series": series,
     }
+    if landmarks:
+        info["landmarks"] = collect_landmarks(ct)
+    return info
 
 
 def _number(value: float) -> str:
@@ -143,10 +203,13 @@ def format_table(info: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary of ``args.path``."""
-    info = collect(args.path, args.series)
+    info = collect(args.path, args.series, landmarks=getattr(args, "landmarks", False))
     if args.json:
         json.dump(info, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(format_table(info))
+        if "landmarks" in info:
+            print()
+            print(format_landmarks(info["landmarks"]))
     return 0

@@ -11,9 +11,14 @@ __all__ = ["add_parser", "parse_options", "run"]
 EPILOG = """\
 examples:
   hbiview plans                                   table of presets
-  hbiview plans --dump upper-hbi > my.toml        a preset as a plan file (on the bundled sample patient)
-  hbiview plans --dump spine --ct /data/ct --set level=L3 --set schedule=20x5 > spine.toml
+  hbiview plans --dump upper-hbi --out my.toml   a preset as a plan file (on the bundled sample patient)
+  hbiview plans --dump spine --ct /data/ct --set level=L3 --set schedule=20x5 --out spine.toml
+  hbiview plans --dump upper-hbi > my.toml        the same on stdout, for pipes
   hbiview dose /data/ct --plan my.toml --out dose.dcm
+
+--out FILE is the safe form: the file is written only when the preset was built (to a temporary name, then
+renamed), and an existing file is kept unless --force. With '> my.toml' the shell creates (or empties)
+my.toml before hbiview runs, so a mistyped preset leaves an empty file behind.
 
 Preset options (--set KEY=VALUE): energy (Co60, 6MV, 10MV, 15MV, 18MV), margin_mm, grid_mm, heterogeneity;
 lower-hbi: inferior=ankles|knees; spine: level=T10, schedule=8x1|20x5|30x10, technique=PA|AP/PA,
@@ -32,6 +37,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--dump", metavar="PRESET", help="print PRESET as a TOML plan file")
+    parser.add_argument(
+        "--out", metavar="FILE", help="with --dump: write the TOML plan file here (safer than '> FILE')"
+    )
+    parser.add_argument("--force", action="store_true", help="with --out: replace an existing file")
     parser.add_argument(
         "--ct",
         metavar="CT",
@@ -80,10 +89,21 @@ def default_ct() -> tuple[Any, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """List the presets or dump one."""
-    from hbiview.plans import list_presets, preset
+    """List the presets or dump one (to stdout, or atomically to ``--out``)."""
+    from hbiview.errors import InputError
+    from hbiview.plans import list_presets
 
+    out = getattr(args, "out", None)
+    names = [n for n, _ in list_presets()]
+    if args.dump and args.dump not in names:
+        from hbiview.errors import PlanError
+
+        raise PlanError(
+            f"unknown preset {args.dump!r}; choose one of {', '.join(names)} (see 'hbiview plans')"
+        )
     if not args.dump:
+        if out:
+            raise InputError("--out writes a dumped preset: add --dump PRESET (see 'hbiview plans --help')")
         presets = list_presets()
         if args.json:
             import json
@@ -94,18 +114,34 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'preset':<{width}}  description")
         for name, text in presets:
             print(f"{name:<{width}}  {text}")
-        print("\nDump one as a plan file to edit: hbiview plans --dump upper-hbi > my.toml")
+        print("\nDump one as a plan file to edit: hbiview plans --dump upper-hbi --out my.toml")
         return 0
-    if args.ct:
-        from hbiview.io.dicom import read_ct
+    if out:
+        from hbiview.io.atomic import check_writable
 
-        ct, where = read_ct(args.ct), args.ct
+        check_writable(out, args.force)  # before the work: an existing file is named at once
+    from hbiview.pipeline import load_case
+
+    if args.ct:
+        case = load_case(args.ct)
+        where = args.ct
     else:
         ct, where = default_ct()
-    plan = preset(args.dump, ct, **parse_options(args.options))
-    sys.stdout.write(
-        f"# built on {where}; isocentre_lps_mm positions refer to that CT: delete them to let hbiview\n"
-        "# centre the beams on another patient (SSD set-ups keep their SSD).\n"
+        case = load_case(ct)
+    # the preset's borders come from the case's landmarks, searched once (hbiview.pipeline.Case)
+    plan = case.plan(args.dump, **parse_options(args.options))
+    text = (
+        f"# built on {where}; isocentre_lps_mm positions (and an lps prescription point) refer to that CT:\n"
+        "# delete them to let hbiview centre the beams on another patient (SSD set-ups keep their SSD).\n"
+        + plan.to_toml()
     )
-    sys.stdout.write(plan.to_toml())
+    if not out:
+        sys.stdout.write(text)
+        return 0
+    from hbiview.io.atomic import atomic_path
+
+    with atomic_path(out, args.force) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    if not getattr(args, "quiet", False):
+        print(f"wrote {out}")
     return 0
