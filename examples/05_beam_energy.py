@@ -110,14 +110,14 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
             separation = results[patient]["6MV"]["separation_mm"]
             ax.axhspan(95, 105, color="#cccccc", alpha=0.4, lw=0)
             ax.axvline(separation / 20, color="black", ls=":", lw=2)
-            ax.text(separation / 20, 62, " midplane", fontsize=15)
+            ax.text(separation / 20, 112, " midplane", fontsize=15)
             ax.set_xlim(0, separation / 10)
             ax.set_ylim(60, max(top + 5, 115))
             ax.set_xlabel("depth from the anterior skin (cm)")
             ax.set_title(
                 f"{patient} patient (body x {PATIENTS[patient]:g}): separation {separation / 10:.0f} cm"
             )
-            ax.legend(loc="upper center")
+            ax.legend(loc="lower center")
         axes[0].set_ylabel("dose on the central axis (% of midplane dose)")
         fig.text(
             0.01,
