@@ -119,7 +119,7 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
             ax.plot(curve.dose_gy, curve.volume_pct, style, color="#1f5fbf", label=run.label)
         ax.axvline(onset, color="#d98c00", lw=2.5, label=f"pneumonitis onset {onset:g} Gy")
         ax.axvline(five, color="#c0392b", lw=2.5, label=f"5 % incidence {five:g} Gy")
-        ax.set_xlim(0, 10)
+        ax.set_xlim(4, 10)
         ax.set_ylim(0, 102)
         ax.set_xlabel("dose (Gy, single fraction)")
         ax.set_ylabel("lung volume receiving at least this dose (%)")
