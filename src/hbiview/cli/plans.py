@@ -11,7 +11,7 @@ __all__ = ["add_parser", "parse_options", "run"]
 EPILOG = """\
 examples:
   hbiview plans                                   table of presets
-  hbiview plans --dump upper-hbi --out my.toml   a preset as a plan file (on the bundled sample patient)
+  hbiview plans --dump upper-hbi --out my.toml    a preset as a plan file (on the bundled sample patient)
   hbiview plans --dump spine --ct /data/ct --set level=L3 --set schedule=20x5 --out spine.toml
   hbiview plans --dump upper-hbi > my.toml        the same on stdout, for pipes
   hbiview dose /data/ct --plan my.toml --out dose.dcm
