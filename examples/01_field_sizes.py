@@ -28,6 +28,7 @@ import numpy as np
 
 import hbiview
 from hbiview.dvh import dvh
+from hbiview.errors import InputError
 from hbiview.labels import MARROW_SITES, TISSUE_LABELS
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
 from hbiview.pipeline import load_case, run_plan
@@ -74,7 +75,7 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     phantom = make_phantom()  # the sample patient with its organ labels (same image as sample_ct/)
     case = case or load_case(phantom.ct)
     if not case.ct.geometry.isclose(phantom.ct.geometry):
-        raise hbiview.HbiviewError("lesson 1 needs the bundled sample patient (its organ labels)")
+        raise InputError("lesson 1 needs the bundled sample patient (its organ labels); pass case=None")
     grid = 10.0 if quick else None  # None: 5 mm for hemi-body fields, 2.5 mm for the spine field
     runs = [
         run_plan(case, preset, label=label, grid_mm=grid, structures=["Lungs", "Marrow"], **opts)

@@ -26,6 +26,7 @@ import numpy as np
 
 import hbiview
 from hbiview.dvh import dvh
+from hbiview.errors import InputError
 from hbiview.labels import TISSUE_LABELS
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
 from hbiview.pipeline import load_case, run_plan
@@ -49,7 +50,7 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     phantom = make_phantom()  # the sample patient with its organ labels (same image as sample_ct/)
     case = case or load_case(phantom.ct)
     if not case.ct.geometry.isclose(phantom.ct.geometry):
-        raise hbiview.HbiviewError("lesson 4 needs the bundled sample patient (its spinal cord label)")
+        raise InputError("lesson 4 needs the bundled sample patient (its spinal cord label); pass case=None")
     cord_label = next(k for k, v in TISSUE_LABELS.items() if v == "spinal_cord")
     cord = hbiview.Structure(case.ct.geometry, phantom.labels == cord_label, name="spinal cord")
     grid = 5.0 if quick else 2.5

@@ -86,3 +86,15 @@ def test_script_help_runs_standalone():
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "--out" in done.stdout and "Field border placement" in done.stdout
+
+
+def test_lessons_on_organ_labels_refuse_another_patient(tmp_path):
+    # lessons 1 and 4 take organs (heart, spinal cord...) from the sample patient's ground-truth labels: on
+    # any other CT they must say so instead of outlining the wrong voxels
+    from hbiview.pipeline import load_case
+    from hbiview.sample import make_phantom
+
+    other = load_case(make_phantom(spacing_mm=(20.0, 14.0, 14.0)).ct)
+    for number in (1, 4):
+        with pytest.raises(InputError, match="bundled sample patient"):
+            lessons.run_lesson(number, tmp_path / str(number), case=other)
