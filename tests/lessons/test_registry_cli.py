@@ -77,7 +77,10 @@ def test_cli_runs_a_lesson(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Take-away." in out and "fractionation.png" in out
     assert (tmp_path / "fractionation.png").is_file() and (tmp_path / "summary.md").is_file()
-    assert main(["lessons", "run", "fractionation", "--out", str(tmp_path), "--quick", "--force"]) == 0
+    capsys.readouterr()
+    # -q after "run" as well as before it; quiet prints nothing (warnings included)
+    assert main(["lessons", "run", "fractionation", "--out", str(tmp_path), "--quick", "--force", "-q"]) == 0
+    assert capsys.readouterr() == ("", "")
 
 
 def test_script_help_runs_standalone():

@@ -46,6 +46,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     runner.add_argument("lesson", metavar="N", help="lesson number (1-6) or name, e.g. 2 or lung_correction")
     runner.add_argument("--out", metavar="DIR", help="output folder (default: lesson_output/NN)")
     runner.add_argument("--force", action="store_true", help="replace the files of an earlier run in DIR")
+    # also after "run" (hbiview lessons run 2 -q); SUPPRESS keeps the -q given before "run"
+    runner.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print only errors"
+    )
     runner.add_argument(
         "--quick", action="store_true", help="coarser dose grids and smaller pictures (a few seconds faster)"
     )
