@@ -173,8 +173,9 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         "Why: each beam falls off with depth (faster for Co-60 than for 18 MV). For a parallel-opposed pair "
         "the sum at midplane is the sum of two deep doses while near the skin one beam is at its maximum; "
         "the thicker the patient, the larger the difference. High-energy beams also deposit their maximum "
-        "deeper (a few cm at 18 MV), so the skin itself is spared. Lateral to the central axis the body is "
-        "thinner, so the midplane dose rises off-axis on a thick patient.",
+        "deeper (a few cm at 18 MV), so the skin itself is spared. Off the central axis the body is "
+        "thinner (the flanks, the thighs), so with the prescription at the central axis the midplane dose "
+        "rises off-axis: see the 95th percentiles in the table and the axial pictures.",
         "",
         "Sources: the dose model's beam qualities come from hbiview's beam-quality table (TPR20,10 per "
         "energy) and the Nyholm pencil-kernel parameterisation; the technique (AP/PA open fields, Co-60 or "
