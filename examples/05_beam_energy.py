@@ -15,20 +15,19 @@ AP/PA, prescribed at midplane) on each, and compares the three beam qualities:
 * the spread of the dose over the midplane inside the central 80 % of the field.
 
 Run: ``python examples/05_beam_energy.py [--out DIR]`` (about 40 s). Writes ``energy_thickness.png``,
-``axial_thin.png``, ``axial_thick.png`` and ``summary.md``.
+``axial_doses.png`` and ``summary.md``.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import hbiview
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
 from hbiview.pipeline import load_case, run_plan
+from hbiview.render.colors import dose_cmap
 from hbiview.sample import make_phantom
 
 ENERGIES = ("Co60", "6MV", "18MV")
@@ -129,21 +128,32 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         fig.tight_layout(rect=(0, 0.03, 1, 0.90))
         save_figure(fig, out / "energy_thickness.png")
 
-    for patient in PATIENTS:
-        runs = runs_by_patient[patient]
-        point = runs[0].dose_result.prescription_point_lps_mm
-        hbiview.render_compare_slices(
-            cases[patient].ct,
-            # panel titles come from the plan names: name each plan after its beam quality
-            [(replace(run.plan, name=f"{NAMES[e]}, mid HBI"), run.dose) for e, run in zip(ENERGIES, runs)],
-            structures=[cases[patient].structures["Body"]],
-            view="axial",
-            position_mm=float(point[2]),
-            size=(1200, 450) if quick else (2100, 760),
-            title=f"{patient} patient, mid HBI 8 Gy: Co-60, 6 MV, 18 MV (axial, prescription point)",
-            out=out / f"axial_{patient}.png",
-            force=True,
+        # axial dose maps at the prescription point: two patients x three beams, one colour scale (%)
+        fig, axes = plt.subplots(2, 3, figsize=(24, 10))
+        fig.suptitle(
+            "Axial dose through the prescription point (% of the prescription): hot spots under the "
+            "skin and off-axis where the body is thinner",
+            y=0.985,
         )
+        low_pct, high_pct = 20.0, max(125.0, 5.0 * np.ceil(_max_pct(runs_by_patient) / 5.0))
+        cmap = dose_cmap(low_pct, high_pct)
+        for row, patient in enumerate(PATIENTS):
+            for col, run in enumerate(runs_by_patient[patient]):
+                image = _axial_panel(axes[row, col], cases[patient], run, cmap, (low_pct, high_pct))
+                axes[row, col].set_title(f"{patient} patient, {NAMES[ENERGIES[col]]}")
+        fig.subplots_adjust(left=0.02, right=0.88, top=0.88, bottom=0.05, wspace=0.05, hspace=0.12)
+        bar = fig.colorbar(image, cax=fig.add_axes((0.90, 0.12, 0.015, 0.72)))
+        bar.set_label("dose (% of the 8 Gy prescription)")
+        bar.add_lines(_CONTOURS_PCT, colors=_CONTOUR_COLOURS, linewidths=3)
+        fig.text(
+            0.02,
+            0.005,
+            "Contour lines: 95 % (white), 105 % (orange), 110 % (red); CT soft-tissue "
+            "window; anterior at the top, patient's right on the left",
+            fontsize=15,
+            color="#444444",
+        )
+        save_figure(fig, out / "axial_doses.png")
 
     lines = [
         "# Lesson 5: beam energy and patient thickness",
@@ -187,8 +197,47 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     write_summary(out / "summary.md", "\n".join(lines))
     return {
         "results": results,
-        "files": ["energy_thickness.png", "axial_thin.png", "axial_thick.png", "summary.md"],
+        "files": ["energy_thickness.png", "axial_doses.png", "summary.md"],
     }
+
+
+_CONTOURS_PCT = [95.0, 105.0, 110.0]
+_CONTOUR_COLOURS = ["white", "#ff9f1a", "#e41a1c"]
+
+
+def _max_pct(runs_by_patient: dict[str, list[Any]]) -> float:
+    return max(100.0 * r.dose.max_gy / r.prescription_gy for runs in runs_by_patient.values() for r in runs)
+
+
+def _axial_panel(ax: Any, case: Any, run: Any, cmap: Any, clim: tuple[float, float]) -> Any:
+    """CT and dose (% of the prescription) on the axial slice through the prescription point."""
+    dose = run.dose
+    point = np.asarray(run.dose_result.prescription_point_lps_mm, dtype=float)
+    z_axis, y_axis, x_axis = dose.geometry.axis_coordinates_mm()
+    k = int(np.argmin(np.abs(z_axis - point[2])))
+    ct = case.ct.resampled(dose.geometry).hu[k]
+    body = case.structures["Body"].resampled(dose.geometry).mask[k]
+    pct = 100.0 * dose.array[k] / run.prescription_gy
+    dx, dy = abs(x_axis[1] - x_axis[0]) / 2, abs(y_axis[1] - y_axis[0]) / 2
+    # anterior (-y) at the top, the patient's right (-x) on the left, as radiologists look at a slice
+    extent = (x_axis.min() - dx, x_axis.max() + dx, y_axis.max() + dy, y_axis.min() - dy)
+    order = (
+        slice(None) if y_axis[0] < y_axis[-1] else slice(None, None, -1),
+        slice(None) if x_axis[0] < x_axis[-1] else slice(None, None, -1),
+    )
+    ax.imshow(np.clip((ct[order] + 160.0) / 400.0, 0, 1), cmap="gray", extent=extent, vmin=0, vmax=1)
+    shown = np.ma.masked_where(~body | (pct < clim[0]), pct)
+    image = ax.imshow(shown[order], cmap=cmap, vmin=clim[0], vmax=clim[1], alpha=0.75, extent=extent)
+    inside = np.ma.masked_where(~body, pct)
+    ax.contour(x_axis, y_axis, inside, levels=_CONTOURS_PCT, colors=_CONTOUR_COLOURS, linewidths=2.5)
+    xs, ys = x_axis[body.any(axis=0)], y_axis[body.any(axis=1)]
+    ax.set_xlim(xs.min() - 15, xs.max() + 15)
+    ax.set_ylim(ys.max() + 15, ys.min() - 15)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    return image
 
 
 def _axis_profile(case: Any, run: Any) -> tuple[np.ndarray, np.ndarray]:
