@@ -4,44 +4,79 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["add_parser", "load_case", "run"]
+__all__ = ["RenderCase", "add_parser", "load_case", "run"]
 
 VIEWS = ("3d", "axial", "coronal", "sagittal")
+
+#: Most plans in one picture (and in the viewer).
+MAX_PLANS = 4
+
+DESCRIPTION = """\
+Render the dose of hbiview plans on a CT, off-screen: a 3D scene (skin, lungs,
+bones, isodose surfaces, beams, CT planes with dose colourwash) or a slice view
+(axial, coronal, sagittal). Several plans (--plan P1 P2 ...) are shown side by
+side with one dose colour scale, or as a difference map (--difference). Also
+writes an interactive HTML page for a browser and an orbit animation."""
 
 EPILOG = """\
 examples:
   hbiview render sample_ct --plan upper-hbi --out upper.png
-  hbiview render sample_ct --plan upper-hbi --view coronal --window lung --out coronal.png
-  hbiview render sample_ct --plan upper-hbi --view axial --position-mm 1250 --out axial.png
-  hbiview render sample_ct --plan upper-hbi --compare mid-hbi spine --out compare.png
-  hbiview render sample_ct --plan upper-hbi --difference --view coronal --out lung_correction.png
-        (heterogeneity on minus off; with --compare P2: P minus P2; --view 3d colours the CT planes)
+  hbiview render sample_ct --plan upper-hbi --view coronal --window lung \\
+                 --out coronal.png
+  hbiview render sample_ct --plan upper-hbi --view axial --position-mm 1250 \\
+                 --out axial.png
+  hbiview render sample_ct --plan upper-hbi mid-hbi spine --out compare.png
+  hbiview render sample_ct --plan upper-hbi lower-hbi --view coronal --out c.png
+  hbiview render sample_ct --plan upper-hbi --difference --view coronal \\
+                 --out lung_correction.png    (heterogeneity on minus off)
+  hbiview render sample_ct --plan upper-hbi mid-hbi --difference --out diff.png
+  hbiview render /data/ct --plan spine --set level=L2 --grid-mm 2.5 --out s.png
+  hbiview render sample_ct --plan upper-hbi --no-heterogeneity --out water.png
   hbiview render sample_ct --plan upper-hbi --html upper.html --orbit upper.gif
 
---plan and --compare take a preset name (see 'hbiview plans') or a plan TOML file. Positions are DICOM
-patient coordinates (LPS mm): z for axial, y for coronal, x for sagittal; default the fields' centre.
-Pictures are rendered off-screen; no display is needed. Structures (skin, lungs, skeleton, marrow) come
-from the automatic segmentation of the CT.
+--plan takes 1 to 4 presets ('hbiview plans') or plan TOML files; several are
+compared side by side (--compare P2 ... is the same as adding them to --plan).
+--set KEY=VALUE sets a preset option for every preset, --set PLAN:KEY=VALUE for
+one (spine:level=L2). --difference shows P1 minus P2, or with one plan its dose
+with minus without heterogeneity correction (--view 3d colours the CT planes).
+--html and --orbit show the first plan. Positions are DICOM patient
+coordinates (LPS mm): z for axial, y for coronal, x for sagittal; default the
+fields' centre. No display is needed. Structures (skin, lungs, skeleton,
+marrow) come from the automatic segmentation of the CT.
 """
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``render`` sub-command."""
+    from hbiview.cli._planopts import add_plan_arguments
+
     parser = subparsers.add_parser(
         "render",
-        help="render a plan in 3D or on slices (PNG, HTML page, orbit movie)",
-        description="Render the dose of a plan on a CT: a 3D scene (skin, lungs, bones, isodose surfaces, "
-        "beams, CT planes with dose colourwash) or a slice view; compare plans side by side or as a "
-        "difference map; write an interactive HTML page or an orbit animation.",
+        help="render plans in 3D or on slices (PNG, HTML page, orbit movie)",
+        description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("ct", metavar="CT", help="CT folder (searched recursively) or a DICOM file")
     parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID to read (default: largest)")
-    parser.add_argument("--plan", required=True, metavar="P", help="preset name or plan TOML file")
+    add_plan_arguments(
+        parser,
+        required=True,
+        plan_help="preset name(s) or plan TOML file(s); several are shown side by side",
+        max_plans=MAX_PLANS,
+    )
+    parser.add_argument(
+        "--compare",
+        dest="plan",
+        action="extend",
+        nargs="+",
+        metavar="P2",
+        help="alias: more plans shown side by side (the same as adding them to --plan)",
+    )
     parser.add_argument("--out", metavar="PNG", help="picture to write (.png)")
     parser.add_argument("--view", choices=VIEWS, default="3d", help="3d (default) or a slice orientation")
     parser.add_argument(
@@ -51,12 +86,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--size", type=int, nargs=2, metavar=("W", "H"), help="picture size in pixels (default 1280 800)"
     )
     parser.add_argument(
-        "--compare", nargs="+", default=[], metavar="P2", help="1 to 3 more plans shown side by side"
-    )
-    parser.add_argument(
         "--difference",
         action="store_true",
-        help="dose difference map: P minus P2 (--compare P2) or heterogeneity on minus off",
+        help="dose difference map: P1 minus P2 (two plans) or, with one plan, heterogeneity on minus off",
     )
     parser.add_argument("--window", choices=("soft", "lung", "bone"), default="soft", help="CT window")
     parser.add_argument(
@@ -72,11 +104,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="skeleton",
         help="3D bones: skeleton, marrow, marrow coloured by active-marrow weight, or none",
     )
+    cameras = ("auto", "anterior-oblique", "anterior", "posterior", "left", "right", "posterior-oblique")
     parser.add_argument(
         "--camera",
-        choices=("auto", "anterior-oblique", "anterior", "posterior", "left", "right", "posterior-oblique"),
+        choices=cameras,
         default="auto",
-        help="3D camera (auto: from the side the beams come from)",
+        metavar="NAME",
+        help=f"3D camera: {', '.join(cameras)} (default auto: from the side the beams come from)",
     )
     parser.add_argument("--html", metavar="HTML", help="also write a standalone interactive HTML page")
     parser.add_argument("--orbit", metavar="GIF|MP4", help="also write an orbit animation (.gif or .mp4)")
@@ -85,25 +119,44 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 @dataclass
-class Case:
-    """A CT with its structures and the plans to show, with their doses."""
+class RenderCase:
+    """A CT with its structures and the plans to show, with their doses.
+
+    Attributes
+    ----------
+    ct
+        The CT.
+    structures
+        Its structures (automatic segmentation, or imported ones).
+    plans
+        The computed plans, named by their labels (``" (water)"`` when computed without correction).
+    doses
+        Total dose (Gy) of each plan.
+    case
+        The :class:`hbiview.pipeline.Case` (landmarks, structures by name).
+    """
 
     ct: Any
     structures: list[Any]
     plans: list[Any]
     doses: list[Any]
+    case: Any = field(default=None, repr=False)
 
 
-def _plan(text: str, ct: Any) -> Any:
-    from hbiview.plans import load_plan, preset
+def load_case(
+    ct_path: str,
+    plans: Sequence[str],
+    series: str | None = None,
+    water_twin: bool = False,
+    *,
+    options: Sequence[str] = (),
+    heterogeneity: bool | None = None,
+    grid_mm: float | None = None,
+) -> RenderCase:
+    """Read the CT, place the plans, segment the CT and compute the doses.
 
-    if text.lower().endswith(".toml") or os.path.sep in text or os.path.exists(text):
-        return load_plan(text, ct)
-    return preset(text, ct)
-
-
-def load_case(ct_path: str, plans: list[str], series: str | None = None, water_twin: bool = False) -> Case:
-    """Read the CT, segment it, build the plans and compute their doses.
+    Plans are placed first (:meth:`hbiview.pipeline.Case.plan`: presets share the CT's landmarks, a bad
+    plan fails before the long steps), then the CT is segmented once and the doses computed.
 
     Parameters
     ----------
@@ -115,24 +168,38 @@ def load_case(ct_path: str, plans: list[str], series: str | None = None, water_t
         SeriesInstanceUID to read.
     water_twin
         Add the first plan again with heterogeneity off (for the lung-correction difference map).
+    options
+        ``--set`` items: ``KEY=VALUE`` for every preset, ``PLAN:KEY=VALUE`` for one.
+    heterogeneity
+        ``False``: water inside the body for every plan; ``None`` keeps each plan's setting.
+    grid_mm
+        Dose grid spacing (mm); ``None``: each plan's default.
     """
     from dataclasses import replace
 
-    from hbiview.anatomy import segment
-    from hbiview.dose import compute_dose
-    from hbiview.io.dicom import read_ct
+    from hbiview.cli._planopts import build_plans, water_label
+    from hbiview.dose import compute_dose_result
+    from hbiview.pipeline import load_case as load_ct
     from hbiview.progress import progress
 
-    ct = read_ct(ct_path, series)
-    plan_objects = [_plan(text, ct) for text in plans]  # bad plans fail before the long steps
+    case = load_ct(ct_path, series=series)
+    placed = build_plans(case, list(plans), options)  # bad plans fail before the long steps
+    jobs = [(plan, heterogeneity) for plan in placed]
     if water_twin:
-        first = plan_objects[0]
-        plan_objects.append(replace(first, heterogeneity=False, name=f"{first.name} (water)"))
-    tasks = [lambda: segment(ct).structures, *[lambda p=plan: compute_dose(ct, p) for plan in plan_objects]]
+        jobs.append((placed[0], False))
+    tasks = [lambda: case.structures] + [
+        lambda p=plan, h=het: compute_dose_result(case.ct, p, grid_mm=grid_mm, heterogeneity=h)
+        for plan, het in jobs
+    ]
     results = [task() for task in progress(tasks, desc="segmenting and computing dose")]
     structures, doses = results[0], results[1:]
-    structure_list = list(structures.values()) if hasattr(structures, "values") else list(structures)
-    return Case(ct, structure_list, plan_objects, doses)
+    named = []
+    for result in doses:
+        plan = result.plan
+        if not result.model.heterogeneity:
+            plan = replace(plan, name=water_label(plan.name))
+        named.append(plan)
+    return RenderCase(case.ct, list(structures.values()), named, [r.dose for r in doses], case)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,10 +214,18 @@ def run(args: argparse.Namespace) -> int:
         check_writable(path, args.force)
     if args.out and not args.out.lower().endswith(".png"):
         raise InputError(f"{args.out}: --out writes a PNG picture; name it .png")
-    if len(args.compare) > 3:
-        raise InputError(f"--compare takes 1 to 3 plans (4 in all), got {len(args.compare)}")
-    if args.difference and len(args.compare) > 1:
-        raise InputError("--difference compares two plans: give at most one --compare plan")
+    plans = list(args.plan)
+    if len(plans) > MAX_PLANS:
+        raise InputError(
+            f"--plan takes 1 to {MAX_PLANS} plans (with --compare: 1 to {MAX_PLANS - 1} more), "
+            f"got {len(plans)}"
+        )
+    if args.difference and len(plans) > 2:
+        raise InputError(f"--difference compares two plans (P1 minus P2), got {len(plans)}")
+    if args.difference and len(plans) == 1 and args.no_heterogeneity:
+        raise InputError(
+            "--difference with one plan shows heterogeneity on minus off: leave out --no-heterogeneity"
+        )
     if args.orbit:
         from hbiview.render.export import orbit_backend
 
@@ -162,7 +237,13 @@ def run(args: argparse.Namespace) -> int:
     size = tuple(args.size) if args.size else None
 
     case = load_case(
-        args.ct, [args.plan, *args.compare], args.series, water_twin=args.difference and not args.compare
+        args.ct,
+        plans,
+        args.series,
+        water_twin=args.difference and len(plans) == 1,
+        options=args.options,
+        heterogeneity=False if args.no_heterogeneity else None,
+        grid_mm=args.grid_mm,
     )
     from hbiview.render.scene import SceneOptions, prepare_anatomy
     from hbiview.render.slices import SliceStyle
@@ -207,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render_png(
-    args: argparse.Namespace, case: Case, options: Any, style: Any, anatomy: Any, size: Any
+    args: argparse.Namespace, case: RenderCase, options: Any, style: Any, anatomy: Any, size: Any
 ) -> Any:
     from pathlib import Path
 
