@@ -125,16 +125,18 @@ def test_10mv_profiles_match_measurement(reference_dir: Path, field_mm: int) -> 
             # 50 % field width within 2 mm (issue 3); measured: model wider by up to 1.8 mm (X) and 1.3 mm
             # (Y); the diode's X edges lie 0.4-0.8 mm inside the geometric edge (reference README)
             assert abs(2 * (half_model - half_meas)) <= 2.0, (where, 2 * half_model, 2 * half_meas)
-            # 80-20 % penumbra within 3 mm (issue 3); measured: within 1.0 mm
+            # 80-20 % penumbra within 3 mm (issue 3); measured: within 1.0 mm (largest: X scans at 15 mm,
+            # model 0.6-1.0 mm sharper; the diode's X penumbrae are 0.4-1.0 mm wider than its Y penumbrae at
+            # every depth, a jaw difference the model's single source blur does not represent)
             assert abs(pen_model - pen_meas) <= 3.0, (where, pen_model, pen_meas)
             geometric_half = field_mm / 2 * (900.0 + depth) / 1000.0
             central = np.abs(data[:, 0]) <= 0.8 * geometric_half
             diff = np.interp(data[central, 0], x, prof_model) - prof_meas[central]
-            # central 80 % of the field within 3 % (issue 3). Exception, stated rather than hidden: the 50 mm
-            # field at 15 mm depth (build-up region, diode) deviates by up to 3.8 % at the outermost 1 mm of
-            # its central region, where the model's shoulder is rounder than the diode's; 4 % there.
-            limit = 4.0 if (field_mm == 50 and depth == 15.0) else 3.0
-            assert np.abs(diff).max() <= limit, (where, diff.min(), diff.max())
+            # central 80 % of the geometric field within 3 % (issue 3); measured: at most 2.7 % (150 mm field,
+            # 15 mm depth, Y), 1.7 % at 50 mm and deeper. The 50 mm field at 15 mm depth (build-up region) is
+            # within 1.0 % since the kernel's build-up narrowing (hbiview.dose.kernel.BUILDUP_NARROWING);
+            # without it 3.8 % at the outermost 1 mm of the central region, where the shoulder was too round.
+            assert np.abs(diff).max() <= 3.0, (where, diff.min(), diff.max())
             checked += 1
     assert checked == 8
 

@@ -9,8 +9,10 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
    penumbra) and a gentle off-axis rise (horns of a flattened beam).
 3. **Lateral spread**: at a set of water-equivalent depths the fluence is convolved (scipy FFT) with the
    Nyholm pencil kernel of the beam's TPR20,10, whose physical size at that depth follows the divergence
-   (pixel size ``du * w / 1000``). Each convolution is stored as a ratio to the broad-beam dose at that
-   depth, which varies slowly with depth.
+   (pixel size ``du * w / 1000``). In the build-up region the kernel's narrow (primary-electron) component
+   is made narrower (:data:`hbiview.dose.kernel.BUILDUP_NARROWING`): electrons reaching a shallow depth
+   have had less path to spread sideways, which the measured shallow profiles show. Each convolution is
+   stored as a ratio to the broad-beam dose at that depth, which varies slowly with depth.
 4. **Density scaling**: the same is done with the kernel's lateral spread scaled by ``1 / density`` for a
    few densities below water (0.5 and 0.25); each BEV voxel interpolates between them at the mean density
    of its surroundings (about 1 cm). In lung the kernel widens, so narrow fields lose dose at their
@@ -25,7 +27,8 @@ fitted so that its TPR20,10 is 0.572, a 6 mm source blur and no horns; its depth
 the Co-60 quality, its build-up and penumbra are only indicative.
 
 Assumptions: kernels are invariant along a layer (no off-axis softening), the lateral-spread density is a
-local mean rather than a path integral, and electron contamination is ignored (no surface dose claims).
+local mean rather than a path integral, and electron contamination is a simple exponential in depth spread
+by a wide Gaussian (it places dmax; no surface dose claims).
 """
 
 from __future__ import annotations
