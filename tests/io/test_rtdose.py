@@ -9,7 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from hbiview.errors import DicomError, GeometryError, OutputError
+from hbiview.errors import DicomError, GeometryError, InputError, OutputError
 from hbiview.geometry import Geometry
 from hbiview.io.dicom import write_ct
 from hbiview.io.rtdose import read_rtdose, write_rtdose
@@ -52,7 +52,7 @@ def test_round_trip_through_pydicom_and_hbiview(tmp_path):
     ds = pydicom.dcmread(path)
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.481.2"  # RT Dose Storage
     assert (ds.DoseUnits, ds.DoseType, ds.DoseSummationType) == ("GY", "PHYSICAL", "PLAN")
-    assert (ds.BitsAllocated, ds.PixelRepresentation, ds.pixel_array.dtype) == (32, 0, np.uint32)
+    assert (ds.BitsAllocated, ds.PixelRepresentation, ds.pixel_array.dtype) == (16, 0, np.uint16)
     assert str(ds.PatientName) == "TEST^PATIENT" and ds.PatientID == "ID7"
     assert ds.StudyInstanceUID == "1.2.3.4.5" and ds.FrameOfReferenceUID == FRAME
     assert ds.NumberOfFrames == 30 and (ds.Rows, ds.Columns) == (20, 25)
@@ -61,9 +61,13 @@ def test_round_trip_through_pydicom_and_hbiview(tmp_path):
     scaling = float(ds.DoseGridScaling)
     # stored values x DoseGridScaling reproduce the dose within half a step (rounding to integers)
     np.testing.assert_allclose(ds.pixel_array * scaling, dose.array, atol=scaling / 2 + 1e-6)
+    # 16 bits: the step is the maximum / 65535, so the rounding error is at most 0.00076 % of the maximum
+    assert scaling == pytest.approx(dose.max_gy / 65535, rel=1e-9)
     back = read_rtdose(path, fractions=5)
-    # float32 holds 12 Gy to 1e-6 Gy; the quantisation step is scaling (~3e-9 Gy)
+    # float32 holds 12 Gy to 1e-6 Gy; the quantisation step is scaling (~1.8e-4 Gy)
     np.testing.assert_allclose(back.array, dose.array, atol=scaling / 2 + 2e-6)
+    # the maximum is stored as 65535 exactly, so it comes back to float32 precision
+    assert back.max_gy == pytest.approx(dose.max_gy, rel=1e-6)
     assert back.geometry.isclose(dose.geometry, atol_mm=1e-6)
     assert back.geometry.frame_of_reference_uid == FRAME and back.fractions == 5
     assert back.description == "upper HBI"
@@ -75,7 +79,7 @@ def test_simpleitk_reads_the_same_values_and_geometry(tmp_path):
     path = write_rtdose(dose, tmp_path / "RD.dcm")
     image = sitk.ReadImage(str(path))
     scaling = float(pydicom.dcmread(path, stop_before_pixels=True).DoseGridScaling)
-    # GDCM gives the stored uint32 values; DoseGridScaling converts them to Gy
+    # GDCM gives the stored uint16 values; DoseGridScaling converts them to Gy
     np.testing.assert_allclose(sitk.GetArrayFromImage(image) * scaling, dose.array, atol=scaling / 2 + 1e-6)
     np.testing.assert_allclose(image.GetSpacing(), (2.0, 2.5, 3.0), atol=1e-9)  # (x, y, z) mm
     np.testing.assert_allclose(image.GetOrigin(), (-20.0, -30.0, 15.0), atol=1e-9)
@@ -87,6 +91,19 @@ def test_dicompyler_dose_round_trip(tmp_path, dicompyler_dir):
     scaling = float(pydicom.dcmread(tmp_path / "RD.dcm", stop_before_pixels=True).DoseGridScaling)
     np.testing.assert_allclose(back.array, original.array, atol=scaling / 2 + 2e-6)  # + float32 of 14.7 Gy
     assert back.geometry.isclose(original.geometry, atol_mm=1e-6)
+
+
+def test_32_bit_pixels_on_request(tmp_path):
+    dose = analytic_dose()
+    path = write_rtdose(dose, tmp_path / "RD.dcm", bits=32)
+    ds = pydicom.dcmread(path)
+    assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.pixel_array.dtype) == (32, 32, 31, np.uint32)
+    scaling = float(ds.DoseGridScaling)
+    # the step is the maximum / (2**32 - 1) (about 3e-9 Gy): round trip exact to float32 of 12 Gy
+    assert scaling == pytest.approx(dose.max_gy / (2**32 - 1), rel=1e-9)
+    np.testing.assert_allclose(read_rtdose(path).array, dose.array, atol=scaling / 2 + 2e-6)
+    with pytest.raises(InputError, match=r"bits must be 16 or 32"):
+        write_rtdose(dose, tmp_path / "RD8.dcm", bits=8)
 
 
 def test_planes_against_the_normal_are_written_in_increasing_order(tmp_path):
@@ -103,25 +120,30 @@ def test_planes_against_the_normal_are_written_in_increasing_order(tmp_path):
 
 
 def test_dciodvfy_finds_no_errors(tmp_path):
-    # dicom3tools' dciodvfy checks the file against the RT Dose IOD of the DICOM standard
+    # dicom3tools' dciodvfy checks the file against the RT Dose IOD of the DICOM standard. It runs on the file
+    # write_rtdose writes (as `hbiview dose CT --out dose.dcm` does, with the CT read back from DICOM), 16-bit
+    # pixels by default; dicom3tools 1.00~20220618 aborts on any 32-bit pixel data, the planning system's
+    # own file included (checked), so 32-bit files cannot be verified with it.
     dciodvfy = shutil.which("dciodvfy")
     if dciodvfy is None:
         pytest.skip("dciodvfy (Debian package dicom3tools) is not installed")
+    from hbiview.io.dicom import read_ct
+
     dose = analytic_dose()
-    path = write_rtdose(dose, tmp_path / "RD.dcm", ct=ct_for(dose))
-    # dicom3tools 1.00~20220618 aborts on any 32-bit pixel data (it does so on the planning system's own
-    # file as well), so the attributes are checked on a copy with 16-bit pixels, which the RT Dose IOD
-    # also allows; the 32-bit pixel data itself is checked by the pydicom and SimpleITK round trips.
-    ds = pydicom.dcmread(path)
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.PixelData = np.zeros(30 * 20 * 25, "<u2").tobytes()
-    ds.save_as(tmp_path / "RD16.dcm")
-    result = subprocess.run(
-        [dciodvfy, str(tmp_path / "RD16.dcm")], capture_output=True, text=True, check=False
+    write_ct(ct_for(dose), tmp_path / "ct", uid_seed="dciodvfy")
+    ct = read_ct(tmp_path / "ct")
+    dose = DoseGrid(
+        Geometry(dose.geometry.shape, dose.geometry.affine, ct.geometry.frame_of_reference_uid),
+        dose.array,
+        fractions=5,
+        description="upper HBI",
     )
+    path = write_rtdose(dose, tmp_path / "RD.dcm", ct=ct)
+    result = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, check=False)
     report = result.stdout + result.stderr
+    assert "Assertion" not in report, report  # it read the whole file, pixel data included
     assert "RTDose" in report  # it recognised the IOD
-    assert [line for line in report.splitlines() if line.startswith("Error")] == []
+    assert [line for line in report.splitlines() if line.startswith("Error")] == [], report
 
 
 def test_refusals(tmp_path, dicompyler_dir):
