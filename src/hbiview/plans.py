@@ -45,6 +45,7 @@ __all__ = [
     "Normalization",
     "Plan",
     "beam_basis",
+    "border_z_mm",
     "list_presets",
     "load_plan",
     "preset",
@@ -840,6 +841,103 @@ def _landmarks(
     return out
 
 
+_DISC = re.compile(r"([CTLS]\d{1,2})\s*[-/]\s*([CTLS]\d{1,2})")
+
+
+def border_z_mm(spec: Any, landmarks: Mapping[str, Any]) -> tuple[float, str]:
+    """The z of a field border given as a landmark name, a vertebral level or disc, or a z in mm.
+
+    Parameters
+    ----------
+    spec
+        ``"iliac_crest"`` (any of :data:`LANDMARK_KEYS`, or ``"mid_thigh"``, halfway between the femoral
+        heads and the knees), a vertebral-body centre ``"L5"`` (``C1``..``S1``), an intervertebral disc
+        ``"L4-L5"`` (halfway between the two vertebral-body centres, which must be adjacent), or a number:
+        z in LPS mm (superior positive; a string such as ``"-310"`` is read as a number too).
+    landmarks
+        Landmark name -> z (LPS mm), or :class:`hbiview.anatomy.Landmark` objects (as given to
+        :func:`preset`).
+
+    Returns
+    -------
+    z_mm, text
+        The border's z (mm) and how to name it in a description (``"the L4-L5 disc"``).
+
+    Raises
+    ------
+    PlanError
+        For a name that is none of these, or a landmark the table does not hold.
+    """
+    if isinstance(spec, bool):
+        raise PlanError(f"border {spec!r}: give a landmark name, a vertebral level or disc, or z in mm")
+    if isinstance(spec, (int, float, np.integer, np.floating)):
+        if not math.isfinite(float(spec)):
+            raise PlanError(f"border z = {spec!r} mm is not a finite number")
+        return float(spec), f"z = {float(spec):g} mm"
+    text = str(spec).strip()
+    try:
+        z = float(text)
+    except ValueError:
+        pass
+    else:
+        return border_z_mm(z, landmarks)
+    marks = {str(k): _to_z(v) for k, v in landmarks.items()}
+
+    def lookup(key: str) -> float:
+        value = marks.get(key)
+        if value is None:
+            raise PlanError(
+                f"border {spec!r}: landmark {key!r} is not known on this CT; give z in mm instead"
+            )
+        return value
+
+    key = text.lower().replace(" ", "_").replace("-", "_")
+    if key == "mid_thigh":
+        return (lookup("femoral_heads") + lookup("knees")) / 2, "mid-thigh"
+    if key in LANDMARK_KEYS:
+        return lookup(key), key.replace("_", " ")
+    level = text.upper()
+    if level in VERTEBRAE:
+        return lookup(level), f"the {level} vertebral body (centre)"
+    disc = _DISC.fullmatch(level)
+    if disc and disc.group(1) in VERTEBRAE and disc.group(2) in VERTEBRAE:
+        upper, lower = disc.group(1), disc.group(2)
+        if VERTEBRAE.index(lower) - VERTEBRAE.index(upper) != 1:
+            raise PlanError(
+                f"border {spec!r}: a disc lies between adjacent vertebrae, e.g. 'L4-L5' or 'L5-S1'"
+            )
+        return (lookup(upper) + lookup(lower)) / 2, f"the {upper}-{lower} disc"
+    raise PlanError(
+        f"border {spec!r}: give a landmark ({', '.join(LANDMARK_KEYS)}, mid_thigh), a vertebra ('L5'), "
+        "a disc ('L4-L5') or z in mm ('-310')"
+    )
+
+
+def _prescription_options(
+    name: str, options: Mapping[str, Any], default: tuple[float, int]
+) -> tuple[float, int]:
+    """Dose per fraction and fractions of a preset: the default, or as given in ``options``."""
+    where = f"preset {name}: "
+    dose, fractions = default
+    if "prescription_gy" in options:
+        value = options["prescription_gy"]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+            raise PlanError(f"{where}prescription_gy = {value!r}: the dose per fraction must be positive")
+        dose = float(_number(where, "prescription_gy", value, 1e-3, MAX_DOSE_PER_FRACTION_GY))
+    if "fractions" in options:
+        value = options["fractions"]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # --set fractions=5 arrives as 5.0
+        fractions = int(_number(where, "fractions", value, 1, MAX_FRACTIONS, integer=True))
+    if dose * fractions > MAX_TOTAL_DOSE_GY:
+        raise PlanError(
+            f"{where}prescription_gy x fractions = {dose * fractions:g} Gy is beyond "
+            f"{MAX_TOTAL_DOSE_GY:g} Gy; "
+            "prescription_gy is the dose per fraction"
+        )
+    return dose, fractions
+
+
 def _schedule(text: str) -> tuple[float, int]:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[xX/]\s*(\d+)\s*", str(text))
     if not match:
@@ -1003,6 +1101,23 @@ def _midplane_in_tissue(plan: Plan, ct: CTVolume, marks: Mapping[str, float]) ->
     return replace(plan, normalization=Normalization("lps", lps_mm=lps, note=note), description=description)
 
 
+#: Default (superior, inferior) borders of the hemi-body presets (see :func:`border_z_mm`).
+_HBI_BORDERS = {
+    "upper-hbi": ("skull_base", "iliac_crest"),
+    "mid-hbi": ("lung_base", "mid_thigh"),
+    "lower-hbi": ("iliac_crest", "ankles"),
+}
+
+
+def _hbi_text(name: str, dose: float, fractions: int, default: tuple[float, int]) -> str:
+    """First sentence of a hemi-body preset's description, with the prescription actually used."""
+    half = {"upper-hbi": "upper", "mid-hbi": "mid", "lower-hbi": "lower"}[name]
+    text = f"{half} hemi-body, AP/PA, {dose:g} Gy x {fractions} at midplane"
+    if (dose, fractions) == default:
+        return text + " (RTOG 78-10)"
+    return text + f" (the RTOG 78-10 prescription is {default[0]:g} Gy x {default[1]})"
+
+
 def preset(
     name: str,
     ct: CTVolume,
@@ -1025,10 +1140,18 @@ def preset(
         height by average proportions (with a warning).
     **options
         ``energy`` (all presets; default 10MV for HBI and pelvis, 6MV for spine), ``margin_mm`` (lateral
-        margin beyond the body, default 20), ``heterogeneity`` (default True), ``grid_mm``;
-        ``lower-hbi``: ``inferior="ankles"|"knees"``; ``spine``: ``level`` (default "T10"),
-        ``schedule`` ("8x1", "20x5", "30x10"), ``technique`` ("PA" or "AP/PA"), ``width_mm`` (default 80),
-        ``depth_mm`` (PA prescription depth, default 50); ``pelvis``: ``schedule``.
+        margin beyond the body, default 20), ``heterogeneity`` (default True), ``grid_mm``,
+        ``prescription_gy`` (dose per fraction, Gy) and ``fractions`` (all presets; default the preset's
+        RTOG 78-10 prescription or schedule);
+        hemi-body presets: ``superior`` and ``inferior`` borders, each a landmark name (``"iliac_crest"``,
+        ``"knees"``, ``"mid_thigh"``...), a vertebral-body centre (``"L5"``), a disc (``"L4-L5"``) or z in
+        LPS mm (see :func:`border_z_mm`); defaults: upper-hbi skull_base to iliac_crest, mid-hbi lung_base
+        to mid_thigh, lower-hbi iliac_crest to ankles;
+        ``spine``: ``level`` (default "T10"),
+        ``schedule`` ("8x1", "20x5", "30x10"; or ``prescription_gy`` and ``fractions``), ``technique``
+        ("PA" or "AP/PA"), ``width_mm`` (default 80), ``depth_mm`` (PA prescription depth, default 50);
+        ``pelvis``: ``schedule``.
+        From the command line: ``--set inferior=L4-L5 --set prescription_gy=7``.
 
     Returns
     -------
@@ -1038,7 +1161,7 @@ def preset(
     Raises
     ------
     PlanError
-        For an unknown preset, option or vertebral level.
+        For an unknown preset, option, border or vertebral level, or a prescription out of range.
     """
     from hbiview.dose.body import axis_crossing, body_extent_mm
 
@@ -1046,9 +1169,11 @@ def preset(
         raise PlanError(
             f"unknown preset {name!r}; choose one of {', '.join(_PRESET_TEXT)} (see 'hbiview plans')"
         )
-    common = {"energy", "margin_mm", "heterogeneity", "grid_mm"}
+    common = {"energy", "margin_mm", "heterogeneity", "grid_mm", "prescription_gy", "fractions"}
     allowed = common | {
-        "lower-hbi": {"inferior"},
+        "upper-hbi": {"superior", "inferior"},
+        "mid-hbi": {"superior", "inferior"},
+        "lower-hbi": {"superior", "inferior"},
         "spine": {"level", "schedule", "technique", "width_mm", "depth_mm"},
         "pelvis": {"schedule"},
     }.get(name, set())
@@ -1072,20 +1197,22 @@ def preset(
     grid_mm = options.get("grid_mm")
 
     if name.endswith("-hbi"):
-        dose, fractions = _prescriptions()[name]
-        if name == "upper-hbi":
-            superior, inferior = marks["skull_base"], marks["iliac_crest"]
-            borders = "skull base to iliac crest"
-        elif name == "mid-hbi":
-            superior = marks["lung_base"]
-            inferior = (marks["femoral_heads"] + marks["knees"]) / 2
-            borders = "lung base (diaphragm) to mid-thigh"
-        else:
-            low = options.get("inferior", "ankles")
-            if low not in ("ankles", "knees"):
-                raise PlanError(f"preset lower-hbi: inferior must be 'ankles' or 'knees', got {low!r}")
-            superior, inferior = marks["iliac_crest"], marks[low]
-            borders = f"iliac crest to {low}"
+        default = _prescriptions()[name]
+        dose, fractions = _prescription_options(name, options, default)
+        top, bottom = _HBI_BORDERS[name]
+        try:
+            superior, top_text = border_z_mm(options.get("superior", top), marks)
+            inferior, bottom_text = border_z_mm(options.get("inferior", bottom), marks)
+        except PlanError as exc:
+            raise PlanError(f"preset {name}: {exc}") from None
+        if superior - inferior < 50.0:
+            raise PlanError(
+                f"preset {name}: the superior border ({top_text}, z {superior:.0f} mm) must lie at least "
+                f"50 mm above the inferior one ({bottom_text}, z {inferior:.0f} mm)"
+            )
+        if name == "mid-hbi" and "superior" not in options:
+            top_text = "lung base (diaphragm)"
+        borders = f"{top_text} to {bottom_text}"
         superior = min(superior, float(body_slices.max()))
         inferior = max(inferior, float(body_slices.min()))
         x0, x1, y0, y1 = _body_section(geometry, mask, inferior, superior)
@@ -1129,7 +1256,8 @@ def preset(
                 )
             )
         description = (
-            f"{_PRESET_TEXT[name]}. Borders {borders}: z {inferior:.0f} to {superior:.0f} mm "
+            f"{_hbi_text(name, dose, fractions, default)}. Borders {borders}: "
+            f"z {inferior:.0f} to {superior:.0f} mm "
             f"({length:.0f} mm), width {width:.0f} mm (body + {margin:g} mm each side) at midplane; "
             f"separation {separation:.0f} mm; extended SSD {ssd:.0f} mm, "
             f"jaws {jaw_x:.0f} x {jaw_y:.0f} mm at 1000 mm, collimator {collimator:g}.{coverage}"
@@ -1155,8 +1283,12 @@ def preset(
         resolved = resolve_plan(replace(plan, beams=tuple(placed)), ct)
         return _midplane_in_tissue(resolved, ct, marks)
 
-    schedule = options.get("schedule", "8x1")
-    dose, fractions = _schedule(schedule)
+    if "schedule" in options and ("prescription_gy" in options or "fractions" in options):
+        raise PlanError(
+            f"preset {name}: give either schedule (e.g. '20x5') or prescription_gy and fractions, not both"
+        )
+    dose, fractions = _prescription_options(name, options, _schedule(options.get("schedule", "8x1")))
+    schedule = f"{dose * fractions:g}x{fractions}" if "schedule" not in options else options["schedule"]
     if name == "spine":
         level = str(options.get("level", "T10")).upper()
         if level not in VERTEBRAE:
