@@ -6,7 +6,7 @@ Arrays are read-only and indexed ``(z, y, x)``; transformations (:meth:`Volume.w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
@@ -193,6 +193,79 @@ class DoseGrid(Volume):
     def max_gy(self) -> float:
         """Maximum total dose (Gy)."""
         return float(self.array.max())
+
+    @classmethod
+    def total(
+        cls,
+        doses: Sequence[DoseGrid],
+        geometry: Geometry | None = None,
+        *,
+        fractions: int | None = None,
+        description: str | None = None,
+    ) -> DoseGrid:
+        """The sum of several courses' dose grids (Gy), on one grid.
+
+        Parameters
+        ----------
+        doses
+            Total-course dose grids of the same patient (same frame of reference), e.g. the upper and the
+            lower hemi-body fields.
+        geometry
+            Grid of the sum. ``None``: the common grid when all doses share one; otherwise an axial grid
+            with the finest spacing among them covering all of them (so no dose is cut off). Each dose is
+            resampled trilinearly onto it, with zero outside its own grid.
+        fractions
+            Number of fractions of the summed course. ``None``: the sum of the courses' fractions, i.e. the
+            courses are given one after the other (each fraction a separate session). Give the number of
+            sessions when the courses are delivered together, e.g. ``fractions=1`` for upper and lower
+            hemi-body fields on the same day. EQD2 of a summed grid (``dose / fractions`` per fraction) is
+            exact only when every session gives a voxel the same dose.
+        description
+            Text of the sum; default the descriptions joined with ``" + "``.
+
+        Returns
+        -------
+        DoseGrid
+            Float32 total dose (Gy).
+
+        Raises
+        ------
+        GeometryError
+            For an empty list or doses in different frames of reference.
+        """
+        doses = list(doses)
+        if not doses:
+            raise GeometryError("no dose grid to add")
+        if geometry is None:
+            geometry = doses[0].geometry
+            if not all(d.geometry.isclose(geometry) for d in doses[1:]):
+                lowers, uppers = zip(*(d.geometry.bounds_mm() for d in doses))
+                spacing = min(float(d.geometry.spacing_mm.min()) for d in doses)
+                frame = next(
+                    (d.geometry.frame_of_reference_uid for d in doses if d.geometry.frame_of_reference_uid),
+                    None,
+                )
+                geometry = Geometry.box(np.min(lowers, axis=0), np.max(uppers, axis=0), spacing, frame)
+        summed = np.zeros(geometry.shape, dtype=np.float32)
+        for dose in doses:
+            summed += resample_array(dose.array, dose.geometry, geometry, order=1, fill_value=0.0)
+        n = sum(int(d.fractions) for d in doses) if fractions is None else int(fractions)
+        if n < 1:
+            raise GeometryError(f"fractions = {fractions!r}: a course has at least one fraction")
+        text = " + ".join(d.description or "dose" for d in doses) if description is None else description
+        return cls(geometry, summed, n, text)
+
+    def __add__(self, other: object) -> DoseGrid:
+        """``a + b``: :meth:`total` of two courses given one after the other (fractions add up)."""
+        if not isinstance(other, DoseGrid):
+            return NotImplemented
+        return DoseGrid.total([self, other])
+
+    def __radd__(self, other: object) -> DoseGrid:
+        """``0 + dose`` is ``dose``, so that ``sum(doses)`` works."""
+        if isinstance(other, (int, float)) and other == 0:
+            return self
+        return NotImplemented
 
 
 @dataclass(frozen=True, eq=False)
