@@ -85,6 +85,7 @@ _LAZY: dict[str, str] = {
     "load_case": "hbiview.pipeline",
     "run_plan": "hbiview.pipeline",
     "PlanRun": "hbiview.pipeline",
+    "sum_doses": "hbiview.pipeline",
     "run_lesson": "hbiview.lessons",
 }
 

@@ -47,6 +47,7 @@ __all__ = [
     "load_case",
     "load_sample_ct",
     "run_plan",
+    "sum_doses",
     "write_comparison",
 ]
 
@@ -197,6 +198,78 @@ class Case:
         """Axial landmarks and vertebral levels (z, LPS mm)."""
         return self.anatomy.landmarks
 
+    def border_z_mm(self, border: Any) -> float:
+        """The z (LPS mm) of a field border on this patient, as the presets read it.
+
+        Parameters
+        ----------
+        border
+            A landmark name (``"iliac_crest"``), a vertebral-body centre (``"L5"``), a disc (``"L4-L5"``,
+            halfway between the two vertebral-body centres) or a z in mm; see
+            :func:`hbiview.plans.border_z_mm`. Landmarks are :attr:`plan_landmarks`.
+
+        Raises
+        ------
+        PlanError
+            For a border that is none of these or a landmark not found on this CT.
+        """
+        from hbiview.plans import border_z_mm
+
+        return border_z_mm(border, self.plan_landmarks)[0]
+
+    def active_marrow_fraction_above(self, border: Any, structure: str = "Marrow") -> Any:
+        """Share (0-1) of the body's active marrow above a border: the upper field's share of a split.
+
+        No dose is involved: the marrow structure's active-marrow weights (each voxel's share of the body's
+        active marrow, ICRP 89 site shares) are summed over the axial slices whose centres lie at or above
+        the border.
+
+        Parameters
+        ----------
+        border
+            z (LPS mm, superior positive), an array of z values, or a border name as in :meth:`border_z_mm`
+            (``"iliac_crest"``, ``"L4-L5"``).
+        structure
+            The structure holding the weights.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            One share per z (the shape of ``border``).
+
+        Raises
+        ------
+        InputError
+            If the structure has no active-marrow weights.
+        """
+        z_slices, per_slice = self._marrow_per_slice(structure)
+        if isinstance(border, str):
+            border = self.border_z_mm(border)
+        z = np.asarray(border, dtype=float)
+        above = (z_slices[None, :] >= z.reshape(-1, 1)) @ per_slice
+        return float(above[0]) if z.ndim == 0 else above.reshape(z.shape)
+
+    def active_marrow_fraction_below(self, border: Any, structure: str = "Marrow") -> Any:
+        """Share (0-1) of the body's active marrow below a border (slice centres below it).
+
+        The complement of :meth:`active_marrow_fraction_above` within the scan: together they add up to the
+        share of the body's active marrow the CT holds.
+        """
+        z_slices, per_slice = self._marrow_per_slice(structure)
+        if isinstance(border, str):
+            border = self.border_z_mm(border)
+        z = np.asarray(border, dtype=float)
+        below = (z_slices[None, :] < z.reshape(-1, 1)) @ per_slice
+        return float(below[0]) if z.ndim == 0 else below.reshape(z.shape)
+
+    def _marrow_per_slice(self, structure: str) -> tuple[np.ndarray, np.ndarray]:
+        """Slice z (mm) and the active-marrow weight on each slice (float64)."""
+        marrow = self.structures.get(structure)
+        if marrow is None or marrow.weights is None:
+            raise InputError(f"{structure!r} on {self.source or 'this CT'} has no active-marrow weights")
+        z_slices = marrow.geometry.axis_coordinates_mm()[0]
+        return z_slices, marrow.weights.sum(axis=(1, 2), dtype=np.float64)
+
     def structure_list(self, names: Sequence[str] | None = None) -> list[Structure]:
         """Structures by name (default :data:`DVH_STRUCTURES` that exist, then the imported ones).
 
@@ -306,6 +379,9 @@ class PlanRun:
     notes
         What the report should say about the plan (e.g. where the prescription point is when the central
         axis misses the body).
+    ct
+        The CT the dose was computed on (finds the skin for :meth:`central_axis_profile`); ``None``: the
+        dose engine's body mask on its own grid is used instead.
     """
 
     label: str
@@ -313,6 +389,7 @@ class PlanRun:
     dose_result: DoseResult
     evaluation: PlanResult
     notes: tuple[str, ...] = ()
+    ct: CTVolume | None = field(default=None, repr=False)
 
     @property
     def dose(self) -> DoseGrid:
@@ -384,6 +461,66 @@ class PlanRun:
     def summary(self) -> dict[str, Any]:
         """The plan summary shown in reports (beams, set-up, prescription, heterogeneity)."""
         return dict(self.evaluation.summary)
+
+    def central_axis_profile(
+        self, beam_index: int = 0, step_mm: float = 1.0, *, per_fraction: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Depth-dose of the whole plan along one beam's central axis, from skin to skin.
+
+        The dose comes from the dose model at each point (all beams, not only ``beam_index``), not from the
+        voxels of the dose grid, so the profile is as fine as ``step_mm``. The skin is where the CT crosses
+        -500 HU on the axis (:func:`hbiview.dose.body.axis_crossing`).
+
+        Parameters
+        ----------
+        beam_index
+            Which beam's central axis (0 = the first beam, e.g. AP of an AP/PA pair, PA of a spine field).
+        step_mm
+            Distance between points (mm).
+        per_fraction
+            Dose per fraction instead of the total of the course.
+
+        Returns
+        -------
+        depth_mm, dose_gy
+            Depth along the axis from the entrance skin (mm; 0 to the separation) and the dose there (Gy).
+
+        Raises
+        ------
+        InputError
+            For a beam index the plan does not have, a step that is not positive, or an axis that misses
+            the body.
+        """
+        from hbiview.dose.body import axis_crossing
+        from hbiview.plans import SAD_MM
+
+        beams = self.plan.beams
+        if not -len(beams) <= beam_index < len(beams):
+            raise InputError(
+                f"plan {self.label!r} has {len(beams)} beam(s); beam_index {beam_index} is not one"
+            )
+        if not step_mm > 0:
+            raise InputError(f"step_mm = {step_mm!r}: the step along the axis must be positive")
+        source, d, _, _ = beams[beam_index].frame()
+        iso = source + SAD_MM * d
+        model = self.dose_result.model
+        if self.ct is not None:
+            crossing = axis_crossing(self.ct, iso, d)
+        else:
+            t = np.arange(-SAD_MM, SAD_MM + 1.0, 1.0)
+            index = np.rint(model.density_geometry.lps_to_index(iso + t[:, None] * d)).astype(int)
+            ok = np.all((index >= 0) & (index < np.asarray(model.body.shape)), axis=1)
+            inside = np.zeros(t.size, dtype=bool)
+            inside[ok] = model.body[index[ok, 0], index[ok, 1], index[ok, 2]]
+            crossing = (float(t[inside][0]), float(t[inside][-1])) if inside.any() else None
+        if crossing is None:
+            raise InputError(f"plan {self.label!r}: the central axis of beam {beam_index} misses the body")
+        entry, leave = crossing
+        depth = np.arange(0.0, leave - entry + 1e-6, float(step_mm))
+        dose = model.per_fraction_at(iso + (entry + depth)[:, None] * d).astype(np.float64)
+        if not per_fraction:
+            dose *= self.plan.fractions
+        return depth, dose
 
 
 def _plan_summary(plan: Plan, result: DoseResult, notes: Sequence[str]) -> dict[str, Any]:
@@ -468,10 +605,33 @@ def run_plan(
         [(label, result.dose, case.structure_list(structures), _plan_summary(computed, result, notes))],
         alpha_beta_gy=alpha_beta_gy,
     )[0]
-    return PlanRun(label, computed, result, evaluation, notes)
+    return PlanRun(label, computed, result, evaluation, notes, case.ct)
 
 
 # ------------------------------------------------------------------------------------------------ output
+def sum_doses(
+    doses: Sequence[DoseGrid | PlanRun],
+    geometry: Any = None,
+    *,
+    fractions: int | None = None,
+    description: str | None = None,
+) -> DoseGrid:
+    """Add the dose of several courses (dose grids or plan runs) on one grid.
+
+    See :meth:`hbiview.volume.DoseGrid.total`: the doses are resampled onto ``geometry`` (default: their
+    common grid, or one covering all of them at the finest spacing) and added. ``fractions`` defaults to
+    the sum of the courses' fractions (courses given one after the other); give ``fractions=1`` for
+    courses delivered together in one session, e.g. upper and lower hemi-body fields on the same day.
+
+    Examples
+    --------
+    >>> both = sum_doses([upper, lower], fractions=1)   # doctest: +SKIP
+    >>> sequential = upper.dose + lower.dose             # 2 fractions  # doctest: +SKIP
+    """
+    grids = [d.dose if isinstance(d, PlanRun) else d for d in doses]
+    return DoseGrid.total(grids, geometry, fractions=fractions, description=description)
+
+
 def crop_dose(dose: DoseGrid, threshold_pct: float = 0.5, margin_voxels: int = 2) -> DoseGrid:
     """The dose grid cropped to the box where the dose exceeds ``threshold_pct`` of its maximum.
 
