@@ -110,7 +110,7 @@ def test_demo_rt_files_reopen_with_the_same_numbers(demo_run, capsys):
 
     rows = {r["key"]: r for r in json.loads((out / "summary.json").read_text())["key_numbers"]}
     dose = read_rtdose(out / "rtdose_upper-hbi.dcm")
-    # RT Dose pixels are uint32 with one DoseGridScaling: the maximum comes back within 1e-6 relative
+    # RT Dose pixels are uint16 with one DoseGridScaling: the maximum comes back within 1e-6 relative
     assert dose.max_gy == pytest.approx(rows["upper-hbi"]["max_dose_gy"], rel=1e-5)
     code = main(
         ["dvh", "--rtdose", str(out / "rtdose_upper-hbi.dcm"), "--rtstruct", str(out / "rtstruct.dcm"),
