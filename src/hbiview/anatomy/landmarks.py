@@ -161,11 +161,9 @@ def _lung_base(lung: np.ndarray, z_mm: np.ndarray, sz: float) -> float | None:
     area = lung.sum(axis=(1, 2)).astype(float)
     if area.max() == 0:
         return None
-    kmax = int(area.argmax())
-    for k in range(kmax - 1, -1, -1):
-        if area[k] < 0.6 * area[kmax]:
-            return float(z_mm[k + 1])
-    return float(z_mm[int(np.flatnonzero(area)[0])])
+    # the lowest slice where the lung still has 60 % of its largest cross-section: the first one going
+    # down from the largest would stop early where the heart narrows the left lung to about 60 %
+    return float(z_mm[int(np.flatnonzero(area >= 0.6 * area.max())[0])])
 
 
 def landmarks_from_masks(
@@ -267,7 +265,9 @@ def landmarks_from_masks(
 
     # ---- iliac crest: lateral bone of the trunk, the run that reaches down to the hips
     dx_mm = (cols[None, None, :] - mid[:, None, None]) * sx
-    lateral = skeleton & trunk & (np.abs(dx_mm) >= 50.0)
+    # the iliac wings reach 130-165 mm from the midline; humeri and forearms lie further out (arms resting
+    # against an obese trunk join it in the body outline and would fill the gap between ribs and pelvis)
+    lateral = skeleton & trunk & (np.abs(dx_mm) >= 50.0) & (np.abs(dx_mm) <= 190.0)
     lateral &= ndimage.binary_erosion(trunk, structure=disk(10.0, (sy, sx)))  # 10 mm or more inside
     if lung_slices.size:
         lateral[lung_slices[0] :] = False  # below the lungs only
@@ -279,7 +279,9 @@ def landmarks_from_masks(
         r for r in _runs(profile >= 50.0) if (r[1] - r[0]) * sz >= (30.0 if r[0] == 0 or r[1] == nz else 60.0)
     ]
     if pelvis_runs:
-        start, stop = pelvis_runs[-1]
+        # the pelvis is the largest lateral bone below the lungs: the lowest ribs can leave a shorter run
+        # of their own under the lung bases (more so on coarse pixels, where a thin rib fills whole voxels)
+        start, stop = max(pelvis_runs, key=lambda r: float(profile[r[0] : r[1]].sum()))
         if stop < nz:
             crest = float(z_mm[stop - 1] + sz / 2)
             put("iliac_crest", crest, 0.8, "top of the lateral pelvic bone (iliac crests)")
@@ -395,16 +397,38 @@ def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, 
     The anchor is the iliac crest (its top lies at L4, Tuffier's line: L4 is the body centred nearest
     10 mm above it), else the lung apex (T1), else the skull base (the first body below it is C2), else
     the diaphragm domes (T10, the least certain).
-    Bodies are counted up and down from the anchor while consecutive bodies are less than 60 mm apart;
-    levels without a body seen (sacrum, beyond the scan, missed bodies) follow from typical adult heights
-    scaled to the counted ones.
+    Bodies are counted up and down from the anchor while each step is a plausible vertebral height (0.6 to
+    1.45 times the typical one, scaled to the anchors): where a disc is thinner than the slices it is
+    missed, two bodies merge into one run, and counting on would shift every level above it. Levels
+    without a body counted (sacrum, beyond the scan, after such a step) follow from typical adult heights
+    scaled to the counted ones. Should the result not be in anatomical order (C1 highest, each level below
+    the one above by at least half a typical height), the bodies are not used at all and the levels are
+    placed between the anchors alone, with a lower confidence.
     """
     t = _typical_centres()
     level = {n: i for i, n in enumerate(VERTEBRAE)}
     bodies = _vertebral_bodies(ctx, hu, skeleton)  # increasing z
+    crest, apex, sb = (found[n].z_mm for n in ("iliac_crest", "lung_apex", "skull_base"))
+    # anchors: (level index, z mm) known from other landmarks
+    anchors: list[tuple[int, float]] = []
+    if sb is not None:
+        anchors.append((level["C1"], sb))
+    if apex is not None and (sb is None or crest is None):
+        anchors.append((level["T1"], apex))
+    if crest is not None:
+        anchors.append((level["L4"], crest + 10.0))
+    # scale of the typical heights: from the two anchors furthest apart, else 1
+    scale = 1.0
+    if len(anchors) >= 2:
+        (n_a, z_a), (n_b, z_b) = anchors[0], anchors[-1]
+        scale = float(np.clip((z_a - z_b) / (t[n_a] - t[n_b]), 0.6, 1.5))
+
+    def step_ok(n_from: int, n_to: int, dz: float) -> bool:
+        expected = scale * abs(t[n_from] - t[n_to])
+        return 0.6 * expected <= abs(dz) <= 1.45 * expected
+
     assigned: dict[int, float] = {}
     anchor: tuple[int, float] | None = None
-    crest, apex, sb = (found[n].z_mm for n in ("iliac_crest", "lung_apex", "skull_base"))
     if crest is not None:
         anchor = (level["L4"], crest + 10.0)
     elif apex is not None:
@@ -417,29 +441,59 @@ def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, 
         anchor = (level["T10"], found["lung_base"].z_mm)  # the domes lie at about T10 (varies with breath)
     if anchor is not None and bodies.size:
         j = int(np.argmin(np.abs(bodies - anchor[1])))
-        if abs(bodies[j] - anchor[1]) <= 30.0:
+        if abs(bodies[j] - anchor[1]) <= 0.5 * scale * VERTEBRA_HEIGHT_MM["L"]:
             assigned[anchor[0]] = float(bodies[j])
             n = anchor[0]
             for jj in range(j + 1, bodies.size):  # upwards: towards C1
-                n -= 1
-                if n < 1 or bodies[jj] - bodies[jj - 1] > 60.0:
+                if n - 1 < 1 or not step_ok(n, n - 1, bodies[jj] - bodies[jj - 1]):
                     break
+                n -= 1
                 assigned[n] = float(bodies[jj])
             n = anchor[0]
             for jj in range(j - 1, -1, -1):  # downwards: towards S1
-                n += 1
-                if n >= level["S1"] or bodies[jj + 1] - bodies[jj] > 60.0:
+                if n + 1 >= level["S1"] or not step_ok(n, n + 1, bodies[jj + 1] - bodies[jj]):
                     break
+                n += 1
                 assigned[n] = float(bodies[jj])
-    pairs = [(t[n], z) for n, z in assigned.items()]
-    if sb is not None:
-        pairs.append((t[level["C1"]], sb))
-    if len(pairs) < 2 and anchor is not None:
-        pairs.append((t[anchor[0]], anchor[1]))
-    if not pairs:
+    if not anchors and not assigned:
         for name in VERTEBRAE:
             found[name] = Landmark(None, 0.0, "no anchor (skull base, lungs, iliac crest) in the scan")
         return
+    levels = _place_levels(t, assigned, anchors, sb, found["skull_base"].confidence)
+    if not _in_order(levels, t, scale):
+        levels = _place_levels(t, {}, anchors, sb, found["skull_base"].confidence)
+        levels = {
+            i: (z, min(conf, 0.3), "typical heights between the anchors (vertebral bodies not resolved)")
+            for i, (z, conf, _) in levels.items()
+        }
+    z_mm = ctx.z_mm
+    half_slice = ctx.spacing_mm[0] / 2
+    for i, name in enumerate(VERTEBRAE):
+        z, conf, note = levels[i]
+        ctx.estimates[name] = float(z)
+        inside = z_mm[0] - half_slice <= z <= z_mm[-1] + half_slice
+        found[name] = (
+            Landmark(float(z), conf, note) if inside else Landmark(None, 0.0, f"not in scan (~{z:.0f} mm)")
+        )
+
+
+def _place_levels(
+    t: np.ndarray,
+    assigned: dict[int, float],
+    anchors: list[tuple[int, float]],
+    sb: float | None,
+    sb_confidence: float,
+) -> dict[int, tuple[float, float, str]]:
+    """Level index -> (z mm, confidence, note): counted bodies, the others on a line through the known."""
+    pairs = [(t[n], z) for n, z in assigned.items()]
+    if sb is not None:
+        pairs.append((t[0], sb))
+    known = {round(p[0], 6) for p in pairs}
+    for n, z in anchors:
+        if len(pairs) >= 2:
+            break
+        if round(t[n], 6) not in known:
+            pairs.append((t[n], z))
     a = np.array(pairs)
     if len(a) >= 2:
         slope, offset = np.polyfit(a[:, 0], a[:, 1], 1)
@@ -447,20 +501,21 @@ def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, 
         offset = float(np.mean(a[:, 1] - slope * a[:, 0]))
     else:
         slope, offset = 1.0, float(a[0, 1] - a[0, 0])
-    z_mm = ctx.z_mm
-    half_slice = ctx.spacing_mm[0] / 2
-    for i, name in enumerate(VERTEBRAE):
-        if name == "C1" and sb is not None:
-            z, conf, note = sb, found["skull_base"].confidence, "at the skull base"
+    out: dict[int, tuple[float, float, str]] = {}
+    for i in range(len(t)):
+        if i == 0 and sb is not None:
+            out[i] = (sb, sb_confidence, "at the skull base")
         elif i in assigned:
-            z, conf, note = assigned[i], 0.8, "vertebral body counted from the anchor"
+            out[i] = (assigned[i], 0.8, "vertebral body counted from the anchor")
         else:
-            z, conf, note = offset + slope * float(t[i]), 0.4, "typical heights scaled to the bodies counted"
-        ctx.estimates[name] = float(z)
-        inside = z_mm[0] - half_slice <= z <= z_mm[-1] + half_slice
-        found[name] = (
-            Landmark(float(z), conf, note) if inside else Landmark(None, 0.0, f"not in scan (~{z:.0f} mm)")
-        )
+            out[i] = (offset + slope * float(t[i]), 0.4, "typical heights scaled to the bodies counted")
+    return out
+
+
+def _in_order(levels: dict[int, tuple[float, float, str]], t: np.ndarray, scale: float) -> bool:
+    """Whether every level lies below the one above it by at least half its typical height."""
+    z = np.array([levels[i][0] for i in range(len(t))])
+    return bool(np.all(-np.diff(z) >= 0.5 * scale * -np.diff(t)))
 
 
 def _vertebral_bodies(ctx: Context, hu: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
