@@ -19,7 +19,6 @@ Run: ``python examples/02_lung_correction.py [--out DIR]`` (about 20 s). Writes 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +45,9 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     refs = clinical_references()["pneumonitis_single_fraction"]
     onset, five = float(refs["onset_corrected_lung_dose_gy"]), float(refs["incidence_5_percent_gy"])
 
-    base = case.plan("upper-hbi")
     runs: dict[tuple[float, bool], Any] = {}
     for dose_gy in PRESCRIPTIONS_GY:
-        plan = replace(base, prescription_gy=dose_gy, name=f"upper-hbi {dose_gy:g} Gy")
+        plan = case.plan("upper-hbi", prescription_gy=dose_gy)  # the preset at another prescription
         for corrected in (False, True):
             label = f"{dose_gy:g} Gy, {'lung-corrected' if corrected else 'water (uncorrected)'}"
             runs[dose_gy, corrected] = run_plan(

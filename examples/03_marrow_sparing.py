@@ -24,11 +24,10 @@ from typing import Any
 
 import numpy as np
 
-import hbiview
 from hbiview.dvh import dvh
 from hbiview.labels import MARROW_SITES
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
-from hbiview.pipeline import load_case, run_plan
+from hbiview.pipeline import load_case, run_plan, sum_doses
 
 COLOURS = {"upper": "#d62728", "lower": "#1f77b4", "spared": "#2ca02c"}
 
@@ -48,16 +47,8 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         case, "lower-hbi", label="lower HBI 8 Gy", grid_mm=grid, structures=["Marrow"], inferior="knees"
     )
 
-    # both fields on the same day: the sum of the two dose grids (same grid when computed on one CT)
-    lower_dose = lower.dose
-    if not lower_dose.geometry.isclose(upper.dose.geometry):
-        lower_dose = lower_dose.resampled(upper.dose.geometry)
-    both = hbiview.DoseGrid(
-        upper.dose.geometry,
-        upper.dose.array + lower_dose.array,
-        1,
-        "upper + lower HBI on the same day",
-    )
+    # both fields on the same day: the sum of the two dose grids, delivered in one session (fractions=1)
+    both = sum_doses([upper, lower], fractions=1, description="upper + lower HBI on the same day")
     marrow = case.structures["Marrow"]
     threshold_both = 0.5 * min(upper.prescription_gy, lower.prescription_gy)
     both_curve = dvh(both, marrow)
@@ -67,10 +58,8 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         "both": float(both_curve.weighted_fraction_at_least(threshold_both)),
     }
     # where the active marrow lies relative to the iliac crest (no dose needed): the ICRP 110 comparison
-    crest = case.landmarks.z("iliac_crest")
-    z_mm = marrow.geometry.axis_coordinates_mm()[0]
-    weights = marrow.weights
-    above_crest = float(weights[z_mm >= crest].sum(dtype=np.float64))
+    crest = case.border_z_mm("iliac_crest")
+    above_crest = case.active_marrow_fraction_above(crest)
 
     # per skeletal site: the share of the body's active marrow each session irradiates
     sites = {}
@@ -83,8 +72,8 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
 
     # a coronal map of the marrow, coloured by the session that irradiates it
     on_ct_upper = upper.dose.resampled(case.ct.geometry).array >= 0.5 * upper.prescription_gy
-    on_ct_lower = lower_dose.resampled(case.ct.geometry).array >= 0.5 * lower.prescription_gy
-    w = np.where(marrow.mask, weights, 0.0)
+    on_ct_lower = lower.dose.resampled(case.ct.geometry).array >= 0.5 * lower.prescription_gy
+    w = np.where(marrow.mask, marrow.weights, 0.0)
     maps = {
         "upper": (w * on_ct_upper).sum(axis=1),
         "lower": (w * (on_ct_lower & ~on_ct_upper)).sum(axis=1),

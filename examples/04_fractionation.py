@@ -77,15 +77,13 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
 
     # EQD2 along the beam's central axis, from the back (entrance) forwards, at 1 mm steps
     first = runs[SCHEDULES[0]]
+    depth_mm, per_fraction_gy = first.central_axis_profile(step_mm=1.0, per_fraction=True)
+    per_fraction_1gy = per_fraction_gy / first.plan.prescription_gy
     point = np.asarray(first.dose_result.prescription_point_lps_mm, dtype=float)
-    body_y = _body_y_range(case, point)
-    depth_mm = np.arange(0.0, body_y[1] - body_y[0], 1.0)
-    line = np.repeat(point[None, :], depth_mm.size, axis=0)
-    line[:, 1] = body_y[1] - depth_mm  # PA beam: enters posteriorly (+y in LPS) and travels to -y
-    per_fraction_1gy = first.dose_result.model.per_fraction_at(line) / first.plan.prescription_gy
+    presc_depth = first.plan.normalization.depth_mm  # the PA field is prescribed at 50 mm on its axis
+    skin_y = point[1] + presc_depth  # PA beam: enters posteriorly (+y in LPS) and travels to -y
     cord_y = _cord_y(cord, point)
-    cord_depth = None if cord_y is None else (body_y[1] - cord_y[1], body_y[1] - cord_y[0])
-    presc_depth = body_y[1] - point[1]
+    cord_depth = None if cord_y is None else (skin_y - cord_y[1], skin_y - cord_y[0])
 
     takeaway = (
         "In EQD2, 8 Gy x 1 gives the cord and the marrow the least dose of the three schedules "
@@ -212,17 +210,6 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         "alpha_beta_marrow_gy": ALPHA_BETA_MARROW_GY,
         "files": ["fractionation.png", "spine_field.png", "summary.md"],
     }
-
-
-def _body_y_range(case: Any, point: np.ndarray) -> tuple[float, float]:
-    """Anterior and posterior body surface (LPS y, mm) on the line through ``point`` parallel to y."""
-    body = case.structures["Body"]
-    k, _, i = np.round(body.geometry.lps_to_index(point[None, :])[0]).astype(int)
-    column = body.mask[k, :, i]
-    y_axis = body.geometry.axis_coordinates_mm()[1]
-    inside = y_axis[column]
-    half = abs(y_axis[1] - y_axis[0]) / 2
-    return float(inside.min() - half), float(inside.max() + half)
 
 
 def _cord_y(cord: hbiview.Structure, point: np.ndarray) -> tuple[float, float] | None:

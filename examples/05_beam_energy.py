@@ -69,7 +69,9 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
                 structures=["Body", "Lungs"],
             )
             runs_by_patient[patient].append(run)
-            depth, percent = _axis_profile(cases[patient], run)
+            # the AP beam's central axis, front skin to back skin, as % of the dose at midplane (halfway)
+            depth, dose_gy = run.central_axis_profile(beam_index=0, step_mm=1.0)
+            percent = 100.0 * dose_gy / float(np.interp(depth[-1] / 2, depth, dose_gy))
             profiles[patient, energy] = (depth, percent)
             near_front = depth <= SURFACE_REGION_MM
             near_back = depth >= depth[-1] - SURFACE_REGION_MM
@@ -238,25 +240,6 @@ def _axial_panel(ax: Any, case: Any, run: Any, cmap: Any, clim: tuple[float, flo
     ax.set_yticks([])
     ax.grid(False)
     return image
-
-
-def _axis_profile(case: Any, run: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Depth (mm from the anterior skin) and dose (% of the midplane dose) on the AP central axis."""
-    point = np.asarray(run.dose_result.prescription_point_lps_mm, dtype=float)
-    body = case.structures["Body"]
-    k, _, i = np.round(body.geometry.lps_to_index(point[None, :])[0]).astype(int)
-    y_axis = body.geometry.axis_coordinates_mm()[1]
-    inside = y_axis[body.mask[k, :, i]]
-    half = abs(y_axis[1] - y_axis[0]) / 2
-    front, back = float(inside.min() - half), float(inside.max() + half)  # anterior is -y in LPS
-    depth = np.arange(0.0, back - front + 0.01, 1.0)
-    line = np.repeat(point[None, :], depth.size, axis=0)
-    line[:, 1] = front + depth
-    dose = run.dose_result.model.per_fraction_at(line)
-    midplane = float(
-        run.dose_result.model.per_fraction_at(np.array([[point[0], (front + back) / 2, point[2]]]))[0]
-    )
-    return depth, 100.0 * dose / midplane
 
 
 def _midplane_range(run: Any) -> tuple[float, float]:

@@ -13,8 +13,10 @@ Two parts, on the bundled sample patient:
    dose maps show the sum when the borders match, and when the second course's border is set up 1 cm too
    high (the fields overlap) or 1 cm too low (a gap).
 
-hbiview's presets take their borders from the landmarks; the lesson moves a border by handing the preset a
-landmark table with the iliac crest moved (``hbiview.preset(..., landmarks=...)``).
+hbiview's presets take their borders from the landmarks; the lesson moves a border with the presets' border
+options: ``run_plan(case, "upper-hbi", inferior="L4-L5")`` and ``run_plan(case, "lower-hbi",
+superior="L4-L5")`` (a landmark name, a vertebra or disc, or z in mm; ``--set inferior=L4-L5`` on the
+command line).
 
 Run: ``python examples/06_field_borders.py [--out DIR]`` (about 20 s). Writes ``field_borders.png``,
 ``junction.png`` and ``summary.md``.
@@ -28,9 +30,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-import hbiview
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
-from hbiview.pipeline import load_case, run_plan
+from hbiview.pipeline import load_case, run_plan, sum_doses
 
 #: ICRP 110 adult reference phantoms: share of active marrow above the border (hbi_marrow_split_icrp110.csv)
 ICRP110_ABOVE = {
@@ -53,62 +54,60 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     out.mkdir(parents=True, exist_ok=True)
     case = case or load_case()
     grid = 10.0 if quick else 5.0
-    marks = case.landmarks
-    z_crest = marks.z("iliac_crest")
-    z_l45 = (marks.z("L4") + marks.z("L5")) / 2  # the L4-L5 disc between the two vertebral-body centres
-    z_l3 = marks.z("L3")
-    z_l5s1 = (marks.z("L5") + marks.z("S1")) / 2
+    # this patient's border positions (z, mm): a disc lies halfway between two vertebral-body centres
+    z_crest = case.border_z_mm("iliac_crest")
+    z_l45 = case.border_z_mm("L4-L5")
+    z_l3 = case.border_z_mm("L3")
+    z_l5s1 = case.border_z_mm("L5-S1")
 
     # 1. the split as a function of the border (marrow weights only; no dose needed)
-    marrow = case.structures["Marrow"]
-    z_mm = marrow.geometry.axis_coordinates_mm()[0]
-    weight_per_slice = marrow.weights.sum(axis=(1, 2), dtype=np.float64)
-    borders = np.arange(marks.z("S1") - 20.0, marks.z("L2") + 0.1, 1.0)
-    above = np.array([weight_per_slice[z_mm >= b].sum() for b in borders])
+    borders = np.arange(case.border_z_mm("S1") - 20.0, case.border_z_mm("L2") + 0.1, 1.0)
+    above = case.active_marrow_fraction_above(borders)
 
     # 2. doses: borders at L4-L5 and at the crest; the lower field's border 1 cm high and 1 cm low
-    def plans_at(border_z: float, lower_shift: float = 0.0) -> tuple[Any, Any]:
-        table = marks.as_dict()
-        upper = hbiview.preset("upper-hbi", case.ct, landmarks={**table, "iliac_crest": border_z})
-        lower = hbiview.preset(
-            "lower-hbi", case.ct, landmarks={**table, "iliac_crest": border_z + lower_shift}, inferior="knees"
-        )
-        return upper, lower
-
     runs = {}
     for key, (border, shift) in {
-        "L4-L5": (z_l45, 0.0),
-        "crest": (z_crest, 0.0),
-        "overlap": (z_crest, SHIFT_MM),
-        "gap": (z_crest, -SHIFT_MM),
+        "L4-L5": ("L4-L5", 0.0),
+        "crest": ("iliac_crest", 0.0),
+        "overlap": ("iliac_crest", SHIFT_MM),
+        "gap": ("iliac_crest", -SHIFT_MM),
     }.items():
-        upper_plan, lower_plan = plans_at(border, shift)
         if key in ("L4-L5", "crest"):
             runs[key, "upper"] = run_plan(
-                case, upper_plan, label=f"upper, border {key}", grid_mm=grid, structures=["Marrow"]
+                case,
+                "upper-hbi",
+                inferior=border,
+                label=f"upper, border {key}",
+                grid_mm=grid,
+                structures=["Marrow"],
             )
         runs[key, "lower"] = run_plan(
-            case, lower_plan, label=f"lower, border {key}", grid_mm=grid, structures=["Marrow"]
+            case,
+            "lower-hbi",
+            superior=case.border_z_mm(border) + shift,  # a border given as z in mm
+            inferior="knees",
+            label=f"lower, border {key}",
+            grid_mm=grid,
+            structures=["Marrow"],
         )
     for key in ("overlap", "gap"):
         runs[key, "upper"] = runs["crest", "upper"]
     split = {
         key: {
-            "above_border": float(weight_per_slice[z_mm >= border].sum()),
+            "above_border": case.active_marrow_fraction_above(border),
             "upper_in_field": runs[key, "upper"].active_marrow_in_field(),
             "lower_in_field": runs[key, "lower"].active_marrow_in_field(),
         }
-        for key, border in (("L4-L5", z_l45), ("crest", z_crest))
+        for key, border in (("L4-L5", "L4-L5"), ("crest", "iliac_crest"))
     }
 
     # the summed dose on the midline sagittal plane near the junction, away from the skin build-up
     junction = {}
     maps = {}
     for key in ("crest", "overlap", "gap"):
-        upper, lower = runs[key, "upper"], runs[key, "lower"]
-        geometry = upper.dose.geometry
-        lower_dose = lower.dose if lower.dose.geometry.isclose(geometry) else lower.dose.resampled(geometry)
-        total = upper.dose.array + lower_dose.array
+        # two courses weeks apart: their doses add up (sum_doses resamples onto a common grid)
+        summed = sum_doses([runs[key, "upper"], runs[key, "lower"]])
+        geometry, total = summed.geometry, summed.array
         zg, yg, xg = geometry.axis_coordinates_mm()
         i = int(np.argmin(np.abs(xg - 0.0)))  # the midline sagittal plane (x = 0 on the sample patient)
         body = case.structures["Body"].resampled(geometry).mask[:, :, i]
