@@ -10,6 +10,10 @@ the question it answers:
 >>> upper.mean_lung_dose_gy, water.mean_lung_dose_gy       # doctest: +SKIP
 >>> spine = run_plan(case, "spine", level="L2", schedule="20x5")  # doctest: +SKIP
 >>> write_comparison("report.pdf", [upper, water, spine])  # doctest: +SKIP
+>>> lower = run_plan(case, "lower-hbi", superior="L4-L5", inferior="knees")  # moved  # doctest: +SKIP
+>>> both = sum_doses([upper, lower], fractions=1)          # both fields on the same day  # doctest: +SKIP
+>>> depth_mm, dose_gy = upper.central_axis_profile()       # AP axis, skin to skin  # doctest: +SKIP
+>>> case.active_marrow_fraction_above("iliac_crest")       # share of the marrow above it  # doctest: +SKIP
 
 A :class:`Case` segments its CT once (on first use) and keeps the landmarks, so every plan built on it
 uses the same borders; a :class:`PlanRun` keeps the plan, its dose and the DVH evaluation together.
