@@ -28,16 +28,23 @@ from scipy import ndimage
 
 from hbiview.anatomy.morph import PLANE4, disk, fill_holes_2d
 from hbiview.anatomy.types import LANDMARK_NAMES, VERTEBRAE, Landmark, Landmarks
-from hbiview.errors import GeometryError
+from hbiview.errors import GeometryError, warn
 from hbiview.geometry import Geometry
 from hbiview.volume import CTVolume
 
-__all__ = ["Context", "canonical_view", "find_landmarks", "landmarks_from_masks"]
+__all__ = ["Context", "canonical_view", "coarse_warning", "find_landmarks", "landmarks_from_masks"]
 
 #: Typical adult height (mm) of one vertebral body with its disc, per region (our rounded estimates of
 #: the usual anatomy-text figures: cervical 15-20, thoracic 20-30, lumbar 30-40 mm); only the ratios matter,
 #: the levels are scaled between the anchors found in the image.
 VERTEBRA_HEIGHT_MM = {"C": 18.0, "T": 25.0, "L": 36.0, "S": 36.0}
+
+#: In-plane pixel size (mm) from which thin structures (cortical shells, ribs, discs) are at most one pixel
+#: thick: landmarks that rest on them are flagged as less certain.
+COARSE_PIXEL_MM = 4.5
+
+#: In-plane pixel size (mm) :func:`find_landmarks` works at, when the CT is finer.
+LANDMARK_SPACING_MM = 4.0
 
 
 def canonical_view(geometry: Geometry) -> tuple[tuple[slice, slice, slice], np.ndarray]:
@@ -83,6 +90,7 @@ class Context:
     estimates: dict[str, float] = field(default_factory=dict)  # every landmark, extrapolated if needed
     femoral_heads: list[tuple[float, float, float, float]] = field(default_factory=list)  # (k, j, i, r_mm)
     arms_up: bool = False
+    doubts: list[str] = field(default_factory=list)  # landmarks dropped as unreliable, and why
 
 
 def _slice_z(z_mm: np.ndarray, k: float) -> float:
@@ -206,8 +214,19 @@ def landmarks_from_masks(
     top_cut = nz > 0 and central_area[-1] > 2000.0
     bottom_cut = nz > 0 and central_area[0] > 200.0
 
+    # pixels of 4.5 mm or more: cortical shells, discs and thin bones are at most a voxel thick
+    coarse = max(sy, sx) >= COARSE_PIXEL_MM
+    coarse_factor = 0.75 if coarse else 1.0
+    coarse_note = f" (coarse {max(sy, sx):.1f} mm pixels: less certain)" if coarse else ""
+
     def put(name: str, z: float | None, confidence: float, note: str) -> None:
         found[name] = Landmark(None if z is None else float(z), confidence if z is not None else 0.0, note)
+
+    def doubt(name: str, why: str) -> None:
+        """Drop a landmark the image does not support rather than give a wrong one."""
+        where = f" at {sz:g} x {sy:g} x {sx:g} mm voxels" if coarse else ""
+        put(name, None, 0.0, f"not found reliably{where}: {why}")
+        ctx.doubts.append(f"{name}: {why}")
 
     if body_slices.size == 0:
         for name in (*LANDMARK_NAMES, *VERTEBRAE):
@@ -225,10 +244,18 @@ def landmarks_from_masks(
         put("soles", z_mm[body_slices[0]] - sz / 2, 0.9, "lowest slice of the body")
 
     # ---- skull base: lowest slice of the top run where the skeleton encloses a large area (the brain)
-    inside = fill_holes_2d(skeleton & trunk) & ~skeleton & trunk
+    lung_any = (lung_l | lung_r).any(axis=(1, 2))
+    skull = skeleton & trunk
+    if coarse:
+        # a cortical shell about as thick as a pixel is broken on the grid here and there: bridge
+        # one-pixel gaps so that the skull still closes around the brain
+        skull = ndimage.binary_closing(skull, structure=disk(max(sy, sx), (sy, sx))) & trunk
+    inside = fill_holes_2d(skull) & ~skull & trunk
     enclosed = inside.sum(axis=(1, 2)) * sy * sx
     air_inside = (inside & (hu < -400.0)).sum(axis=(1, 2)) * sy * sx
     head = (enclosed >= 3000.0) & (air_inside <= 0.05 * enclosed)  # a skull encloses 100-200 cm2 of brain
+    if lung_any.any():
+        head[: int(np.flatnonzero(lung_any)[-1]) + 1] = False  # the head lies above the lungs
     runs = [r for r in _runs(head) if r[1] - r[0] >= max(2, int(30.0 / sz))]
     if runs:
         start, stop = runs[-1]
@@ -237,7 +264,26 @@ def landmarks_from_masks(
             # slice in which the skull still closes around the brain
             note = "12 mm below the lowest slice with the skull closed around the brain (C1)"
             conf = 0.7 if not (top_cut and start == 0) else 0.3
-            put("skull_base", float(z_mm[start]) - 12.0, conf, note)
+            put("skull_base", float(z_mm[start]) - 12.0, conf * coarse_factor, note + coarse_note)
+        if not top_cut:
+            # the vertex is the top of the body above the brain's centre: raised hands above the head
+            # would otherwise count as the top of the body near the midline
+            j, i = (round(c) for c in ndimage.center_of_mass(inside[stop - 1]))
+            k = stop - 1
+            while k + 1 < nz and body[k + 1, j, i]:
+                k += 1
+            if z_mm[k] < z_mm[body_slices[-1]] - 1.5 * sz:
+                put(
+                    "vertex",
+                    z_mm[k] + sz / 2,
+                    0.8,
+                    "top of the head (the body above it is apart: raised arms)",
+                )
+        sb_z, vx_z = found.get("skull_base", Landmark(None, 0.0)).z_mm, found["vertex"].z_mm
+        if sb_z is not None and vx_z is not None and vx_z - sb_z < 105.0:
+            # an adult's atlas lies 130-160 mm below the vertex: a skull closed only near its top (a
+            # broken shell on coarse pixels) cannot give the skull base
+            doubt("skull_base", "the skull closes around the brain only near the vertex")
     if "skull_base" not in found:
         put("skull_base", None, 0.0, "not in scan: no skull enclosing the brain found")
 
@@ -278,13 +324,24 @@ def landmarks_from_masks(
     pelvis_runs = [
         r for r in _runs(profile >= 50.0) if (r[1] - r[0]) * sz >= (30.0 if r[0] == 0 or r[1] == nz else 60.0)
     ]
+    base = found["lung_base"].z_mm
+    if base is not None and pelvis_runs:
+        # the crests lie 150-250 mm below the diaphragm domes: lateral bone starting just under the lungs
+        # is the lowest ribs (or ribs and pelvis merged on coarse slices), and hips found in it are wrong
+        below = [r for r in pelvis_runs if z_mm[r[1] - 1] <= base - 80.0]
+        if not below:
+            doubt("iliac_crest", "the lateral bone below the lungs starts just under them (lowest ribs)")
+            doubt("femoral_heads", "the pelvis could not be told from the lowest ribs")
+        pelvis_runs = below
     if pelvis_runs:
         # the pelvis is the largest lateral bone below the lungs: the lowest ribs can leave a shorter run
         # of their own under the lung bases (more so on coarse pixels, where a thin rib fills whole voxels)
         start, stop = max(pelvis_runs, key=lambda r: float(profile[r[0] : r[1]].sum()))
         if stop < nz:
             crest = float(z_mm[stop - 1] + sz / 2)
-            put("iliac_crest", crest, 0.8, "top of the lateral pelvic bone (iliac crests)")
+            note = "top of the lateral pelvic bone (iliac crests)" + coarse_note
+            put("iliac_crest", crest, 0.8 * coarse_factor, note)
+    if pelvis_runs:
         # femoral heads: the thickest bone lateral to the midline, within 250 mm below the top of the run
         start = max(start, int(np.searchsorted(z_mm, z_mm[stop - 1] - 250.0)))
         sub = slice(start, stop)
@@ -309,12 +366,16 @@ def landmarks_from_masks(
             z_fh = float(z_mm[k_tip]) if abs(z_mm[k_tip] - z_edt) <= 40.0 else z_edt
             k_fh = float(np.interp(z_fh, z_mm, np.arange(nz)))
             femoral_heads = [(k_fh, j, i, min(r, 25.0)) for _, j, i, r in femoral_heads]
-            if z_fh - z_mm[0] >= 40.0:  # the femoral necks must be in the scan below the heads
+            if crest is not None and not 40.0 <= crest - z_fh <= 220.0:
+                # adult femoral heads lie 90-170 mm below the crests
+                doubt("femoral_heads", f"the thickest hip bone lies {crest - z_fh:.0f} mm below the crests")
+                femoral_heads = []
+            elif z_fh - z_mm[0] >= 40.0:  # the femoral necks must be in the scan below the heads
                 put(
                     "femoral_heads",
                     z_fh,
-                    0.7,
-                    "level of the greater trochanters' tips (femoral head centres)",
+                    0.7 * coarse_factor,
+                    "level of the greater trochanters' tips (femoral head centres)" + coarse_note,
                 )
             else:
                 femoral_heads = []
@@ -351,8 +412,8 @@ def landmarks_from_masks(
                 put(
                     "knees",
                     knees,
-                    0.6,
-                    "narrowest bone between femoral condyles and tibial plateau (joint line)",
+                    0.6 * coarse_factor,
+                    "narrowest bone between femoral condyles and tibial plateau (joint line)" + coarse_note,
                 )
     if "knees" not in found:
         put("knees", None, 0.0, "not in scan: no knee found")
@@ -466,6 +527,7 @@ def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, 
             i: (z, min(conf, 0.3), "typical heights between the anchors (vertebral bodies not resolved)")
             for i, (z, conf, _) in levels.items()
         }
+        ctx.doubts.append("vertebral levels: discs not resolved, typical heights between the anchors used")
     z_mm = ctx.z_mm
     half_slice = ctx.spacing_mm[0] / 2
     for i, name in enumerate(VERTEBRAE):
@@ -540,6 +602,31 @@ def _vertebral_bodies(ctx: Context, hu: np.ndarray, skeleton: np.ndarray) -> np.
     return np.asarray(bodies)
 
 
+def coarse_warning(ct_spacing_mm: tuple[float, float, float], ctx: Context) -> str | None:
+    """The warning to give about landmarks found on coarse voxels, or ``None`` when there is nothing to say.
+
+    Parameters
+    ----------
+    ct_spacing_mm
+        The CT's own voxel size ``(z, y, x)`` in mm (named in the message).
+    ctx
+        What the landmark finder learnt (working-grid spacing, landmarks it could not find reliably).
+    """
+    sz, sy, sx = (float(v) for v in ct_spacing_mm)
+    work = max(ctx.spacing_mm[1], ctx.spacing_mm[2])
+    if not ctx.doubts and work < COARSE_PIXEL_MM:
+        return None
+    message = f"landmarks on CT voxels of {sz:g} x {sy:g} x {sx:g} mm (z, y, x)"
+    if work >= COARSE_PIXEL_MM:
+        message += (
+            f": pixels of {COARSE_PIXEL_MM:g} mm or more lose thin bone, so the skull base, iliac crests, "
+            "femoral heads, knees and vertebral levels found are less certain"
+        )
+    if ctx.doubts:
+        message += "; not found reliably: " + "; ".join(ctx.doubts)
+    return message + "; check them ('hbiview info CT --landmarks') or give the field borders yourself"
+
+
 def find_landmarks(ct: CTVolume, structures: dict | None = None) -> Landmarks:
     """Find the axial landmarks and vertebral levels of a CT.
 
@@ -561,5 +648,12 @@ def find_landmarks(ct: CTVolume, structures: dict | None = None) -> Landmarks:
     """
     from hbiview.anatomy.pipeline import segment_tissues
 
-    tissues = segment_tissues(ct, target_spacing_mm=4.0, structures=structures)
+    # work at about 4 mm but never coarser than the CT needs: a whole block factor rounded down (a 2.5 mm
+    # CT is searched at 2.5 mm, not at 5 mm where its thin bone would be lost)
+    pixel_mm = float(max(ct.geometry.spacing_mm[1], ct.geometry.spacing_mm[2]))
+    factor = max(1, int(np.floor(LANDMARK_SPACING_MM / pixel_mm + 1e-6)))
+    tissues = segment_tissues(ct, target_spacing_mm=factor * pixel_mm, structures=structures)
+    message = coarse_warning(tuple(ct.geometry.spacing_mm), tissues.context)
+    if message is not None:
+        warn(message)
     return tissues.landmarks
