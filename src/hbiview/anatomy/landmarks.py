@@ -428,6 +428,7 @@ def landmarks_from_masks(
             for k in range(kmin, k0 - 1, -1):
                 if body_area[k] > 1.5 * leg:
                     put("ankles", z_mm[k + 1], 0.6, "where the legs start to widen into the feet")
+                    _ankle_joint(found, bone_area, z_mm, sz)
                     break
     if "ankles" not in found:
         put("ankles", None, 0.0, "not in scan: no ankles found")
@@ -444,6 +445,30 @@ def landmarks_from_masks(
     ctx.estimates.update({k: v.z_mm for k, v in found.items() if v.z_mm is not None})
     ordered = {name: found[name] for name in (*LANDMARK_NAMES, *VERTEBRAE)}
     return Landmarks(ordered), ctx
+
+
+def _ankle_joint(found: dict[str, Landmark], bone_area: np.ndarray, z_mm: np.ndarray, sz: float) -> None:
+    """Refine the ankles to the talocrural joint space where thin slices show it.
+
+    Within 5 mm below to 30 mm above the outline's ankle, the slice whose bone area is less than half of
+    the largest within 20 mm on both sides (tibia and fibula above, talus below) is the joint space; on
+    slices too thick to show a 3-4 mm joint space there is none, and the outline's ankle stays.
+    """
+    z_a = found["ankles"].z_mm
+    if z_a is None:
+        return
+    n = max(round(20.0 / sz), 1)
+    best, best_score = None, 2.0
+    for kk in np.flatnonzero((z_mm >= z_a - 5.0) & (z_mm <= z_a + 30.0)):
+        if kk - n < 0 or kk + n >= len(z_mm):
+            continue
+        score = min(bone_area[kk - n : kk].max(), bone_area[kk + 1 : kk + 1 + n].max()) / max(
+            bone_area[kk], 1.0
+        )
+        if score > best_score:
+            best, best_score = kk, score
+    if best is not None:
+        found["ankles"] = Landmark(float(z_mm[best]), 0.7, "joint space between tibia and talus")
 
 
 def _typical_centres() -> np.ndarray:

@@ -48,7 +48,8 @@ def body_mask(hu: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndar
         Voxel size ``(z, y, x)`` in mm.
     """
     fg = hu > AIR_HU
-    se = disk(5.0, spacing_mm[1:])
+    # at least one pixel: on pixels coarser than 5 mm a 5 mm disk is a single pixel and opens nothing
+    se = disk(max(5.0, max(spacing_mm[1:])), spacing_mm[1:])
     opened = ndimage.binary_opening(fg, structure=se)
     labels, n = ndimage.label(opened)
     if n == 0:
