@@ -43,6 +43,10 @@ VERTEBRA_HEIGHT_MM = {"C": 18.0, "T": 25.0, "L": 36.0, "S": 36.0}
 #: thick: landmarks that rest on them are flagged as less certain.
 COARSE_PIXEL_MM = 4.5
 
+#: Largest distance (mm) of pelvic bone from the midline: adult iliac crests and greater trochanters reach
+#: 130-170 mm (our rounded estimate); bone further out belongs to the arms.
+MAX_PELVIS_HALF_WIDTH_MM = 190.0
+
 #: In-plane pixel size (mm) :func:`find_landmarks` works at, when the CT is finer.
 LANDMARK_SPACING_MM = 4.0
 
@@ -313,7 +317,7 @@ def landmarks_from_masks(
     dx_mm = (cols[None, None, :] - mid[:, None, None]) * sx
     # the iliac wings reach 130-165 mm from the midline; humeri and forearms lie further out (arms resting
     # against an obese trunk join it in the body outline and would fill the gap between ribs and pelvis)
-    lateral = skeleton & trunk & (np.abs(dx_mm) >= 50.0) & (np.abs(dx_mm) <= 190.0)
+    lateral = skeleton & trunk & (np.abs(dx_mm) >= 50.0) & (np.abs(dx_mm) <= MAX_PELVIS_HALF_WIDTH_MM)
     lateral &= ndimage.binary_erosion(trunk, structure=disk(10.0, (sy, sx)))  # 10 mm or more inside
     if lung_slices.size:
         lateral[lung_slices[0] :] = False  # below the lungs only
@@ -357,9 +361,9 @@ def landmarks_from_masks(
         if femoral_heads:
             # the tip of the greater trochanter, the most lateral bone of the hips, lies level with the
             # centres of the femoral heads: take the highest slice within 5 mm of the widest bone
-            width = np.where(
-                lateral[sub] | (filled[sub] & (np.abs(dx_mm[sub]) >= 50.0)), np.abs(dx_mm[sub]), 0.0
-            )
+            # (no further out than the pelvis: arms resting against the hips are wider still)
+            hip_band = (np.abs(dx_mm[sub]) >= 50.0) & (np.abs(dx_mm[sub]) <= MAX_PELVIS_HALF_WIDTH_MM)
+            width = np.where(lateral[sub] | (filled[sub] & hip_band), np.abs(dx_mm[sub]), 0.0)
             widest = width.max(axis=(1, 2))
             k_tip = int(np.flatnonzero(widest >= widest.max() - 5.0)[-1]) + start
             z_edt = float(np.mean([_slice_z(z_mm, h[0]) for h in femoral_heads]))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hbiview.anatomy.landmarks import Context, canonical_view, landmarks_from_masks
+from hbiview.anatomy.landmarks import Context, canonical_view, coarse_warning, landmarks_from_masks
 from hbiview.anatomy.marrow import marrow_weights
 from hbiview.anatomy.morph import downsample_mean, upsample_mask
 from hbiview.anatomy.names import map_structures
@@ -195,6 +195,10 @@ def segment(
     notes = list(t.notes)
     ctx = t.context
     found = t.landmarks
+    coarse = coarse_warning(tuple(ct.geometry.spacing_mm), ctx) if landmarks is None else None
+    if coarse is not None:
+        notes.append(coarse)
+        warn(coarse)
     if landmarks is not None:
         given = _as_landmarks(landmarks)
         merged = dict(found.items())
