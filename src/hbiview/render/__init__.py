@@ -33,6 +33,8 @@ _LAZY: dict[str, str] = {
     "to_image_data": "hbiview.render.convert",
     "mask_surface": "hbiview.render.convert",
     "isodose_surfaces": "hbiview.render.convert",
+    "SharedScale": "hbiview.render.colors",
+    "shared_dose_scale": "hbiview.render.colors",
 }
 
 __all__ = sorted(_LAZY)

@@ -13,9 +13,10 @@ import numpy as np
 from hbiview.errors import InputError
 from hbiview.io.atomic import check_writable
 from hbiview.render._pv import pyvista
-from hbiview.render.colors import dose_cmap, dose_range_gy
+from hbiview.render.colors import dose_cmap, dose_range_gy, shared_dose_scale
 from hbiview.render.export import orbit_backend, scene_html, write_html, write_orbit, write_png
 from hbiview.render.scene import (
+    _BACKGROUND,
     AnatomyMeshes,
     SceneOptions,
     _frame_bounds,
@@ -150,6 +151,15 @@ def render_3d(
     return image
 
 
+def _panel_labels(labels: Sequence[str] | None, n: int) -> list[str | None]:
+    if labels is None:
+        return [None] * n
+    labels = [str(label) for label in labels]
+    if len(labels) != n:
+        raise InputError(f"{len(labels)} labels for {n} plans: give one label per plan")
+    return labels  # type: ignore[return-value]
+
+
 def render_compare_3d(
     ct: CTVolume,
     cases: Sequence[tuple[PlanLike, DoseGrid]],
@@ -160,8 +170,17 @@ def render_compare_3d(
     size: Sequence[int] = (1600, 700),
     out: str | os.PathLike[str] | None = None,
     force: bool = False,
+    scale: str = "auto",
+    labels: Sequence[str] | None = None,
+    font_scale: float = 1.0,
 ) -> np.ndarray:
-    """Two to four plans side by side, cameras linked, one dose colour scale (Gy).
+    """Two to four plans side by side, cameras linked, one honest dose colour scale.
+
+    The colour bar stands in its own strip at the right and holds for every panel. With
+    ``scale="gy"`` every panel is coloured on one absolute scale (Gy) and its isodose surfaces are at
+    the same doses in every panel (percent of the highest prescription, named in the legend); with
+    ``scale="percent"`` each panel is coloured in percent of its own prescription (isodoses too) and the
+    bar is in %. ``"auto"`` picks percent when the prescriptions differ, Gy when they are equal.
 
     Parameters
     ----------
@@ -170,45 +189,102 @@ def render_compare_3d(
     cases
         ``(plan, dose)`` pairs, 2 to 4.
     structures, anatomy, options, size, out, force
-        As for :func:`render_3d`.
+        As for :func:`render_3d`; ``options.dose_range_gy`` fixes the Gy scale.
+    scale
+        ``"auto"``, ``"gy"`` or ``"percent"`` (see above and
+        :func:`hbiview.render.colors.shared_dose_scale`).
+    labels
+        One name per panel, shown in its title instead of the plan's name (the prescription follows);
+        default the plan names.
+    font_scale
+        Text size factor on top of the automatic one (which follows the panel size); 1.5 for a lecture
+        hall when the picture is shown small.
 
     Returns
     -------
     numpy.ndarray
         ``(height, width, 3)`` uint8.
     """
+    from hbiview.render.scene import _scalar_bar
+
     if not 2 <= len(cases) <= 4:
         raise InputError(f"a comparison shows 2 to 4 plans, got {len(cases)}")
+    names = _panel_labels(labels, len(cases))
     if out is not None:
         check_writable(out, force)
     options = options or SceneOptions()
     size = _check_size(size)
     anatomy = _anatomy(anatomy, structures, options)
-    references = [prescription_total_gy(plan) for plan, _ in cases]
-    low = min(r * options.threshold_pct / 100 for r in references)
-    high = max(dose_range_gy(r, d.max_gy, options.threshold_pct)[1] for r, (_, d) in zip(references, cases))
-    shared = replace(options, dose_range_gy=options.dose_range_gy or (low, high))
+    shared = shared_dose_scale(
+        [prescription_total_gy(plan) for plan, _ in cases],
+        [dose.max_gy for _, dose in cases],
+        options.threshold_pct,
+        scale,
+        options.dose_range_gy,
+    )
+    n = len(cases)
+    bar_strip = options.show_scalar_bar and bool(options.planes)
+    titles = [plan_title(plan, name=name) for (plan, _), name in zip(cases, names, strict=True)]
+    # text follows the panel, but not below what the whole picture would get (narrow panels), and never
+    # so large that the longest title overflows its panel (a character is about 0.85 of the font size)
+    text_scale = max(_font_scale((size[0] // n, size[1])) * 1.3, _font_scale(size)) * float(font_scale)
+    strip_px = int(140 * text_scale) if bar_strip else 0
+    panel_px = (size[0] - strip_px) // n
+    text_scale = min(text_scale, 0.95 * panel_px / (0.85 * 15 * max(len(t) for t in titles)))
+    strip_px = int(140 * text_scale) if bar_strip else 0
+    panel_px = (size[0] - strip_px) // n
+    # panels of equal width; the colour bar in a strip of its own, since it holds for all of them
+    weights = [panel_px] * n + ([strip_px] if bar_strip else [])
     pv = pyvista()
-    plotter = pv.Plotter(off_screen=True, window_size=size, shape=(1, len(cases)), border=False)
-    scale = _font_scale((size[0] // len(cases), size[1])) * 1.3
+    plotter = pv.Plotter(
+        off_screen=True, window_size=size, shape=(1, len(weights)), col_weights=weights, border=False
+    )
+    common = shared.mode == "gy" and not np.allclose(
+        shared.references_gy, [prescription_total_gy(plan) for plan, _ in cases], rtol=1e-6
+    )
     try:
         for index, (plan, dose) in enumerate(cases):
             plotter.subplot(0, index)
-            last = index == len(cases) - 1
             panel = replace(
-                shared,
-                show_scalar_bar=last and shared.show_scalar_bar,
-                show_legend=index == 0 and shared.show_legend,
-                legend_dose=False,
-                show_orientation=index == 0 and shared.show_orientation,
+                options,
+                dose_range_gy=shared.clims_gy[index],
+                show_scalar_bar=False,
+                show_legend=index == 0 and options.show_legend,
+                # on a Gy scale of another plan's prescription, the legend gives the levels in Gy too
+                legend_dose=common,
+                show_orientation=index == 0 and options.show_orientation,
             )
-            add_scene(plotter, ct, anatomy, dose, plan, panel, font_scale=scale)
+            add_scene(
+                plotter,
+                ct,
+                anatomy,
+                dose,
+                plan,
+                panel,
+                font_scale=text_scale,
+                title=titles[index],
+                reference_gy=shared.references_gy[index],
+                reference_name=f"{shared.references_gy[index]:g} Gy" if common else None,
+            )
+        if bar_strip:
+            plotter.subplot(0, n)
+            plotter.set_background(_BACKGROUND)
+            label = shared.bar_label.replace(" (", "\n(").replace("of each plan's ", "of each\nplan's\n")
+            _scalar_bar(
+                plotter,
+                shared.cmap(),
+                shared.bar_range,
+                label,
+                text_scale,
+                position=(0.12, 0.16),
+                extent=(0.22, 0.60),
+            )
         # one camera for all panels, framing every plan's fields
-        frames = np.array([_frame_bounds(anatomy, plan, ct) for plan, _ in cases])
+        frames = np.array([_frame_bounds(anatomy, plan, ct, options.frame) for plan, _ in cases])
         union = np.ravel(np.column_stack([frames[:, 0::2].min(axis=0), frames[:, 1::2].max(axis=0)]))
         plotter.subplot(0, 0)
-        set_camera(plotter, camera_for(shared.camera, cases[0][0]), union, zoom=1.05)
-        plotter.link_views()
+        set_camera(plotter, camera_for(options.camera, cases[0][0]), union)
+        plotter.link_views(list(range(n)))
         image = _screenshot(plotter)
     finally:
         plotter.close()
@@ -235,8 +311,9 @@ def render_difference_3d(
 ) -> np.ndarray:
     """Dose difference ``A - B`` in 3D: the CT planes coloured blue (A lower) to red (A higher), centred on 0.
 
-    Skin, lungs, bones and beams are drawn as in :func:`render_3d`; isodose surfaces are left out (they
-    belong to one plan).
+    Skin, bones and beams are drawn as in :func:`render_3d`; isodose surfaces are left out (they belong
+    to one plan), and so are the lungs unless ``options`` asks for them (their blue would read as a
+    negative difference).
 
     Parameters
     ----------
@@ -263,7 +340,8 @@ def render_difference_3d(
 
     if out is not None:
         check_writable(out, force)
-    options = options or SceneOptions()
+    # lungs in their usual blue would read as "A lower" on the blue-red difference scale
+    options = options or SceneOptions(show_lungs=False)
     size = _check_size(size)
     other = dose_b if dose_b.geometry.isclose(dose_a.geometry) else dose_b.resampled(dose_a.geometry)
     difference = dose_a.with_array(dose_a.dose_gy - other.dose_gy)
@@ -271,7 +349,8 @@ def render_difference_3d(
     limit = float(np.max(np.abs(difference.dose_gy))) or 1.0
     if threshold_gy is None:
         threshold_gy = 0.01 * max(dose_a.max_gy, dose_b.max_gy)
-    wash = Wash(difference, difference_cmap(), (-limit, limit), threshold_gy, True, "difference (Gy)")
+    bar = f"{label_a} −\n{label_b} (Gy)"
+    wash = Wash(difference, difference_cmap(), (-limit, limit), threshold_gy, True, bar)
     pv = pyvista()
     plotter = pv.Plotter(off_screen=True, window_size=size)
     try:

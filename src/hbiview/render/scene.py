@@ -91,6 +91,9 @@ class SceneOptions:
     camera
         One of :data:`CAMERAS`, or ``"auto"``: from the side the beams come from (posterior-oblique when
         every beam enters from behind, as a PA spine field; anterior-oblique otherwise).
+    frame
+        What the camera frames: ``"fields"`` (the body, limited head-to-feet to the fields plus 6 cm) or
+        ``"body"`` (the whole body, e.g. to compare field sizes).
     cutaway
         Cut away what lies between the camera and the planes (skin, lungs, bones, isodose surfaces) so that
         the planes' colourwash is seen directly, not through translucent surfaces that would change its
@@ -113,6 +116,7 @@ class SceneOptions:
     threshold_pct: float = 20.0
     dose_range_gy: tuple[float, float] | None = None
     camera: str = "auto"
+    frame: str = "fields"
     cutaway: bool = True
     show_title: bool = True
     show_scalar_bar: bool = True
@@ -126,6 +130,8 @@ class SceneOptions:
         unknown = [p for p in self.planes if p not in VIEWS]
         if unknown:
             raise InputError(f"unknown plane {unknown[0]!r}: choose from {', '.join(VIEWS)}")
+        if self.frame not in ("fields", "body"):
+            raise InputError(f"frame {self.frame!r}: choose fields or body")
         if self.camera not in CAMERAS and self.camera != "auto":
             raise InputError(f"unknown camera {self.camera!r}: choose auto or one of {', '.join(CAMERAS)}")
         object.__setattr__(self, "isodose_pct", check_levels(self.isodose_pct))
@@ -317,14 +323,16 @@ def _plane_mesh(
     return grid.extract_surface(algorithm="dataset_surface")
 
 
-def _frame_bounds(anatomy: AnatomyMeshes, plan: PlanLike | None, ct: CTVolume) -> np.ndarray:
+def _frame_bounds(
+    anatomy: AnatomyMeshes, plan: PlanLike | None, ct: CTVolume, frame: str = "fields"
+) -> np.ndarray:
     """``(xmin, xmax, ymin, ymax, zmin, zmax)`` to frame: the body, limited to the fields along z."""
     if anatomy.skin is not None and anatomy.skin.n_points:
         bounds = np.array(anatomy.skin.bounds, dtype=float)
     else:
         lower, upper = ct.geometry.bounds_mm()
         bounds = np.array([lower[0], upper[0], lower[1], upper[1], lower[2], upper[2]])
-    if plan is not None:
+    if plan is not None and frame == "fields":
         extent = _beams.field_extent(plan.beam_outlines(), bounds[0::2], bounds[1::2])
         if extent is not None:
             z_low, z_high = extent[0][2] - 60.0, extent[1][2] + 60.0
@@ -355,44 +363,113 @@ def set_camera(plotter: Any, name: str, bounds: Sequence[float], zoom: float = 1
     direction /= np.linalg.norm(direction)
     camera = plotter.camera
     camera.focal_point = tuple(centre)
-    camera.position = tuple(centre + 1000.0 * direction)
     camera.up = (0.0, 0.0, 1.0)
-    plotter.reset_camera(bounds=tuple(b))
+    # fit the box itself, not its bounding sphere: a tall patient in a narrow panel then fills the
+    # panel's height instead of a square around the sphere
+    corners = np.array(np.meshgrid(b[0:2], b[2:4], b[4:6], indexing="ij")).reshape(3, -1).T - centre
+    right = np.cross(-direction, (0.0, 0.0, 1.0))
+    if np.linalg.norm(right) < 1e-6:  # looking along the head-feet axis
+        right = np.array([1.0, 0.0, 0.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, -direction)
+    viewport = plotter.renderer.GetViewport()
+    width_px = plotter.window_size[0] * (viewport[2] - viewport[0])
+    height_px = plotter.window_size[1] * (viewport[3] - viewport[1])
+    aspect = max(width_px, 1.0) / max(height_px, 1.0)
+    tangent = np.tan(np.radians(camera.view_angle) / 2.0)
+    nearer = corners @ direction  # towards the camera: such corners look larger
+    needed = np.maximum(np.abs(corners @ up) / tangent, np.abs(corners @ right) / (tangent * aspect))
+    distance = 1.12 * float(np.max(needed + nearer))  # margins of about 6 % (room for the title)
+    camera.position = tuple(centre + max(distance, 1.0) * direction)
+    camera.up = (0.0, 0.0, 1.0)
     if zoom != 1.0:
         camera.zoom(zoom)
     plotter.reset_camera_clipping_range()
 
 
-def _scalar_bar(plotter: Any, cmap: Any, clim: tuple[float, float], title: str, font_scale: float) -> None:
+def _nice_ticks(low: float, high: float) -> np.ndarray:
+    """Four to seven round values inside ``[low, high]`` (1, 2, 2.5 or 5 times a power of ten apart)."""
+    span = max(high - low, 1e-9)
+    for step in sorted({m * 10.0**e for e in range(-2, 4) for m in (1.0, 2.0, 2.5, 5.0)}):
+        if span / step <= 6:
+            break
+    first = np.ceil(low / step - 1e-9) * step
+    return np.arange(first, high + 1e-9 * span, step) + 0.0  # + 0.0: never a "-0" label
+
+
+def _scalar_bar(
+    plotter: Any,
+    cmap: Any,
+    clim: tuple[float, float],
+    title: str,
+    font_scale: float,
+    *,
+    position: tuple[float, float] = (0.90, 0.40),
+    extent: tuple[float, float] = (0.06, 0.50),
+    fmt: str | None = None,
+) -> Any:
+    """A vertical colour bar with round tick values and its title above it (never over the top label).
+
+    ``position`` (lower-left corner) and ``extent`` (width, height) are fractions of the viewport.
+    """
+    from vtkmodules.vtkCommonCore import vtkDoubleArray
+
     pv = pyvista()
     lut = pv.LookupTable(cmap=cmap, n_values=256, scalar_range=clim)
     mapper = pv.DataSetMapper(pv.PolyData())
     mapper.lookup_table = lut
     mapper.scalar_range = clim
-    plotter.add_scalar_bar(
+    ticks = _nice_ticks(*clim)
+    if fmt is None:
+        fmt = "%.0f" if np.allclose(ticks, np.round(ticks)) else "%.1f"
+    bar = plotter.add_scalar_bar(
         title=title,
         mapper=mapper,
         vertical=True,
-        position_x=0.90,
-        position_y=0.40,
-        height=0.50,
-        width=0.06,
+        position_x=position[0],
+        position_y=position[1],
+        height=extent[1],
+        width=extent[0],
         title_font_size=int(15 * font_scale),
-        label_font_size=int(13 * font_scale),
-        n_labels=5,
-        fmt="%.1f",
+        label_font_size=int(15 * font_scale),
+        n_labels=len(ticks),
+        fmt=fmt,
+        color="white",
+        unconstrained_font_size=True,
+    )
+    if bar is not None:
+        labels = vtkDoubleArray()
+        for value in ticks:
+            labels.InsertNextValue(float(value))
+        bar.SetUseCustomLabels(True)
+        bar.SetCustomLabels(labels)
+        bar.SetTitle("")
+    right = position[0] > 0.5  # a bar at the right edge: its title ends at the edge, not beyond it
+    text = plotter.add_text(
+        title,
+        position=(0.985 if right else position[0] - 0.02, position[1] + extent[1] + 0.03),
+        viewport=True,
+        font_size=int(10 * font_scale),
         color="white",
     )
+    if right:
+        text.GetTextProperty().SetJustificationToRight()
+    return bar
 
 
 def _legend_entries(
-    anatomy: AnatomyMeshes, options: SceneOptions, reference_gy: float | None
+    anatomy: AnatomyMeshes,
+    options: SceneOptions,
+    reference_gy: float | None,
+    reference_name: str | None = None,
 ) -> list[tuple[str, tuple[float, float, float]]]:
+    """Legend lines ``(text, colour)``; ``reference_name`` says what the percentages are of (``"8 Gy"``)."""
     entries: list[tuple[str, tuple[float, float, float]]] = []
     if reference_gy is not None:
+        of = f" of {reference_name}" if reference_name else ""
         for pct in options.isodose_pct:
-            label = f"{pct:g} % = {reference_gy * pct / 100:.3g} Gy" if options.legend_dose else f"{pct:g} %"
-            entries.append((label, isodose_color(pct)))
+            dose = f" = {reference_gy * pct / 100:.3g} Gy" if options.legend_dose else ""
+            entries.append((f"{pct:g} %{of}{dose}", isodose_color(pct)))
     if options.show_skin and anatomy.skin is not None:
         entries.append(("skin", _SKIN_COLOR))
     if options.show_lungs:
@@ -444,6 +521,8 @@ def add_scene(
     font_scale: float = 1.0,
     wash: Wash | None = None,
     title: str | None = None,
+    reference_gy: float | None = None,
+    reference_name: str | None = None,
 ) -> dict[str, list[Any]]:
     """Add a plan's scene to the active renderer of ``plotter``.
 
@@ -467,6 +546,11 @@ def add_scene(
         What the planes are coloured by instead of ``dose`` (e.g. a dose difference).
     title
         Title instead of the plan's name and prescription.
+    reference_gy
+        The dose (Gy) that 100 % stands for (isodose surfaces, colour map, colourwash threshold); default
+        the plan's prescription. A comparison on one Gy scale gives every panel the same reference.
+    reference_name
+        How the legend names that reference (``"8 Gy"``) when it is not the plan's own prescription.
 
     Returns
     -------
@@ -481,6 +565,8 @@ def add_scene(
     reference = (
         prescription_total_gy(plan) if plan is not None else (dose.max_gy if dose is not None else None)
     )
+    if reference_gy is not None:
+        reference = float(reference_gy)
     outlines = plan.beam_outlines() if plan is not None else []
     lower, upper = ct.geometry.bounds_mm()
     if anatomy.skin is not None and anatomy.skin.n_points:
@@ -530,28 +616,28 @@ def add_scene(
         )
         if weighted:
             values = anatomy.marrow.point_data["active_marrow_pct_per_100cc"]
+            marrow_clim = (0.0, float(np.percentile(values, 99)) or 1.0)
             groups["bone"] = [
                 plotter.add_mesh(
                     cut(anatomy.marrow),
                     scalars="active_marrow_pct_per_100cc",
                     cmap="YlOrRd",
-                    clim=(0.0, float(np.percentile(values, 99)) or 1.0),
+                    clim=marrow_clim,
                     smooth_shading=True,
                     name="bone",
-                    scalar_bar_args={
-                        "title": "active marrow\n(% per 100 cm³)",
-                        "vertical": True,
-                        "position_x": 0.02,
-                        "position_y": 0.32,
-                        "width": 0.06,
-                        "height": 0.40,
-                        "title_font_size": int(14 * font_scale),
-                        "label_font_size": int(12 * font_scale),
-                        "color": "white",
-                        "fmt": "%.2g",
-                    },
+                    show_scalar_bar=False,
                 )
             ]
+            if options.show_scalar_bar:
+                _scalar_bar(
+                    plotter,
+                    "YlOrRd",
+                    marrow_clim,
+                    "active marrow\n(% per 100 cm³)",
+                    font_scale,
+                    position=(0.03, 0.32),
+                    extent=(0.06, 0.40),
+                )
         else:
             groups["bone"] = [
                 plotter.add_mesh(
@@ -606,7 +692,8 @@ def add_scene(
                 )
     if options.show_beams and outlines:
         groups["beams"] = _add_beams(plotter, outlines, anatomy, ct)
-    if options.show_scalar_bar and cmap is not None and clim is not None:
+    # the colour map colours only the planes: without planes a bar would describe nothing on screen
+    if options.show_scalar_bar and cmap is not None and clim is not None and groups.get("planes"):
         _scalar_bar(plotter, cmap, clim, "dose (Gy)" if wash is None else wash.label, font_scale)
     if options.show_title:
         plotter.add_text(
@@ -616,21 +703,40 @@ def add_scene(
             color="white",
         )
     if options.show_legend:
-        entries = _legend_entries(anatomy, options, reference if dose is not None else None)
+        entries = _legend_entries(anatomy, options, reference if dose is not None else None, reference_name)
         if entries:
             plotter.add_legend(
-                [[label, colour] for label, colour in entries],
+                # VTK writes each line in its entry's colour: lightened so that blue reads on the dark
+                # background (the swatch keeps the hue)
+                [[label, _legible(colour)] for label, colour in entries],
                 bcolor=None,
                 border=False,
-                size=(0.16, 0.027 * len(entries)),
+                size=_legend_size(plotter, entries, font_scale),
                 loc="lower right",
                 face="rectangle",
                 font_family="arial",
             )
     if options.show_orientation:
         plotter.add_orientation_widget(orientation_marker(), viewport=(0.0, 0.0, 0.16, 0.22))
-    set_camera(plotter, options.camera, _frame_bounds(anatomy, plan, ct), zoom=1.05)
+    set_camera(plotter, options.camera, _frame_bounds(anatomy, plan, ct, options.frame), zoom=1.0)
     return groups
+
+
+def _legend_size(plotter: Any, entries: Sequence[tuple[str, Any]], font_scale: float) -> tuple[float, float]:
+    """Legend box (fractions of the viewport) for text of ``font_scale`` whatever the panel's size."""
+    viewport = plotter.renderer.GetViewport()
+    width_px = plotter.window_size[0] * (viewport[2] - viewport[0])
+    height_px = plotter.window_size[1] * (viewport[3] - viewport[1])
+    longest = max(len(text) for text, _ in entries)
+    width = 11.0 * font_scale * longest / max(width_px, 1.0)
+    height = 24.0 * font_scale * len(entries) / max(height_px, 1.0)
+    return float(min(width, 0.6)), float(min(height, 0.6))
+
+
+def _legible(colour: Sequence[float], white: float = 0.35) -> tuple[float, float, float]:
+    """``colour`` mixed with a share of white, so that dark colours stay readable on a dark background."""
+    r, g, b = (float(c) for c in colour)
+    return (r + (1 - r) * white, g + (1 - g) * white, b + (1 - b) * white)
 
 
 def _add_beams(

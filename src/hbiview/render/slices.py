@@ -16,7 +16,13 @@ import numpy as np
 
 from hbiview.errors import InputError
 from hbiview.render import beams as _beams
-from hbiview.render.colors import colourwash_rgb, difference_cmap, dose_cmap, dose_range_gy
+from hbiview.render.colors import (
+    colourwash_rgb,
+    difference_cmap,
+    dose_cmap,
+    dose_range_gy,
+    shared_dose_scale,
+)
 from hbiview.render.planes import SlicePlane, make_plane, sample_on_plane
 from hbiview.render.style import (
     DEFAULT_ISODOSE_PCT,
@@ -82,7 +88,8 @@ def _structure_list(structures: Iterable[Structure] | Mapping[str, Structure] | 
     return items
 
 
-def _figure(size: Sequence[int]) -> tuple[Any, float]:
+def _figure(size: Sequence[int], font_scale: float = 1.0) -> tuple[Any, float]:
+    """An empty figure of ``size`` px and its text scale (``font_scale`` times the automatic one)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -93,9 +100,11 @@ def _figure(size: Sequence[int]) -> tuple[Any, float]:
         raise InputError(f"picture size {width} x {height} px is too small (at least 200 x 150)")
     dpi = 100.0
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=_BACKGROUND)
+    if not 0.25 <= float(font_scale) <= 4.0:
+        raise InputError(f"font_scale {font_scale:g}: choose a factor between 0.25 and 4")
     # text scales with the picture: 1.0 at 900 px wide
     scale = float(np.clip(min(width / 900.0, height / 700.0), 0.6, 2.5))
-    return fig, scale
+    return fig, scale * float(font_scale)
 
 
 def _to_rgb(fig: Any) -> np.ndarray:
@@ -182,6 +191,7 @@ def _decorate(
 class _Drawn:
     handles: list[Any]
     labels: list[str]
+    kind: str = ""
 
 
 def _draw_plane(
@@ -204,11 +214,22 @@ def _draw_plane(
 
 
 def _draw_isodoses(
-    ax: Any, plane: SlicePlane, dose_plane: np.ndarray, reference_gy: float, style: SliceStyle, scale: float
+    ax: Any,
+    plane: SlicePlane,
+    dose_plane: np.ndarray,
+    reference_gy: float,
+    style: SliceStyle,
+    scale: float,
+    reference_name: str | None = None,
 ) -> _Drawn:
+    """Isodose lines at ``style.isodose_pct`` of ``reference_gy``.
+
+    ``reference_name`` (e.g. ``"8 Gy"``) says that the reference is not this plan's own prescription: the
+    lines are then labelled in Gy and the legend names the reference.
+    """
     from matplotlib.lines import Line2D
 
-    drawn = _Drawn([], [])
+    drawn = _Drawn([], [], "isodose")
     levels = check_levels(style.isodose_pct)
     present = [pct for pct in levels if dose_plane.max() >= reference_gy * pct / 100.0]
     if present:
@@ -223,22 +244,26 @@ def _draw_isodoses(
             linewidths=1.6 * scale,
         )
         if style.show_isodose_labels:
-            names = {v: f"{pct:g}%" for v, pct in zip(values, present, strict=True)}
-            labels = ax.clabel(contours, fmt=names, fontsize=8.5 * scale, inline=True, inline_spacing=3)
+            names = {
+                v: f"{v:.3g} Gy" if reference_name else f"{pct:g}%"
+                for v, pct in zip(values, present, strict=True)
+            }
+            labels = ax.clabel(contours, fmt=names, fontsize=10 * scale, inline=True, inline_spacing=3)
             from matplotlib import patheffects
 
             for text in labels:
                 text.set_path_effects([patheffects.withStroke(linewidth=2, foreground="black")])
     for pct in levels:
         drawn.handles.append(Line2D([], [], color=isodose_color(pct), lw=2.2))
-        drawn.labels.append(f"{pct:g} % = {reference_gy * pct / 100:.3g} Gy")
+        of = f" of {reference_name}" if reference_name else ""
+        drawn.labels.append(f"{pct:g} %{of} = {reference_gy * pct / 100:.3g} Gy")
     return drawn
 
 
 def _draw_structures(ax: Any, plane: SlicePlane, structures: list[Structure], scale: float) -> _Drawn:
     from matplotlib.lines import Line2D
 
-    drawn = _Drawn([], [])
+    drawn = _Drawn([], [], "structure")
     for structure in structures:
         inside = sample_on_plane(structure.mask.astype(np.float32), structure.geometry, plane, order=1)
         if inside.max() < 0.5:
@@ -265,7 +290,7 @@ def _draw_structures(ax: Any, plane: SlicePlane, structures: list[Structure], sc
 def _draw_fields(ax: Any, plane: SlicePlane, plan: PlanLike, ct: CTVolume, scale: float) -> _Drawn:
     from matplotlib.lines import Line2D
 
-    drawn = _Drawn([], [])
+    drawn = _Drawn([], [], "field")
     any_segment = False
     for source, corners in plan.beam_outlines():
         for segment in _beams.plane_field_segments(source, corners, plane, ct.geometry):
@@ -308,16 +333,30 @@ def _save(fig: Any, out: Any, force: bool) -> np.ndarray:
 
 
 def _colorbar(
-    fig: Any, rect: Sequence[float], cmap: Any, clim: tuple[float, float], label: str, scale: float
+    fig: Any,
+    rect: Sequence[float],
+    cmap: Any,
+    clim: tuple[float, float],
+    label: str,
+    scale: float,
+    reference_gy: float | None = None,
 ) -> Any:
+    """A vertical colour bar; with ``reference_gy`` its left side also reads in percent of that dose."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     cax = fig.add_axes(rect)
     bar = fig.colorbar(ScalarMappable(norm=Normalize(*clim), cmap=cmap), cax=cax)
-    bar.set_label(label, color=_FOREGROUND, fontsize=10 * scale)
-    bar.ax.tick_params(colors=_FOREGROUND, labelsize=9 * scale)
+    bar.set_label(label, color=_FOREGROUND, fontsize=11 * scale)
+    bar.ax.tick_params(colors=_FOREGROUND, labelsize=10 * scale)
     bar.outline.set_edgecolor("#777777")
+    if reference_gy is not None and reference_gy > 0:
+        # the same colours read as percent of the prescription: the isodose levels are given in percent
+        percent = bar.ax.secondary_yaxis(
+            "left", functions=(lambda d: 100.0 * d / reference_gy, lambda p: p * reference_gy / 100.0)
+        )
+        percent.tick_params(colors=_FOREGROUND, labelsize=10 * scale)
+        percent.set_ylabel("% of prescription", color=_FOREGROUND, fontsize=11 * scale)
     return bar
 
 
@@ -341,19 +380,23 @@ def _panel(
     clim: tuple[float, float] | None,
     scale: float,
     box: tuple[float, float, float, float] | None = None,
+    reference_gy: float | None = None,
+    reference_name: str | None = None,
 ) -> list[_Drawn]:
     """One slice with everything on it; returns the legend entries.
 
     ``box`` (plane limits) replaces the crop to the body and fields, e.g. to show several plans alike.
+    ``reference_gy`` (default the plan's prescription) is what 100 % stands for: colour map, threshold,
+    isodose levels; ``reference_name`` names it when it is not the plan's own (see :func:`_draw_isodoses`).
     """
-    reference = _reference_gy(plan, dose)
+    reference = _reference_gy(plan, dose) if reference_gy is None else float(reference_gy)
     dose_plane = None if dose is None else sample_on_plane(dose.dose_gy, dose.geometry, plane, order=1)
     cmap = None if clim is None else dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
     threshold = reference * style.threshold_pct / 100.0
     _draw_plane(ax, plane, ct, wash=dose_plane, cmap=cmap, clim=clim, threshold=threshold, style=style)
     parts: list[_Drawn] = []
     if dose_plane is not None:
-        parts.append(_draw_isodoses(ax, plane, dose_plane, reference, style, scale))
+        parts.append(_draw_isodoses(ax, plane, dose_plane, reference, style, scale, reference_name))
     if style.show_structures and structures:
         parts.append(_draw_structures(ax, plane, structures, scale))
     if style.show_fields and plan is not None:
@@ -418,6 +461,7 @@ def render_slice(
     title: str | None = None,
     out: Any = None,
     force: bool = False,
+    font_scale: float = 1.0,
 ) -> np.ndarray:
     """A slice view of CT, dose, structures and fields as an RGB picture (and optionally a PNG file).
 
@@ -446,6 +490,9 @@ def render_slice(
         PNG file to write (atomically); ``None`` writes nothing.
     force
         Replace an existing ``out``.
+    font_scale
+        Factor (0.25-4) on every text size, on top of the automatic scaling with the picture size: e.g.
+        1.5 when the picture is shown small, as one panel of a lecture slide.
 
     Returns
     -------
@@ -454,7 +501,7 @@ def render_slice(
     """
     style = style or SliceStyle()
     plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm, ct))
-    fig, scale = _figure(size)
+    fig, scale = _figure(size, font_scale)
     ax = fig.add_axes((0.01, 0.02, 0.66, 0.87))
     ax.set_facecolor("black")
     reference = _reference_gy(plan, dose)
@@ -463,11 +510,12 @@ def render_slice(
     if clim is not None:
         _colorbar(
             fig,
-            (0.70, 0.50, 0.025, 0.40),
+            (0.77 if plan is not None else 0.70, 0.50, 0.025, 0.40),
             dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference),
             clim,
             "total dose (Gy)",
             scale,
+            reference_gy=reference if plan is not None else None,
         )
     _legend(fig, parts, scale, (0.685, 0.47))
     heading = title if title is not None else plan_title(plan)
@@ -495,8 +543,17 @@ def render_compare_slices(
     title: str | None = None,
     out: Any = None,
     force: bool = False,
+    scale: str = "auto",
+    labels: Sequence[str] | None = None,
+    font_scale: float = 1.0,
 ) -> np.ndarray:
-    """Two to four plans side by side on the same slice with one dose colour scale (Gy).
+    """Two to four plans side by side on the same slice with one honest dose colour scale.
+
+    With ``scale="gy"`` every panel is coloured on one absolute scale (Gy) and the isodose lines are at
+    the same doses in every panel (percent of the highest prescription, labelled in Gy when the
+    prescriptions differ); with ``scale="percent"`` each panel is coloured in percent of its own
+    prescription (isodoses too) and the bar is in %. ``"auto"`` picks percent when the prescriptions
+    differ, Gy when they are equal.
 
     Parameters
     ----------
@@ -504,8 +561,13 @@ def render_compare_slices(
         The CT.
     cases
         ``(plan, dose)`` pairs, 2 to 4.
-    structures, view, position_mm, style, size, title, out, force
+    structures, view, position_mm, style, size, title, out, force, font_scale
         As for :func:`render_slice`; the default position is the centre of the first plan's fields.
+    scale
+        ``"auto"``, ``"gy"`` or ``"percent"`` (see :func:`hbiview.render.colors.shared_dose_scale`).
+    labels
+        One name per panel, shown in its title instead of the plan's name (the prescription follows);
+        default the plan names.
 
     Returns
     -------
@@ -514,20 +576,23 @@ def render_compare_slices(
     """
     if not 2 <= len(cases) <= 4:
         raise InputError(f"a comparison shows 2 to 4 plans, got {len(cases)}")
+    names: list[str | None] = [None] * len(cases)
+    if labels is not None:
+        names = [str(label) for label in labels]
+        if len(names) != len(cases):
+            raise InputError(f"{len(names)} labels for {len(cases)} plans: give one label per plan")
     style = style or SliceStyle()
     plane = make_plane(ct.geometry, view, _default_position(view, cases[0][0], position_mm, ct))
-    fig, scale = _figure(size)
-    scale *= 0.85
+    fig, text = _figure(size, font_scale)
+    text *= 0.85
     structure_list = _structure_list(structures)
-    # one colour scale in Gy for every panel: from the lowest threshold to the highest dose shown
-    references = [_reference_gy(plan, dose) for plan, dose in cases]
-    low = min(r * style.threshold_pct / 100 for r in references)
-    high = max(
-        max(dose_range_gy(r, d.max_gy, style.threshold_pct)[1] for r, (_, d) in zip(references, cases)), low
-    )
-    clim = (low, high)
+    prescriptions = [_reference_gy(plan, dose) for plan, dose in cases]
+    shared = shared_dose_scale(prescriptions, [dose.max_gy for _, dose in cases], style.threshold_pct, scale)
+    # isodoses at another plan's percentages: say so, and label them in Gy
+    common = shared.mode == "gy" and not np.allclose(shared.references_gy, prescriptions, rtol=1e-6)
+    reference_name = f"{shared.references_gy[0]:g} Gy" if common else None
     n = len(cases)
-    width = 0.84 / n
+    width = 0.82 / n
     parts: list[_Drawn] = []
     # the same picture limits in every panel (the union of each plan's crop), so sizes compare directly
     boxes = [_panel_box(ct, plane, plan, structure_list, style) for plan, _ in cases]
@@ -535,37 +600,53 @@ def render_compare_slices(
     if all(b is not None for b in boxes):
         stack = np.array(boxes, dtype=float)
         shared_box = (stack[:, 0].min(), stack[:, 1].max(), stack[:, 2].min(), stack[:, 3].max())
-    for index, (plan, dose) in enumerate(cases):
-        ax = fig.add_axes((0.005 + index * width, 0.16, width - 0.008, 0.74))
+    for index, ((plan, dose), name) in enumerate(zip(cases, names, strict=True)):
+        ax = fig.add_axes((0.005 + index * width, 0.17, width - 0.008, 0.72))
         ax.set_facecolor("black")
-        panel_style = SliceStyle(**{**style.__dict__, "isodose_pct": style.isodose_pct})
         panel_parts = _panel(
-            fig, ax, ct, plane, dose, plan, structure_list, panel_style, clim, scale, box=shared_box
+            fig,
+            ax,
+            ct,
+            plane,
+            dose,
+            plan,
+            structure_list,
+            style,
+            shared.clims_gy[index],
+            text,
+            box=shared_box,
+            reference_gy=shared.references_gy[index],
+            reference_name=reference_name,
         )
-        ax.set_title(plan_title(plan), color=_FOREGROUND, fontsize=11 * scale, pad=4)
+        ax.set_title(plan_title(plan, name=name), color=_FOREGROUND, fontsize=12 * text, pad=4)
         if index == 0:
-            parts = [p for p in panel_parts if p.labels and not p.labels[0].endswith("Gy")]
-    reference = references[0]
+            # isodose entries hold for every panel only when they are the same doses everywhere
+            parts = [p for p in panel_parts if p.kind != "isodose" or shared.common_reference]
+    # in Gy with one prescription for all, the bar also reads in percent of it
+    percent_of = shared.references_gy[0] if shared.mode == "gy" and not common else None
     _colorbar(
         fig,
-        (0.865, 0.30, 0.02, 0.55),
-        dose_cmap(100 * low / reference, 100 * high / reference),
-        clim,
-        "total dose (Gy)",
-        scale,
+        (0.915, 0.36, 0.018, 0.50),
+        shared.cmap(),
+        shared.bar_range,
+        shared.bar_label,
+        text,
+        reference_gy=percent_of,
     )
-    _legend(fig, parts, scale, (0.005, 0.145), columns=4)
-    levels = ", ".join(f"{p:g}" for p in check_levels(style.isodose_pct))
-    fig.text(
-        0.85,
-        0.22,
-        f"isodoses: {levels} %\nof each plan's\nprescription",
-        color=_FOREGROUND,
-        fontsize=9.5 * scale,
-        va="top",
-    )
-    heading = title if title is not None else f"{plane.title}: {n} plans, one colour scale"
-    fig.suptitle(heading, color=_FOREGROUND, fontsize=14 * scale, x=0.005, y=0.99, ha="left", va="top")
+    _legend(fig, parts, text, (0.005, 0.155), columns=4)
+    if not shared.common_reference:
+        levels = ", ".join(f"{p:g}" for p in check_levels(style.isodose_pct))
+        fig.text(
+            0.85,
+            0.30,
+            f"isodoses:\n{levels} %\nof each plan's\nprescription",
+            color=_FOREGROUND,
+            fontsize=10 * text,
+            va="top",
+        )
+    bar = "one colour scale in Gy" if shared.mode == "gy" else "colours in % of each plan's prescription"
+    heading = title if title is not None else f"{plane.title}: {n} plans, {bar}"
+    fig.suptitle(heading, color=_FOREGROUND, fontsize=14 * text, x=0.005, y=0.99, ha="left", va="top")
     return _save(fig, out, force)
 
 
@@ -586,6 +667,7 @@ def render_difference_slice(
     title: str | None = None,
     out: Any = None,
     force: bool = False,
+    font_scale: float = 1.0,
 ) -> np.ndarray:
     """Dose difference ``A - B`` on a slice, diverging colours centred on zero (blue: A lower, red: A higher).
 
@@ -597,7 +679,7 @@ def render_difference_slice(
         Total doses (Gy); ``dose_b`` is resampled onto ``dose_a``'s grid.
     label_a, label_b
         Names shown in the title and on the colour bar.
-    structures, view, position_mm, style, size, title, out, force
+    structures, view, position_mm, style, size, title, out, force, font_scale
         As for :func:`render_slice`.
     plan
         Plan whose field borders are drawn and whose centre sets the default position.
@@ -618,7 +700,7 @@ def render_difference_slice(
     limit = float(np.max(np.abs(difference))) or 1.0
     if threshold_gy is None:
         threshold_gy = 0.01 * max(dose_a.max_gy, dose_b.max_gy)
-    fig, scale = _figure(size)
+    fig, scale = _figure(size, font_scale)
     ax = fig.add_axes((0.01, 0.02, 0.66, 0.87))
     ax.set_facecolor("black")
     cmap = difference_cmap()

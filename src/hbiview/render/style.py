@@ -136,15 +136,20 @@ def prescription_total_gy(plan: PlanLike) -> float:
     return float(plan.prescription_gy) * int(plan.fractions)
 
 
-def plan_title(plan: PlanLike | None) -> str:
-    """One-line title: plan name and prescription, e.g. ``upper-hbi: 6 Gy x 1 = 6 Gy``."""
+def plan_title(plan: PlanLike | None, name: str | None = None) -> str:
+    """One-line title: plan name and prescription, e.g. ``upper-hbi: 6 Gy x 1 = 6 Gy``.
+
+    ``name`` replaces the plan's name (a panel label); the prescription is always given, because the
+    dose colours and isodose percentages refer to it.
+    """
     if plan is None:
-        return "CT"
+        return name if name is not None else "CT"
+    name = plan.name if name is None else name
     per_fraction = float(plan.prescription_gy)
     fractions = int(plan.fractions)
     if fractions == 1:
-        return f"{plan.name}: {per_fraction:g} Gy in 1 fraction"
-    return f"{plan.name}: {per_fraction:g} Gy x {fractions} = {per_fraction * fractions:g} Gy"
+        return f"{name}: {per_fraction:g} Gy in 1 fraction"
+    return f"{name}: {per_fraction:g} Gy x {fractions} = {per_fraction * fractions:g} Gy"
 
 
 def check_levels(levels_pct: Sequence[float]) -> tuple[float, ...]:

@@ -202,8 +202,7 @@ class Viewer:
         set_camera(
             self.plotter,
             camera_for(self.options.camera, self.plan),
-            _frame_bounds(self.anatomy, self.plan, self.ct),
-            zoom=1.05,
+            _frame_bounds(self.anatomy, self.plan, self.ct, self.options.frame),
         )
 
     # ----------------------------------------------------------------------------------------- widgets
