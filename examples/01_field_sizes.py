@@ -32,7 +32,6 @@ from hbiview.errors import InputError
 from hbiview.labels import MARROW_SITES, TISSUE_LABELS
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
 from hbiview.pipeline import load_case, run_plan
-from hbiview.render.colors import dose_cmap
 from hbiview.sample import make_phantom
 
 PLANS = (
@@ -48,15 +47,6 @@ ORGANS = ("brain", "heart", "liver", "kidney_left", "spleen", "bowel", "bladder"
 def _organ(case: Any, labels: np.ndarray, name: str) -> hbiview.Structure:
     value = next(k for k, v in TISSUE_LABELS.items() if v == name)
     return hbiview.Structure(case.ct.geometry, labels == value, name=name)
-
-
-def _crop_background(image: np.ndarray, margin: int = 12) -> np.ndarray:
-    """The picture cropped to where it differs from its corner (background) colour, plus a margin."""
-    differs = np.any(np.abs(image.astype(int) - image[0, 0].astype(int)) > 12, axis=2)
-    rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
-    r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, image.shape[0])
-    c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, image.shape[1])
-    return image[r0:r1, c0:c1]
 
 
 def _fraction_in_field(run: Any, structure: hbiview.Structure) -> float:
@@ -111,27 +101,27 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
             coverage[i, j] = _fraction_in_field(run, organ)
 
     # ------------------------------------------------------------------------------ figures
-    # linked cameras, the whole patient in every panel; each panel's colours are percent of its own plan's
-    # prescription (render_compare_3d maps one Gy range through each plan's isodose colours)
+    # linked cameras, the whole patient in every panel; the prescriptions differ (6 and 8 Gy), so each panel
+    # is coloured in percent of its own plan's prescription, with one colour bar in %
     options = hbiview.SceneOptions(
         planes=("coronal",),
         camera="anterior",
+        frame="body",
         show_beams=False,
-        show_title=False,
         show_legend=False,
-        show_scalar_bar=False,
         show_orientation=False,
     )
-    size = (1200, 700) if quick else (2400, 1400)
+    size = (1200, 620) if quick else (2400, 1240)
     scene = hbiview.render_compare_3d(
         case.ct,
         [(run.plan, run.dose) for run in runs],
         structures=case.structures,
         options=options,
         size=size,
+        scale="percent",
+        labels=[run.label for run in runs],
+        font_scale=1.3,
     )
-    panel_width = scene.shape[1] // len(runs)
-    panels = [_crop_background(scene[:, j * panel_width : (j + 1) * panel_width]) for j in range(len(runs))]
     upper, _mid, lower, spine = rows
     takeaway = (
         f"Upper HBI treats all of the lungs and {100 * upper['marrow_in_field']:.0f} % of the active marrow; "
@@ -140,21 +130,12 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     )
     with lecture_style():
         import matplotlib.pyplot as plt
-        from matplotlib.cm import ScalarMappable
-        from matplotlib.colors import Normalize
 
         fig = plt.figure(figsize=(24, 15))
         fig.suptitle(takeaway, y=0.985)
-        width = 0.86 / len(runs)
-        for j, (run, panel) in enumerate(zip(runs, panels)):
-            ax = fig.add_axes((0.02 + j * width, 0.28, width - 0.01, 0.64))
-            ax.imshow(panel)
-            ax.set_axis_off()
-            ax.set_title(f"{run.label}: {run.plan.prescription_gy:g} Gy x {run.plan.fractions}", fontsize=24)
-        bar_ax = fig.add_axes((0.90, 0.36, 0.018, 0.50))
-        scale = ScalarMappable(Normalize(20.0, 130.0), dose_cmap(20.0, 130.0))
-        bar = fig.colorbar(scale, cax=bar_ax)
-        bar.set_label("dose, % of the plan's prescription")
+        scene_ax = fig.add_axes((0.01, 0.28, 0.98, 0.67))
+        scene_ax.imshow(scene)
+        scene_ax.set_axis_off()
         table_ax = fig.add_axes((0.08, 0.02, 0.84, 0.25))
         table_ax.set_axis_off()
         cells = [

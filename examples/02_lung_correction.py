@@ -90,6 +90,7 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         plan=corrected6.plan,
         size=(700, 800) if quick else (1000, 1100),
         title="upper HBI 6 Gy: lung-corrected minus uncorrected dose",
+        font_scale=1.5,  # the map is one panel of a lecture slide: text to read from the back row
     )
     takeaway = (
         f"Lung correction raises the mean lung dose by {100 * (ratio - 1):.0f} %:\n"
