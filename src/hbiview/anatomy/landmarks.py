@@ -5,18 +5,25 @@ towards the patient's back, column index towards the patient's left (see :func:`
 landmark is found from anatomy in the image:
 
 * vertex and soles: the highest and lowest slice of the body near the midline (not in the scan when the
-  body reaches the first or last slice);
+  body reaches the first or last slice); with raised arms, the top of the body above the brain;
 * skull base: the lowest slice of the head in which the skeleton still encloses the brain (the
   foramen magnum, where C1 sits);
-* lung apex: the highest slice with lung; lung base: the top of the higher diaphragm dome, where a lung's
-  cross-section falls below 60 % of its largest going down;
-* iliac crest: the top of the lateral pelvic bone that continues down to the hip joints;
+* lung apex: the highest slice with lung; lung base: the top of the higher diaphragm dome, the lowest
+  slice where a lung still has 60 % of its largest cross-section;
+* iliac crest: the top of the largest run of lateral bone below the lungs (the pelvis, down to the hips);
 * femoral heads: the thickest bone lateral to the midline below the crest (the largest inscribed sphere,
   from a distance transform); knees: the widest bone of the legs (condyles and tibial plateau);
-  ankles: the top of the foot, where the legs' cross-section starts to widen into the feet;
+  ankles: the tibiotalar joint space, else where the legs' cross-section starts to widen into the feet;
 * vertebral levels: typical adult vertebral heights placed between the anchors found (C1 at the skull
   base, T1 at the lung apex, the L4/L5 disc at the iliac crest, Tuffier's line), then snapped to the
   vertebral bodies seen between the discs in the spine's bone profile.
+
+Coarse CTs (pixels of 4.5 mm or more, slices thicker than the discs): cortical shells, ribs and discs are
+at most a voxel thick. Sizes are in millimetres (structuring elements at least a pixel), the skull is
+closed across one-pixel gaps, counting vertebral bodies stops at an implausible step, and landmarks
+that rest on thin bone get a lower confidence. A landmark that fails an anatomical plausibility check
+(skull base too close to the vertex, crest just under the lungs, hips too far from the crest) is given
+as ``None`` with a note rather than wrong, and :func:`find_landmarks` warns naming the voxel size.
 """
 
 from __future__ import annotations
@@ -419,21 +426,28 @@ def landmarks_from_masks(
                     0.6 * coarse_factor,
                     "narrowest bone between femoral condyles and tibial plateau (joint line)" + coarse_note,
                 )
+    if "knees" not in found and fh is not None and soles is not None:
+        doubt("knees", "no knee joint seen between the femoral heads and the feet")
     if "knees" not in found:
         put("knees", None, 0.0, "not in scan: no knee found")
     if soles is not None:
         k0 = body_slices[0]
         k1 = int(np.searchsorted(z_mm, soles + 250.0))
-        if k1 - k0 >= 4:
-            seg = body_area[k0:k1]
+        # the narrowest leg slice above the foot: the slices of the soles' curve (the lowest 40 mm) are
+        # smaller still, and on coarse slices the lowest one can be the smallest of all
+        k_foot = max(int(np.searchsorted(z_mm, soles + 40.0)), k0)
+        if k1 - k_foot >= 3:
+            seg = body_area[k_foot:k1]
             leg = float(np.min(seg))
-            kmin = k0 + int(np.argmin(seg))
+            kmin = k_foot + int(np.argmin(seg))
             # walk down from the narrowest leg slice until the foot widens it by half
             for k in range(kmin, k0 - 1, -1):
                 if body_area[k] > 1.5 * leg:
                     put("ankles", z_mm[k + 1], 0.6, "where the legs start to widen into the feet")
                     _ankle_joint(found, bone_area, z_mm, sz)
                     break
+    if "ankles" not in found and soles is not None and z_mm[-1] - soles >= 250.0:
+        doubt("ankles", "the legs do not widen into the feet above the soles")
     if "ankles" not in found:
         put("ankles", None, 0.0, "not in scan: no ankles found")
 
