@@ -14,8 +14,10 @@ __all__ = [
     "BONE_SITES",
     "CANCELLOUS_OFFSET",
     "CORTICAL_OFFSET",
+    "LANDMARK_NAMES",
     "MARROW_SITES",
     "TISSUE_LABELS",
+    "VERTEBRAE",
     "bone_site_of_label",
     "cancellous_label",
     "cortical_label",
@@ -90,3 +92,26 @@ def bone_site_of_label(label: int) -> str | None:
     if CANCELLOUS_OFFSET <= label < CANCELLOUS_OFFSET + len(BONE_SITES):
         return BONE_SITES[label - CANCELLOUS_OFFSET]
     return None
+
+
+#: Body landmarks, head to feet: z (LPS mm) found by :func:`hbiview.anatomy.find_landmarks`, given as truth by
+#: :func:`hbiview.sample.make_phantom`, and read by the plan presets for field borders.
+LANDMARK_NAMES: tuple[str, ...] = (
+    "vertex",
+    "skull_base",
+    "lung_apex",
+    "lung_base",
+    "iliac_crest",
+    "femoral_heads",
+    "knees",
+    "ankles",
+    "soles",
+)
+
+#: Vertebral levels, head to feet (centre of each vertebral body).
+VERTEBRAE: tuple[str, ...] = (
+    *(f"C{i}" for i in range(1, 8)),
+    *(f"T{i}" for i in range(1, 13)),
+    *(f"L{i}" for i in range(1, 6)),
+    "S1",
+)

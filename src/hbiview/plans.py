@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hbiview.errors import MissingInputError, PlanError, warn
+from hbiview.labels import LANDMARK_NAMES, VERTEBRAE
 
 if TYPE_CHECKING:
     from hbiview.volume import CTVolume
@@ -56,24 +57,8 @@ __all__ = [
 ENERGIES = ("Co60", "6MV", "10MV", "15MV", "18MV")
 #: Source-axis distance (mm): field sizes are defined at this distance from the source.
 SAD_MM = 1000.0
-#: Landmark names the presets read (z in LPS mm, superior positive).
-LANDMARK_KEYS = (
-    "vertex",
-    "skull_base",
-    "lung_apex",
-    "lung_base",
-    "iliac_crest",
-    "femoral_heads",
-    "knees",
-    "ankles",
-    "soles",
-)
-VERTEBRAE = (
-    *(f"C{i}" for i in range(1, 8)),
-    *(f"T{i}" for i in range(1, 13)),
-    *(f"L{i}" for i in range(1, 6)),
-    "S1",
-)
+#: Landmark names the presets read (z in LPS mm, superior positive): :data:`hbiview.labels.LANDMARK_NAMES`.
+LANDMARK_KEYS = LANDMARK_NAMES
 #: Largest jaw opening (mm at the isocentre plane) of a conventional linac.
 MAX_JAW_MM = 400.0
 MIN_SSD_MM, MAX_SSD_MM = 500.0, 2000.0

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hbiview.labels import MARROW_SITES
+from hbiview.labels import LANDMARK_NAMES, MARROW_SITES, VERTEBRAE
 from hbiview.volume import Structure
 
 __all__ = [
@@ -23,27 +23,6 @@ __all__ = [
     "Landmarks",
     "color_of",
 ]
-
-#: Body landmarks, head to feet.
-LANDMARK_NAMES: tuple[str, ...] = (
-    "vertex",
-    "skull_base",
-    "lung_apex",
-    "lung_base",
-    "iliac_crest",
-    "femoral_heads",
-    "knees",
-    "ankles",
-    "soles",
-)
-
-#: Vertebral levels, head to feet (centre of each vertebral body).
-VERTEBRAE: tuple[str, ...] = (
-    *(f"C{i}" for i in range(1, 8)),
-    *(f"T{i}" for i in range(1, 13)),
-    *(f"L{i}" for i in range(1, 6)),
-    "S1",
-)
 
 #: Display colours (RGB 0-255) of hbiview's structure roles.
 COLORS: dict[str, tuple[int, int, int]] = {
