@@ -5,6 +5,8 @@ structure: the dose is interpolated trilinearly from the dose grid (taken as it 
 coincide). Small structures are supersampled: each voxel is split into ``s**3`` sub-voxels and, for
 structures read from contours (:class:`hbiview.io.rtstruct.ContourStructure`), the polygons are rasterised
 again on the finer grid, so that a 1 cm3 structure on a 5 mm dose grid still gives a smooth, correct curve.
+How contour planes become a solid (slabs per plane, or shape-based interpolation between planes as Varian
+Eclipse does) is the ``end_caps`` option of :func:`dvh`.
 Samples are binned with :func:`numpy.bincount` in ``bin_width_gy`` bins from 0 Gy.
 
 Weighted DVHs: a structure with per-voxel ``weights`` (the share of the body's active marrow held by each
@@ -30,6 +32,7 @@ from hbiview.volume import DoseGrid, Structure
 __all__ = [
     "DEFAULT_V_DOSES_GY",
     "DVH",
+    "END_CAPS",
     "METRIC_KEYS",
     "dvh",
     "dvhs",
@@ -40,6 +43,10 @@ __all__ = [
 AUTO_TARGET_SAMPLES = 20_000
 #: Largest auto supersampling factor (sub-voxels per voxel edge).
 AUTO_MAX_FACTOR = 16
+#: Ways of turning contour planes into a solid (``end_caps`` of :func:`dvh`).
+END_CAPS: tuple[str, ...] = ("full", "half", "interpolated")
+#: Sub-planes per contour-plane spacing of ``end_caps="interpolated"`` (the first on each contour plane).
+INTERPOLATION_SUB_PLANES = 5
 #: Weights whose total exceeds 1 by more than this are relative weights, not shares of the body's marrow.
 WEIGHT_SHARE_TOLERANCE = 1e-3
 #: Doses this close (in bins) below a bin edge are counted on the edge (floating-point division of decimals).
@@ -338,7 +345,9 @@ def _dose_at(
     return values.astype(np.float64), inside
 
 
-def _contour_grid(structure: Structure, factor: int, even: bool = False) -> Geometry | None:
+def _contour_grid(
+    structure: Structure, factor: int, even: bool = False, sub_slices: int | None = None
+) -> Geometry | None:
     """A fine axial grid whose slabs lie on the contour planes (``None`` if the grid is not axial).
 
     In-plane spacing is the structure grid's divided by ``factor``; each contour plane's slab (one plane
@@ -355,7 +364,7 @@ def _contour_grid(structure: Structure, factor: int, even: bool = False) -> Geom
     col_y = a[:3, 1] / factor
     col_x = a[:3, 2] / factor
     fine_inplane = float(min(np.linalg.norm(col_y), np.linalg.norm(col_x)))
-    fz = max(1, round(thickness / fine_inplane))
+    fz = sub_slices if sub_slices is not None else max(1, round(thickness / fine_inplane))
     if even and fz % 2:
         fz += 1
     n_planes = round((zs[-1] - zs[0]) / thickness) + 1
@@ -394,6 +403,47 @@ def _contour_factor(structure: Structure, requested: int | None) -> int:
     return AUTO_MAX_FACTOR
 
 
+def _signed_distance_mm(plane: np.ndarray, spacing_mm: tuple[float, float]) -> np.ndarray:
+    """Signed distance (mm) of every pixel centre to the boundary of a 2-D mask: negative inside.
+
+    The boundary is taken half a pixel beyond the outermost inside centres (where the even-odd rule puts
+    it). An empty plane is ``+inf`` everywhere.
+    """
+    if not plane.any():
+        return np.full(plane.shape, np.inf)
+    half = 0.5 * min(spacing_mm)
+    inside = ndimage.distance_transform_edt(plane, sampling=spacing_mm)
+    outside = ndimage.distance_transform_edt(~plane, sampling=spacing_mm)
+    return np.where(plane, half - inside, outside - half)
+
+
+def _interpolated_mask(structure: Structure, factor: int) -> tuple[np.ndarray, Geometry] | None:
+    """Mask of a contoured structure interpolated between its planes (shape-based), and its grid.
+
+    Sub-planes every 1/``INTERPOLATION_SUB_PLANES`` of the plane spacing, the first on the first contour
+    plane; in-plane spacing the structure grid's divided by ``factor``. ``None`` if the grid is not axial.
+    """
+    planes_grid = _contour_grid(structure, factor, sub_slices=1)
+    if planes_grid is None:
+        return None
+    planes = structure.rasterized(planes_grid).array  # type: ignore[attr-defined]
+    n = INTERPOLATION_SUB_PLANES
+    spacing = planes_grid.spacing_mm
+    distance = [_signed_distance_mm(plane, (float(spacing[1]), float(spacing[2]))) for plane in planes]
+    present = planes.reshape(planes.shape[0], -1).any(axis=1)
+    mask = np.zeros(((planes.shape[0] - 1) * n + 1, *planes.shape[1:]), dtype=bool)
+    for p in np.flatnonzero(present):
+        mask[p * n] = planes[p]
+        if p + 1 < planes.shape[0] and present[p + 1]:
+            for k in range(1, n):
+                t = k / n
+                mask[p * n + k] = (1.0 - t) * distance[p] + t * distance[p + 1] < 0.0
+    affine = planes_grid.affine.copy()
+    affine[:3, 0] = planes_grid.affine[:3, 0] / n
+    geometry = Geometry(mask.shape, affine, planes_grid.frame_of_reference_uid)  # type: ignore[arg-type]
+    return mask, geometry
+
+
 def _halve_end_planes(mask: np.ndarray, sub_slices: int) -> None:
     """Give the first and last plane of every run of contour planes half its thickness (in place)."""
     n_planes = mask.shape[0] // sub_slices
@@ -420,6 +470,14 @@ def _sample(
     rasterized = getattr(structure, "rasterized", None)
     if rasterized is not None and getattr(structure, "contours", ()) and structure.weights is None:
         factor = _contour_factor(structure, requested)
+        if end_caps == "interpolated":
+            found = _interpolated_mask(structure, factor)
+            if found is not None:
+                mask, fine = found
+                idx = np.nonzero(mask)
+                values, inside = _dose_at(dose, fine, idx)
+                sample_cc = fine.voxel_volume_cc
+                return values, sample_cc, None, float(np.count_nonzero(~inside) * sample_cc), factor
         half = end_caps == "half"
         fine = _contour_grid(structure, factor, even=half) if (factor > 1 or half) else None
         if fine is not None:
@@ -520,10 +578,23 @@ def dvh(
         Sub-voxels per voxel edge, or ``"auto"`` (about 20 000 samples for small structures, none for
         large ones). Structures read from contours are rasterised again on the fine grid.
     end_caps
-        Thickness of the first and last contour plane of structures read from contours: ``"full"`` (one
-        plane spacing, like every other plane; what voxel-based tools such as dicompyler do) or
-        ``"half"`` (the structure ends at its outermost planes; Varian Eclipse's convention, measured on
-        the example case). Ignored for plain masks.
+        How a structure read from contours becomes a solid (ignored for plain masks):
+
+        * ``"full"``: each contour plane fills a slab one plane spacing thick, the first and last too
+          (what voxel-based tools such as dicompyler do);
+        * ``"half"``: the same slabs, but the first and last plane only half a spacing thick (the
+          structure ends at its outermost planes);
+        * ``"interpolated"``: shape-based interpolation between adjacent contour planes (Raya & Udupa,
+          IEEE TMI 1990; Herman et al., IEEE CG&A 1992): at height ``t`` (0-1) between two planes the
+          structure is where ``(1 - t) d0 + t d1 < 0``, with ``d0``, ``d1`` the signed distances (mm) to
+          each plane's contours, so a structure whose contours shift from plane to plane (a scar along
+          the skin) is followed instead of being a staircase of slabs. It is sampled on
+          ``INTERPOLATION_SUB_PLANES`` (5) sub-planes per spacing, the first on each contour plane, and
+          each sample stands for a fifth of a spacing: the structure reaches a tenth of a spacing
+          beyond its outermost contours. This is the convention that reproduces Varian Eclipse's DVHs
+          (measured on the example case: volumes of all nine ROIs within 1 %, also those under 1 cm3
+          that slabs miss by 3-45 %; cumulative curves within 1.4 % of the volume; D-metrics within
+          0.1 Gy). The tenth of a spacing was measured there (3 mm planes), not taken from Varian.
 
     Returns
     -------
@@ -544,8 +615,8 @@ def dvh(
         weighted = structure.weights is not None
     if weighted and structure.weights is None:
         raise InputError(f"structure {structure.name!r} has no active-marrow weights; use weighted=False")
-    if end_caps not in ("full", "half"):
-        raise InputError(f"end_caps must be 'full' or 'half', got {end_caps!r}")
+    if end_caps not in END_CAPS:
+        raise InputError(f"end_caps must be one of {', '.join(END_CAPS)}, got {end_caps!r}")
     values, sample_cc, w, outside_cc, factor = _sample(dose, structure, supersample, end_caps)
     if not weighted:
         w = None

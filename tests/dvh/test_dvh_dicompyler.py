@@ -7,10 +7,12 @@ measured here and are applied when comparing:
 * each listed cumulative volume is the volume receiving at least the *centre* of its 0.01 Gy bin (with the
   lower edge instead, curves in the steep low-dose part of the Heart differ by 3.5 % of its volume; with
   the centre, by 0.4 %);
-* Eclipse gives the first and last contour plane of a structure half a plane of thickness (the structure
-  ends on its outermost contours): hbiview's ``end_caps="half"`` does the same; with full end planes (the
-  default, as dicompyler does) Tumor Bed Block's D98 % differs by 0.29 Gy because its extra end slabs sit
-  in the penumbra.
+* Eclipse interpolates the structure between contour planes (shape-based: the contours are blended through
+  their signed distance maps) and lets it reach a tenth of the plane spacing beyond its outermost contours:
+  hbiview's ``end_caps="interpolated"``. It reproduces Eclipse's volumes of every ROI within 1 % (ours /
+  Eclipse 0.991-1.005 without BODY), including the three under 1 cm3, whose volumes one slab per plane
+  misses by 3-45 % (the oblique Scar most). Fitting the end extension on each ROI alone gives 0.24-0.58 mm
+  (Borders, two planes, the most sensitive: 0.30 mm); one tenth of the 3 mm spacing is used for all.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from hbiview.dvh import DVH, dvh
+from hbiview.dvh import dvh
 from hbiview.errors import HbiviewWarning
 from hbiview.io.rtdose import read_rtdose
 from hbiview.io.rtstruct import read_rtstruct
@@ -66,70 +68,69 @@ def test_heart_against_dicompyler_core(case) -> None:
     assert h.min_gy == pytest.approx(0.03, abs=0.01)
 
 
-# ROI number -> (name, curve tolerance % of volume, D-metric tolerance Gy, how the curves are compared)
-LARGE = {1: "BODY", 4: "Breast", 5: "Heart", 6: "Lt Lung", 9: "Tumor Bed", 10: "Tumor Bed Block"}
-SMALL = {3: "Borders", 7: "Nodes", 8: "Scar"}
+# ROIs with an embedded Eclipse DVH (all but 2 'Areola', which has no contours)
+ROIS = {
+    1: "BODY",
+    3: "Borders",
+    4: "Breast",
+    5: "Heart",
+    6: "Lt Lung",
+    7: "Nodes",
+    8: "Scar",
+    9: "Tumor Bed",
+    10: "Tumor Bed Block",
+}
 
 
-def compare(h: DVH, centres: np.ndarray, tps_cc: np.ndarray, relative: bool) -> tuple[float, list[float]]:
-    if relative:
-        ours = np.interp(centres, h.dose_gy, h.volume_pct, right=0.0)
-        theirs = 100 * tps_cc / tps_cc[0]
-        curve = float(np.abs(ours - theirs).max())
-        dmetrics = [
-            h.d_pct(p) - tps_dose_at_volume(centres, tps_cc, p / 100 * tps_cc[0]) for p in (2, 50, 95, 98)
-        ]
-    else:
-        ours = np.interp(centres, h.dose_gy, h.volume_cc, right=0.0)
-        curve = float(100 * np.abs(ours - tps_cc).max() / h.total_volume_cc)
-        # D-metrics at the same absolute volumes (x % of the planning system's volume)
-        dmetrics = [
-            h.d_cc(p / 100 * tps_cc[0]) - tps_dose_at_volume(centres, tps_cc, p / 100 * tps_cc[0])
-            for p in (2, 50, 95, 98)
-        ]
-    return curve, dmetrics
-
-
-@pytest.mark.parametrize("number", sorted(LARGE))
-def test_large_rois_against_planning_system(case, number: int) -> None:
+@pytest.mark.parametrize("number", sorted(ROIS))
+def test_rois_against_planning_system(case, number: int) -> None:
     dose, structures, tps = case
-    h = dvh(dose, structures[number], end_caps="half")
+    # 0.005 Gy bins: the centres of Eclipse's 0.01 Gy bins are edges of ours, so our curve is read there
+    # exactly rather than interpolated across a bin (which alone adds up to 0.9 % in steep parts)
+    h = dvh(dose, structures[number], end_caps="interpolated", bin_width_gy=BIN_GY / 2)
     centres, tps_cc = tps[number]
-    curve, dmetrics = compare(h, centres, tps_cc, relative=False)
-    # issue 5: cumulative DVH within 2 % of the structure volume at every dose, in cm3 (measured: 1.06 %
-    # Heart, 0.98 % BODY, <= 1.28 % the others; what remains is the volume at the contour boundaries, e.g.
-    # Eclipse's Heart is 0.65 % larger than ours)
-    assert curve <= 2.0, (LARGE[number], curve)
-    # issue 5: D2/D50/D95/D98 within 0.15 Gy (measured <= 0.06 Gy). BODY: Eclipse's curve starts at 0.005 Gy
-    # and so leaves out 793 cm3 of zero-dose body; D-metrics are therefore compared at equal absolute volumes.
-    assert max(abs(d) for d in dmetrics) <= 0.15, (LARGE[number], dmetrics)
+    ours = np.interp(centres, h.dose_gy, h.volume_cc, right=0.0)
+    curve = float(100 * np.abs(ours - tps_cc).max() / tps_cc[0])
+    # issue 5: cumulative DVH within 2 % of the structure volume at every dose, in cm3 against Eclipse's cm3.
+    # Measured (% of Eclipse's volume): BODY 0.72, Borders 0.84, Breast 0.56, Heart 0.65, Lt Lung 0.35,
+    # Nodes 1.40, Scar 1.30, Tumor Bed 0.82, Tumor Bed Block 0.85. What remains: the volumes (ours/Eclipse
+    # 0.991-1.005, e.g. Nodes -0.9 %, Heart -0.5 %: Eclipse's in-plane voxelisation of the contour boundary)
+    # and, for Nodes and Scar (0.6 and 0.3 cm3), the dose within 0.002 Gy of a 0.01 Gy bin edge in the
+    # steepest part of the curve. With slabs per plane (end_caps "full"/"half") the small ROIs are off by
+    # 3-45 % of their volume (Scar: its planes are shifted 6 mm each along the skin; Eclipse interpolates).
+    assert curve <= 2.0, (ROIS[number], curve)
+    # issue 5: D2/D50/D95/D98 % within 0.15 Gy, at equal absolute volumes (x % of Eclipse's volume: BODY's
+    # Eclipse curve starts at its first bin centre, 0.005 Gy, and so leaves out 793 cm3 of zero-dose body).
+    # Measured: Scar 0.098 Gy (D98 %, its coldest 0.007 cm3 at the skin, where the dose falls by several
+    # Gy per dose voxel), Lt Lung 0.049 Gy (D2 %), the others <= 0.04 Gy.
+    dmetrics = [
+        h.d_cc(p / 100 * tps_cc[0]) - tps_dose_at_volume(centres, tps_cc, p / 100 * tps_cc[0])
+        for p in (2, 50, 95, 98)
+    ]
+    assert max(abs(d) for d in dmetrics) <= 0.15, (ROIS[number], dmetrics)
 
 
-@pytest.mark.parametrize("number", sorted(SMALL))
-def test_small_rois_against_planning_system(case, number: int) -> None:
+@pytest.mark.parametrize("number", [3, 7, 8])
+def test_small_rois_need_interpolation_between_planes(case, number: int) -> None:
+    # The same small ROIs with one slab per contour plane and half end planes: Eclipse's volumes (Borders
+    # 0.745, Nodes 0.566, Scar 0.343 cm3) are not what those slabs enclose (0.647, 0.547, 0.493 cm3), so the
+    # planning system interpolates between planes. Measured slab/Eclipse: 0.87, 0.97, 1.44; the limit is the
+    # issue's 2 % of volume, which 'interpolated' meets (0.991-1.002 for these three).
     dose, structures, tps = case
-    h = dvh(dose, structures[number], end_caps="half")
-    centres, tps_cc = tps[number]
-    curve, dmetrics = compare(h, centres, tps_cc, relative=True)
-    # Structures under 1 cm3 on a 2.5 mm dose grid: Eclipse's volumes differ from the volume their contours
-    # enclose (Borders 0.745 vs 0.647 cm3, Nodes 0.566 vs 0.549, Scar 0.343 vs 0.490): a different
-    # voxelisation of a few dose voxels, not a dose difference. So the curve *shapes* (% of each one's own
-    # volume) are compared. Measured: Borders 1.27 %, Nodes 2.10 %, Scar 1.72 %.
-    limit = {3: 2.0, 7: 2.5, 8: 2.0}[number]  # Nodes: 2.5 %, the remaining 0.1 % is sampling of 0.55 cm3
-    assert curve <= limit, (SMALL[number], curve)
-    # D-metrics within 0.15 Gy, except Scar's D2 % (0.30 Gy): its hottest 2 % is 0.01 cm3 in a 10 Gy/cm
-    # gradient, and Eclipse leaves 30 % of the contoured Scar out of its volume
-    limits = [0.35 if number == 8 else 0.15, 0.15, 0.15, 0.15]
-    for d, lim in zip(dmetrics, limits):
-        assert abs(d) <= lim, (SMALL[number], dmetrics)
+    slabs = dvh(dose, structures[number], end_caps="half")
+    interpolated = dvh(dose, structures[number], end_caps="interpolated")
+    eclipse_cc = tps[number][1][0]
+    assert abs(slabs.total_volume_cc / eclipse_cc - 1) > 0.02
+    assert interpolated.total_volume_cc == pytest.approx(eclipse_cc, rel=0.02)
 
 
 def test_tumor_bed_mean_and_embedded_figures(case) -> None:
     dose, structures, _ = case
-    h = dvh(dose, structures[9], end_caps="half")
+    h = dvh(dose, structures[9], end_caps="interpolated")
     # Eclipse's figures for ROI 9 (README of the example; DVHMeanDose is stored in % of 14 Gy):
     # mean 14.2858 Gy, max 14.58, min 14.07, volume 12.8092 cm3. Tolerances: mean 0.15 Gy (issue 5's
-    # D-metric tolerance); max/min 0.15 Gy likewise; volume 2 % (curve tolerance).
+    # D-metric tolerance); max/min 0.15 Gy likewise; volume 2 % (curve tolerance). Measured: mean 14.290 Gy,
+    # volume 12.721 cm3 (-0.7 %).
     assert h.mean_gy == pytest.approx(14.2858, abs=0.15)
     assert h.max_gy == pytest.approx(14.58, abs=0.15)
     assert h.min_gy == pytest.approx(14.07, abs=0.15)
