@@ -32,7 +32,7 @@ examples:
   hbiview dvh /data/ct --plan upper-hbi --rtstruct RS.dcm --structures Lungs PTV
   hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm
   hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm --structures Heart "Lt Lung"
-  hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm --fractions 7 --end-caps half
+  hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm --fractions 7 --end-caps interpolated
   hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm --curves dvh.csv --json
 
 hbiview plans (CT --plan P): P is a preset ('hbiview plans' lists them) or a
@@ -48,8 +48,11 @@ onset (7.5 Gy) and 5 % incidence (8.2 Gy) doses of Van Dyk et al.
 
 RT Dose + RTSTRUCT: structures are rasterised on the RT Dose grid (voxel
 centres, even-odd rule); small ones are supersampled from their contours.
---end-caps half gives the first and last contour plane half a plane of
-thickness, as Varian Eclipse does (default: full, as voxel-based tools do).
+--end-caps interpolated blends each structure's shape from one contour plane to
+the next (shape-based interpolation, reaching a tenth of a plane spacing past
+the end contours), which reproduced Varian Eclipse's own DVHs of a clinical
+case within 1.4 % of volume; half gives the end planes half a plane of
+thickness; full (default) gives each plane a full slab, as voxel tools do.
 
 Doses are total-course Gy. --json prints every metric (keys documented in
 'python -m pydoc hbiview.report.tables'). --curves writes cumulative DVHs with
@@ -114,8 +117,9 @@ def add_common_inputs(parser: argparse.ArgumentParser, several_doses: bool = Fal
     )
     parser.add_argument(
         "--end-caps",
-        choices=("full", "half"),
-        help="with --rtdose: thickness of the first/last contour plane (default full)",
+        choices=("full", "half", "interpolated"),
+        help="with --rtdose: how contour planes make a volume: full slabs (default), half slabs at the ends, "
+        "or interpolated between planes (as Varian Eclipse does)",
     )
     parser.add_argument("--force", action="store_true", help="replace existing output files")
 

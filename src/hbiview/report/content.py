@@ -166,6 +166,16 @@ def difference_table(results: Sequence[PlanResult]) -> tuple[list[str], list[lis
     return headings, rows
 
 
+#: how contour planes became volumes, in the words of the limits section, by ``end_caps`` mode
+_END_CAPS_TEXT = {
+    "full": "their first and last plane a full plane of thickness (as voxel-based tools do); some planning "
+    "systems interpolate between planes, which changes the volumes of small structures by several per cent.",
+    "half": "their first and last plane half a plane of thickness.",
+    "interpolated": "a shape interpolated from one contour plane to the next, reaching a tenth of a plane "
+    "spacing past the end contours (the convention that reproduced Varian Eclipse's DVHs).",
+}
+
+
 def limits(results: Sequence[PlanResult], end_caps: str = "full") -> list[str]:
     """The model's limits, stated plainly, for the end of every report."""
     out = [
@@ -183,12 +193,7 @@ def limits(results: Sequence[PlanResult], end_caps: str = "full") -> list[str]:
     out.append(
         "DVHs sample the dose at voxel centres with trilinear interpolation; structures of fewer than about "
         "20 000 voxels are supersampled (and contoured structures re-rasterised). Contoured structures give "
-        + (
-            "their first and last plane a full plane of thickness (as voxel-based tools do); some planning "
-            "systems give them half, which changes the volumes of small structures by several per cent."
-            if end_caps == "full"
-            else "their first and last plane half a plane of thickness (as Varian Eclipse does)."
-        )
+        + _END_CAPS_TEXT.get(end_caps, _END_CAPS_TEXT["full"])
     )
     out.append(
         "Pneumonitis reference doses (onset 7.5 Gy, 5 % incidence 8.2 Gy; Van Dyk et al., IJROBP 1981) are "
