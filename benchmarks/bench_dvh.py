@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from hbiview.dvh import dvh, dvhs
+from hbiview.dosevolume import dvh, dvhs
 from hbiview.errors import HbiviewWarning
 from hbiview.geometry import Geometry
 from hbiview.volume import DoseGrid, Structure

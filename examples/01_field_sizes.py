@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 import hbiview
-from hbiview.dvh import dvh
+from hbiview import dvh
 from hbiview.errors import InputError
 from hbiview.labels import MARROW_SITES, TISSUE_LABELS
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary

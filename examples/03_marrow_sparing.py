@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hbiview.dvh import dvh
+from hbiview import dvh
 from hbiview.labels import MARROW_SITES
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
 from hbiview.pipeline import load_case, run_plan, sum_doses

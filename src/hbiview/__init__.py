@@ -62,8 +62,8 @@ _LAZY: dict[str, str] = {
     "compute_dose": "hbiview.dose",
     "compute_dose_result": "hbiview.dose",
     # DVH and radiobiology
-    "dvh": "hbiview.dvh",
-    "DVH": "hbiview.dvh",
+    "dvh": "hbiview.dosevolume",
+    "DVH": "hbiview.dosevolume",
     "bed": "hbiview.radiobiology",
     # rendering (PyVista is imported only when one of these is used)
     "render_3d": "hbiview.render.figures",
@@ -77,7 +77,7 @@ _LAZY: dict[str, str] = {
     "SliceStyle": "hbiview.render.slices",
     "Viewer": "hbiview.render.viewer",
     "eqd2": "hbiview.radiobiology",
-    "dvhs": "hbiview.dvh",
+    "dvhs": "hbiview.dosevolume",
     "list_rois": "hbiview.io.rtstruct",
     "assess_lung_dose": "hbiview.radiobiology",
     "write_report": "hbiview.report",

@@ -36,7 +36,7 @@ from hbiview.volume import CTVolume, DoseGrid, Structure
 if TYPE_CHECKING:  # pragma: no cover
     from hbiview.anatomy import AnatomyResult, Landmarks
     from hbiview.dose.compute import DoseResult
-    from hbiview.dvh import DVH
+    from hbiview.dosevolume import DVH
     from hbiview.plans import Plan
     from hbiview.report.evaluate import PlanResult
 
@@ -421,7 +421,7 @@ class PlanRun:
         return self.evaluation.mean_lung_dose_gy
 
     def metrics(self, structure: str) -> dict[str, Any]:
-        """Every metric of one structure (keys documented in :data:`hbiview.dvh.METRIC_KEYS`).
+        """Every metric of one structure (keys documented in :data:`hbiview.dosevolume.METRIC_KEYS`).
 
         Raises
         ------

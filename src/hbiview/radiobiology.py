@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hbiview.dvh import DVH
+from hbiview.dosevolume import DVH
 from hbiview.errors import InputError
 
 if sys.version_info >= (3, 11):

@@ -23,3 +23,12 @@ def test_help_lists_commands_and_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False False")
     assert "hbiview" in out
+
+
+def test_public_names_stay_functions_after_submodules_load():
+    # a submodule named like a public function would replace it on the package once imported
+    # (hbiview.dvh was the DVH module and shadowed hbiview.dvh(dose, structure))
+    import hbiview.pipeline  # imports the DVH, dose and anatomy modules
+
+    for name in ("dvh", "dvhs", "segment", "compute_dose", "read_ct", "preset", "eqd2"):
+        assert callable(getattr(hbiview, name)), name

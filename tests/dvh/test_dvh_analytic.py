@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hbiview.dvh import DVH, dvh, dvhs, metrics
+from hbiview.dosevolume import DVH, dvh, dvhs, metrics
 from hbiview.errors import GeometryError, HbiviewWarning, InputError
 from hbiview.geometry import Geometry
 from hbiview.io.rtstruct import ContourStructure

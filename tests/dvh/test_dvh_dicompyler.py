@@ -24,7 +24,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from hbiview.dvh import dvh
+from hbiview.dosevolume import dvh
 from hbiview.errors import HbiviewWarning
 from hbiview.io.rtdose import read_rtdose
 from hbiview.io.rtstruct import read_rtstruct

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hbiview.dvh import dvh
+from hbiview.dosevolume import dvh
 from hbiview.geometry import Geometry
 from hbiview.io.rtstruct import read_rtstruct
 from hbiview.volume import DoseGrid

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hbiview.dvh import dvh, metrics
+from hbiview.dosevolume import dvh, metrics
 from hbiview.errors import InputError
 from hbiview.geometry import Geometry
 from hbiview.radiobiology import (

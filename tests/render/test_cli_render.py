@@ -113,7 +113,7 @@ def _spy(monkeypatch, module, name):
 
 
 def _mean_in(dose, structure):
-    from hbiview.dvh import dvh
+    from hbiview.dosevolume import dvh
 
     return dvh(dose, structure).mean_gy
 

@@ -5,7 +5,7 @@ its centre lies inside an odd number of that plane's polygons (even-odd rule, so
 separate contours come out right). A slice of the target grid takes the nearest contour plane within half a
 plane spacing, so contour planes need not coincide with slices, and polygons reaching outside the grid are
 clipped. The structures returned keep their polygons (:class:`ContourStructure`), so
-:func:`hbiview.dvh.dvh` can re-rasterise small structures on a finer grid.
+:func:`hbiview.dosevolume.dvh` can re-rasterise small structures on a finer grid.
 
 pydicom is imported inside the functions that need it; writing RT Structure Sets lives in
 :mod:`hbiview.io.rtstruct_write`.

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hbiview.dvh import DVH, dvh, metrics
+from hbiview.dosevolume import DVH, dvh, metrics
 from hbiview.errors import InputError
 from hbiview.radiobiology import PneumonitisAssessment, alpha_beta_for, assess_lung_dose, structure_kind
 from hbiview.volume import DoseGrid, Structure
@@ -56,9 +56,9 @@ class PlanResult:
     summary
         The plan summary mapping (see the module docstring).
     dvhs
-        Structure name -> :class:`~hbiview.dvh.DVH` (input order).
+        Structure name -> :class:`~hbiview.dosevolume.DVH` (input order).
     metrics
-        One :func:`hbiview.dvh.metrics` dict per structure, plus ``plan`` and ``kind``.
+        One :func:`hbiview.dosevolume.metrics` dict per structure, plus ``plan`` and ``kind``.
     kinds
         Structure name -> ``"lung"``, ``"marrow"`` or ``None``.
     mean_lung_dose_gy
@@ -181,7 +181,7 @@ def evaluate_plans(
     kinds
         Structure name -> kind overrides (``"lung"``, ``"marrow"``).
     bin_width_gy, supersample, end_caps
-        Passed to :func:`hbiview.dvh.dvh`.
+        Passed to :func:`hbiview.dosevolume.dvh`.
 
     Returns
     -------
@@ -250,7 +250,7 @@ def metric_rows(results: Sequence[PlanResult]) -> tuple[list[str], list[dict[str
     -------
     columns, rows
         ``columns`` starts with ``plan, structure, kind`` followed by the metric keys of
-        :data:`hbiview.dvh.METRIC_KEYS` in their documented order.
+        :data:`hbiview.dosevolume.METRIC_KEYS` in their documented order.
     """
     columns: list[str] = ["plan", "structure", "kind"]
     rows: list[dict[str, Any]] = []

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from hbiview import __version__
-from hbiview.dvh import DVH
+from hbiview.dosevolume import DVH
 from hbiview.io.atomic import atomic_path
 from hbiview.report.evaluate import PlanResult, metric_rows
 
