@@ -288,15 +288,6 @@ def _auto_factor(n_voxels: int) -> int:
     return int(min(AUTO_MAX_FACTOR, max(1, round((AUTO_TARGET_SAMPLES / n_voxels) ** (1.0 / 3.0)))))
 
 
-def _subdivide(geometry: Geometry, factor: int) -> Geometry:
-    affine = geometry.affine.copy()
-    steps = geometry.affine[:3, :3]
-    affine[:3, :3] = steps / factor
-    affine[:3, 3] = geometry.affine[:3, 3] + steps @ np.full(3, 0.5 / factor - 0.5)
-    shape = tuple(int(n) * factor for n in geometry.shape)
-    return Geometry(shape, affine, geometry.frame_of_reference_uid)  # type: ignore[arg-type]
-
-
 def _check_frames(dose: DoseGrid, structure: Structure) -> None:
     a = dose.geometry.frame_of_reference_uid
     b = structure.geometry.frame_of_reference_uid
@@ -502,7 +493,7 @@ def _sample(
     if structure.weights is not None:
         weights = structure.weights[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     if factor > 1:
-        geometry = _subdivide(geometry, factor)
+        geometry = geometry.subdivided(factor)
         sub_mask = np.repeat(np.repeat(np.repeat(sub_mask, factor, 0), factor, 1), factor, 2)
         if weights is not None:
             spread = np.float32(1.0 / factor**3)

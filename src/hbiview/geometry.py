@@ -266,6 +266,23 @@ class Geometry:
         affine[:3, 3] = self.index_to_lps(start_arr)
         return Geometry(tuple(shape), affine, self.frame_of_reference_uid)  # type: ignore[arg-type]
 
+    def subdivided(self, factor: int) -> Geometry:
+        """Every voxel split into ``factor**3`` sub-voxels: same extent, same directions.
+
+        Parameters
+        ----------
+        factor
+            Sub-voxels per voxel edge (1 returns this grid).
+        """
+        if factor <= 1:
+            return self
+        steps = self.affine[:3, :3]
+        affine = self.affine.copy()
+        affine[:3, :3] = steps / factor
+        affine[:3, 3] = self.affine[:3, 3] + steps @ np.full(3, 0.5 / factor - 0.5)
+        shape = tuple(int(n) * factor for n in self.shape)
+        return Geometry(shape, affine, self.frame_of_reference_uid)  # type: ignore[arg-type]
+
     def map_indices_from(self, other: Geometry) -> np.ndarray:
         """4x4 matrix taking indices of this grid to fractional indices of ``other``."""
         return np.linalg.inv(other.affine) @ self.affine

@@ -57,3 +57,17 @@ def test_affine_is_read_only():
     geo = Geometry.from_spacing((2, 2, 2), (1, 1, 1))
     with pytest.raises(ValueError):
         geo.affine[0, 0] = 5
+
+
+def test_subdivided_grid_has_the_same_extent_and_centres_split_evenly():
+    geo = Geometry.from_spacing((2, 3, 4), (3.0, 2.0, 1.0), (5.0, -4.0, 10.0))
+    fine = geo.subdivided(3)
+    assert fine.shape == (6, 9, 12)
+    assert np.allclose(fine.spacing_mm, [1.0, 2.0 / 3, 1.0 / 3])
+    assert np.allclose(fine.extent_mm, geo.extent_mm)
+    # the mean of the 27 sub-voxel centres of voxel [0, 0, 0] is that voxel's centre (closed form)
+    sub = fine.index_to_lps(
+        np.stack(np.meshgrid(range(3), range(3), range(3), indexing="ij"), -1).reshape(-1, 3)
+    )
+    assert np.allclose(sub.mean(axis=0), geo.index_to_lps([0, 0, 0]))
+    assert geo.subdivided(1) is geo

@@ -31,7 +31,6 @@ __all__ = [
     "list_rois",
     "rasterize_contours",
     "read_rtstruct",
-    "subdivided_geometry",
 ]
 
 #: Colour given to an ROI without ROIDisplayColor.
@@ -104,26 +103,6 @@ class ContourStructure(Structure):
 
 
 # ---------------------------------------------------------------------------------------------- grids
-def subdivided_geometry(geometry: Geometry, factor: int) -> Geometry:
-    """Split every voxel of ``geometry`` into ``factor**3`` sub-voxels (same extent, same directions).
-
-    Parameters
-    ----------
-    geometry
-        The coarse grid.
-    factor
-        Sub-voxels per voxel edge (1 returns ``geometry``).
-    """
-    if factor <= 1:
-        return geometry
-    affine = geometry.affine.copy()
-    steps = geometry.affine[:3, :3]
-    affine[:3, :3] = steps / factor
-    affine[:3, 3] = geometry.affine[:3, 3] + steps @ np.full(3, 0.5 / factor - 0.5)
-    shape = tuple(int(n) * factor for n in geometry.shape)
-    return Geometry(shape, affine, geometry.frame_of_reference_uid)  # type: ignore[arg-type]
-
-
 def _slices_are_axial_planes(geometry: Geometry) -> bool:
     """True when every slice of the grid lies in one plane of constant patient z (rows/columns have no z)."""
     a = geometry.affine
