@@ -73,6 +73,19 @@ def _check_ab(alpha_beta_gy: npt.ArrayLike) -> np.ndarray:
     return ab
 
 
+def _lq_inputs(
+    total_dose_gy: npt.ArrayLike, dose_per_fraction_gy: npt.ArrayLike, alpha_beta_gy: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Total dose, dose per fraction and alpha/beta (Gy) as float arrays, alpha/beta checked first."""
+    ab = _check_ab(alpha_beta_gy)
+    return np.asarray(total_dose_gy, dtype=float), np.asarray(dose_per_fraction_gy, dtype=float), ab
+
+
+def _scalar_or_array(out: np.ndarray) -> np.ndarray | float:
+    """A 0-d result as a Python float, anything else as it is."""
+    return float(out) if out.ndim == 0 else out
+
+
 def bed(
     total_dose_gy: npt.ArrayLike, dose_per_fraction_gy: npt.ArrayLike, alpha_beta_gy: npt.ArrayLike
 ) -> np.ndarray | float:
@@ -92,9 +105,8 @@ def bed(
     >>> float(bed(8.0, 8.0, 3.0))
     29.333333333333332
     """
-    ab = _check_ab(alpha_beta_gy)
-    out = np.asarray(total_dose_gy, dtype=float) * (1.0 + np.asarray(dose_per_fraction_gy, dtype=float) / ab)
-    return float(out) if out.ndim == 0 else out
+    total, d, ab = _lq_inputs(total_dose_gy, dose_per_fraction_gy, alpha_beta_gy)
+    return _scalar_or_array(total * (1.0 + d / ab))
 
 
 def eqd2(
@@ -116,10 +128,8 @@ def eqd2(
     >>> float(eqd2(8.0, 8.0, 3.0))
     17.6
     """
-    ab = _check_ab(alpha_beta_gy)
-    d = np.asarray(dose_per_fraction_gy, dtype=float)
-    out = np.asarray(total_dose_gy, dtype=float) * (d + ab) / (2.0 + ab)
-    return float(out) if out.ndim == 0 else out
+    total, d, ab = _lq_inputs(total_dose_gy, dose_per_fraction_gy, alpha_beta_gy)
+    return _scalar_or_array(total * (d + ab) / (2.0 + ab))
 
 
 def structure_kind(name: str, mapping: Mapping[str, str] | None = None) -> str | None:
