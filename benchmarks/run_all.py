@@ -123,24 +123,24 @@ def _version(package: str) -> str:
         return "-"
 
 
+def _proc_field(path: str, key: str) -> str | None:
+    """The text after the colon on the first line of ``path`` starting with ``key`` (None: no such line)."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def machine() -> list[tuple[str, str]]:
     """CPU model, cores, memory, OS, Python and the versions of the libraries the figures depend on."""
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 1024**2:.1f} GB"
-                break
-    except OSError:
-        pass
+    cpu = _proc_field("/proc/cpuinfo", "model name")
+    if cpu is None:
+        cpu = platform.processor() or "?"
+    total_kb = _proc_field("/proc/meminfo", "MemTotal")  # "16318888 kB"
+    memory = "?" if total_kb is None else f"{int(total_kb.split()[0]) / 1024**2:.1f} GB"
     libs = ", ".join(
         f"{name} {_version(name)}"
         for name in ("hbiview", "numpy", "scipy", "vtk", "pyvista", "pydicom", "matplotlib")
