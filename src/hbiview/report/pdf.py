@@ -25,6 +25,42 @@ ROW_H = 0.2  # table row height, inches
 HEAD_H = 0.36  # table heading row height (two lines), inches
 
 
+def _text_width_in(text: str, size: float, weight: str = "normal") -> float:
+    """Width of one line of text as matplotlib draws it, inches."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    global _RENDERER
+    if _RENDERER is None:
+        _RENDERER = RendererAgg(10, 10, 72)  # 72 dpi: one pixel is one point
+    width_pt, _, _ = _RENDERER.get_text_width_height_descent(
+        text, FontProperties(size=size, weight=weight), ismath=False
+    )
+    return width_pt / 72
+
+
+_RENDERER: Any = None
+
+
+def _wrap_to_width(text: str, width_in: float, size: float, weight: str = "normal") -> list[str]:
+    """Greedy word wrap of ``text`` into lines no wider than ``width_in`` inches (existing newlines kept).
+
+    A single word wider than the width stays on its own line (the caller shrinks the font if it must fit).
+    """
+    lines: list[str] = []
+    for part in text.split("\n"):
+        line = ""
+        for word in part.split():
+            candidate = f"{line} {word}" if line else word
+            if line and _text_width_in(candidate, size, weight) > width_in:
+                lines.append(line)
+                line = word
+            else:
+                line = candidate
+        lines.append(line)
+    return lines
+
+
 class _Pages:
     """A cursor over A4 pages: elements are placed top to bottom, a new page starts when one is full."""
 
@@ -35,6 +71,11 @@ class _Pages:
         self.y = 0.0
         self.number = 0
         self.stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        # the running head shares the top line with the version stamp: cut it short with an ellipsis
+        room_in = PAGE_W - 2 * MARGIN - _text_width_in(f"hbiview {__version__} · {self.stamp}", 8) - 0.3
+        self.running_title = title
+        while len(self.running_title) > 1 and _text_width_in(self.running_title, 8) > room_in:
+            self.running_title = self.running_title[:-2].rstrip() + "…"
 
     def new_page(self) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -44,7 +85,7 @@ class _Pages:
         self.fig = Figure(figsize=(PAGE_W, PAGE_H))
         FigureCanvasAgg(self.fig)
         self.number += 1
-        self.fig.text(MARGIN / PAGE_W, 1 - 0.38 / PAGE_H, self.title, fontsize=8, color="#777777")
+        self.fig.text(MARGIN / PAGE_W, 1 - 0.38 / PAGE_H, self.running_title, fontsize=8, color="#777777")
         self.fig.text(
             1 - MARGIN / PAGE_W,
             1 - 0.38 / PAGE_H,
@@ -74,9 +115,19 @@ class _Pages:
 
     # ------------------------------------------------------------------ elements
     def heading(self, text: str, size: float = 15, gap: float = 0.15) -> None:
-        self.need(size / 72 * 1.3 + gap + 0.1 + HEAD_H + ROW_H)  # keep a heading with what follows
-        self.y -= size / 72 * 1.3
-        self.fig.text(MARGIN / PAGE_W, self.y / PAGE_H, text, fontsize=size, color=BLUE, weight="bold")
+        lines = _wrap_to_width(text, PAGE_W - 2 * MARGIN, size, "bold")  # long titles wrap, never run off
+        line_h = size / 72 * 1.3
+        self.need(len(lines) * line_h + gap + 0.1 + HEAD_H + ROW_H)  # keep a heading with what follows
+        self.y -= len(lines) * line_h
+        self.fig.text(
+            MARGIN / PAGE_W,
+            self.y / PAGE_H,
+            "\n".join(lines),
+            fontsize=size,
+            color=BLUE,
+            weight="bold",
+            linespacing=1.3,
+        )
         if size >= 14:
             self.fig.add_artist(
                 __import__("matplotlib.lines", fromlist=["Line2D"]).Line2D(
