@@ -7,6 +7,7 @@ import io
 import os
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,56 @@ def _wrap_to_width(text: str, width_in: float, size: float, weight: str = "norma
                 line = candidate
         lines.append(line)
     return lines
+
+
+@dataclass(frozen=True)
+class _TableLayout:
+    """How a table is drawn: font size (pt), column widths (inches), wrapped headings, heading height (in)."""
+
+    font: float
+    widths_in: list[float]
+    headings: list[str]
+    head_h: float
+
+
+def _cell_width_in(text_width_in: float) -> float:
+    """Column width that holds a text: matplotlib's table cells pad by 10 % of the width on each side."""
+    return text_width_in / 0.8 + 0.03
+
+
+def _table_layout(
+    headings: Sequence[str], rows: Sequence[Sequence[str]], font: float, width_in: float
+) -> _TableLayout:
+    """Column widths from the measured text, headings wrapped at spaces to fit their columns.
+
+    Each column is at least as wide as its widest cell and its widest heading word; room left over goes
+    to the columns whose headings would otherwise wrap most. If even that does not fit, the font shrinks
+    (down to 5 pt).
+    """
+    while True:
+        body = [max([_text_width_in(str(r[c]), font) for r in rows] + [0.0]) for c in range(len(headings))]
+        words = [
+            max(_text_width_in(word, font, "bold") for word in (str(h).split() or [""])) for h in headings
+        ]
+        lines = [max(_text_width_in(line, font, "bold") for line in str(h).split("\n")) for h in headings]
+        minimum = [_cell_width_in(max(b, w)) for b, w in zip(body, words)]
+        preferred = [_cell_width_in(max(b, n)) for b, n in zip(body, lines)]
+        if sum(minimum) <= width_in or font <= 5.0:
+            break
+        font -= 0.4
+    if sum(preferred) <= width_in:
+        widths = [p * width_in / sum(preferred) for p in preferred]
+    else:
+        spare = width_in - sum(minimum)
+        wanted = sum(p - m for p, m in zip(preferred, minimum))
+        widths = [m + (p - m) * spare / wanted if wanted > 0 else m for p, m in zip(preferred, minimum)]
+        widths = [w * width_in / sum(widths) for w in widths]  # fills the width; no-op unless font hit 5 pt
+    wrapped = [
+        "\n".join(_wrap_to_width(str(h), w * 0.8 - 0.02, font, "bold")) for h, w in zip(headings, widths)
+    ]
+    n_lines = max(text.count("\n") + 1 for text in wrapped)
+    head_h = max(HEAD_H, n_lines * font / 72 * 1.2 + 0.12)
+    return _TableLayout(font, widths, wrapped, head_h)
 
 
 class _Pages:
@@ -203,44 +254,40 @@ class _Pages:
 
     def table(self, headings: Sequence[str], rows: Sequence[Sequence[str]], font: float = 7.2) -> None:
         rows = list(rows)
+        layout = _table_layout(headings, rows, font, PAGE_W - 2 * MARGIN)
+        head_h = layout.head_h
         start = 0
         while start < len(rows) or start == 0:
-            available = int((self.y - 0.7 - HEAD_H) / ROW_H) if self.fig is not None else 0
-            fits_fresh = len(rows) - start <= int((PAGE_H - 1.4 - HEAD_H) / ROW_H)
+            available = int((self.y - 0.7 - head_h) / ROW_H) if self.fig is not None else 0
+            fits_fresh = len(rows) - start <= int((PAGE_H - 1.4 - head_h) / ROW_H)
             if available < len(rows) - start and (available < 3 or (fits_fresh and len(rows) - start <= 15)):
                 self.new_page()
-                available = int((self.y - 0.7 - HEAD_H) / ROW_H)
+                available = int((self.y - 0.7 - head_h) / ROW_H)
             chunk = rows[start : start + available]
-            self._table_chunk(headings, chunk, font)
+            self._table_chunk(layout, chunk)
             start += len(chunk)
             if not chunk:
                 break
 
-    def _table_chunk(self, headings: Sequence[str], rows: Sequence[Sequence[str]], font: float) -> None:
-        height = len(rows) * ROW_H + HEAD_H
+    def _table_chunk(self, layout: _TableLayout, rows: Sequence[Sequence[str]]) -> None:
+        height = len(rows) * ROW_H + layout.head_h
         width = PAGE_W - 2 * MARGIN
         ax = self.fig.add_axes((MARGIN / PAGE_W, (self.y - height) / PAGE_H, width / PAGE_W, height / PAGE_H))
         ax.axis("off")
-        lengths = [
-            max([max(len(line) for line in str(h).split("\n")) * 0.85] + [len(str(r[i])) for r in rows]) + 2
-            for i, h in enumerate(headings)
-        ]
-        total = sum(lengths)
-        widths = [length / total for length in lengths]
         table = ax.table(
             cellText=[list(r) for r in rows] or None,
-            colLabels=list(headings),
-            colWidths=widths,
+            colLabels=list(layout.headings),
+            colWidths=[w / width for w in layout.widths_in],
             loc="upper left",
             cellLoc="right",
             colLoc="center",
             bbox=(0, 0, 1, 1),
         )
         table.auto_set_font_size(False)
-        table.set_fontsize(font)
-        head_share = HEAD_H / height
+        table.set_fontsize(layout.font)
+        head_share = layout.head_h / height
         numeric = [
-            c > 0 and all(str(r[c])[:1] in "+-–0123456789" for r in rows) for c in range(len(headings))
+            c > 0 and all(str(r[c])[:1] in "+-–0123456789" for r in rows) for c in range(len(layout.headings))
         ]
         for (r, c), cell in table.get_celld().items():
             cell.set_height(head_share if r == 0 else (1 - head_share) / max(len(rows), 1))
@@ -249,7 +296,7 @@ class _Pages:
             if r == 0:
                 cell.set_facecolor("#eef3f8")
                 cell.get_text().set_weight("bold")
-                cell.get_text().set_wrap(True)
+                cell.get_text().set_linespacing(1.15)
             elif not numeric[c]:
                 cell.get_text().set_horizontalalignment("left")
                 cell._loc = "left"
