@@ -148,7 +148,7 @@ def difference_table(results: Sequence[PlanResult]) -> tuple[list[str], list[lis
     if all(v is not None for v in mld):
         rows.append(
             [
-                "lungs",
+                "Lungs",
                 "mean lung dose (Gy)",
                 *[f"{v:.2f}" for v in mld],
                 *[f"{v - mld[0]:+.2f}" for v in mld[1:]],
