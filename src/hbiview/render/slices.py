@@ -78,6 +78,16 @@ class SliceStyle:
     crop_to_fields: bool = True
 
 
+def _panel_labels(labels: Sequence[str] | None, n: int) -> list[str | None]:
+    """One panel title name per plan (``None``: the plan's own name); refuses a count other than ``n``."""
+    if labels is None:
+        return [None] * n
+    names: list[str | None] = [str(label) for label in labels]
+    if len(names) != n:
+        raise InputError(f"{len(names)} labels for {n} plans: give one label per plan")
+    return names
+
+
 def _structure_list(structures: Iterable[Structure] | Mapping[str, Structure] | None) -> list[Structure]:
     if structures is None:
         return []
@@ -397,13 +407,28 @@ def _panel(
     parts: list[_Drawn] = []
     if dose_plane is not None:
         parts.append(_draw_isodoses(ax, plane, dose_plane, reference, style, scale, reference_name))
+    parts += _draw_outlines(ax, plane, ct, plan, structures, style, scale)
+    if box is None:
+        box = _panel_box(ct, plane, plan, structures, style)
+    _decorate(ax, plane, scale, box)
+    return parts
+
+
+def _draw_outlines(
+    ax: Any,
+    plane: SlicePlane,
+    ct: CTVolume,
+    plan: PlanLike | None,
+    structures: list[Structure],
+    style: SliceStyle,
+    scale: float,
+) -> list[_Drawn]:
+    """Structure contours and field borders, as ``style`` asks; returns their legend entries."""
+    parts: list[_Drawn] = []
     if style.show_structures and structures:
         parts.append(_draw_structures(ax, plane, structures, scale))
     if style.show_fields and plan is not None:
         parts.append(_draw_fields(ax, plane, plan, ct, scale))
-    if box is None:
-        box = _panel_box(ct, plane, plan, structures, style)
-    _decorate(ax, plane, scale, box)
     return parts
 
 
@@ -501,9 +526,7 @@ def render_slice(
     """
     style = style or SliceStyle()
     plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm, ct))
-    fig, scale = _figure(size, font_scale)
-    ax = fig.add_axes((0.01, 0.02, 0.66, 0.87))
-    ax.set_facecolor("black")
+    fig, ax, scale = _single_figure(size, font_scale)
     reference = _reference_gy(plan, dose)
     clim = None if dose is None else dose_range_gy(reference, dose.max_gy, style.threshold_pct)
     parts = _panel(fig, ax, ct, plane, dose, plan, _structure_list(structures), style, clim, scale)
@@ -518,10 +541,22 @@ def render_slice(
             reference_gy=reference if plan is not None else None,
         )
     _legend(fig, parts, scale, (0.685, 0.47))
-    heading = title if title is not None else plan_title(plan)
+    _heading(fig, title if title is not None else plan_title(plan), plane, style, scale)
+    return _save(fig, out, force)
+
+
+def _single_figure(size: Sequence[int], font_scale: float) -> tuple[Any, Any, float]:
+    """Figure, picture axes (the left two thirds, the right for colour bar and legend) and text scale."""
+    fig, scale = _figure(size, font_scale)
+    ax = fig.add_axes((0.01, 0.02, 0.66, 0.87))
+    ax.set_facecolor("black")
+    return fig, ax, scale
+
+
+def _heading(fig: Any, heading: str, plane: SlicePlane, style: SliceStyle, scale: float) -> None:
+    """Title of a one-slice picture and, below it, the slice and the CT window."""
     fig.suptitle(heading, color=_FOREGROUND, fontsize=15 * scale, x=0.01, y=0.985, ha="left", va="top")
     _subtitle(fig, plane, style, scale)
-    return _save(fig, out, force)
 
 
 def _subtitle(fig: Any, plane: SlicePlane, style: SliceStyle, scale: float) -> None:
@@ -576,11 +611,7 @@ def render_compare_slices(
     """
     if not 2 <= len(cases) <= 4:
         raise InputError(f"a comparison shows 2 to 4 plans, got {len(cases)}")
-    names: list[str | None] = [None] * len(cases)
-    if labels is not None:
-        names = [str(label) for label in labels]
-        if len(names) != len(cases):
-            raise InputError(f"{len(names)} labels for {len(cases)} plans: give one label per plan")
+    names = _panel_labels(labels, len(cases))
     style = style or SliceStyle()
     plane = make_plane(ct.geometry, view, _default_position(view, cases[0][0], position_mm, ct))
     fig, text = _figure(size, font_scale)
@@ -700,9 +731,7 @@ def render_difference_slice(
     limit = float(np.max(np.abs(difference))) or 1.0
     if threshold_gy is None:
         threshold_gy = 0.01 * max(dose_a.max_gy, dose_b.max_gy)
-    fig, scale = _figure(size, font_scale)
-    ax = fig.add_axes((0.01, 0.02, 0.66, 0.87))
-    ax.set_facecolor("black")
+    fig, ax, scale = _single_figure(size, font_scale)
     cmap = difference_cmap()
     _draw_plane(
         ax,
@@ -716,18 +745,12 @@ def render_difference_slice(
         symmetric=True,
     )
     structure_list = _structure_list(structures)
-    parts = []
-    if style.show_structures and structure_list:
-        parts.append(_draw_structures(ax, plane, structure_list, scale))
-    if style.show_fields and plan is not None:
-        parts.append(_draw_fields(ax, plane, plan, ct, scale))
-    body = structures_by_role(structure_list)["body"]
-    box = _crop_box(plane, body[0] if body else None, style.crop_margin_mm)
-    _decorate(ax, plane, scale, _field_crop(box, plane, plan, style, ct.geometry))
+    parts = _draw_outlines(ax, plane, ct, plan, structure_list, style, scale)
+    _decorate(ax, plane, scale, _panel_box(ct, plane, plan, structure_list, style))
     _colorbar(fig, (0.70, 0.50, 0.025, 0.40), cmap, (-limit, limit), f"{label_a} − {label_b} (Gy)", scale)
     _legend(fig, parts, scale, (0.685, 0.47))
-    heading = title if title is not None else f"dose difference: {label_a} − {label_b}"
-    fig.suptitle(heading, color=_FOREGROUND, fontsize=15 * scale, x=0.01, y=0.985, ha="left", va="top")
-    _subtitle(fig, plane, style, scale)
+    _heading(
+        fig, title if title is not None else f"dose difference: {label_a} − {label_b}", plane, style, scale
+    )
     fig.text(0.70, 0.935, f"max |difference| {limit:.2f} Gy", color="#dddddd", fontsize=9.5 * scale)
     return _save(fig, out, force)
