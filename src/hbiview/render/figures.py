@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from hbiview.render.scene import (
     prepare_anatomy,
     set_camera,
 )
+from hbiview.render.slices import _panel_labels
 from hbiview.render.style import PlanLike, plan_title, prescription_total_gy
 from hbiview.volume import CTVolume, DoseGrid, Structure
 
@@ -109,6 +110,24 @@ def _screenshot(plotter: Any) -> np.ndarray:
     return np.asarray(image)[..., :3].copy()
 
 
+def _picture(
+    plotter: Any,
+    out: str | os.PathLike[str] | None,
+    force: bool,
+    draw: Callable[[], object] | None = None,
+) -> np.ndarray:
+    """Run ``draw``, take the picture and close ``plotter`` (also on failure); write ``out`` when given."""
+    try:
+        if draw is not None:
+            draw()
+        image = _screenshot(plotter)
+    finally:
+        plotter.close()
+    if out is not None:
+        write_png(image, out, force=force)
+    return image
+
+
 def render_3d(
     ct: CTVolume,
     *,
@@ -142,22 +161,7 @@ def render_3d(
     plotter = scene_plotter(
         ct, dose=dose, plan=plan, structures=structures, anatomy=anatomy, options=options, size=size
     )
-    try:
-        image = _screenshot(plotter)
-    finally:
-        plotter.close()
-    if out is not None:
-        write_png(image, out, force=force)
-    return image
-
-
-def _panel_labels(labels: Sequence[str] | None, n: int) -> list[str | None]:
-    if labels is None:
-        return [None] * n
-    labels = [str(label) for label in labels]
-    if len(labels) != n:
-        raise InputError(f"{len(labels)} labels for {n} plans: give one label per plan")
-    return labels  # type: ignore[return-value]
+    return _picture(plotter, out, force)
 
 
 def render_compare_3d(
@@ -242,7 +246,8 @@ def render_compare_3d(
     common = shared.mode == "gy" and not np.allclose(
         shared.references_gy, [prescription_total_gy(plan) for plan, _ in cases], rtol=1e-6
     )
-    try:
+
+    def draw() -> None:
         for index, (plan, dose) in enumerate(cases):
             plotter.subplot(0, index)
             panel = replace(
@@ -285,12 +290,8 @@ def render_compare_3d(
         plotter.subplot(0, 0)
         set_camera(plotter, camera_for(options.camera, cases[0][0]), union)
         plotter.link_views(list(range(n)))
-        image = _screenshot(plotter)
-    finally:
-        plotter.close()
-    if out is not None:
-        write_png(image, out, force=force)
-    return image
+
+    return _picture(plotter, out, force, draw)
 
 
 def render_difference_3d(
@@ -353,7 +354,8 @@ def render_difference_3d(
     wash = Wash(difference, difference_cmap(), (-limit, limit), threshold_gy, True, bar)
     pv = pyvista()
     plotter = pv.Plotter(off_screen=True, window_size=size)
-    try:
+
+    def draw() -> None:
         add_scene(
             plotter,
             ct,
@@ -365,12 +367,8 @@ def render_difference_3d(
             wash=wash,
             title=f"dose difference: {label_a} - {label_b}",
         )
-        image = _screenshot(plotter)
-    finally:
-        plotter.close()
-    if out is not None:
-        write_png(image, out, force=force)
-    return image
+
+    return _picture(plotter, out, force, draw)
 
 
 def export_html(
