@@ -24,6 +24,9 @@ MARGIN = 0.6
 BLUE = "#1f4e79"
 ROW_H = 0.2  # table row height, inches
 HEAD_H = 0.36  # table heading row height (two lines), inches
+DVH_H = 3.3  # height of a plan's DVH plot, inches
+CAPTION_H = 0.35  # height of the caption under a DVH plot, inches
+PANEL_H = 2.9  # height of a row of comparison panels, inches
 
 
 def _text_width_in(text: str, size: float, weight: str = "normal") -> float:
@@ -227,6 +230,16 @@ class _Pages:
             )
         self.y -= height + 0.08
 
+    @staticmethod
+    def key_values_height(pairs: Sequence[tuple[str, str]]) -> float:
+        """Height that :meth:`key_values` takes, inches."""
+        return sum(len(textwrap.wrap(value, width=88) or [""]) * 0.17 + 0.03 for _, value in pairs) + 0.1
+
+    @staticmethod
+    def paragraph_height(text: str, size: float = 8.5, width: int = 110) -> float:
+        """Height that :meth:`paragraph` takes, inches."""
+        return len(textwrap.wrap(text, width=width)) * size / 72 * 1.35 + 0.18
+
     def key_values(self, pairs: Sequence[tuple[str, str]]) -> None:
         for key, value in pairs:
             lines = textwrap.wrap(value, width=88) or [""]
@@ -252,10 +265,23 @@ class _Pages:
             self.y -= height
         self.y -= 0.1
 
-    def table(self, headings: Sequence[str], rows: Sequence[Sequence[str]], font: float = 7.2) -> None:
+    def table(
+        self,
+        headings: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        font: float = 7.2,
+        title: str | None = None,
+    ) -> None:
+        """A table, split over pages when long; a short one moves whole to a new page with its ``title``."""
         rows = list(rows)
         layout = _table_layout(headings, rows, font, PAGE_W - 2 * MARGIN)
         head_h = layout.head_h
+        if title is not None:
+            title_h = 11 / 72 * 1.3 + 0.16
+            available = int((self.y - title_h - 0.7 - head_h) / ROW_H) if self.fig is not None else 0
+            if available < len(rows) and (available < 3 or len(rows) <= 15):
+                self.new_page()
+            self.heading(title, size=11, gap=0.08)
         start = 0
         while start < len(rows) or start == 0:
             available = int((self.y - 0.7 - head_h) / ROW_H) if self.fig is not None else 0
@@ -304,8 +330,9 @@ class _Pages:
                 cell.set_facecolor("#f8f8f8")
         self.y -= height + 0.2
 
-    def axes(self, height_in: float, width_fraction: float = 0.72) -> Any:
-        self.need(height_in + 0.1)
+    def axes(self, height_in: float, width_fraction: float = 0.72, keep_below_in: float = 0.0) -> Any:
+        """Axes for a plot ``height_in`` tall; ``keep_below_in`` of what follows (a caption) stays with it."""
+        self.need(height_in + 0.3 + keep_below_in)
         width = (PAGE_W - 2 * MARGIN) * width_fraction
         ax = self.fig.add_axes(
             (
@@ -383,14 +410,20 @@ def write_pdf(
                 "not a clinical treatment planning system; the limits of the model are listed at the end.",
                 size=9,
             )
-            for i, result in enumerate(results):
-                if i > 0:
+            for result in results:
+                # a plan starts on the page in hand when its heading, summary and DVH plot fit there, or
+                # when its heading and summary fit on a page still half empty; else on a new page
+                text_h = 14 / 72 * 1.3 + 0.23 + pages.key_values_height(summary_lines(result))
+                if result.lung_assessment is not None:
+                    text_h += pages.paragraph_height(result.lung_assessment.text)
+                room = pages.y - 0.7 if pages.fig is not None else 0.0
+                if not (room >= text_h + DVH_H + 0.3 + CAPTION_H or (room >= max(text_h, PAGE_H / 2 - 0.7))):
                     pages.new_page()
                 pages.heading(result.label, size=14)
                 pages.key_values(summary_lines(result))
                 if result.lung_assessment is not None:
                     pages.paragraph(result.lung_assessment.text, size=8.5, box="#fff8e5")
-                draw_dvh(pages.axes(3.3), result)
+                draw_dvh(pages.axes(DVH_H, keep_below_in=CAPTION_H), result)
                 if any(h.weighted_fraction is not None for h in result.dvhs.values()):
                     pages.y -= 0.02
                     pages.paragraph(
@@ -399,20 +432,17 @@ def write_pdf(
                         size=7.5,
                         colour="#555555",
                     )
-                pages.heading("Dose-volume metrics", size=11, gap=0.08)
-                pages.table(*display_table(result))
+                pages.table(*display_table(result), title="Dose-volume metrics")
                 marrow = marrow_table(result)
                 if marrow is not None:
-                    pages.heading("Active marrow", size=11, gap=0.08)
-                    pages.table(*marrow)
+                    pages.table(*marrow, title="Active marrow")
             if len(results) > 1:
-                pages.new_page()
-                pages.heading("Comparison of plans", size=14)
                 names = shared_structures(results)
+                pages.need(14 / 72 * 1.3 + 0.23 + (PANEL_H if names else HEAD_H + 3 * ROW_H))
+                pages.heading("Comparison of plans", size=14)
                 if names:
-                    pages.comparison_panels(results, names, 2.9)
-                pages.heading(f"Differences from {results[0].label}", size=11, gap=0.08)
-                pages.table(*difference_table(results))
+                    pages.comparison_panels(results, names, PANEL_H)
+                pages.table(*difference_table(results), title=f"Differences from {results[0].label}")
             for caption, image in images:
                 png = bytes(image) if isinstance(image, (bytes, bytearray)) else Path(image).read_bytes()
                 pages.image(png, caption)
