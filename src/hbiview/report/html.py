@@ -26,6 +26,7 @@ h3 { font-size: 1.05em; margin-top: 1.2em; }
 table { border-collapse: collapse; margin: .6em 0 1em; font-size: .85em; }
 th, td { border: 1px solid #c8c8c8; padding: .25em .55em; }
 th { background: #eef3f8; text-align: left; }
+th .nw { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.summary td { width: 11em; text-align: left; }
 table.summary td + td { width: auto; }
@@ -43,8 +44,20 @@ def _png_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _heading_html(heading: str) -> str:
+    """A table heading as HTML: newlines become line breaks; a word is never split at its hyphen."""
+    lines = []
+    for line in heading.split("\n"):
+        words = [
+            f'<span class="nw">{html.escape(w)}</span>' if "-" in w else html.escape(w)
+            for w in line.split(" ")
+        ]
+        lines.append(" ".join(words))
+    return "<br>".join(lines)
+
+
 def _table(headings: Sequence[str], rows: Sequence[Sequence[str]], css_class: str = "") -> str:
-    head = "".join(f"<th>{html.escape(h).replace(chr(10), '<br>')}</th>" for h in headings)
+    head = "".join(f"<th>{_heading_html(h)}</th>" for h in headings)
     body = []
     for row in rows:
         cells = []
