@@ -207,3 +207,52 @@ def test_hbiview_plan_as_summary() -> None:
     assert r.prescription_gy == 6.0 and r.summary["heterogeneity_corrected"] is False
     assert r.summary["beams"][1].startswith("PA: 6MV, gantry 180°, field 40 x 40 cm")
     assert r.lung_assessment is not None and r.lung_assessment.category == "not_applicable"  # 2 fractions
+
+
+def _pdf_words(pdf_path: Path) -> list[tuple[float, list[tuple[float, float, float, float, str]]]]:
+    """(page width, words as (xMin, yMin, xMax, yMax, text) in points) of each page, read by pdftotext."""
+    out = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf_path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    pages = []
+    for width, body in re.findall(r'<page width="([\d.]+)"[^>]*>(.*?)</page>', out, flags=re.S):
+        words = [
+            (float(a), float(b), float(c), float(d), w)
+            for a, b, c, d, w in re.findall(
+                r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', body
+            )
+        ]
+        pages.append((float(width), words))
+    return pages
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler) is not installed")
+def test_pdf_long_title_wraps_and_comparison_headings_do_not_overlap(tmp_path: Path) -> None:
+    a = hbi_case()
+    plans = [
+        (label, *hbi_case(scale), {"prescription_gy": 6.0})
+        for label, scale in (("upper-hbi", 1.0), ("lower-hbi", 1.2), ("spine-T10", 0.5))
+    ] + [("upper-hbi (water)", *a, {"prescription_gy": 6.0})]
+    title = "hbiview demo: upper vs lower hemi-body vs spine field, lung correction, and a longer title"
+    pdf_path = write_report(tmp_path / "r.pdf", plans, title=title)
+    pages = _pdf_words(pdf_path)
+    # every word of every page ends inside the right margin of 0.6 in (43.2 pt); 1 pt for the glyph side
+    # bearings that pdftotext includes in a word's box (plot axis labels may use the left margin)
+    for width, words in pages:
+        for x0, _, x1, _, text in words:
+            assert 0 <= x0 and x1 <= width - 43.2 + 1, (text, x0, x1, width)
+    assert "lung correction, and a longer title" in subprocess.run(
+        ["pdftotext", str(pdf_path), "-"], capture_output=True, text=True, check=True
+    ).stdout.replace("\n", " ")
+    # the comparison table's heading row: the band of 0.36 in (26 pt) centred on the word "Metric"
+    page = next(words for _, words in pages if any(w[4] == "Metric" for w in words))
+    metric = next(w for w in page if w[4] == "Metric")
+    centre = (metric[1] + metric[3]) / 2
+    header = [w for w in page if w[1] >= centre - 13 and w[3] <= centre + 13]
+    assert {"upper-hbi", "lower-hbi", "spine-T10", "(water)", "Δ"} <= {w[4] for w in header}
+    # no two heading words on one text line (same top within 1 pt) overlap; boxes may touch (0.5 pt:
+    # pdftotext's rounding of glyph boxes). Before the fix "upper-hbilower-hbispine-T10" ran together.
+    for i, p in enumerate(header):
+        for q in header[i + 1 :]:
+            if abs(p[1] - q[1]) < 1:
+                assert min(p[2], q[2]) - max(p[0], q[0]) <= 0.5, (p, q)
