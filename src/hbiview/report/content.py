@@ -114,7 +114,8 @@ def summary_lines(result: PlanResult) -> list[tuple[str, str]]:
         if s.get(key):
             lines.append((key.replace("_", " ").capitalize(), str(s.pop(key))))
     for key, value in s.items():
-        lines.append((str(key).replace("_", " "), str(value)))
+        label = str(key).replace("_", " ")
+        lines.append((label[:1].upper() + label[1:], str(value)))
     if result.grid:
         lines.append(("Dose grid", result.grid))
     lines.append(("Maximum dose", f"{result.max_dose_gy:.2f} Gy"))
