@@ -9,9 +9,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from hbiview.errors import DicomError, GeometryError, HbiviewWarning, InputError, MissingInputError
 from hbiview.geometry import Geometry
@@ -32,62 +29,22 @@ def circle(cx: float, cy: float, r: float, z: float, n: int = 360) -> np.ndarray
     return np.stack([cx + r * np.cos(t), cy + r * np.sin(t), np.full(n, z)], axis=1)
 
 
-def write_rtstruct(
-    path: Path,
-    rois: list[tuple[str, list[np.ndarray], tuple[int, int, int] | None]],
-    modality: str = "RTSTRUCT",
-    frame: str = FOR_UID,
-) -> Path:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = modality
-    ref = Dataset()
-    ref.FrameOfReferenceUID = frame
-    ds.ReferencedFrameOfReferenceSequence = DicomSequence([ref])
-    ssroi, roic, obs = [], [], []
-    for number, (name, contours, color) in enumerate(rois, start=1):
-        item = Dataset()
-        item.ROINumber = number
-        item.ROIName = name
-        item.ReferencedFrameOfReferenceUID = frame
-        ssroi.append(item)
-        rc = Dataset()
-        rc.ReferencedROINumber = number
-        if color is not None:
-            rc.ROIDisplayColor = list(color)
-        seq = []
-        for pts in contours:
-            c = Dataset()
-            c.ContourGeometricType = "CLOSED_PLANAR"
-            c.NumberOfContourPoints = len(pts)
-            c.ContourData = [f"{v:.4f}" for v in np.asarray(pts, float).ravel()]
-            seq.append(c)
-        rc.ContourSequence = DicomSequence(seq)
-        roic.append(rc)
-        o = Dataset()
-        o.ObservationNumber = number
-        o.ReferencedROINumber = number
-        o.RTROIInterpretedType = "ORGAN"
-        obs.append(o)
-    ds.StructureSetROISequence = DicomSequence(ssroi)
-    ds.ROIContourSequence = DicomSequence(roic)
-    ds.RTROIObservationsSequence = DicomSequence(obs)
-    pydicom.dcmwrite(path, ds, enforce_file_format=True)
-    return path
-
-
 def grid_1mm(nz: int = 11, z0: float = -5.0) -> Geometry:
     # voxel centres at x, y = -29.5 ... 29.5 mm, slices every 1 mm
     return Geometry.from_spacing((nz, 60, 60), (1.0, 1.0, 1.0), (-29.5, -29.5, z0), None, FOR_UID)
 
 
-def test_square_with_hole_and_island_even_odd(tmp_path: Path) -> None:
+@pytest.fixture
+def write_rtstruct(make_rtstruct):
+    """This module's form: ``write_rtstruct(path, [(name, contours, colour)], modality=..., frame=...)``."""
+
+    def write(path, rois, modality="RTSTRUCT", frame=FOR_UID):
+        return make_rtstruct(path, rois, frame, modality)
+
+    return write
+
+
+def test_square_with_hole_and_island_even_odd(tmp_path: Path, write_rtstruct) -> None:
     planes = [-3.0, 0.0, 3.0]
     contours = []
     for z in planes:
@@ -109,7 +66,7 @@ def test_square_with_hole_and_island_even_odd(tmp_path: Path) -> None:
     assert ring.mask[5, 30 + 7, 30 + 7]  # x = y = 7.5 mm: in the ring
 
 
-def test_planes_between_slices_take_nearest_within_half_spacing(tmp_path: Path) -> None:
+def test_planes_between_slices_take_nearest_within_half_spacing(tmp_path: Path, write_rtstruct) -> None:
     # planes every 2.5 mm at z = 0.3 + 2.5 k (k = 0..3), slices every 1 mm from -5 to 5 mm
     planes = [0.3 + 2.5 * k for k in range(4)]
     sizes = [4, 6, 8, 10]
@@ -127,7 +84,7 @@ def test_planes_between_slices_take_nearest_within_half_spacing(tmp_path: Path) 
     assert steps.color == (255, 255, 0)  # no ROIDisplayColor: the documented default
 
 
-def test_structure_partly_outside_grid_is_clipped(tmp_path: Path) -> None:
+def test_structure_partly_outside_grid_is_clipped(tmp_path: Path, write_rtstruct) -> None:
     # 20 x 20 mm square centred on the grid's +x edge (x = 30 mm): half of it lies on the grid
     contours = [square(30, 0, 10, z) for z in (-1.0, 0.0, 1.0)]
     path = write_rtstruct(tmp_path / "rs.dcm", [("Edge", contours, None)])
@@ -136,7 +93,7 @@ def test_structure_partly_outside_grid_is_clipped(tmp_path: Path) -> None:
     assert edge.volume_cc == pytest.approx(10 * 20 * 3 / 1000, abs=1e-9)
 
 
-def test_degenerate_contours_skipped_with_warning(tmp_path: Path) -> None:
+def test_degenerate_contours_skipped_with_warning(tmp_path: Path, write_rtstruct) -> None:
     good = [square(0, 0, 5, z) for z in (-1.0, 0.0, 1.0)]
     bad = [np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 0.0]]), np.array([[3.0, 3.0, 1.0]])]
     path = write_rtstruct(tmp_path / "rs.dcm", [("Box", good + bad, None)])
@@ -145,7 +102,7 @@ def test_degenerate_contours_skipped_with_warning(tmp_path: Path) -> None:
     assert box.volume_cc == pytest.approx(100 * 3 / 1000, abs=1e-9)  # closed form: 10 x 10 mm x 3 slices
 
 
-def test_names_filter_and_list_rois(tmp_path: Path) -> None:
+def test_names_filter_and_list_rois(tmp_path: Path, write_rtstruct) -> None:
     a = [square(0, 0, 5, z) for z in (0.0, 2.0)]
     b = [square(5, 5, 2, 4.0)]
     path = write_rtstruct(
@@ -169,7 +126,7 @@ def test_names_filter_and_list_rois(tmp_path: Path) -> None:
         assert [s.name for s in read_rtstruct(path)] == ["Lung_L", "Heart"]
 
 
-def test_bad_files_raise_dicom_error_naming_the_file(tmp_path: Path) -> None:
+def test_bad_files_raise_dicom_error_naming_the_file(tmp_path: Path, write_rtstruct) -> None:
     contours = [square(0, 0, 5, 0.0)]
     wrong = write_rtstruct(tmp_path / "ct.dcm", [("A", contours, None)], modality="CT")
     with pytest.raises(DicomError, match=r"ct\.dcm: modality is CT, expected RTSTRUCT"):
@@ -187,7 +144,7 @@ def test_bad_files_raise_dicom_error_naming_the_file(tmp_path: Path) -> None:
         read_rtstruct(tmp_path / "missing.dcm")
 
 
-def test_other_frame_of_reference_is_refused(tmp_path: Path) -> None:
+def test_other_frame_of_reference_is_refused(tmp_path: Path, write_rtstruct) -> None:
     path = write_rtstruct(tmp_path / "rs.dcm", [("A", [square(0, 0, 5, 0.0)], None)], frame="1.2.3.4")
     with pytest.raises(GeometryError, match=r"frame of reference 1\.2\.3\.4 differs"):
         read_rtstruct(path, grid_1mm())
