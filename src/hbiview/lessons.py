@@ -10,9 +10,9 @@ from ``hbiview lessons run NN``.
 >>> [lesson.name for lesson in LESSONS]                       # doctest: +SKIP
 >>> numbers = run_lesson(2, "lesson_output/02")               # doctest: +SKIP
 
-The scripts are not installed with the package (students are meant to read and change them): they are
-found in ``examples/`` of the checkout the package runs from, in ``./examples``, or in the folder named by
-``$HBIVIEW_EXAMPLES``.
+The scripts travel with the package (``hbiview/examples`` in a wheel; students are meant to read, copy and
+change them) and are also found in ``examples/`` of the checkout the package runs from, in ``./examples``,
+or in the folder named by ``$HBIVIEW_EXAMPLES``.
 
 This module imports only the standard library at import time; matplotlib is loaded by the helpers that
 draw.
@@ -147,8 +147,9 @@ def get_lesson(key: int | str) -> Lesson:
 def find_examples_dir() -> Path | None:
     """The folder holding the lesson scripts, or ``None`` when it cannot be found.
 
-    Looked for in this order: ``$HBIVIEW_EXAMPLES``, ``examples/`` at the root of the source checkout the
-    package runs from (an editable or development install), ``./examples``.
+    Looked for in this order: ``$HBIVIEW_EXAMPLES``, the copy installed inside the package
+    (``hbiview/examples``, from a wheel), ``examples/`` at the root of the source checkout the package runs
+    from (an editable or development install), ``./examples``.
 
     Raises
     ------
@@ -164,8 +165,9 @@ def find_examples_dir() -> Path | None:
                 f"{path}: ${EXAMPLES_ENV} names no folder with the lesson scripts ({first})"
             )
         return path
+    installed = Path(__file__).resolve().parent / "examples"
     checkout = Path(__file__).resolve().parents[2] / "examples"  # src/hbiview/lessons.py -> repository root
-    for candidate in (checkout, Path("examples")):
+    for candidate in (installed, checkout, Path("examples")):
         if (candidate / first).is_file():
             return candidate
     return None
@@ -175,8 +177,8 @@ def _script_path(lesson: Lesson) -> Path:
     folder = find_examples_dir()
     if folder is None:
         raise MissingInputError(
-            f"the lesson scripts (examples/{lesson.script} ...) are not installed with the package: run from "
-            f"a checkout of the hbiview repository, or set ${EXAMPLES_ENV} to its examples/ folder"
+            f"the lesson scripts (examples/{lesson.script} ...) are neither installed with the package nor "
+            f"in ./examples: reinstall hbiview, or set ${EXAMPLES_ENV} to the examples/ folder of a checkout"
         )
     path = folder / lesson.script
     if not path.is_file():

@@ -38,10 +38,10 @@ def test_get_lesson_by_number_or_name():
 
 def test_missing_scripts_are_explained(monkeypatch, capsys):
     monkeypatch.setattr(lessons, "find_examples_dir", lambda: None)
-    with pytest.raises(MissingInputError, match="not installed with the package"):
+    with pytest.raises(MissingInputError, match="neither installed with the package"):
         lessons.load_lesson(1)
     assert main(["lessons", "run", "1", "--out", "unused"]) == 2
-    assert "not installed with the package" in capsys.readouterr().err
+    assert "neither installed with the package" in capsys.readouterr().err
     assert main(["lessons"]) == 0
     assert "are not here" in capsys.readouterr().out
 

@@ -77,6 +77,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a user may type for the CT to mean the bundled sample patient wherever hbiview is installed.
+SAMPLE_NAMES = ("sample_ct", "sample_ct/")
+
+
+def _resolve_sample_ct(args: argparse.Namespace) -> None:
+    """Let ``sample_ct`` name the bundled sample patient when there is no such folder here.
+
+    ``hbiview info sample_ct`` (the first example ``--help`` gives) then works from any folder after
+    ``pip install``, not only in a checkout. A real ``./sample_ct`` folder always wins.
+    """
+    from pathlib import Path
+
+    for attribute in ("ct", "path"):
+        value = getattr(args, attribute, None)
+        if isinstance(value, str) and value in SAMPLE_NAMES and not Path(value).exists():
+            from hbiview.pipeline import find_sample_ct
+
+            bundled = find_sample_ct()
+            if bundled is not None:
+                setattr(args, attribute, str(bundled))
+
+
 def _format_warning(message: warnings.WarningMessage) -> str:
     return f"hbiview: warning: {message.message}"
 
@@ -98,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     set_quiet(args.quiet)
     try:
+        _resolve_sample_ct(args)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", HbiviewWarning)
             code = int(args._run(args) or EXIT_OK)

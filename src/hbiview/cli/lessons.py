@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
             print(textwrap.indent(textwrap.fill(lesson.question, 96), "    "))
         if folder is None:
             print(
-                "\nThe lesson scripts are not here: they live in examples/ of the hbiview source checkout "
-                "(set HBIVIEW_EXAMPLES to that folder to run them from elsewhere)."
+                "\nThe lesson scripts are not here (they are installed with the package, or live in "
+                "examples/ of a checkout): reinstall hbiview, or set HBIVIEW_EXAMPLES to that folder."
             )
         else:
             print(f"\nscripts in {folder}/; run one with: hbiview lessons run N [--out DIR]")
