@@ -32,3 +32,24 @@ def test_public_names_stay_functions_after_submodules_load():
 
     for name in ("dvh", "dvhs", "segment", "compute_dose", "read_ct", "preset", "eqd2"):
         assert callable(getattr(hbiview, name)), name
+
+
+def test_warnings_of_other_libraries_are_not_dropped(monkeypatch, capsys):
+    import warnings
+
+    import pytest
+
+    from hbiview.cli import info
+    from hbiview.errors import HbiviewWarning
+
+    def run(args):
+        warnings.warn("a dependency's own warning", UserWarning, stacklevel=1)
+        warnings.warn("irregular but readable input", HbiviewWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(info, "run", run)
+    with pytest.warns(UserWarning, match="a dependency's own warning") as caught:
+        assert main(["info", "somewhere"]) == 0
+    # hbiview's own warning: one line on stderr, not a Python warning
+    assert capsys.readouterr().err.strip() == "hbiview: warning: irregular but readable input"
+    assert not [w for w in caught if issubclass(w.category, HbiviewWarning)]

@@ -103,6 +103,22 @@ def _format_warning(message: warnings.WarningMessage) -> str:
     return f"hbiview: warning: {message.message}"
 
 
+def _report_warnings(caught: Sequence[warnings.WarningMessage], *, quiet: bool) -> None:
+    """Print hbiview's warnings as one line each; hand the others back to Python's warning filters.
+
+    Warnings of other libraries are not hbiview's to judge: they are re-issued as they came, so that the
+    interpreter's filters (``-W``, ``PYTHONWARNINGS``) decide about them as they would without hbiview.
+    """
+    for message in caught:
+        if issubclass(message.category, HbiviewWarning):
+            if not quiet:
+                print(_format_warning(message), file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                message.message, message.category, message.filename, message.lineno, source=message.source
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code.
 
@@ -124,10 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", HbiviewWarning)
             code = int(args._run(args) or EXIT_OK)
-        if not args.quiet:
-            for message in caught:
-                if issubclass(message.category, HbiviewWarning):
-                    print(_format_warning(message), file=sys.stderr)
+        _report_warnings(caught, quiet=args.quiet)
         return code
     except HbiviewError as exc:  # bad input: one line, without the warnings that led up to it
         print(f"hbiview: error: {exc}", file=sys.stderr)
