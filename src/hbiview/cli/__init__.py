@@ -36,6 +36,7 @@ COMMANDS = (
     "report",
     "render",
     "view",
+    "batch",
     "lessons",
 )
 

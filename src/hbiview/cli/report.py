@@ -37,6 +37,7 @@ examples:
                  --out compare.pdf
   hbiview report --rtdose RD.dcm --rtstruct RS.dcm --alpha-beta lung=4 \\
                  --out metrics.csv
+  hbiview report cohort.parquet --out cohort.html     # a table of 'hbiview batch'
 
 The format follows the suffix of --out: .html (self-contained, images
 embedded), .pdf (A4), .csv or .json (every metric; column names documented in
@@ -119,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     from hbiview.report import REPORT_FORMATS
 
     out = Path(args.out)
+    if args.ct and Path(args.ct).suffix.lower() in (".parquet", ".csv") and Path(args.ct).is_file():
+        return _report_cohort(args, out)
     if out.suffix.lower() not in REPORT_FORMATS:
         raise InputError(f"{out}: unknown report format; use one of {', '.join(sorted(REPORT_FORMATS))}")
     check_writable(out, args.force)
@@ -144,6 +147,23 @@ def run(args: argparse.Namespace) -> int:
         count = _report_rtdose(args, out, images, alpha_beta or None)
     if not args.quiet:
         print(f"{out}: {REPORT_FORMATS[out.suffix.lower()]} of {count} plan(s) written")
+    return 0
+
+
+def _report_cohort(args: argparse.Namespace, out: Path) -> int:
+    """``hbiview report cohort.parquet --out cohort.html``: the table of ``hbiview batch``, by plan."""
+    from hbiview.cohort import read_table
+    from hbiview.cohort.report import write_cohort_report
+    from hbiview.errors import InputError
+
+    ignored = [f"--{n}" for n in ("plan", "rtdose", "rtstruct") if getattr(args, n, None)]
+    if ignored:
+        raise InputError(f"{args.ct}: a cohort table is reported as it is; leave out {', '.join(ignored)}")
+    rows = read_table(args.ct)
+    write_cohort_report(rows, out, title=args.title or "hbiview cohort report", force=args.force)
+    if not args.quiet:
+        patients = len({r["patient"] for r in rows})
+        print(f"{out}: cohort report of {patients} patient(s), {len(rows)} row(s) written")
     return 0
 
 
