@@ -31,6 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from hbiview import labels as lb
@@ -200,7 +201,7 @@ class _Canvas:
             return None
         return sl
 
-    def grid(self, sl: tuple[slice, slice, slice]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def grid(self, sl: tuple[slice, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Open-grid coordinates ``(Z, Y, X)`` (anatomical mm) of a sub-box, broadcastable."""
         return (
             self.za[sl[0]][:, None, None],
@@ -230,8 +231,8 @@ class _Canvas:
 
 def _ellipsoid(
     cv: _Canvas,
-    centre: Sequence[float],
-    semi: Sequence[float],
+    centre: ArrayLike,
+    semi: ArrayLike,
     axes: np.ndarray | None = None,
     power: float = 2.0,
 ) -> Region | None:
@@ -252,9 +253,7 @@ def _ellipsoid(
     return sl, total <= 1.0
 
 
-def _capsule(
-    cv: _Canvas, p0: Sequence[float], p1: Sequence[float], r0: float, r1: float | None = None
-) -> Region | None:
+def _capsule(cv: _Canvas, p0: ArrayLike, p1: ArrayLike, r0: float, r1: float | None = None) -> Region | None:
     """Tapered capsule: points within radius ``r(t)`` of the segment ``p0``-``p1``."""
     r1 = r0 if r1 is None else r1
     a = np.asarray(p0, float)
@@ -273,7 +272,7 @@ def _capsule(
     return sl, dist2 <= r * r
 
 
-def _tube(cv: _Canvas, points: Sequence[Sequence[float]], radii: Sequence[float] | float) -> list[Region]:
+def _tube(cv: _Canvas, points: ArrayLike, radii: ArrayLike) -> list[Region]:
     """Union of tapered capsules along a polyline."""
     pts = np.asarray(points, float)
     rad = np.broadcast_to(np.asarray(radii, float), (len(pts),))
@@ -729,10 +728,10 @@ def _paint_thorax(cv: _Canvas) -> None:
 
 def _paint_airway(cv: _Canvas) -> None:
     """Nasal cavity, pharynx, larynx, trachea and main bronchi (lumen air, soft-tissue wall)."""
-    carina = [0.0, 18.0, 1372.0]
-    trachea = [[0, -25, 1540], [0, -12, 1490], [0, 8, 1420], carina]
-    right = [carina, [-28, 22, 1352], [-50, 25, 1335], [-66, 26, 1318]]
-    left = [carina, [30, 24, 1350], [55, 28, 1330], [72, 30, 1310]]
+    carina: list[float] = [0.0, 18.0, 1372.0]
+    trachea: list[list[float]] = [[0, -25, 1540], [0, -12, 1490], [0, 8, 1420], carina]
+    right: list[list[float]] = [carina, [-28, 22, 1352], [-50, 25, 1335], [-66, 26, 1318]]
+    left: list[list[float]] = [carina, [30, 24, 1350], [55, 28, 1330], [72, 30, 1310]]
     for path, r_lumen in ((trachea, 8.5), (right, 6.5), (left, 6.0)):
         for region in _tube(cv, path, r_lumen + 3):
             cv.paint(region, MUSCLE, only=[FAT, LUNG_L, LUNG_R])
@@ -1104,7 +1103,8 @@ def _paint_shoulder_girdle(cv: _Canvas, arms: str) -> None:
                 cv, [[s * 82, back_y + 3, 1428], [s * 150, back_y - 10, 1440], [s * 165, 20, 1452]], [7, 8, 8]
             )
         )
-        bone.add(_tube(cv, [[s * 92, back_y - 2, 1312], [s * 138, back_y - 25, 1395], glenoid], [8, 9, 10]))
+        path = np.array([[s * 92, back_y - 2, 1312], [s * 138, back_y - 25, 1395], glenoid], dtype=float)
+        bone.add(_tube(cv, path, [8, 9, 10]))
         bone.add(_ellipsoid(cv, glenoid, (12, 16, 18)))
         bone.commit()
 
@@ -1166,7 +1166,11 @@ def _paint_limbs(cv: _Canvas, arms: str) -> None:
         fb.add(_ellipsoid(cv, troch + np.array([s * 4, 4, 8]), (20, 22, 28)))
         fb.add(_capsule(cv, troch + np.array([-s * 8, 0, -20]), condyles + np.array([0, 0, 30]), 16.0, 15.0))
         fb.add(_ellipsoid(cv, condyles, (42, 30, 24)))
-        fb.commit(split=lambda z, y, x, m=femur_mid: z < m, split_site="femora_lower_half")
+
+        def femur_lower(z: np.ndarray, y: np.ndarray, x: np.ndarray, m: float = femur_mid) -> np.ndarray:
+            return np.asarray(z < m)
+
+        fb.commit(split=femur_lower, split_site="femora_lower_half")
         # patella
         _Bone(cv, "patellae").add(_ellipsoid(cv, (s * 90, 8, KNEE_Z + 30), (22, 10, 24))).commit()
         # tibia and fibula
@@ -1563,7 +1567,7 @@ def _box_grid(
     n = n_box + 2 * margin  # (x, y, z)
     # voxel faces at -size/2 + k*sp: centres at -size/2 - margin*sp + (i + 1/2)*sp
     origin = -size / 2 - margin * sp + sp / 2
-    geometry = Geometry.from_spacing((n[2], n[1], n[0]), (sp, sp, sp), origin_mm=origin)
+    geometry = Geometry.from_spacing((n[2], n[1], n[0]), (sp, sp, sp), origin_mm=tuple(origin.tolist()))
     z, y, x = geometry.axis_coordinates_mm()
     return geometry, z, y, x
 

@@ -156,7 +156,7 @@ def run_cohort(
     by_patient: dict[str, list[dict[str, Any]]] = {}
     for row in earlier:
         by_patient.setdefault(str(row["patient"]), []).append(row)
-    kwargs = {"grid_mm": grid_mm, "heterogeneity": heterogeneity, "options": options}
+    kwargs: dict[str, Any] = {"grid_mm": grid_mm, "heterogeneity": heterogeneity, "options": options}
 
     def record(item: CohortInput, rows: list[dict[str, Any]]) -> None:
         by_patient[item.patient] = rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "body_max_gy": ("float", "maximum dose in the body (Gy, total course)"),
 }
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str], Any]] = {
     "str": str,
     "float": float,
     "int": lambda text: int(float(text)),
