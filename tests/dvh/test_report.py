@@ -49,7 +49,7 @@ def test_metrics_csv_json_and_clinical_context(tmp_path: Path) -> None:
     assert r.mean_lung_dose_gy == pytest.approx(6.6, rel=1e-6)
     assert r.lung_assessment is not None and r.lung_assessment.category == "below_onset"
     csv_path = write_report(tmp_path / "m.csv", results)
-    rows = list(csv.DictReader(csv_path.open()))
+    rows = list(csv.DictReader(csv_path.read_text().splitlines()))
     assert [row["structure"] for row in rows] == ["Lung_L", "Lung_R", "active marrow"]
     marrow = rows[2]
     # weights: 0.7 of the marrow at 6.6 Gy, 0.3 at 2 Gy (exact by construction)
@@ -77,7 +77,7 @@ def test_curves_csv(tmp_path: Path) -> None:
     dose, structures = hbi_case()
     r = evaluate_plans([("upper", dose, structures)], supersample=1)[0]
     path = write_curves_csv(tmp_path / "c.csv", r.dvhs)
-    rows = list(csv.DictReader(path.open()))
+    rows = list(csv.DictReader(path.read_text().splitlines()))
     assert list(rows[0]) == ["structure", "dose_gy", "volume_cc", "volume_pct", "weighted_fraction"]
     at = {(row["structure"], row["dose_gy"]): row for row in rows}
     # Lung_L: 500 voxels of 0.125 cm3 = 62.5 cm3 all at 6.6 Gy (float32: 6.5999999): full volume at the
@@ -173,7 +173,7 @@ def test_dvh_and_report_commands(tmp_path: Path, capsys, make_rtstruct) -> None:
     code = main(["report", "--rtdose", str(rtdose), str(rtdose), "--label", "a", "b", "--rtstruct", str(rtss),
                  "--out", str(metrics_csv), "--alpha-beta", "Box=2", "-q"])  # fmt: skip
     assert code == 0
-    rows = list(csv.DictReader(metrics_csv.open()))
+    rows = list(csv.DictReader(metrics_csv.read_text().splitlines()))
     assert [(r["plan"], r["structure"]) for r in rows] == [
         ("a", "Lung"),
         ("a", "Box"),
