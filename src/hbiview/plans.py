@@ -791,39 +791,165 @@ def _to_z(value: Any) -> float | None:
     return float(value)
 
 
+class _Marks(dict):  # type: ignore[type-arg]
+    """Landmark name -> z (mm) for the presets, and where the missing ones lie.
+
+    ``position`` holds ``"above_scan"`` / ``"below_scan"`` for landmarks beyond the images (their z is then
+    beyond that end of the scan: the estimate, or 1 mm past the end), ``scan_mm`` the scan's lower and
+    upper slice edges (mm).
+    """
+
+    position: dict[str, str]
+    scan_mm: tuple[float, float]
+
+
 def _landmarks(
     ct: CTVolume, landmarks: Mapping[str, Any] | None, body_z: tuple[float, float]
 ) -> dict[str, float]:
-    """Landmark z values: given, else from hbiview.anatomy, else the stature heuristic (with a warning)."""
-    found: dict[str, float | None] = {}
+    """Landmark z values for the presets: found (or given), else placed from those found.
+
+    A landmark beyond one end of the scan (see :func:`hbiview.anatomy.landmarks.locate_missing`) gets its
+    estimate, at least 1 mm beyond that end, so that a border on it falls at the scan's end and the preset
+    says that the field goes on beyond the images; one not found inside the scan gets its estimate from the
+    landmarks found (typical proportions scaled to the patient), with a warning. Only when no landmark at
+    all is known (none found, none given) do the body's ends give them, by stature fractions, with a
+    warning.
+    """
+    from hbiview.anatomy.landmarks import locate_missing
+    from hbiview.anatomy.types import Landmark
+
+    z_axis = ct.geometry.axis_coordinates_mm()[0]
+    half = float(ct.geometry.spacing_mm[0]) / 2
+    scan = (float(z_axis.min()) - half, float(z_axis.max()) + half)
     if landmarks is None:
-        try:
-            from hbiview.anatomy import find_landmarks  # type: ignore[attr-defined]
-        except ImportError:
-            find_landmarks = None
-        if find_landmarks is not None:
-            result = find_landmarks(ct)
-            items = result.items() if hasattr(result, "items") else vars(result).items()
-            landmarks = dict(items)
-    if landmarks is not None:
-        found = {str(k): _to_z(v) for k, v in landmarks.items()}
-    guess = _heuristic_landmarks(*body_z)
-    missing = [k for k in (*LANDMARK_KEYS, *VERTEBRAE) if found.get(k) is None]
-    if landmarks is None:
-        warn(
-            "no landmark finder available (hbiview.anatomy): field borders estimated from the body's "
-            f"height ({body_z[1] - body_z[0]:.0f} mm) by average body proportions; check them on the images"
+        from hbiview.anatomy import find_landmarks
+
+        landmarks = dict(find_landmarks(ct).items())
+    given: dict[str, Any] = {}
+    for key, value in landmarks.items():
+        z = _to_z(value)
+        given[str(key)] = (
+            value
+            if isinstance(value, Landmark)
+            else Landmark(z, 1.0 if z is not None else 0.0, "given" if z is not None else "not given")
         )
-    elif [k for k in missing if k in LANDMARK_KEYS]:
+    for key in (*LANDMARK_KEYS, *VERTEBRAE):
+        given.setdefault(key, Landmark(None, 0.0, "not given"))
+    if not all(isinstance(v, Landmark) for v in landmarks.values()) or not landmarks:
+        given = locate_missing(given, scan)
+    out = _Marks()
+    out.position, out.scan_mm = {}, scan
+    estimated = []
+    for key, mark in given.items():
+        if mark.z_mm is not None:
+            out[key] = float(mark.z_mm)
+        elif mark.position == "above_scan":
+            out[key] = max(mark.estimate_mm or -math.inf, scan[1] + 1.0)
+            out.position[key] = mark.position
+        elif mark.position == "below_scan":
+            out[key] = min(mark.estimate_mm or math.inf, scan[0] - 1.0)
+            out.position[key] = mark.position
+        elif mark.estimate_mm is not None:
+            out[key] = float(mark.estimate_mm)
+            if key in LANDMARK_KEYS:
+                estimated.append(f"{key} (z {mark.estimate_mm:.0f} mm)")
+    if estimated:
         warn(
-            f"landmarks {', '.join(k for k in missing if k in LANDMARK_KEYS)} not found; "
-            "estimated from body proportions"
+            f"landmarks not found in the scan, estimated from those found by typical adult proportions: "
+            f"{', '.join(estimated)}; check them on the images"
         )
-    if found.get("skull_base") is not None and found.get("iliac_crest") is not None:
-        guess.update(_spread_vertebrae(found["skull_base"], found["iliac_crest"]))  # type: ignore[arg-type]
-    out = dict(guess)
-    out.update({k: v for k, v in found.items() if v is not None})
+    if not any(k in out for k in LANDMARK_KEYS):
+        warn(
+            "no landmark found on this CT: field borders estimated from the body's height "
+            f"({body_z[1] - body_z[0]:.0f} mm) by average body proportions; check them on the images"
+        )
+        guess = _heuristic_landmarks(*body_z)
+        out.update({k: v for k, v in guess.items() if k not in out})
+    if "skull_base" in out and "iliac_crest" in out:
+        spread = _spread_vertebrae(out["skull_base"], out["iliac_crest"])
+        out.update({k: v for k, v in spread.items() if k not in out})
     return out
+
+
+def _beyond_images(
+    name: str, borders: list[tuple[str, float, str]], marks: Mapping[str, float]
+) -> tuple[dict[str, float], str]:
+    """Borders that fall beyond the scan: moved to its end, with a warning and a sentence for the plan.
+
+    Parameters
+    ----------
+    name
+        Preset name (named in the warning).
+    borders
+        ``(which, z_mm, text)`` per border: ``"superior"`` or ``"inferior"``, its z and how it is named.
+    marks
+        The preset's landmarks (:func:`_landmarks`), which know the scan's ends.
+
+    Returns
+    -------
+    moved, sentence
+        ``which -> z`` of the borders moved to the scan's end, and what to add to the plan's description
+        (empty when every border is on the images).
+    """
+    scan = getattr(marks, "scan_mm", None)
+    if scan is None:
+        return {}, ""
+    moved: dict[str, float] = {}
+    parts = []
+    for which, z, text in borders:
+        if which == "superior" and z > scan[1]:
+            moved[which], side, end = scan[1], "above", "top"
+        elif which == "inferior" and z < scan[0]:
+            moved[which], side, end = scan[0], "below", "bottom"
+        else:
+            continue
+        parts.append(
+            f"the {which} border ({text}) lies {side} the scan (estimated z {z:.0f} mm): it is set at the "
+            f"{end} of the images, z {moved[which]:.0f} mm"
+        )
+    if not parts:
+        return moved, ""
+    text = "; ".join(parts)
+    warn(
+        f"{name}: {text}. The field continues beyond the images: the dose beyond them is not computed; "
+        "check the border on the patient or use a longer CT"
+    )
+    return moved, f" The field continues beyond the images: {text}."
+
+
+def _borders_on_images(
+    name: str, superior: float, top_text: str, inferior: float, bottom_text: str, marks: Mapping[str, float]
+) -> tuple[float, float, str]:
+    """A preset's borders kept on the images: beyond an end, at that end (with the warning and sentence).
+
+    Raises
+    ------
+    PlanError
+        When the whole field lies beyond one end of the scan.
+    """
+    scan = getattr(marks, "scan_mm", None)
+    if scan is not None and (superior < scan[0] or inferior > scan[1]):
+        side = "below" if superior < scan[0] else "above"
+        raise PlanError(
+            f"preset {name}: the field ({top_text} to {bottom_text}, estimated z {inferior:.0f} to "
+            f"{superior:.0f} mm) lies entirely {side} the scan (z {scan[0]:.0f} to {scan[1]:.0f} mm); "
+            "this CT does not show that part of the body"
+        )
+    moved, text = _beyond_images(
+        name, [("superior", superior, top_text), ("inferior", inferior, bottom_text)], marks
+    )
+    return moved.get("superior", superior), moved.get("inferior", inferior), text
+
+
+def _level_on_images(level: str, marks: Mapping[str, float]) -> None:
+    """Refuse a spine field on a vertebra that lies beyond the images."""
+    side = getattr(marks, "position", {}).get(level)
+    if side is not None:
+        where = "above" if side == "above_scan" else "below"
+        raise PlanError(
+            f"preset spine: {level} lies {where} the scan (estimated z {marks[level]:.0f} mm); a spine field "
+            "needs its vertebra on the images: use a CT that shows it"
+        )
 
 
 _DISC = re.compile(r"([CTLS]\d{1,2})\s*[-/]\s*([CTLS]\d{1,2})")
@@ -1197,6 +1323,9 @@ def preset(
             )
         if name == "mid-hbi" and "superior" not in options:
             top_text = "lung base (diaphragm)"
+        superior, inferior, beyond_text = _borders_on_images(
+            name, superior, top_text, inferior, bottom_text, marks
+        )
         borders = f"{top_text} to {bottom_text}"
         superior = min(superior, float(body_slices.max()))
         inferior = max(inferior, float(body_slices.min()))
@@ -1245,7 +1374,7 @@ def preset(
             f"z {inferior:.0f} to {superior:.0f} mm "
             f"({length:.0f} mm), width {width:.0f} mm (body + {margin:g} mm each side) at midplane; "
             f"separation {separation:.0f} mm; extended SSD {ssd:.0f} mm, "
-            f"jaws {jaw_x:.0f} x {jaw_y:.0f} mm at 1000 mm, collimator {collimator:g}.{coverage}"
+            f"jaws {jaw_x:.0f} x {jaw_y:.0f} mm at 1000 mm, collimator {collimator:g}.{coverage}{beyond_text}"
         )
         plan = Plan(
             name,
@@ -1279,6 +1408,7 @@ def preset(
         if level not in VERTEBRAE:
             raise PlanError(f"preset spine: level {level!r} is not a vertebra (C1..C7, T1..T12, L1..L5, S1)")
         i = VERTEBRAE.index(level)
+        _level_on_images(level, marks)
         z_c = marks[level]
         above = marks[VERTEBRAE[max(i - 1, 0)]]
         below = marks[VERTEBRAE[min(i + 1, len(VERTEBRAE) - 1)]]
@@ -1326,6 +1456,9 @@ def preset(
     # pelvis: iliac crest (+20 mm) to 80 mm below the femoral heads (below the lesser trochanters)
     superior = marks["iliac_crest"] + 20.0
     inferior = marks["femoral_heads"] - 80.0
+    superior, inferior, beyond_text = _borders_on_images(
+        name, superior, "iliac crest + 20 mm", inferior, "femoral heads - 80 mm", marks
+    )
     x0, x1, y0, y1 = _body_section(geometry, mask, inferior, superior)
     width = min((x1 - x0) + 2 * margin, MAX_JAW_MM)
     length = superior - inferior
@@ -1339,7 +1472,7 @@ def preset(
     description = (
         f"Pelvis and hips, {schedule}: iliac crest + 20 mm to femoral heads - 80 mm (z {inferior:.0f} to "
         f"{superior:.0f} mm), width {width:.0f} mm (body + {margin:g} mm); AP/PA isocentric (SAD 1000 mm) "
-        "at the body centre, collimator 0, prescribed at midplane."
+        f"at the body centre, collimator 0, prescribed at midplane.{beyond_text}"
     )
     plan = Plan(
         "pelvis", beams, dose, fractions, Normalization("midplane"), heterogeneity, grid_mm, description
