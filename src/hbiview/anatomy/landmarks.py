@@ -238,6 +238,9 @@ def locate_missing(marks: Mapping[str, Landmark], scan_mm: tuple[float, float]) 
             )
             if inside:
                 side = None
+        if side is None and estimate is not None and not (low <= estimate <= high):
+            # not found, and expected beyond the images by the landmarks that were found
+            side = "above_scan" if estimate > high else "below_scan"
         if side == "above_scan":
             estimate = None if estimate is None else max(estimate, high)
         elif side == "below_scan":
