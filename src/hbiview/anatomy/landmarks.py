@@ -582,8 +582,11 @@ def landmarks_from_masks(
             if seg.max() > 1.4 * np.median(seg):
                 # the joint line: the narrowest bone between the condyles above and the tibial plateau below
                 n = max(round(60.0 / sz), 2)
+                # within 30 mm of the widest bone: condyles and tibial plateau are the widest bone of the leg,
+                # and the medullary cavities further off leave dips of their own (ICRP 110 on 8 mm slices)
+                reach = max(round(30.0 / sz), 1)
                 best, best_score = k, 1.5
-                for kk in range(max(k - n, 1), min(k + n, nz - 1)):
+                for kk in range(max(k - reach, 1), min(k + reach + 1, nz - 1)):
                     below = bone_area[max(kk - n, 0) : kk].max()
                     above = bone_area[kk + 1 : kk + 1 + n].max()
                     score = min(below, above) / max(bone_area[kk], 1.0)
