@@ -248,6 +248,11 @@ def test_real_ct_iliac_crest_and_the_borders_on_it(real):
     marks = _check_landmarks(ct, crest, tol)
     # upper HBI ends and lower HBI starts at the crest; the lung bases and the legs lie beyond the scan
     _check_presets(ct, marks, crest, tol)
+    # cut above the hips: the femoral heads lie below the scan, so the pelvis field runs to its end
+    sub = _cut(ct, 180.0, 1000.0, None, 0.0)
+    both = {**crest, "femoral_heads": truth["femoral_heads"]}
+    marks = _check_landmarks(sub, both, tol)
+    _check_presets(sub, marks, both, tol)
 
 
 @pytest.mark.xfail(
