@@ -913,7 +913,8 @@ def _landmarks(
         )
     for key in (*LANDMARK_KEYS, *VERTEBRAE):
         given.setdefault(key, Landmark(None, 0.0, "not given"))
-    if not all(isinstance(v, Landmark) for v in landmarks.values()) or not landmarks:
+    if any(m.z_mm is None and m.position is None and m.estimate_mm is None for m in given.values()):
+        # given as numbers (or found without placing the missing ones): say where the missing ones lie
         given = locate_missing(given, scan)
     out = _Marks()
     out.position, out.scan_mm = {}, scan
