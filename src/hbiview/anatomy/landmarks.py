@@ -510,7 +510,13 @@ def landmarks_from_masks(
         # the crests lie 150-250 mm below the diaphragm domes: lateral bone starting just under the lungs
         # is the lowest ribs (or ribs and pelvis merged on coarse slices), and hips found in it are wrong
         below = [r for r in pelvis_runs if z_mm[r[1] - 1] <= base - 80.0]
-        if not below:
+        if not below and z_mm[0] > base - 120.0:
+            # the scan ends within 120 mm of the domes: the lateral bone there is the lowest ribs, and the
+            # crests (150-250 mm below the domes) lie below the scan
+            why = f"not in scan: the scan ends {base - z_mm[0]:.0f} mm below the lung bases"
+            put("iliac_crest", None, 0.0, why)
+            put("femoral_heads", None, 0.0, why)
+        elif not below:
             doubt("iliac_crest", "the lateral bone below the lungs starts just under them (lowest ribs)")
             doubt("femoral_heads", "the pelvis could not be told from the lowest ribs")
         pelvis_runs = below
