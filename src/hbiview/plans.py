@@ -1,8 +1,10 @@
 """Treatment plans: beams, prescriptions, presets built from a CT, and TOML plan files.
 
 A :class:`Plan` is a set of photon :class:`Beam` s with a prescription (dose per fraction at a prescription
-point) and a number of fractions. Geometry follows IEC 61217 for a head-first supine patient: gantry 0 is an
-anterior (AP) beam, 90 enters from the patient's left, 180 is posterior (PA), 270 enters from the right.
+point) and a number of fractions. Geometry follows IEC 61217; for a head-first supine patient gantry 0 is an
+anterior (AP) beam, 90 enters from the patient's left, 180 is posterior (PA), 270 enters from the right. Other
+set-ups (the CT's PatientPosition: FFS, HFP, FFP) turn these directions with the patient (see
+:func:`beam_basis`); the presets' AP beam always enters the patient's front.
 Field sizes ``(x, y)`` are jaw openings at the isocentre plane 1000 mm from the source; at collimator 0,
 ``x`` runs along the patient's left-right axis and ``y`` along the superior-inferior axis.
 
@@ -923,10 +925,10 @@ def _landmarks(
         if mark.z_mm is not None:
             out[key] = float(mark.z_mm)
         elif mark.position == "above_scan":
-            out[key] = max(mark.estimate_mm or -math.inf, scan[1] + 1.0)
+            out[key] = max(-math.inf if mark.estimate_mm is None else mark.estimate_mm, scan[1] + 1.0)
             out.position[key] = mark.position
         elif mark.position == "below_scan":
-            out[key] = min(mark.estimate_mm or math.inf, scan[0] - 1.0)
+            out[key] = min(math.inf if mark.estimate_mm is None else mark.estimate_mm, scan[0] - 1.0)
             out.position[key] = mark.position
         elif mark.estimate_mm is not None:
             out[key] = float(mark.estimate_mm)
