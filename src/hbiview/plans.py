@@ -1,8 +1,10 @@
 """Treatment plans: beams, prescriptions, presets built from a CT, and TOML plan files.
 
 A :class:`Plan` is a set of photon :class:`Beam` s with a prescription (dose per fraction at a prescription
-point) and a number of fractions. Geometry follows IEC 61217 for a head-first supine patient: gantry 0 is an
-anterior (AP) beam, 90 enters from the patient's left, 180 is posterior (PA), 270 enters from the right.
+point) and a number of fractions. Geometry follows IEC 61217; for a head-first supine patient gantry 0 is an
+anterior (AP) beam, 90 enters from the patient's left, 180 is posterior (PA), 270 enters from the right. Other
+set-ups (the CT's PatientPosition: FFS, HFP, FFP) turn these directions with the patient (see
+:func:`beam_basis`); the presets' AP beam always enters the patient's front.
 Field sizes ``(x, y)`` are jaw openings at the isocentre plane 1000 mm from the source; at collimator 0,
 ``x`` runs along the patient's left-right axis and ``y`` along the superior-inferior axis.
 
@@ -40,6 +42,7 @@ else:  # pragma: no cover
 __all__ = [
     "ENERGIES",
     "LANDMARK_KEYS",
+    "PATIENT_POSITIONS",
     "SAD_MM",
     "Beam",
     "Block",
@@ -47,6 +50,7 @@ __all__ = [
     "Plan",
     "beam_basis",
     "border_z_mm",
+    "ct_patient_position",
     "list_presets",
     "load_plan",
     "preset",
@@ -120,6 +124,10 @@ class Beam:
         with the source ``ssd_mm`` from the skin).
     name
         Display name, e.g. ``"AP"``.
+    patient_position
+        DICOM PatientPosition of the set-up the angles refer to (``"HFS"``, ``"FFS"``, ``"HFP"``,
+        ``"FFP"``); ``None``: the CT's, set by :func:`resolve_plan` (head-first supine when the CT gives
+        none).
     """
 
     energy: str
@@ -131,8 +139,17 @@ class Beam:
     blocks: tuple[Block, ...] = ()
     isocentre_lps_mm: tuple[float, float, float] | None = None
     name: str = ""
+    patient_position: str | None = None
 
     def __post_init__(self) -> None:
+        if self.patient_position is not None:
+            code = str(self.patient_position).strip().upper()
+            if code not in PATIENT_POSITIONS:
+                raise PlanError(
+                    f"beam {self.name or self.gantry_deg}: patient_position {self.patient_position!r} is not "
+                    f"supported; use one of {', '.join(PATIENT_POSITIONS)}"
+                )
+            object.__setattr__(self, "patient_position", code)
         object.__setattr__(self, "gantry_deg", float(self.gantry_deg))
         object.__setattr__(self, "collimator_deg", float(self.collimator_deg))
         object.__setattr__(self, "field_mm", tuple(float(f) for f in self.field_mm))
@@ -167,7 +184,7 @@ class Beam:
         """
         if self.isocentre_lps_mm is None:
             raise PlanError(f"beam {self.label}: isocentre_lps_mm is not set; resolve the plan on a CT first")
-        d, u, v = beam_basis(self.gantry_deg, self.collimator_deg)
+        d, u, v = beam_basis(self.gantry_deg, self.collimator_deg, self.patient_position or "HFS")
         source = np.asarray(self.isocentre_lps_mm) - SAD_MM * d
         return source, d, u, v
 
@@ -347,6 +364,8 @@ class Plan:
             out.append(f"weight = {_toml_value(beam.weight)}")
             if beam.isocentre_lps_mm is not None:
                 out.append(f"isocentre_lps_mm = {_toml_value(list(beam.isocentre_lps_mm))}")
+            if beam.patient_position is not None:
+                out.append(f"patient_position = {_toml_value(beam.patient_position)}")
             for block in beam.blocks:
                 out += [
                     "[[beams.blocks]]",
@@ -373,28 +392,69 @@ def _toml_value(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- geometry
-def beam_basis(gantry_deg: float, collimator_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Beam direction and field axes in LPS for a head-first supine patient (IEC 61217).
+#: PatientPosition -> the patient's LPS directions of the IEC 61217 fixed axes X (to the right of an
+#: observer at the foot of the couch facing the gantry), Y (towards the gantry) and Z (up), as columns.
+_IEC_TO_LPS = {
+    "HFS": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),  # X left, Y head, Z anterior
+    "HFP": np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]),  # X right, Y head, Z posterior
+    "FFS": np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, -1.0, 0.0]]),  # X right, Y feet, Z anterior
+    "FFP": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),  # X left, Y feet, Z posterior
+}
+#: PatientPosition codes the beams can follow.
+PATIENT_POSITIONS = tuple(_IEC_TO_LPS)
+
+
+def beam_basis(
+    gantry_deg: float, collimator_deg: float = 0.0, patient_position: str = "HFS"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Beam direction and field axes in the patient's LPS (IEC 61217), for the patient's set-up.
 
     Parameters
     ----------
     gantry_deg, collimator_deg
         IEC gantry and collimator angles (degrees).
+    patient_position
+        DICOM PatientPosition: ``"HFS"`` (head first supine, default), ``"FFS"``, ``"HFP"``, ``"FFP"``.
+        Gantry 0 enters from above: through the patient's front when supine, the back when prone.
 
     Returns
     -------
     d, u, v
         Unit vectors: ``d`` from the source towards the isocentre, ``u`` and ``v`` the field's x and y
-        directions (at collimator 0, ``u`` points to the patient's left for an AP beam and ``v`` superior).
+        directions (head-first supine at collimator 0: ``u`` points to the patient's left for an AP beam and
+        ``v`` superior).
+
+    Raises
+    ------
+    PlanError
+        For a patient position other than those of :data:`PATIENT_POSITIONS`.
     """
+    try:
+        to_lps = _IEC_TO_LPS[str(patient_position).upper()]
+    except KeyError:
+        raise PlanError(
+            f"patient position {patient_position!r} is not supported; use one of {', '.join(_IEC_TO_LPS)}"
+        ) from None
     g = math.radians(gantry_deg)
     c = math.radians(collimator_deg)
-    d = np.array([-math.sin(g), math.cos(g), 0.0])
-    u0 = np.array([math.cos(g), math.sin(g), 0.0])
-    v0 = np.array([0.0, 0.0, 1.0])
+    # in the IEC fixed system: the source at gantry g lies at (sin g, 0, cos g) from the isocentre
+    d = np.array([-math.sin(g), 0.0, -math.cos(g)])
+    u0 = np.array([math.cos(g), 0.0, -math.sin(g)])
+    v0 = np.array([0.0, 1.0, 0.0])
     u = math.cos(c) * u0 + math.sin(c) * v0
     v = -math.sin(c) * u0 + math.cos(c) * v0
-    return d, u, v
+    return to_lps @ d, to_lps @ u, to_lps @ v
+
+
+def ct_patient_position(ct: CTVolume) -> str:
+    """The CT's PatientPosition (``metadata``), ``"HFS"`` when it gives none."""
+    code = str(ct.metadata.get("PatientPosition") or "HFS").strip().upper()
+    if code not in _IEC_TO_LPS:
+        raise PlanError(
+            f"the CT's PatientPosition {code} is not supported; hbiview places beams for "
+            f"{', '.join(_IEC_TO_LPS)}"
+        )
+    return code
 
 
 def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
@@ -434,9 +494,17 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
     ct_lower, ct_upper = ct.geometry.bounds_mm()
     ct_corners = np.array(np.meshgrid(*zip(ct_lower, ct_upper), indexing="ij")).reshape(3, -1).T
     beams = []
+    position = ct_patient_position(ct)
     for number, beam in enumerate(plan.beams, start=1):
         key = f"beams[{number}]"
-        d, u, v = beam_basis(beam.gantry_deg, beam.collimator_deg)
+        if beam.patient_position is None and position != "HFS":
+            beam = replace(beam, patient_position=position)  # the angles refer to this CT's set-up
+        elif beam.patient_position is not None and beam.patient_position != position:
+            raise PlanError(
+                f"{where}{key}.patient_position = {beam.patient_position!r} but the CT was taken "
+                f"{position}: the plan belongs to another set-up"
+            )
+        d, u, v = beam_basis(beam.gantry_deg, beam.collimator_deg, beam.patient_position or "HFS")
         iso = np.asarray(beam.isocentre_lps_mm) if beam.isocentre_lps_mm is not None else None
         axis_point = iso if iso is not None else centre
         crossing = axis_crossing(ct, axis_point, d)
@@ -514,6 +582,7 @@ _BEAM_KEYS = {
     "weight",
     "blocks",
     "isocentre_lps_mm",
+    "patient_position",
 }
 _BLOCK_KEYS = {"polygon_mm", "rect_mm", "transmission"}
 _NORM_KEYS = {"point", "depth_mm", "lps_mm", "note"}
@@ -592,6 +661,11 @@ def _beam_from(where: str, number: int, table: Any) -> Beam:
     name = table.get("name", "")
     if not isinstance(name, str):
         raise PlanError(f"{where}{key}.name must be a string")
+    position = table.get("patient_position")
+    if position is not None and str(position).strip().upper() not in PATIENT_POSITIONS:
+        raise PlanError(
+            f"{where}{key}.patient_position = {position!r}: use one of {', '.join(PATIENT_POSITIONS)}"
+        )
     return Beam(
         energy=energy,
         gantry_deg=float(_number(where, f"{key}.gantry_deg", table.get("gantry_deg", 0.0), -360, 360)),
@@ -604,6 +678,7 @@ def _beam_from(where: str, number: int, table: Any) -> Beam:
         blocks=tuple(_block_from(where, f"{key}.blocks[{i}]", b) for i, b in enumerate(blocks_raw, start=1)),
         isocentre_lps_mm=iso,  # type: ignore[arg-type]
         name=name,
+        patient_position=position,
     )
 
 
@@ -791,39 +866,189 @@ def _to_z(value: Any) -> float | None:
     return float(value)
 
 
+#: Body length (mm) in the scan from which, when no landmark at all is found, the body is taken to be whole
+#: (vertex to soles) and its height as the stature (the shortest adults; partial scans are shorter).
+WHOLE_BODY_MM = 1400.0
+
+
+class _Marks(dict):  # type: ignore[type-arg]
+    """Landmark name -> z (mm) for the presets, and where the missing ones lie.
+
+    ``position`` holds ``"above_scan"`` / ``"below_scan"`` for landmarks beyond the images (their z is then
+    beyond that end of the scan: the estimate, or 1 mm past the end), ``scan_mm`` the scan's lower and
+    upper slice edges (mm).
+    """
+
+    position: dict[str, str]
+    scan_mm: tuple[float, float]
+
+
 def _landmarks(
     ct: CTVolume, landmarks: Mapping[str, Any] | None, body_z: tuple[float, float]
 ) -> dict[str, float]:
-    """Landmark z values: given, else from hbiview.anatomy, else the stature heuristic (with a warning)."""
-    found: dict[str, float | None] = {}
+    """Landmark z values for the presets: found (or given), else placed from those found.
+
+    A landmark beyond one end of the scan (see :func:`hbiview.anatomy.landmarks.locate_missing`) gets its
+    estimate, at least 1 mm beyond that end, so that a border on it falls at the scan's end and the preset
+    says that the field goes on beyond the images; one not found inside the scan gets its estimate from the
+    landmarks found (typical proportions scaled to the patient), with a warning. Only when no landmark at
+    all is known (none found, none given) do the body's ends give them, by stature fractions, with a
+    warning.
+    """
+    from hbiview.anatomy.landmarks import locate_missing
+    from hbiview.anatomy.types import Landmark
+
+    z_axis = ct.geometry.axis_coordinates_mm()[0]
+    half = float(ct.geometry.spacing_mm[0]) / 2
+    scan = (float(z_axis.min()) - half, float(z_axis.max()) + half)
     if landmarks is None:
-        try:
-            from hbiview.anatomy import find_landmarks  # type: ignore[attr-defined]
-        except ImportError:
-            find_landmarks = None
-        if find_landmarks is not None:
-            result = find_landmarks(ct)
-            items = result.items() if hasattr(result, "items") else vars(result).items()
-            landmarks = dict(items)
-    if landmarks is not None:
-        found = {str(k): _to_z(v) for k, v in landmarks.items()}
-    guess = _heuristic_landmarks(*body_z)
-    missing = [k for k in (*LANDMARK_KEYS, *VERTEBRAE) if found.get(k) is None]
-    if landmarks is None:
-        warn(
-            "no landmark finder available (hbiview.anatomy): field borders estimated from the body's "
-            f"height ({body_z[1] - body_z[0]:.0f} mm) by average body proportions; check them on the images"
+        from hbiview.anatomy import find_landmarks
+
+        landmarks = dict(find_landmarks(ct).items())
+    given: dict[str, Any] = {}
+    for key, value in landmarks.items():
+        z = _to_z(value)
+        given[str(key)] = (
+            value
+            if isinstance(value, Landmark)
+            else Landmark(z, 1.0 if z is not None else 0.0, "given" if z is not None else "not given")
         )
-    elif [k for k in missing if k in LANDMARK_KEYS]:
+    for key in (*LANDMARK_KEYS, *VERTEBRAE):
+        given.setdefault(key, Landmark(None, 0.0, "not given"))
+    if any(m.z_mm is None and m.position is None and m.estimate_mm is None for m in given.values()):
+        # given as numbers (or found without placing the missing ones): say where the missing ones lie
+        given = locate_missing(given, scan)
+    out = _Marks()
+    out.position, out.scan_mm = {}, scan
+    estimated = []
+    for key, mark in given.items():
+        if mark.z_mm is not None:
+            out[key] = float(mark.z_mm)
+        elif mark.position == "above_scan":
+            out[key] = max(-math.inf if mark.estimate_mm is None else mark.estimate_mm, scan[1] + 1.0)
+            out.position[key] = mark.position
+        elif mark.position == "below_scan":
+            out[key] = min(math.inf if mark.estimate_mm is None else mark.estimate_mm, scan[0] - 1.0)
+            out.position[key] = mark.position
+        elif mark.estimate_mm is not None:
+            out[key] = float(mark.estimate_mm)
+            if key in LANDMARK_KEYS:
+                estimated.append(f"{key} (z {mark.estimate_mm:.0f} mm)")
+    if estimated:
         warn(
-            f"landmarks {', '.join(k for k in missing if k in LANDMARK_KEYS)} not found; "
-            "estimated from body proportions"
+            f"landmarks not found in the scan, estimated from those found by typical adult proportions: "
+            f"{', '.join(estimated)}; check them on the images"
         )
-    if found.get("skull_base") is not None and found.get("iliac_crest") is not None:
-        guess.update(_spread_vertebrae(found["skull_base"], found["iliac_crest"]))  # type: ignore[arg-type]
-    out = dict(guess)
-    out.update({k: v for k, v in found.items() if v is not None})
+    if not any(given[k].z_mm is not None for k in LANDMARK_KEYS) and body_z[1] - body_z[0] >= WHOLE_BODY_MM:
+        # nothing found to scale from, but the body is whole in the scan: its height is the stature
+        warn(
+            "no landmark found on this CT: field borders estimated from the body's height "
+            f"({body_z[1] - body_z[0]:.0f} mm) by average body proportions; check them on the images"
+        )
+        guess = _heuristic_landmarks(*body_z)
+        out.update({k: v for k, v in guess.items() if k not in out or k in out.position})
+        out.position.clear()
+    if "skull_base" in out and "iliac_crest" in out:
+        spread = _spread_vertebrae(out["skull_base"], out["iliac_crest"])
+        out.update({k: v for k, v in spread.items() if k not in out})
     return out
+
+
+def _beyond_images(
+    name: str, borders: list[tuple[str, float, str]], marks: Mapping[str, float]
+) -> tuple[dict[str, float], str]:
+    """Borders that fall beyond the scan: moved to its end, with a warning and a sentence for the plan.
+
+    Parameters
+    ----------
+    name
+        Preset name (named in the warning).
+    borders
+        ``(which, z_mm, text)`` per border: ``"superior"`` or ``"inferior"``, its z and how it is named.
+    marks
+        The preset's landmarks (:func:`_landmarks`), which know the scan's ends.
+
+    Returns
+    -------
+    moved, sentence
+        ``which -> z`` of the borders moved to the scan's end, and what to add to the plan's description
+        (empty when every border is on the images).
+    """
+    scan = getattr(marks, "scan_mm", None)
+    if scan is None:
+        return {}, ""
+    moved: dict[str, float] = {}
+    parts = []
+    for which, z, text in borders:
+        if which == "superior" and z > scan[1]:
+            moved[which], side, end = scan[1], "above", "top"
+        elif which == "inferior" and z < scan[0]:
+            moved[which], side, end = scan[0], "below", "bottom"
+        else:
+            continue
+        parts.append(
+            f"the {which} border ({text}) lies {side} the scan (estimated z {z:.0f} mm): it is set at the "
+            f"{end} of the images, z {moved[which]:.0f} mm"
+        )
+    if not parts:
+        return moved, ""
+    text = "; ".join(parts)
+    warn(
+        f"{name}: {text}. The field continues beyond the images: the dose beyond them is not computed; "
+        "check the border on the patient or use a longer CT"
+    )
+    return moved, f" The field continues beyond the images: {text}."
+
+
+def _borders_on_images(
+    name: str, superior: float, top_text: str, inferior: float, bottom_text: str, marks: Mapping[str, float]
+) -> tuple[float, float, str]:
+    """A preset's borders kept on the images: beyond an end, at that end (with the warning and sentence).
+
+    Raises
+    ------
+    PlanError
+        When the whole field lies beyond one end of the scan.
+    """
+    scan = getattr(marks, "scan_mm", None)
+    if scan is not None and (superior < scan[0] or inferior > scan[1]):
+        side = "below" if superior < scan[0] else "above"
+        raise PlanError(
+            f"preset {name}: the field ({top_text} to {bottom_text}, estimated z {inferior:.0f} to "
+            f"{superior:.0f} mm) lies entirely {side} the scan (z {scan[0]:.0f} to {scan[1]:.0f} mm); "
+            "this CT does not show that part of the body"
+        )
+    moved, text = _beyond_images(
+        name, [("superior", superior, top_text), ("inferior", inferior, bottom_text)], marks
+    )
+    return moved.get("superior", superior), moved.get("inferior", inferior), text
+
+
+def _for_patient(beams: Any, ct: CTVolume) -> tuple[Beam, ...]:
+    """Preset beams written for a supine patient (AP at gantry 0), turned to follow the CT's set-up.
+
+    A prone patient's front faces the floor: the AP beam comes from below (gantry 180) and the PA beam
+    from above (gantry 0). Feet-first set-ups keep the angles (the beams' directions in the patient follow
+    from ``patient_position``, see :func:`beam_basis`).
+    """
+    position = ct_patient_position(ct)
+    if position == "HFS":
+        return tuple(beams)
+    turn = 180.0 if position.endswith("P") else 0.0
+    return tuple(
+        replace(b, gantry_deg=(b.gantry_deg + turn) % 360.0, patient_position=position) for b in beams
+    )
+
+
+def _level_on_images(level: str, marks: Mapping[str, float]) -> None:
+    """Refuse a spine field on a vertebra that lies beyond the images."""
+    side = getattr(marks, "position", {}).get(level)
+    if side is not None:
+        where = "above" if side == "above_scan" else "below"
+        raise PlanError(
+            f"preset spine: {level} lies {where} the scan (estimated z {marks[level]:.0f} mm); a spine field "
+            "needs its vertebra on the images: use a CT that shows it"
+        )
 
 
 _DISC = re.compile(r"([CTLS]\d{1,2})\s*[-/]\s*([CTLS]\d{1,2})")
@@ -872,7 +1097,8 @@ def border_z_mm(spec: Any, landmarks: Mapping[str, Any]) -> tuple[float, str]:
         value = marks.get(key)
         if value is None:
             raise PlanError(
-                f"border {spec!r}: landmark {key!r} is not known on this CT; give z in mm instead"
+                f"border {spec!r}: landmark {key!r} is not known on this CT (not found, and no other "
+                "landmark found to estimate it from); give z in mm instead"
             )
         return value
 
@@ -1197,6 +1423,9 @@ def preset(
             )
         if name == "mid-hbi" and "superior" not in options:
             top_text = "lung base (diaphragm)"
+        superior, inferior, beyond_text = _borders_on_images(
+            name, superior, top_text, inferior, bottom_text, marks
+        )
         borders = f"{top_text} to {bottom_text}"
         superior = min(superior, float(body_slices.max()))
         inferior = max(inferior, float(body_slices.min()))
@@ -1245,8 +1474,9 @@ def preset(
             f"z {inferior:.0f} to {superior:.0f} mm "
             f"({length:.0f} mm), width {width:.0f} mm (body + {margin:g} mm each side) at midplane; "
             f"separation {separation:.0f} mm; extended SSD {ssd:.0f} mm, "
-            f"jaws {jaw_x:.0f} x {jaw_y:.0f} mm at 1000 mm, collimator {collimator:g}.{coverage}"
+            f"jaws {jaw_x:.0f} x {jaw_y:.0f} mm at 1000 mm, collimator {collimator:g}.{coverage}{beyond_text}"
         )
+        beams = list(_for_patient(beams, ct))
         plan = Plan(
             name,
             tuple(beams),
@@ -1259,7 +1489,7 @@ def preset(
         )
         placed = []
         for beam in plan.beams:
-            d, _, _ = beam_basis(beam.gantry_deg)
+            d, _, _ = beam_basis(beam.gantry_deg, 0.0, beam.patient_position or "HFS")
             cross = axis_crossing(ct, centre, d)
             entry = centre + (cross[0] if cross else -separation / 2) * d
             placed.append(
@@ -1279,6 +1509,13 @@ def preset(
         if level not in VERTEBRAE:
             raise PlanError(f"preset spine: level {level!r} is not a vertebra (C1..C7, T1..T12, L1..L5, S1)")
         i = VERTEBRAE.index(level)
+        _level_on_images(level, marks)
+        for key in VERTEBRAE[max(i - 1, 0) : i + 2]:
+            if key not in marks:
+                raise PlanError(
+                    f"preset spine: the vertebral level {key} was not found on this CT (no skull base, lungs "
+                    "or iliac crest to count from); check the series ('hbiview info CT --landmarks')"
+                )
         z_c = marks[level]
         above = marks[VERTEBRAE[max(i - 1, 0)]]
         below = marks[VERTEBRAE[min(i + 1, len(VERTEBRAE) - 1)]]
@@ -1315,6 +1552,7 @@ def preset(
             )
             norm = Normalization("midplane")
             setup = "AP/PA isocentric (SAD 1000 mm) at the body's midplane, prescribed at midplane"
+        beams = _for_patient(beams, ct)
         description = (
             f"Spine {level} (z {z_c:.0f} mm), {schedule}: field {width:g} x {length:.0f} mm at 1000 mm "
             f"covering {VERTEBRAE[max(i - 1, 0)]}-{VERTEBRAE[min(i + 1, len(VERTEBRAE) - 1)]}; "
@@ -1324,8 +1562,17 @@ def preset(
         return resolve_plan(plan, ct)
 
     # pelvis: iliac crest (+20 mm) to 80 mm below the femoral heads (below the lesser trochanters)
+    for key in ("iliac_crest", "femoral_heads"):
+        if key not in marks:
+            raise PlanError(
+                f"preset pelvis: the {key.replace('_', ' ')} was not found on this CT and cannot be "
+                "estimated (no other landmark found); check the series ('hbiview info CT --landmarks')"
+            )
     superior = marks["iliac_crest"] + 20.0
     inferior = marks["femoral_heads"] - 80.0
+    superior, inferior, beyond_text = _borders_on_images(
+        name, superior, "iliac crest + 20 mm", inferior, "femoral heads - 80 mm", marks
+    )
     x0, x1, y0, y1 = _body_section(geometry, mask, inferior, superior)
     width = min((x1 - x0) + 2 * margin, MAX_JAW_MM)
     length = superior - inferior
@@ -1336,10 +1583,11 @@ def preset(
         Beam(energy, g, 0.0, (round(width, 1), round(length, 1)), isocentre_lps_mm=tuple(centre), name=lab)  # type: ignore[arg-type]
         for g, lab in ((0.0, "AP"), (180.0, "PA"))
     )
+    beams = _for_patient(beams, ct)
     description = (
         f"Pelvis and hips, {schedule}: iliac crest + 20 mm to femoral heads - 80 mm (z {inferior:.0f} to "
         f"{superior:.0f} mm), width {width:.0f} mm (body + {margin:g} mm); AP/PA isocentric (SAD 1000 mm) "
-        "at the body centre, collimator 0, prescribed at midplane."
+        f"at the body centre, collimator 0, prescribed at midplane.{beyond_text}"
     )
     plan = Plan(
         "pelvis", beams, dose, fractions, Normalization("midplane"), heterogeneity, grid_mm, description

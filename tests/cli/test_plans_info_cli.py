@@ -112,7 +112,8 @@ def test_info_landmarks_table_and_json(sample_ct_dir: Path, capsys: pytest.Captu
     slice_mm = float(_ct(str(sample_ct_dir)).geometry.spacing_mm[0])
     for name, z_true in truth.items():
         entry = marks[name]
-        assert set(entry) == {"z_mm", "confidence", "note"}
+        assert set(entry) == {"z_mm", "confidence", "note", "position", "estimate_mm"}
+        assert entry["position"] == "in_scan" and entry["estimate_mm"] is None  # the sample is whole
         assert 0.0 <= entry["confidence"] <= 1.0 and entry["note"]
         # issue 4: landmark z within one slice + 10 mm of the phantom's ground truth
         assert entry["z_mm"] == pytest.approx(z_true, abs=slice_mm + 10.0), name

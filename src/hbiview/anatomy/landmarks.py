@@ -28,7 +28,11 @@ as ``None`` with a note rather than wrong, and :func:`find_landmarks` warns nami
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 from scipy import ndimage
@@ -39,7 +43,16 @@ from hbiview.errors import GeometryError, warn
 from hbiview.geometry import Geometry
 from hbiview.volume import CTVolume
 
-__all__ = ["Context", "canonical_view", "coarse_warning", "find_landmarks", "landmarks_from_masks"]
+__all__ = [
+    "Context",
+    "canonical_view",
+    "coarse_warning",
+    "estimate_from_found",
+    "find_landmarks",
+    "landmarks_from_masks",
+    "locate_missing",
+    "stature_fractions",
+]
 
 #: Typical adult height (mm) of one vertebral body with its disc, per region (our rounded estimates of
 #: the usual anatomy-text figures: cervical 15-20, thoracic 20-30, lumbar 30-40 mm); only the ratios matter,
@@ -56,6 +69,17 @@ MAX_PELVIS_HALF_WIDTH_MM = 190.0
 
 #: In-plane pixel size (mm) :func:`find_landmarks` works at, when the CT is finer.
 LANDMARK_SPACING_MM = 4.0
+
+#: Stature (mm) assumed when a single landmark is found to scale the typical proportions from: about the
+#: mean of ICRP Publication 89's reference adults (male 1760 mm, female 1630 mm).
+TYPICAL_STATURE_MM = 1700.0
+
+#: Statures (mm) an estimate fitted to two or more landmarks is held to (adults, rounded).
+STATURE_RANGE_MM = (1400.0, 2000.0)
+
+#: A landmark that the image places beyond one end but whose estimate lies further than this inside the
+#: scan (mm) is called not found rather than beyond the images (twice the estimates' typical error).
+INSIDE_MARGIN_MM = 60.0
 
 
 def canonical_view(geometry: Geometry) -> tuple[tuple[slice, slice, slice], np.ndarray]:
@@ -102,6 +126,136 @@ class Context:
     femoral_heads: list[tuple[float, float, float, float]] = field(default_factory=list)  # (k, j, i, r_mm)
     arms_up: bool = False
     doubts: list[str] = field(default_factory=list)  # landmarks dropped as unreliable, and why
+
+
+@lru_cache(maxsize=1)
+def stature_fractions() -> dict[str, float]:
+    """Height of each landmark above the soles as a fraction of stature (``data/body_proportions.csv``)."""
+    ref = resources.files("hbiview") / "data" / "body_proportions.csv"
+    lines = [ln for ln in ref.read_text().splitlines() if ln and not ln.startswith("#")]
+    return {r["landmark"]: float(r["fraction_of_stature"]) for r in csv.DictReader(lines)}
+
+
+def estimate_from_found(known: Mapping[str, float | None]) -> tuple[dict[str, float], str]:
+    """Every landmark's z (mm) estimated from those found, by typical proportions scaled to the patient.
+
+    The heights of :func:`stature_fractions` are fitted to the landmarks found (least squares, both the
+    soles' z and the stature free, the stature held to :data:`STATURE_RANGE_MM`); with a single landmark
+    (or found ones too close together to give a scale) the stature is :data:`TYPICAL_STATURE_MM`. The
+    scan's length never enters.
+
+    Parameters
+    ----------
+    known
+        Landmark name -> z (LPS mm), ``None`` for missing ones; names without a typical height are ignored.
+
+    Returns
+    -------
+    estimates, basis
+        Name -> z (mm) for every landmark of the table (empty when nothing was found), and the landmarks
+        the estimate rests on, in words ("the lung apex and iliac crest").
+    """
+    fractions = stature_fractions()
+    pairs = [(fractions[n], float(z)) for n, z in known.items() if n in fractions and z is not None]
+    if not pairs:
+        return {}, ""
+    a = np.array(pairs)
+    stature = TYPICAL_STATURE_MM
+    if len(a) >= 2 and np.ptp(a[:, 0]) >= 0.1:
+        stature = float(np.clip(np.polyfit(a[:, 0], a[:, 1], 1)[0], *STATURE_RANGE_MM))
+    soles = float(np.mean(a[:, 1] - stature * a[:, 0]))
+    names = [n.replace("_", " ") for n in fractions if n in known and known[n] is not None]
+    basis = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return {n: soles + stature * f for n, f in fractions.items()}, "the " + basis
+
+
+def locate_missing(marks: Mapping[str, Landmark], scan_mm: tuple[float, float]) -> dict[str, Landmark]:
+    """Say for each landmark not in the scan on which side of it it lies, and estimate where.
+
+    A landmark lies beyond the top of the scan when the finder says the structure reaches the top slice
+    (vertex, lung apex), or when landmarks below it were found but none above it (anatomical order head to
+    feet); likewise beyond the bottom. Its estimate (:func:`estimate_from_found`) is then never inside the
+    scan: an estimate falling inside is moved to the scan's end, unless it falls more than
+    :data:`INSIDE_MARGIN_MM` inside, when the landmark is called not found (``position`` ``None``) instead.
+    Landmarks the finder could not find reliably, or with found landmarks on both sides, have ``position``
+    ``None`` and the estimate as it comes. Vertebral levels beyond the scan take the side of their own
+    extrapolated centre.
+
+    Parameters
+    ----------
+    marks
+        Name -> :class:`Landmark` (``z_mm`` ``None`` for what is not in the scan).
+    scan_mm
+        z (LPS mm) of the scan's lower and upper ends (slice edges).
+
+    Returns
+    -------
+    dict
+        The same landmarks, the missing ones with ``position`` and ``estimate_mm`` set and a note that says
+        so.
+    """
+    low, high = float(min(scan_mm)), float(max(scan_mm))
+    order = list(LANDMARK_NAMES)
+    known = {n: m.z_mm for n, m in marks.items() if n in order and m.z_mm is not None}
+    estimates, basis = estimate_from_found(known)
+    out = dict(marks)
+    for name, mark in marks.items():
+        if mark.z_mm is not None:
+            continue
+        if name in VERTEBRAE:
+            z = mark.estimate_mm
+            if z is None and "~" in mark.note:
+                try:
+                    z = float(mark.note.split("~")[1].split(" ")[0])
+                except ValueError:
+                    z = None
+            if z is None:
+                continue
+            side = "above_scan" if z > (low + high) / 2 else "below_scan"
+            z = max(z, high) if side == "above_scan" else min(z, low)
+            out[name] = replace(mark, position=side, estimate_mm=float(z))
+            continue
+        if name not in order:
+            continue
+        i = order.index(name)
+        above = [k for k in order[:i] if k in known]
+        below = [k for k in order[i + 1 :] if k in known]
+        estimate = estimates.get(name)
+        side: str | None = None
+        if "reaches the top slice" in mark.note:
+            side = "above_scan"
+        elif "reaches the bottom slice" in mark.note:
+            side = "below_scan"
+        elif "not found reliably" not in mark.note:
+            if below and not above:
+                side = "above_scan"
+            elif above and not below:
+                side = "below_scan"
+            inside = (
+                estimate is not None
+                and side is not None
+                and min(estimate - low, high - estimate) > INSIDE_MARGIN_MM
+            )
+            if inside:
+                side = None
+        if side is None and estimate is not None and not (low <= estimate <= high):
+            # not found, and expected beyond the images by the landmarks that were found
+            side = "above_scan" if estimate > high else "below_scan"
+        if side == "above_scan":
+            estimate = None if estimate is None else max(estimate, high)
+        elif side == "below_scan":
+            estimate = None if estimate is None else min(estimate, low)
+        note = mark.note
+        if side is not None:
+            note += f"; it lies {'above' if side == 'above_scan' else 'below'} the scan"
+        elif "not in scan" in note:
+            note = note.replace("not in scan", "not found in the scan", 1)
+        if estimate is not None:
+            note += f" (estimated z {estimate:.0f} mm from {basis} by typical proportions)"
+        out[name] = replace(
+            mark, note=note, position=side, estimate_mm=None if estimate is None else float(estimate)
+        )
+    return out
 
 
 def _slice_z(z_mm: np.ndarray, k: float) -> float:
@@ -270,12 +424,28 @@ def landmarks_from_masks(
     runs = [r for r in _runs(head) if r[1] - r[0] >= max(2, int(30.0 / sz))]
     if runs:
         start, stop = runs[-1]
-        if not top_cut or stop == nz:
+        # with the body reaching the top slice, the head is whole when the body there is already small
+        # (the crown of the head; whole-body CTs often end at the vertex): the top slice holds less than
+        # half of the head's largest cross-section
+        head_whole = stop < nz and central_area[-1] < 0.5 * central_area[start:stop].max()
+        if not top_cut or stop == nz or head_whole:
+            # below the large section of the brain, the skull still encloses the cerebellum's narrowing
+            # lower part down to the foramen magnum (a few cm2, thick slices show it in one or two slices)
+            k = start
+            while (
+                k - 1 >= 0
+                and enclosed[k - 1] >= 300.0
+                and air_inside[k - 1] <= 0.05 * enclosed[k - 1]
+                and (inside[k - 1] & inside[k]).sum() * sy * sx >= 0.5 * enclosed[k - 1]
+                and z_mm[start] - z_mm[k - 1] <= 40.0
+            ):
+                k -= 1
             # the atlas (C1) lies just below the foramen magnum: its centre about 12 mm below the lowest
             # slice in which the skull still closes around the brain
+            start_sb = k
             note = "12 mm below the lowest slice with the skull closed around the brain (C1)"
             conf = 0.7 if not (top_cut and start == 0) else 0.3
-            put("skull_base", float(z_mm[start]) - 12.0, conf * coarse_factor, note + coarse_note)
+            put("skull_base", float(z_mm[start_sb]) - 12.0, conf * coarse_factor, note + coarse_note)
         if not top_cut:
             # the vertex is the top of the body above the brain's centre: raised hands above the head
             # would otherwise count as the top of the body near the midline
@@ -340,7 +510,13 @@ def landmarks_from_masks(
         # the crests lie 150-250 mm below the diaphragm domes: lateral bone starting just under the lungs
         # is the lowest ribs (or ribs and pelvis merged on coarse slices), and hips found in it are wrong
         below = [r for r in pelvis_runs if z_mm[r[1] - 1] <= base - 80.0]
-        if not below:
+        if not below and z_mm[0] > base - 120.0:
+            # the scan ends within 120 mm of the domes: the lateral bone there is the lowest ribs, and the
+            # crests (150-250 mm below the domes) lie below the scan
+            why = f"not in scan: the scan ends {base - z_mm[0]:.0f} mm below the lung bases"
+            put("iliac_crest", None, 0.0, why)
+            put("femoral_heads", None, 0.0, why)
+        elif not below:
             doubt("iliac_crest", "the lateral bone below the lungs starts just under them (lowest ribs)")
             doubt("femoral_heads", "the pelvis could not be told from the lowest ribs")
         pelvis_runs = below
@@ -412,8 +588,11 @@ def landmarks_from_masks(
             if seg.max() > 1.4 * np.median(seg):
                 # the joint line: the narrowest bone between the condyles above and the tibial plateau below
                 n = max(round(60.0 / sz), 2)
+                # within 30 mm of the widest bone: condyles and tibial plateau are the widest bone of the leg,
+                # and the medullary cavities further off leave dips of their own (ICRP 110 on 8 mm slices)
+                reach = max(round(30.0 / sz), 1)
                 best, best_score = k, 1.5
-                for kk in range(max(k - n, 1), min(k + n, nz - 1)):
+                for kk in range(max(k - reach, 1), min(k + reach + 1, nz - 1)):
                     below = bone_area[max(kk - n, 0) : kk].max()
                     above = bone_area[kk + 1 : kk + 1 + n].max()
                     score = min(below, above) / max(bone_area[kk], 1.0)
@@ -430,6 +609,10 @@ def landmarks_from_masks(
         doubt("knees", "no knee joint seen between the femoral heads and the feet")
     if "knees" not in found:
         put("knees", None, 0.0, "not in scan: no knee found")
+    if soles is None and bottom_cut and fh is not None:
+        # the scan ends at the soles (whole-body CTs often do): look for the feet widening all the same;
+        # a scan cut higher up the legs shows no widening and finds no ankles
+        soles = float(z_mm[0] - sz / 2)
     if soles is not None:
         k0 = body_slices[0]
         k1 = int(np.searchsorted(z_mm, soles + 250.0))
@@ -446,7 +629,7 @@ def landmarks_from_masks(
                     put("ankles", z_mm[k + 1], 0.6, "where the legs start to widen into the feet")
                     _ankle_joint(found, bone_area, z_mm, sz)
                     break
-    if "ankles" not in found and soles is not None and z_mm[-1] - soles >= 250.0:
+    if "ankles" not in found and found["soles"].z_mm is not None and z_mm[-1] - soles >= 250.0:
         doubt("ankles", "the legs do not widen into the feet above the soles")
     if "ankles" not in found:
         put("ankles", None, 0.0, "not in scan: no ankles found")
@@ -461,7 +644,8 @@ def landmarks_from_masks(
 
     _vertebral_levels(found, ctx, hu, skeleton)
     ctx.estimates.update({k: v.z_mm for k, v in found.items() if v.z_mm is not None})
-    ordered = {name: found[name] for name in (*LANDMARK_NAMES, *VERTEBRAE)}
+    located = locate_missing(found, (float(z_mm[0]) - sz / 2, float(z_mm[-1]) + sz / 2))
+    ordered = {name: located[name] for name in (*LANDMARK_NAMES, *VERTEBRAE)}
     return Landmarks(ordered), ctx
 
 
@@ -578,7 +762,9 @@ def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, 
         ctx.estimates[name] = float(z)
         inside = z_mm[0] - half_slice <= z <= z_mm[-1] + half_slice
         found[name] = (
-            Landmark(float(z), conf, note) if inside else Landmark(None, 0.0, f"not in scan (~{z:.0f} mm)")
+            Landmark(float(z), conf, note)
+            if inside
+            else Landmark(None, 0.0, f"not in scan (~{z:.0f} mm)", estimate_mm=float(z))
         )
 
 

@@ -72,11 +72,20 @@ class Landmark:
         0 (a guess) to 1 (found directly in the image).
     note
         How it was found, or why it is missing.
+    position
+        For a landmark not in the scan: ``"above_scan"`` or ``"below_scan"`` (it lies beyond that end of
+        the images), or ``None`` when the image does not tell (not found although it should be there).
+    estimate_mm
+        For a landmark not in the scan: its z (LPS mm) estimated from the landmarks found (typical adult
+        proportions scaled to the patient), never inside the scan when ``position`` is set; ``None`` when
+        nothing was found to estimate it from.
     """
 
     z_mm: float | None
     confidence: float
     note: str = ""
+    position: str | None = None
+    estimate_mm: float | None = None
 
     @property
     def in_scan(self) -> bool:

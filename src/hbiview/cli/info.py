@@ -20,7 +20,9 @@ JSON keys: patient_name, patient_id, study_description, series_description, seri
 shape [slices, rows, columns], spacing_mm [slice, row, column], origin_mm [x, y, z] (LPS),
 extent_mm [slice, row, column], hu_range [min, max], frame_of_reference_uid, source_path,
 series (one entry per series found, the one read has "selected": true);
-with --landmarks: landmarks {name: {"z_mm": number or null (not in scan), "confidence": 0-1, "note": text}}
+with --landmarks: landmarks {name: {"z_mm": number or null (not in scan), "confidence": 0-1, "note": text,
+"position": "in_scan", "above_scan", "below_scan" or null (not found, side unknown), "estimate_mm": z
+estimated from the landmarks found (typical adult proportions scaled to the patient) or null}}
 (vertex, skull_base, lung_apex, lung_base, iliac_crest, femoral_heads, knees, ankles, soles, C1 .. S1).
 """
 
@@ -56,8 +58,11 @@ def collect_landmarks(ct: Any) -> dict[str, dict[str, Any]]:
     Returns
     -------
     dict
-        Name -> ``{"z_mm": float or None, "confidence": float, "note": str}``; ``z_mm`` is LPS z in mm,
-        ``None`` when the landmark is not in the scan.
+        Name -> ``{"z_mm": float or None, "confidence": float, "note": str, "position": str or None,
+        "estimate_mm": float or None}``; ``z_mm`` is LPS z in mm, ``None`` when the landmark is not in the
+        scan; ``position`` is ``"in_scan"``, ``"above_scan"`` or ``"below_scan"`` (beyond that end of the
+        images), ``None`` when it was not found and the side is unknown; ``estimate_mm`` is the estimate
+        of a landmark not in the scan (never inside the scan when it lies beyond an end).
     """
     from hbiview.anatomy import find_landmarks
     from hbiview.progress import progress
@@ -69,9 +74,25 @@ def collect_landmarks(ct: Any) -> dict[str, dict[str, Any]]:
             "z_mm": None if mark.z_mm is None else round(float(mark.z_mm), 2),
             "confidence": round(float(mark.confidence), 3),
             "note": str(mark.note),
+            "position": "in_scan" if mark.z_mm is not None else getattr(mark, "position", None),
+            "estimate_mm": None
+            if getattr(mark, "estimate_mm", None) is None
+            else round(float(mark.estimate_mm), 1),
         }
         for name, mark in found.items()
     }
+
+
+def _where(mark: dict[str, Any]) -> str:
+    """The z column of the landmark table: the z, or where a landmark not in the scan lies."""
+    if mark["z_mm"] is not None:
+        return f"{mark['z_mm']:.1f}"
+    estimate = mark.get("estimate_mm")
+    about = f" (~{estimate:.0f})" if estimate is not None else ""
+    if "position" not in mark:
+        return "not in scan" + about
+    sides = {"above_scan": "above scan", "below_scan": "below scan"}
+    return sides.get(mark["position"] or "", "not found") + about
 
 
 def format_landmarks(landmarks: dict[str, dict[str, Any]]) -> str:
@@ -79,7 +100,7 @@ def format_landmarks(landmarks: dict[str, dict[str, Any]]) -> str:
     rows = [
         (
             name,
-            "not in scan" if v["z_mm"] is None else f"{v['z_mm']:.1f}",
+            _where(v),
             f"{v['confidence']:.2f}",
             v["note"],
         )

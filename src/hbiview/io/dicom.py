@@ -29,7 +29,7 @@ from hbiview.geometry import Geometry
 from hbiview.progress import progress
 from hbiview.volume import CTVolume
 
-__all__ = ["TRANSFER_SYNTAXES", "SeriesInfo", "list_series", "read_ct", "write_ct"]
+__all__ = ["PATIENT_POSITIONS", "TRANSFER_SYNTAXES", "SeriesInfo", "list_series", "read_ct", "write_ct"]
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -42,6 +42,10 @@ TRANSFER_SYNTAXES: dict[str, str] = {
 }
 
 _J2K_ENCODE_LOCK = threading.Lock()
+
+#: PatientPosition codes hbiview reads (head or feet first, supine or prone); decubitus positions (HFDR,
+#: HFDL, FFDR, FFDL) are refused: the presets' AP/PA beams assume the patient lies on the back or front.
+PATIENT_POSITIONS = ("HFS", "FFS", "HFP", "FFP")
 
 #: window presets written with every slice: (centre HU, width HU, name)
 WINDOW_PRESETS: tuple[tuple[float, float, str], ...] = (
@@ -218,6 +222,12 @@ def write_ct(
         frame_uid = geometry.frame_of_reference_uid
     else:
         frame_uid = _uid(uid_seed, "frame")
+    position_code = str(ct.metadata.get("PatientPosition") or "HFS").strip().upper()
+    if position_code not in PATIENT_POSITIONS:
+        raise InputError(
+            f"PatientPosition {position_code!r} in the CT's metadata is not supported; use one of "
+            f"{', '.join(PATIENT_POSITIONS)}"
+        )
     window_centres = [_ds(c) for c, _, _ in WINDOW_PRESETS]
     window_widths = [_ds(w) for _, w, _ in WINDOW_PRESETS]
     window_names = [name for _, _, name in WINDOW_PRESETS]
@@ -251,7 +261,7 @@ def write_ct(
         ds.SliceThickness = _ds(spacing[0])
         ds.KVP = ""
         ds.SpacingBetweenSlices = _ds(spacing[0])
-        ds.PatientPosition = "HFS"
+        ds.PatientPosition = position_code
         ds.StudyInstanceUID = study_uid
         ds.SeriesInstanceUID = series_uid
         ds.StudyID = ""
@@ -478,6 +488,7 @@ _TEXT_KEYWORDS = (
     "ReferringPhysicianName",
     "PatientBirthDate",
     "PatientSex",
+    "PatientPosition",
 )
 
 #: attributes of the first slice that ``read_ct`` passes on in ``CTVolume.metadata``
@@ -495,6 +506,7 @@ _METADATA_KEYWORDS = (
     "AccessionNumber",
     "ReferringPhysicianName",
     "SOPClassUID",
+    "PatientPosition",
 )
 
 
@@ -607,13 +619,21 @@ def _read_header(path: Path, explicit: bool) -> _Header | None:
                 raise DicomError(f"{path}: is a DICOMDIR index, not an image; give its folder instead")
             return None
         series_uid = fields.text("SeriesInstanceUID")
+        media_instance = str(meta.get("MediaStorageSOPInstanceUID", "")).strip() if meta is not None else ""
         if not series_uid:
             if kind == "bare" and "PatientID" not in fields and "SOPClassUID" not in fields:
                 if explicit:  # a forced read of something that is not DICOM after all
                     raise DicomError(f"{path}: not a DICOM file")
                 return None
-            raise DicomError(f"{path}: corrupt DICOM file, it has no SeriesInstanceUID")
+            placed = "ImagePositionPatient" in fields and "ImageOrientationPatient" in fields
+            if not (placed and (media_instance or media_class or fields.text("Modality"))):
+                raise DicomError(f"{path}: corrupt DICOM file, it has no SeriesInstanceUID")
+            # an anonymised export that blanked the UIDs: grouped by geometry in _fill_blank_uids
         attrs = {keyword: fields.text(keyword) for keyword in _TEXT_KEYWORDS}
+        if not attrs["SOPInstanceUID"] and media_instance:
+            attrs["SOPInstanceUID"] = media_instance  # the file meta still holds it
+        if not attrs["SOPClassUID"]:
+            attrs["SOPClassUID"] = sop_class
         modality = fields.text("Modality").upper()
     except InvalidDicomError as exc:
         if explicit:
@@ -696,7 +716,54 @@ def _scan(path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> li
                 headers.append(header)
     if not headers:
         raise MissingInputError(f"{_describe(path)}: no DICOM files found")
+    _fill_blank_uids(headers, _describe(path))
     return headers
+
+
+def _fill_blank_uids(headers: list[_Header], where: str) -> None:
+    """Give files whose SeriesInstanceUID (and SOPInstanceUID) an anonymiser blanked consistent UIDs.
+
+    Files without a SeriesInstanceUID are one series when their geometry agrees (modality, frame of
+    reference, study, image size, orientation and pixel size); each such group gets a SeriesInstanceUID
+    derived from its files' positions and sizes, so reading the same export again gives the same UID, and
+    files without any SOP Instance UID get one derived from it and their slice position. A warning names
+    the folder and the UID generated.
+    """
+    blank = [h for h in headers if not h.series_uid]
+    if not blank:
+        return
+    groups: dict[tuple[Any, ...], list[_Header]] = {}
+    for header in blank:
+        key = (
+            header.modality,
+            header.attrs["FrameOfReferenceUID"],
+            header.attrs["StudyInstanceUID"],
+            header.rows,
+            header.columns,
+            None if header.orientation is None else tuple(np.round(header.orientation, 3)),
+            None if header.pixel_spacing is None else tuple(np.round(header.pixel_spacing, 4)),
+        )
+        groups.setdefault(key, []).append(header)
+    for key, group in groups.items():
+        positions = sorted(
+            tuple(np.round(h.position, 2)) if h.position is not None else (0.0, 0.0, 0.0) for h in group
+        )
+        seed = f"blank-series/{key}/{positions}"
+        series_uid = _uid(seed, "series")
+        for header in group:
+            header.series_uid = series_uid
+            if not header.attrs["SOPInstanceUID"]:
+                where_k = (
+                    tuple(np.round(header.position, 2)) if header.position is not None else header.path.name
+                )
+                header.attrs["SOPInstanceUID"] = _uid(seed, "image", where_k)
+        warn(
+            f"{where}: {len(group)} {group[0].modality or 'image'} file(s) without a SeriesInstanceUID "
+            f"(an anonymised export?), e.g. {group[0].path.name}; read as one series because their "
+            f"geometry agrees (frame of reference, orientation, pixel size); generated SeriesInstanceUID "
+            f"{series_uid}, which the outputs refer to",
+            stacklevel=4,
+        )
 
 
 def _describe(path: Any) -> str:
@@ -1216,6 +1283,25 @@ def _interpolate(values: np.ndarray, distances: np.ndarray, grid: np.ndarray) ->
 
 
 # ---------------------------------------------------------------------------------------------- read_ct
+def _patient_position(slices: list[_Header]) -> str:
+    """The series' PatientPosition (HFS when no file gives one); refuses mixed and unsupported ones."""
+    codes = {h.attrs["PatientPosition"].strip().upper() for h in slices} - {""}
+    if len(codes) > 1:
+        raise DicomError(
+            f"{slices[0].path}: PatientPosition differs between the slices of one series "
+            f"({', '.join(sorted(codes))}); export the series again"
+        )
+    code = codes.pop() if codes else "HFS"
+    if code not in PATIENT_POSITIONS:
+        named = next(h.path for h in slices if h.attrs["PatientPosition"].strip().upper() == code)
+        raise DicomError(
+            f"{named}: PatientPosition {code} is not supported (hbiview reads "
+            f"{', '.join(PATIENT_POSITIONS)}: head or feet first, supine or prone); decubitus set-ups "
+            "need their beams placed by hand in a planning system"
+        )
+    return code
+
+
 def read_ct(
     path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     series_uid: str | None = None,
@@ -1280,6 +1366,7 @@ def read_ct(
     if layout.grid_distances_mm is not None:
         values = _interpolate(values, layout.distances_mm, layout.grid_distances_mm)
     first = slices[0]
+    position_code = _patient_position(slices)
     frame_uid = first.attrs["FrameOfReferenceUID"] or None
     geometry = Geometry(values.shape, layout.affine, frame_uid)  # type: ignore[arg-type]
     metadata: dict[str, Any] = {key: first.attrs[key] for key in _METADATA_KEYWORDS}
@@ -1292,6 +1379,7 @@ def read_ct(
         Modality=first.modality,
         Manufacturer=first.attrs["Manufacturer"],
         FrameOfReferenceUID=frame_uid or "",
+        PatientPosition=position_code,
         source_path=where,
         series_found=[info.to_dict() for info in infos],
     )
