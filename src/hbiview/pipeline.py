@@ -51,6 +51,7 @@ __all__ = [
     "crop_dose",
     "eqd2_sum",
     "find_sample_ct",
+    "junction_region",
     "load_case",
     "load_sample_ct",
     "run_plan",
@@ -741,7 +742,7 @@ class CourseSum:
         return dict(self.evaluation.summary)
 
 
-def _in_field_z(run: PlanRun, level: float = 0.5) -> tuple[float, float] | None:
+def _in_field_z(run: Any, level: float = 0.5) -> tuple[float, float] | None:
     """The z range (mm) of the axial slices where a course gives at least ``level`` of its prescription."""
     dose = run.dose
     rx = run.prescription_gy
@@ -756,11 +757,12 @@ def _in_field_z(run: PlanRun, level: float = 0.5) -> tuple[float, float] | None:
 
 
 def junction_region(
-    runs: Sequence[PlanRun], total: DoseGrid, landmarks: Mapping[str, Any] | None = None
+    runs: Sequence[Any], total: DoseGrid, landmarks: Mapping[str, Any] | None = None
 ) -> dict[str, Any] | None:
     """Where the courses' fields abut or overlap along the patient, and the summed dose there.
 
-    Each course's field reaches along z as far as its dose is at least 50 % of its prescription (the field
+    ``runs`` are plan runs (or anything with ``label``, ``dose`` and total ``prescription_gy``). Each
+    course's field reaches along z as far as its dose is at least 50 % of its prescription (the field
     edge) somewhere on the axial slice. Two courses whose ranges overlap meet in that overlap; ranges that
     do not overlap leave a gap between their edges. The junction region is the overlap (or gap) widened by
     20 mm each side (the penumbra), and the sum's maximum there is reported with its position.

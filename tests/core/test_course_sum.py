@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -102,3 +103,30 @@ def test_a_sum_needs_two_courses(courses) -> None:
     case, upper, _, _ = courses
     with pytest.raises(InputError, match="at least two courses"):
         sum_courses(case, [upper])
+
+
+def test_dose_sum_command_writes_the_voxel_sum(sample_ct_dir, tmp_path, capsys) -> None:
+    from hbiview.cli import main
+    from hbiview.dose import compute_dose
+    from hbiview.io.rtdose import read_rtdose
+
+    out = tmp_path / "total.dcm"
+    args = ["dose", str(sample_ct_dir), "--plan", "upper-hbi", "--plan", "lower-hbi"]
+    args += ["--set", "lower-hbi:inferior=knees", "--grid-mm", "10", "--out", str(out)]
+    # two plans without --sum: refused in one line, nothing written
+    assert main(args) == 2 and not out.exists()
+    assert "--sum" in capsys.readouterr().err
+    assert main([*args, "--sum", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [c["plan"] for c in document["courses"]] == ["upper-hbi", "lower-hbi"]
+    assert "repopulation" in document["leaves_out"] and document["junction"]["kind"] in ("gap", "overlap")
+    case = load_case(sample_ct_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        upper = compute_dose(case.ct, case.plan("upper-hbi"), grid_mm=10.0)
+        lower = compute_dose(case.ct, case.plan("lower-hbi", inferior="knees"), grid_mm=10.0)
+    written = read_rtdose(out)
+    expected = upper.array + lower.array
+    assert written.fractions == 2 or document["fractions"] == 2
+    # the RT Dose stores 16-bit steps of max / 65535: the voxel sum within one step
+    np.testing.assert_allclose(written.array, expected, atol=float(expected.max()) / 65535 * 1.01)

@@ -18,10 +18,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "add_plan_arguments",
+    "add_sum_argument",
     "build_plans",
     "plan_labels",
     "plan_options",
     "run_plans",
+    "sum_lines",
+    "sum_of_runs",
     "water_label",
 ]
 
@@ -73,6 +76,51 @@ def add_plan_arguments(
         help="preset option for every preset given, or with PLAN: for that one only, e.g. energy=6MV, "
         "spine:level=L2 (options: 'hbiview plans --help'); repeatable",
     )
+
+
+def add_sum_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--sum``: the plans are sequential courses; add their doses (and EQD2) as one more plan."""
+    parser.add_argument(
+        "--sum",
+        action="store_true",
+        help="the plans are sequential courses of one patient: also show their sum (physical dose voxel by "
+        "voxel, EQD2 per structure course by course, the junction where the fields meet)",
+    )
+
+
+def sum_of_runs(
+    case: Case,
+    runs: Sequence[PlanRun],
+    *,
+    structures: Sequence[str] | None = None,
+    alpha_beta_gy: dict[str, float] | None = None,
+) -> Any:
+    """The :class:`hbiview.pipeline.CourseSum` of the runs (``--sum``), refusing a single course.
+
+    Raises
+    ------
+    InputError
+        With fewer than two plans.
+    """
+    from hbiview.errors import InputError
+    from hbiview.pipeline import sum_courses
+
+    if len(runs) < 2:
+        raise InputError("--sum needs at least two courses: --plan A --plan B --sum")
+    return sum_courses(case, runs, structures=structures, alpha_beta_gy=alpha_beta_gy)
+
+
+def sum_lines(total: Any) -> list[str]:
+    """Terminal lines of a sum: EQD2 per structure (courses and total), junction, what it leaves out."""
+    lines = []
+    for name, row in total.eqd2_by_structure.items():
+        courses = " + ".join("n/a" if v is None else f"{v:.2f}" for v in row["courses_mean_eqd2_gy"])
+        lines.append(
+            f"{name}: mean {row['mean_gy']:.2f} Gy physical; mean EQD2 (alpha/beta {row['alpha_beta_gy']:g} "
+            f"Gy) {row['mean_eqd2_gy']:.2f} Gy (courses {courses}, voxel by voxel)"
+        )
+    lines += list(total.notes)
+    return lines
 
 
 def _preset_names() -> list[str]:
