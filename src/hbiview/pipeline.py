@@ -608,6 +608,22 @@ def run_plan(
     # field centred between the legs): chosen by the preset or the dose engine, which also warned
     note = computed.normalization.note
     notes = (f"prescription point: {computed.normalization.describe()}",) if note else ()
+    if computed.compensation != "none":  # hot spots with and without (hbiview.dose.compensation)
+        from hbiview.dose.compensation import hot_spots_text, hot_spots_with_and_without
+
+        spots, without = hot_spots_with_and_without(
+            case.ct,
+            computed,
+            result.dose,
+            case.plan_landmarks,
+            grid_mm=result.model.grid_mm,
+            heterogeneity=result.model.heterogeneity,
+            engine=engine,
+        )
+        maps = tuple(
+            f"{b.label}: {b.transmission_map.note}" for b in computed.beams if b.transmission_map is not None
+        )
+        notes = (*notes, *maps, hot_spots_text(spots, without))
     if label is None:
         label = computed.name + ("" if result.model.heterogeneity else " (water)")
     evaluation = evaluate_plans(

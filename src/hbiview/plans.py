@@ -38,6 +38,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
+    "COMPENSATIONS",
     "ENERGIES",
     "LANDMARK_KEYS",
     "SAD_MM",
@@ -45,6 +46,7 @@ __all__ = [
     "Block",
     "Normalization",
     "Plan",
+    "TransmissionMap",
     "beam_basis",
     "border_z_mm",
     "list_presets",
@@ -65,6 +67,9 @@ MIN_SSD_MM, MAX_SSD_MM = 500.0, 2000.0
 #: Doses beyond these are refused as typing errors (Gy per fraction, Gy in total).
 MAX_DOSE_PER_FRACTION_GY, MAX_TOTAL_DOSE_GY = 25.0, 100.0
 MAX_FRACTIONS = 50
+#: Plan compensation options: none, or missing-tissue compensation to the midplane dose along each ray
+#: (see :mod:`hbiview.dose.compensation`).
+COMPENSATIONS = ("none", "midplane")
 
 
 # ---------------------------------------------------------------------------------------------- values
@@ -95,6 +100,43 @@ class Block:
         return cls(((x1, y1), (x2, y1), (x2, y2), (x1, y2)), transmission)
 
 
+@dataclass(frozen=True, eq=False)
+class TransmissionMap:
+    """A beam's fluence transmission on a regular grid of the isocentre plane (a compensator).
+
+    Parameters
+    ----------
+    u0_mm, v0_mm
+        Isocentre-plane coordinates (mm at 1000 mm, collimator frame) of the first column and row.
+    step_mm
+        Pixel spacing (mm at 1000 mm), the same along both axes.
+    values
+        ``(nv, nu)`` transmission (0-1); outside the grid the nearest edge value applies.
+    note
+        How the map was made (shown in summaries).
+    """
+
+    u0_mm: float
+    v0_mm: float
+    step_mm: float
+    values: np.ndarray
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        values = np.array(self.values, dtype=np.float64)
+        values.setflags(write=False)
+        object.__setattr__(self, "values", values)
+
+    def at(self, u_mm: np.ndarray, v_mm: np.ndarray) -> np.ndarray:
+        """Transmission on the grid ``u_mm`` x ``v_mm`` (pixel centres): ``(len(v_mm), len(u_mm))``."""
+        from scipy import ndimage
+
+        iu = (np.asarray(u_mm, dtype=float) - self.u0_mm) / self.step_mm
+        iv = (np.asarray(v_mm, dtype=float) - self.v0_mm) / self.step_mm
+        vv, uu = np.meshgrid(iv, iu, indexing="ij")
+        return ndimage.map_coordinates(self.values, [vv, uu], order=1, mode="nearest")
+
+
 @dataclass(frozen=True)
 class Beam:
     """One photon field.
@@ -120,6 +162,9 @@ class Beam:
         with the source ``ssd_mm`` from the skin).
     name
         Display name, e.g. ``"AP"``.
+    transmission_map
+        A compensator: fluence transmission over the field, multiplying the open fluence; set by the dose
+        calculation of a plan with ``compensation = "midplane"`` (not compared, not written to TOML).
     """
 
     energy: str
@@ -131,6 +176,7 @@ class Beam:
     blocks: tuple[Block, ...] = ()
     isocentre_lps_mm: tuple[float, float, float] | None = None
     name: str = ""
+    transmission_map: TransmissionMap | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gantry_deg", float(self.gantry_deg))
@@ -236,6 +282,9 @@ class Plan:
         Free text: borders, set-up and where the numbers come from.
     source
         File the plan was read from (for messages; not compared, not written).
+    compensation
+        ``"none"`` or ``"midplane"``: missing-tissue compensation, a transmission map per beam that makes
+        the midplane dose uniform along the field (:mod:`hbiview.dose.compensation`).
     """
 
     name: str
@@ -247,8 +296,13 @@ class Plan:
     grid_mm: float | None = None
     description: str = ""
     source: str = field(default="", compare=False, repr=False)
+    compensation: str = "none"
 
     def __post_init__(self) -> None:
+        if self.compensation not in COMPENSATIONS:
+            raise PlanError(
+                f"compensation = {self.compensation!r} is unknown; use one of {', '.join(COMPENSATIONS)}"
+            )
         object.__setattr__(self, "beams", tuple(self.beams))
         object.__setattr__(self, "prescription_gy", float(self.prescription_gy))
         object.__setattr__(self, "fractions", int(self.fractions))
@@ -305,6 +359,7 @@ class Plan:
         lines = [
             f"plan {self.name}: {self.prescription_gy:g} Gy x {self.fractions} = {self.total_dose_gy:g} Gy "
             f"at the {self.normalization.describe()}; heterogeneity {'on' if self.heterogeneity else 'off'}"
+            + ("" if self.compensation == "none" else f"; {self.compensation} compensation")
         ]
         for beam in self.beams:
             setup = f"SSD {beam.ssd_mm:.0f} mm" if beam.ssd_mm is not None else "isocentric (SAD 1000 mm)"
@@ -332,6 +387,8 @@ class Plan:
             norm["note"] = self.normalization.note
         out.append(f"normalization = {_toml_value(norm)}")
         out.append(f"heterogeneity = {_toml_value(self.heterogeneity)}")
+        if self.compensation != "none":
+            out.append(f"compensation = {_toml_value(self.compensation)}")
         if self.grid_mm is not None:
             out.append(f"grid_mm = {_toml_value(self.grid_mm)}")
         for beam in self.beams:
@@ -503,6 +560,7 @@ _PLAN_KEYS = {
     "heterogeneity",
     "grid_mm",
     "beams",
+    "compensation",
 }
 _BEAM_KEYS = {
     "name",
@@ -680,6 +738,11 @@ def plan_from_dict(data: Mapping[str, Any], source: str = "") -> Plan:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise PlanError(f"{where}description must be a string")
+    compensation = data.get("compensation", "none")
+    if compensation not in COMPENSATIONS:
+        raise PlanError(
+            f"{where}compensation = {compensation!r} is unknown; use one of {', '.join(COMPENSATIONS)}"
+        )
     return Plan(
         name=data["name"],
         beams=tuple(_beam_from(where, i, b) for i, b in enumerate(beams_raw, start=1)),
@@ -690,6 +753,7 @@ def plan_from_dict(data: Mapping[str, Any], source: str = "") -> Plan:
         grid_mm=grid,
         description=description,
         source=source,
+        compensation=compensation,
     )
 
 
@@ -1127,7 +1191,8 @@ def preset(
         ``energy`` (all presets; default 10MV for HBI and pelvis, 6MV for spine), ``margin_mm`` (lateral
         margin beyond the body, default 20), ``heterogeneity`` (default True), ``grid_mm``,
         ``prescription_gy`` (dose per fraction, Gy) and ``fractions`` (all presets; default the preset's
-        RTOG 78-10 prescription or schedule);
+        RTOG 78-10 prescription or schedule), ``compensation`` (all presets: ``"none"``, default, or
+        ``"midplane"``, missing-tissue compensation to the midplane dose along each ray);
         hemi-body presets: ``superior`` and ``inferior`` borders, each a landmark name (``"iliac_crest"``,
         ``"knees"``, ``"mid_thigh"``...), a vertebral-body centre (``"L5"``), a disc (``"L4-L5"``) or z in
         LPS mm (see :func:`border_z_mm`); defaults: upper-hbi skull_base to iliac_crest, mid-hbi lung_base
@@ -1150,6 +1215,16 @@ def preset(
     """
     from hbiview.dose.body import axis_crossing, body_extent_mm
 
+    if "compensation" in options:  # every preset: the same plan with missing-tissue compensation
+        kind = options["compensation"]
+        if kind not in COMPENSATIONS:
+            raise PlanError(
+                f"preset {name}: compensation {kind!r} is unknown; use {' or '.join(COMPENSATIONS)}"
+            )
+        rest = {k: v for k, v in options.items() if k != "compensation"}
+        built = preset(name, ct, landmarks=landmarks, **rest)
+        text = " Missing-tissue compensation to the midplane dose along each ray." if kind != "none" else ""
+        return replace(built, compensation=kind, description=built.description + text)
     if name not in _PRESET_TEXT:
         raise PlanError(
             f"unknown preset {name!r}; choose one of {', '.join(_PRESET_TEXT)} (see 'hbiview plans')"

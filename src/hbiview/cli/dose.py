@@ -12,6 +12,7 @@ examples:
   hbiview dose sample_ct --plan upper-hbi --out dose.dcm
   hbiview dose sample_ct --plan upper-hbi --no-heterogeneity --out uncorrected.nii.gz
   hbiview dose /data/ct --plan spine --set level=L2 --set schedule=20x5 --out spine.vti
+  hbiview dose sample_ct --plan upper-hbi --set compensation=midplane --out compensated.dcm
   hbiview dose /data/ct --plan my.toml --grid-mm 2.5 --out dose.dcm --force --json
   hbiview dose sample_ct --plan upper-hbi --plan lower-hbi --sum --out total.dcm
   hbiview dose sample_ct --plan upper-hbi --plan lower-hbi --set lower-hbi:inferior=knees --sum --out t.dcm
@@ -19,6 +20,10 @@ examples:
 Output format by extension: .dcm (DICOM RT Dose, overlays the CT in any viewer), .nii/.nii.gz (NIfTI, RAS),
 .vti (VTK image data, LPS mm). The dose is the total of the course (per fraction x fractions).
 The model is a convolution engine for comparison and teaching, not a clinical planning system.
+
+--set compensation=midplane (or compensation = "midplane" in a TOML plan) adds missing-tissue compensators
+that even out the midplane dose along each field (transmission >= 0.5); the hot spots (body D2%, maximum and
+where) are then shown with and without compensation.
 
 --plan A --plan B --sum writes the physical dose of sequential courses added voxel by voxel (fractions add
 up) and names their junction; --set PLAN:KEY=VALUE sets an option for one of them. The sum assumes the same
@@ -144,10 +149,30 @@ def run(args: argparse.Namespace) -> int:
     )
     dose = result.dose
     _write(dose, out, ct, args.force)
+    from hbiview.dose.compensation import hot_spots_text, hot_spots_with_and_without
+
+    spots, without = hot_spots_with_and_without(
+        ct,
+        result.plan,
+        dose,
+        case.plan_landmarks,
+        grid_mm=result.model.grid_mm,
+        heterogeneity=result.model.heterogeneity,
+        engine=args.engine,
+    )
     if args.json:
-        print(json.dumps(_summary(result, out), indent=2))
+        document = _summary(result, out)
+        document["compensation"] = result.plan.compensation
+        document["hot_spots"] = spots
+        if without is not None:
+            document["hot_spots_without_compensation"] = without
+        print(json.dumps(document, indent=2))
     elif not args.quiet:
         print(result.summary())
+        for beam in result.plan.beams:
+            if beam.transmission_map is not None:
+                print(f"  {beam.label:<4} {beam.transmission_map.note}")
+        print(hot_spots_text(spots, without))
         print(f"wrote {out}")
     return 0
 
