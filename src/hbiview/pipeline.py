@@ -624,6 +624,10 @@ def run_plan(
             f"{b.label}: {b.transmission_map.note}" for b in computed.beams if b.transmission_map is not None
         )
         notes = (*notes, *maps, hot_spots_text(spots, without))
+    from hbiview.dose.junction import field_junctions, junction_dose, junction_text
+
+    for junction in field_junctions(computed):  # abutting fields: the dose across their junction
+        notes = (*notes, junction_text(computed, junction, junction_dose(result.model, junction)))
     if label is None:
         label = computed.name + ("" if result.model.heterogeneity else " (water)")
     evaluation = evaluate_plans(

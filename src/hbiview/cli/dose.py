@@ -13,6 +13,7 @@ examples:
   hbiview dose sample_ct --plan upper-hbi --no-heterogeneity --out uncorrected.nii.gz
   hbiview dose /data/ct --plan spine --set level=L2 --set schedule=20x5 --out spine.vti
   hbiview dose sample_ct --plan upper-hbi --set compensation=midplane --out compensated.dcm
+  hbiview dose sample_ct --plan lower-hbi-2pairs --out lower.dcm
   hbiview dose /data/ct --plan my.toml --grid-mm 2.5 --out dose.dcm --force --json
   hbiview dose sample_ct --plan upper-hbi --plan lower-hbi --sum --out total.dcm
   hbiview dose sample_ct --plan upper-hbi --plan lower-hbi --set lower-hbi:inferior=knees --sum --out t.dcm
@@ -24,6 +25,10 @@ The model is a convolution engine for comparison and teaching, not a clinical pl
 --set compensation=midplane (or compensation = "midplane" in a TOML plan) adds missing-tissue compensators
 that even out the midplane dose along each field (transmission >= 0.5); the hot spots (body D2%, maximum and
 where) are then shown with and without compensation.
+
+lower-hbi too long for one field (iliac crest to ankles at SSD 2000 mm) is built as two abutting AP/PA
+pairs matched at midplane (skin gap L1/2 d/SSD1 + L2/2 d/SSD2; --set pairs=1 for one field); the dose across
+the junction (a profile and its coldest and hottest points) is shown.
 
 --plan A --plan B --sum writes the physical dose of sequential courses added voxel by voxel (fractions add
 up) and names their junction; --set PLAN:KEY=VALUE sets an option for one of them. The sum assumes the same
@@ -160,8 +165,21 @@ def run(args: argparse.Namespace) -> int:
         heterogeneity=result.model.heterogeneity,
         engine=args.engine,
     )
+    from hbiview.dose.junction import field_junctions, junction_dose, junction_text
+
+    junctions = [(j, junction_dose(result.model, j)) for j in field_junctions(result.plan)]
     if args.json:
         document = _summary(result, out)
+        document["junctions"] = [
+            {
+                "beams": [result.plan.beams[k].label for k in j.beams],
+                "point_lps_mm": list(j.point_lps_mm),
+                "depth_mm": j.depth_mm,
+                "skin_gap_mm": j.gap_mm,
+                **dose,
+            }
+            for j, dose in junctions
+        ]
         document["compensation"] = result.plan.compensation
         document["hot_spots"] = spots
         if without is not None:
@@ -173,6 +191,15 @@ def run(args: argparse.Namespace) -> int:
             if beam.transmission_map is not None:
                 print(f"  {beam.label:<4} {beam.transmission_map.note}")
         print(hot_spots_text(spots, without))
+        for junction, values in junctions:
+            print(junction_text(result.plan, junction, values))
+            if values["profile_gy"]:
+                x, y, z = values["profile_lps_mm"]
+                pairs = list(zip(values["profile_mm"], values["profile_gy"], strict=True))[::4]
+                print(
+                    f"  dose along the patient through LPS ({x:.0f}, {y:.0f}, {z:.0f}) mm (mm from the "
+                    "junction: Gy): " + ", ".join(f"{m:+.0f}: {g:.2f}" for m, g in pairs)
+                )
         print(f"wrote {out}")
     return 0
 
