@@ -130,3 +130,34 @@ def test_dose_sum_command_writes_the_voxel_sum(sample_ct_dir, tmp_path, capsys) 
     assert written.fractions == 2 or document["fractions"] == 2
     # the RT Dose stores 16-bit steps of max / 65535: the voxel sum within one step
     np.testing.assert_allclose(written.array, expected, atol=float(expected.max()) / 65535 * 1.01)
+
+
+def test_summed_plan_for_pictures_carries_every_beam_and_the_voxel_sum() -> None:
+    from hbiview.cli._planopts import summed_plan
+    from hbiview.plans import Beam, Plan
+
+    geo = Geometry.box((-20, -20, -20), (20, 20, 20), 5.0)
+    upper = Plan("upper-hbi", (Beam("10MV", name="AP"), Beam("10MV", 180.0, name="PA")), 6.0, 1)
+    lower = Plan("lower-hbi", (Beam("10MV", name="AP"),), 4.0, 2)
+    doses = [DoseGrid(geo, np.full(geo.shape, 6.0), 1), DoseGrid(geo, np.full(geo.shape, 8.0), 2)]
+    plan, total = summed_plan([upper, lower], doses)
+    assert [b.name for b in plan.beams] == ["upper-hbi AP", "upper-hbi PA", "lower-hbi AP"]
+    np.testing.assert_array_equal(total.array, 14.0)
+    # percentages against the largest course (8 Gy in total), over the 3 fractions of both courses
+    assert plan.total_dose_gy == pytest.approx(8.0) and plan.fractions == 3
+    assert "repopulation" in plan.description
+
+
+def test_dvh_sum_reports_the_sum_as_one_more_plan(sample_ct_dir, capsys) -> None:
+    from hbiview.cli import main
+
+    argv = ["dvh", str(sample_ct_dir), "--plan", "upper-hbi", "--plan", "lower-hbi", "--sum"]
+    argv += ["--set", "lower-hbi:inferior=knees", "--grid-mm", "10", "--structures", "Lungs", "Marrow"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "sum: upper-hbi + lower-hbi: 2 fractions in all" in out
+    assert "mean EQD2 (alpha/beta 3 Gy)" in out and "junction of upper-hbi and lower-hbi" in out
+    assert "repopulation" in out
+    # one course alone cannot be summed: refused before any work, in one line
+    assert main(["dvh", str(sample_ct_dir), "--plan", "upper-hbi", "--sum"]) == 2
+    assert "at least two courses" in capsys.readouterr().err

@@ -25,6 +25,7 @@ __all__ = [
     "run_plans",
     "sum_lines",
     "sum_of_runs",
+    "summed_plan",
     "water_label",
 ]
 
@@ -108,6 +109,38 @@ def sum_of_runs(
     if len(runs) < 2:
         raise InputError("--sum needs at least two courses: --plan A --plan B --sum")
     return sum_courses(case, runs, structures=structures, alpha_beta_gy=alpha_beta_gy)
+
+
+def summed_plan(plans: Sequence[Plan], doses: Sequence[Any]) -> tuple[Plan, Any]:
+    """One plan standing for sequential courses in pictures: every course's beams and the summed dose.
+
+    The plan's prescription is the largest course's total dose, given over all the courses' fractions,
+    so percentage isodoses read against that course's prescription; its description says so.
+    """
+    from dataclasses import replace
+
+    from hbiview.pipeline import SUM_LEAVES_OUT, sum_doses
+    from hbiview.plans import Plan
+
+    name = "sum: " + " + ".join(p.name for p in plans)
+    total = sum_doses(list(doses), description=name)
+    largest = max(plans, key=lambda p: p.total_dose_gy)
+    beams = tuple(replace(b, name=f"{p.name} {b.label}") for p in plans for b in p.beams)
+    text = (
+        f"{name}: courses given one after the other; percentages of {largest.name}'s "
+        f"{largest.total_dose_gy:g} Gy. {SUM_LEAVES_OUT}"
+    )
+    plan = Plan(
+        name,
+        beams,
+        largest.total_dose_gy / total.fractions,
+        total.fractions,
+        largest.normalization,
+        all(p.heterogeneity for p in plans),
+        None,
+        text,
+    )
+    return plan, total
 
 
 def sum_lines(total: Any) -> list[str]:
