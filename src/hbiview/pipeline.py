@@ -910,7 +910,7 @@ def sum_courses(
         "heterogeneity_corrected": all(r.heterogeneity for r in runs),
         "beams": [f"{r.label} {b}" for r in runs for b in r.summary().get("beams", [])],
         "fractions": total.fractions,
-        "notes": " ".join(notes),
+        "notes": " ".join(n if n.endswith(".") else n + "." for n in notes),
     }
     evaluation = evaluate_plans([(label, total, chosen, summary)], alpha_beta_gy=alpha_beta_gy)[0]
     eqd2_grids: dict[float, DoseGrid] = {}
