@@ -12,6 +12,8 @@ the question it answers:
 >>> write_comparison("report.pdf", [upper, water, spine])  # doctest: +SKIP
 >>> lower = run_plan(case, "lower-hbi", superior="L4-L5", inferior="knees")  # moved  # doctest: +SKIP
 >>> both = sum_doses([upper, lower], fractions=1)          # both fields on the same day  # doctest: +SKIP
+>>> total = sum_courses(case, [upper, lower])              # weeks apart: EQD2 per structure  # doctest: +SKIP
+>>> total.eqd2_by_structure["Lungs"], total.junction, total.notes  # doctest: +SKIP
 >>> depth_mm, dose_gy = upper.central_axis_profile()       # AP axis, skin to skin  # doctest: +SKIP
 >>> case.active_marrow_fraction_above("iliac_crest")       # share of the marrow above it  # doctest: +SKIP
 
