@@ -12,6 +12,8 @@ the question it answers:
 >>> write_comparison("report.pdf", [upper, water, spine])  # doctest: +SKIP
 >>> lower = run_plan(case, "lower-hbi", superior="L4-L5", inferior="knees")  # moved  # doctest: +SKIP
 >>> both = sum_doses([upper, lower], fractions=1)          # both fields on the same day  # doctest: +SKIP
+>>> total = sum_courses(case, [upper, lower])              # weeks apart: EQD2 per structure  # doctest: +SKIP
+>>> total.eqd2_by_structure["Lungs"], total.junction, total.notes  # doctest: +SKIP
 >>> depth_mm, dose_gy = upper.central_axis_profile()       # AP axis, skin to skin  # doctest: +SKIP
 >>> case.active_marrow_fraction_above("iliac_crest")       # share of the marrow above it  # doctest: +SKIP
 
@@ -44,13 +46,18 @@ __all__ = [
     "DVH_STRUCTURES",
     "SAMPLE_CT_ENV",
     "SAMPLE_REGENERATED",
+    "SUM_LEAVES_OUT",
     "Case",
+    "CourseSum",
     "PlanRun",
     "crop_dose",
+    "eqd2_sum",
     "find_sample_ct",
+    "junction_region",
     "load_case",
     "load_sample_ct",
     "run_plan",
+    "sum_courses",
     "sum_doses",
     "write_comparison",
 ]
@@ -603,6 +610,26 @@ def run_plan(
     # field centred between the legs): chosen by the preset or the dose engine, which also warned
     note = computed.normalization.note
     notes = (f"prescription point: {computed.normalization.describe()}",) if note else ()
+    if computed.compensation != "none":  # hot spots with and without (hbiview.dose.compensation)
+        from hbiview.dose.compensation import hot_spots_text, hot_spots_with_and_without
+
+        spots, without = hot_spots_with_and_without(
+            case.ct,
+            computed,
+            result.dose,
+            case.plan_landmarks,
+            grid_mm=result.model.grid_mm,
+            heterogeneity=result.model.heterogeneity,
+            engine=engine,
+        )
+        maps = tuple(
+            f"{b.label}: {b.transmission_map.note}" for b in computed.beams if b.transmission_map is not None
+        )
+        notes = (*notes, *maps, hot_spots_text(spots, without))
+    from hbiview.dose.junction import field_junctions, junction_dose, junction_text
+
+    for junction in field_junctions(computed):  # abutting fields: the dose across their junction
+        notes = (*notes, junction_text(computed, junction, junction_dose(result.model, junction)))
     if label is None:
         label = computed.name + ("" if result.model.heterogeneity else " (water)")
     evaluation = evaluate_plans(
@@ -634,6 +661,290 @@ def sum_doses(
     """
     grids = [d.dose if isinstance(d, PlanRun) else d for d in doses]
     return DoseGrid.total(grids, geometry, fractions=fractions, description=description)
+
+
+#: What a sum of courses does not model, stated wherever a sum is shown (CLI, reports, README).
+SUM_LEAVES_OUT = (
+    "The sum adds each course's physical dose voxel by voxel on this one CT: it assumes the same anatomy "
+    "and set-up in every course (no weight loss, tumour response, organ motion or different positioning), "
+    "and counts no repair or repopulation between courses (upper and lower hemi-body courses are usually "
+    "6-8 weeks apart, in which irradiated marrow repopulates; the summed marrow dose overstates its "
+    "biological effect). EQD2 is added course by course with the linear-quadratic model (each course's own "
+    "dose per fraction; alpha/beta lung 3 Gy, marrow 10 Gy unless set), without a time factor."
+)
+
+
+def eqd2_sum(doses: Sequence[DoseGrid | PlanRun], alpha_beta_gy: float, geometry: Any = None) -> DoseGrid:
+    """Voxel-by-voxel EQD2 (Gy) of courses given one after the other, each with its own fractionation.
+
+    Each course's total dose ``D_i`` in ``n_i`` fractions becomes ``EQD2_i = D_i (D_i / n_i + a/b) /
+    (2 + a/b)`` in every voxel (each voxel's own dose per fraction), and the courses' EQD2 are added. A
+    course's grid is resampled onto the common grid first (as :func:`sum_doses` does).
+
+    Parameters
+    ----------
+    doses
+        The courses (dose grids with their ``fractions``, or plan runs).
+    alpha_beta_gy
+        alpha/beta (Gy) of the tissue.
+    geometry
+        Grid of the sum (default: as :meth:`hbiview.volume.DoseGrid.total`).
+
+    Returns
+    -------
+    DoseGrid
+        EQD2 (Gy) with ``fractions`` the sum of the courses' (its array is already in 2 Gy equivalents).
+    """
+    from hbiview.radiobiology import eqd2
+
+    grids = [d.dose if isinstance(d, PlanRun) else d for d in doses]
+    physical = DoseGrid.total(grids, geometry)
+    total = np.zeros(physical.geometry.shape, dtype=np.float64)
+    for grid in grids:
+        on = grid if grid.geometry.isclose(physical.geometry) else grid.resampled(physical.geometry, 1, 0.0)
+        d = np.asarray(on.array, dtype=np.float64)
+        total += np.asarray(eqd2(d, d / grid.fractions, alpha_beta_gy))
+    text = f"EQD2 (alpha/beta {alpha_beta_gy:g} Gy) of " + " + ".join(g.description or "dose" for g in grids)
+    return DoseGrid(physical.geometry, total.astype(np.float32), physical.fractions, text)
+
+
+@dataclass(frozen=True, eq=False)
+class CourseSum:
+    """Sequential courses of one patient added up: physical dose, EQD2 per structure, the junction.
+
+    Made by :func:`sum_courses`. It quacks like a :class:`PlanRun` where reports need it (``label``,
+    ``dose``, ``evaluation``, ``dvhs``, ``metrics``, ``notes``), so it can be reported beside its courses.
+
+    Parameters
+    ----------
+    label
+        Name in tables, e.g. ``"sum: upper-hbi + lower-hbi"``.
+    courses
+        The plan runs added, in order.
+    dose
+        Physical dose of all courses (Gy), on a grid covering all of them; ``fractions`` their sum.
+    evaluation
+        DVHs and metrics of the physical sum; each structure's ``mean_eqd2_gy`` / ``mean_bed_gy`` are those
+        of the course-by-course EQD2 sum (:func:`eqd2_sum`), not of the summed dose.
+    eqd2_by_structure
+        Structure -> ``{"alpha_beta_gy", "mean_gy", "mean_eqd2_gy", "courses_mean_eqd2_gy"}``.
+    junction
+        Where the courses' fields meet (see :func:`junction_region`), or ``None`` for a single course.
+    notes
+        What the sum leaves out (:data:`SUM_LEAVES_OUT`) and the junction in words.
+    """
+
+    label: str
+    courses: tuple[PlanRun, ...]
+    dose: DoseGrid
+    evaluation: PlanResult
+    eqd2_by_structure: dict[str, dict[str, Any]]
+    junction: dict[str, Any] | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def dvhs(self) -> dict[str, DVH]:
+        """Structure name -> cumulative DVH of the physical sum."""
+        return self.evaluation.dvhs
+
+    @property
+    def mean_lung_dose_gy(self) -> float | None:
+        """Mean physical dose to both lungs (Gy, all courses)."""
+        return self.evaluation.mean_lung_dose_gy
+
+    def metrics(self, structure: str) -> dict[str, Any]:
+        """Every metric of one structure in the sum (EQD2 added course by course)."""
+        for row in self.evaluation.metrics:
+            if row["structure"] == structure:
+                return dict(row)
+        raise InputError(f"{self.label!r} has no DVH of {structure!r}; evaluated: {', '.join(self.dvhs)}")
+
+    def summary(self) -> dict[str, Any]:
+        """The sum's summary as reports show it."""
+        return dict(self.evaluation.summary)
+
+
+def _in_field_z(run: Any, level: float = 0.5) -> tuple[float, float] | None:
+    """The z range (mm) of the axial slices where a course gives at least ``level`` of its prescription."""
+    dose = run.dose
+    rx = run.prescription_gy
+    if rx <= 0:
+        return None
+    per_slice = dose.array.reshape(dose.array.shape[0], -1).max(axis=1)
+    z = dose.geometry.axis_coordinates_mm()[0]
+    hot = z[per_slice >= level * rx]
+    if hot.size == 0:
+        return None
+    return float(hot.min()), float(hot.max())
+
+
+def junction_region(
+    runs: Sequence[Any], total: DoseGrid, landmarks: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Where the courses' fields abut or overlap along the patient, and the summed dose there.
+
+    ``runs`` are plan runs (or anything with ``label``, ``dose`` and total ``prescription_gy``). Each
+    course's field reaches along z as far as its dose is at least 50 % of its prescription (the field
+    edge) somewhere on the axial slice. Two courses whose ranges overlap meet in that overlap; ranges that
+    do not overlap leave a gap between their edges. The junction region is the overlap (or gap) widened by
+    20 mm each side (the penumbra), and the sum's maximum there is reported with its position.
+
+    Returns
+    -------
+    dict or None
+        ``{"between", "kind" ("overlap" | "gap"), "z_mm" (low, high), "width_mm", "max_gy", "max_lps_mm",
+        "near"}``, or ``None`` when fewer than two courses reach 50 %.
+    """
+    extents = [(r, _in_field_z(r)) for r in runs]
+    extents = [(r, e) for r, e in extents if e is not None]
+    if len(extents) < 2:
+        return None
+    best: tuple[float, PlanRun, PlanRun, tuple[float, float]] | None = None
+    for i in range(len(extents)):
+        for j in range(i + 1, len(extents)):
+            (ra, a), (rb, b) = extents[i], extents[j]
+            lo, hi = max(a[0], b[0]), min(a[1], b[1])
+            distance = lo - hi  # > 0: a gap of that size; <= 0: an overlap
+            if best is None or distance < best[0]:
+                best = (distance, ra, rb, (min(lo, hi), max(lo, hi)))
+    assert best is not None
+    distance, ra, rb, (lo, hi) = best
+    z = total.geometry.axis_coordinates_mm()[0]
+    band = (z >= lo - 20.0) & (z <= hi + 20.0)
+    out: dict[str, Any] = {
+        "between": (ra.label, rb.label),
+        "kind": "gap" if distance > 0 else "overlap",
+        "z_mm": (round(lo, 1), round(hi, 1)),
+        "width_mm": round(abs(distance), 1),
+        "max_gy": None,
+        "max_lps_mm": None,
+        "near": "",
+    }
+    if band.any():
+        block = np.where(band[:, None, None], total.array, 0.0)
+        k = np.unravel_index(int(np.argmax(block)), block.shape)
+        out["max_gy"] = round(float(block[k]), 3)
+        out["max_lps_mm"] = tuple(round(float(c), 1) for c in total.geometry.index_to_lps(np.array(k, float)))
+    if landmarks:
+        from hbiview.labels import LANDMARK_NAMES
+        from hbiview.plans import _to_z
+
+        marks = {k: _to_z(landmarks[k]) for k in LANDMARK_NAMES if k in landmarks}
+        marks = {k: v for k, v in marks.items() if v is not None}
+        if marks:
+            centre = (lo + hi) / 2
+            name, zm = min(marks.items(), key=lambda kv: abs(kv[1] - centre))
+            out["near"] = f"{name.replace('_', ' ')} (z {zm:.0f} mm)"
+    return out
+
+
+def _junction_text(junction: dict[str, Any]) -> str:
+    a, b = junction["between"]
+    lo, hi = junction["z_mm"]
+    where = f", near the {junction['near']}" if junction["near"] else ""
+    if junction["kind"] == "gap":
+        text = f"junction of {a} and {b}: a {junction['width_mm']:.0f} mm gap between their 50 % edges"
+    else:
+        text = f"junction of {a} and {b}: their 50 % edges overlap by {junction['width_mm']:.0f} mm"
+    text += f" at z {lo:.0f} to {hi:.0f} mm{where}"
+    if junction["max_gy"] is not None:
+        x, y, zz = junction["max_lps_mm"]
+        text += (
+            f"; summed maximum within 20 mm of it {junction['max_gy']:.2f} Gy "
+            f"at LPS ({x:.0f}, {y:.0f}, {zz:.0f}) mm"
+        )
+    return text
+
+
+def sum_courses(
+    case: Case,
+    runs: Sequence[PlanRun],
+    *,
+    label: str | None = None,
+    structures: Sequence[str] | None = None,
+    alpha_beta_gy: Mapping[str, float] | None = None,
+) -> CourseSum:
+    """Add sequential courses (e.g. upper then lower hemi-body) of one patient, physically and in EQD2.
+
+    Parameters
+    ----------
+    case
+        The case the runs were computed on (structures and landmarks).
+    runs
+        The courses, from :func:`run_plan`, each with its own fractionation.
+    label
+        Name of the sum (default ``"sum: A + B"``).
+    structures
+        Structures to evaluate (default those of the first run).
+    alpha_beta_gy
+        alpha/beta overrides by structure name or kind (defaults lung 3 Gy, marrow 10 Gy).
+
+    Returns
+    -------
+    CourseSum
+        Physical sum (:func:`sum_doses`), its DVHs and metrics, each structure's EQD2 added course by
+        course (:func:`eqd2_sum`), the junction region (:func:`junction_region`) and what the sum leaves
+        out (:data:`SUM_LEAVES_OUT`).
+
+    Raises
+    ------
+    InputError
+        For fewer than two courses.
+    """
+    from hbiview.dosevolume import dvh as make_dvh
+    from hbiview.radiobiology import alpha_beta_for
+    from hbiview.report import evaluate_plans
+
+    if len(runs) < 2:
+        raise InputError("a sum needs at least two courses (give --plan twice or more)")
+    label = label or "sum: " + " + ".join(r.label for r in runs)
+    total = sum_doses(runs, description=label)
+    if structures is None:
+        structures = list(runs[0].dvhs)
+    chosen = case.structure_list(structures)
+    junction = junction_region(runs, total, case.plan_landmarks)
+    notes = [SUM_LEAVES_OUT]
+    if junction is not None:
+        notes.insert(0, _junction_text(junction))
+    fractions = " + ".join(f"{r.plan.prescription_gy:g} Gy x {r.plan.fractions}" for r in runs)
+    summary: dict[str, Any] = {
+        "description": f"{label}: courses given one after the other ({fractions})",
+        "heterogeneity_corrected": all(r.heterogeneity for r in runs),
+        "beams": [f"{r.label} {b}" for r in runs for b in r.summary().get("beams", [])],
+        "fractions": total.fractions,
+        "notes": " ".join(n if n.endswith(".") else n + "." for n in notes),
+    }
+    evaluation = evaluate_plans([(label, total, chosen, summary)], alpha_beta_gy=alpha_beta_gy)[0]
+    eqd2_grids: dict[float, DoseGrid] = {}
+    by_structure: dict[str, dict[str, Any]] = {}
+    for row, structure in zip(evaluation.metrics, chosen, strict=True):
+        ab = row.get("alpha_beta_gy")
+        if ab is None:
+            ab = alpha_beta_for(row["structure"], alpha_beta_gy)
+        if ab is None or (isinstance(ab, float) and np.isnan(ab)):
+            continue
+        ab = float(ab)
+        if ab not in eqd2_grids:
+            eqd2_grids[ab] = eqd2_sum(runs, ab, total.geometry)
+        h = make_dvh(eqd2_grids[ab], structure)
+        per_course = []
+        for run in runs:
+            course_dvh = run.dvhs.get(row["structure"])
+            per_course.append(
+                None
+                if course_dvh is None
+                else float(run.metrics(row["structure"]).get("mean_eqd2_gy", np.nan))
+            )
+        mean = float(h.mean_gy)
+        row["mean_eqd2_gy"] = mean
+        row["mean_bed_gy"] = mean * (1.0 + 2.0 / ab)
+        by_structure[row["structure"]] = {
+            "alpha_beta_gy": ab,
+            "mean_gy": float(row["mean_gy"]),
+            "mean_eqd2_gy": mean,
+            "courses_mean_eqd2_gy": per_course,
+        }
+    return CourseSum(label, tuple(runs), total, evaluation, by_structure, junction, tuple(notes))
 
 
 def crop_dose(dose: DoseGrid, threshold_pct: float = 0.5, margin_voxels: int = 2) -> DoseGrid:

@@ -40,6 +40,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
+    "COMPENSATIONS",
     "ENERGIES",
     "LANDMARK_KEYS",
     "PATIENT_POSITIONS",
@@ -48,9 +49,11 @@ __all__ = [
     "Block",
     "Normalization",
     "Plan",
+    "TransmissionMap",
     "beam_basis",
     "border_z_mm",
     "ct_patient_position",
+    "junction_gap_mm",
     "list_presets",
     "load_plan",
     "preset",
@@ -69,6 +72,9 @@ MIN_SSD_MM, MAX_SSD_MM = 500.0, 2000.0
 #: Doses beyond these are refused as typing errors (Gy per fraction, Gy in total).
 MAX_DOSE_PER_FRACTION_GY, MAX_TOTAL_DOSE_GY = 25.0, 100.0
 MAX_FRACTIONS = 50
+#: Plan compensation options: none, or missing-tissue compensation to the midplane dose along each ray
+#: (see :mod:`hbiview.dose.compensation`).
+COMPENSATIONS = ("none", "midplane")
 
 
 # ---------------------------------------------------------------------------------------------- values
@@ -97,6 +103,43 @@ class Block:
     def rectangle(cls, x1: float, y1: float, x2: float, y2: float, transmission: float = 0.0) -> Block:
         """A rectangular block with opposite corners ``(x1, y1)`` and ``(x2, y2)`` (mm, isocentre plane)."""
         return cls(((x1, y1), (x2, y1), (x2, y2), (x1, y2)), transmission)
+
+
+@dataclass(frozen=True, eq=False)
+class TransmissionMap:
+    """A beam's fluence transmission on a regular grid of the isocentre plane (a compensator).
+
+    Parameters
+    ----------
+    u0_mm, v0_mm
+        Isocentre-plane coordinates (mm at 1000 mm, collimator frame) of the first column and row.
+    step_mm
+        Pixel spacing (mm at 1000 mm), the same along both axes.
+    values
+        ``(nv, nu)`` transmission (0-1); outside the grid the nearest edge value applies.
+    note
+        How the map was made (shown in summaries).
+    """
+
+    u0_mm: float
+    v0_mm: float
+    step_mm: float
+    values: np.ndarray
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        values = np.array(self.values, dtype=np.float64)
+        values.setflags(write=False)
+        object.__setattr__(self, "values", values)
+
+    def at(self, u_mm: np.ndarray, v_mm: np.ndarray) -> np.ndarray:
+        """Transmission on the grid ``u_mm`` x ``v_mm`` (pixel centres): ``(len(v_mm), len(u_mm))``."""
+        from scipy import ndimage
+
+        iu = (np.asarray(u_mm, dtype=float) - self.u0_mm) / self.step_mm
+        iv = (np.asarray(v_mm, dtype=float) - self.v0_mm) / self.step_mm
+        vv, uu = np.meshgrid(iv, iu, indexing="ij")
+        return ndimage.map_coordinates(self.values, [vv, uu], order=1, mode="nearest")
 
 
 @dataclass(frozen=True)
@@ -128,6 +171,9 @@ class Beam:
         DICOM PatientPosition of the set-up the angles refer to (``"HFS"``, ``"FFS"``, ``"HFP"``,
         ``"FFP"``); ``None``: the CT's, set by :func:`resolve_plan` (head-first supine when the CT gives
         none).
+    transmission_map
+        A compensator: fluence transmission over the field, multiplying the open fluence; set by the dose
+        calculation of a plan with ``compensation = "midplane"`` (not compared, not written to TOML).
     """
 
     energy: str
@@ -140,6 +186,7 @@ class Beam:
     isocentre_lps_mm: tuple[float, float, float] | None = None
     name: str = ""
     patient_position: str | None = None
+    transmission_map: TransmissionMap | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.patient_position is not None:
@@ -253,6 +300,9 @@ class Plan:
         Free text: borders, set-up and where the numbers come from.
     source
         File the plan was read from (for messages; not compared, not written).
+    compensation
+        ``"none"`` or ``"midplane"``: missing-tissue compensation, a transmission map per beam that makes
+        the midplane dose uniform along the field (:mod:`hbiview.dose.compensation`).
     """
 
     name: str
@@ -264,8 +314,13 @@ class Plan:
     grid_mm: float | None = None
     description: str = ""
     source: str = field(default="", compare=False, repr=False)
+    compensation: str = "none"
 
     def __post_init__(self) -> None:
+        if self.compensation not in COMPENSATIONS:
+            raise PlanError(
+                f"compensation = {self.compensation!r} is unknown; use one of {', '.join(COMPENSATIONS)}"
+            )
         object.__setattr__(self, "beams", tuple(self.beams))
         object.__setattr__(self, "prescription_gy", float(self.prescription_gy))
         object.__setattr__(self, "fractions", int(self.fractions))
@@ -322,6 +377,7 @@ class Plan:
         lines = [
             f"plan {self.name}: {self.prescription_gy:g} Gy x {self.fractions} = {self.total_dose_gy:g} Gy "
             f"at the {self.normalization.describe()}; heterogeneity {'on' if self.heterogeneity else 'off'}"
+            + ("" if self.compensation == "none" else f"; {self.compensation} compensation")
         ]
         for beam in self.beams:
             setup = f"SSD {beam.ssd_mm:.0f} mm" if beam.ssd_mm is not None else "isocentric (SAD 1000 mm)"
@@ -349,6 +405,8 @@ class Plan:
             norm["note"] = self.normalization.note
         out.append(f"normalization = {_toml_value(norm)}")
         out.append(f"heterogeneity = {_toml_value(self.heterogeneity)}")
+        if self.compensation != "none":
+            out.append(f"compensation = {_toml_value(self.compensation)}")
         if self.grid_mm is not None:
             out.append(f"grid_mm = {_toml_value(self.grid_mm)}")
         for beam in self.beams:
@@ -571,6 +629,7 @@ _PLAN_KEYS = {
     "heterogeneity",
     "grid_mm",
     "beams",
+    "compensation",
 }
 _BEAM_KEYS = {
     "name",
@@ -755,6 +814,11 @@ def plan_from_dict(data: Mapping[str, Any], source: str = "") -> Plan:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise PlanError(f"{where}description must be a string")
+    compensation = data.get("compensation", "none")
+    if compensation not in COMPENSATIONS:
+        raise PlanError(
+            f"{where}compensation = {compensation!r} is unknown; use one of {', '.join(COMPENSATIONS)}"
+        )
     return Plan(
         name=data["name"],
         beams=tuple(_beam_from(where, i, b) for i, b in enumerate(beams_raw, start=1)),
@@ -765,6 +829,7 @@ def plan_from_dict(data: Mapping[str, Any], source: str = "") -> Plan:
         grid_mm=grid,
         description=description,
         source=source,
+        compensation=compensation,
     )
 
 
@@ -806,7 +871,9 @@ def load_plan(path: str | os.PathLike[str], ct: CTVolume | None = None) -> Plan:
 _PRESET_TEXT = {
     "upper-hbi": "upper hemi-body, AP/PA, skull base to iliac crest, 6 Gy x 1 at midplane (RTOG 78-10)",
     "mid-hbi": "mid hemi-body, AP/PA, lung base (diaphragm) to mid-thigh, 8 Gy x 1 at midplane (RTOG 78-10)",
-    "lower-hbi": "lower hemi-body, AP/PA, iliac crest to ankles, 8 Gy x 1 at midplane (RTOG 78-10)",
+    "lower-hbi": "lower hemi-body, AP/PA, iliac crest to ankles, 8 Gy x 1 at midplane (RTOG 78-10); two "
+    "abutting AP/PA pairs when one field cannot cover (pairs=1|2)",
+    "lower-hbi-2pairs": "lower hemi-body in two abutting AP/PA pairs, gap matched at midplane, 8 Gy x 1",
     "spine": "spine field on one vertebra (level=T10), PA or AP/PA, schedule 8x1 / 20x5 / 30x10",
     "pelvis": "pelvis and hips, AP/PA, iliac crest to below the lesser trochanters, 8x1 / 20x5 / 30x10",
 }
@@ -1312,6 +1379,116 @@ def _midplane_in_tissue(plan: Plan, ct: CTVolume, marks: Mapping[str, float]) ->
     return replace(plan, normalization=Normalization("lps", lps_mm=lps, note=note), description=description)
 
 
+#: The preset that always builds lower hemi-body as two abutting AP/PA pairs (``lower-hbi`` with pairs=2).
+LOWER_HBI_TWO_PAIRS = "lower-hbi-2pairs"
+
+
+def junction_gap_mm(
+    length1_mm: float, ssd1_mm: float, length2_mm: float, ssd2_mm: float, depth_mm: float
+) -> float:
+    """Skin gap (mm) between two abutting fields whose diverging edges meet at ``depth_mm``.
+
+    The standard gap formula ``L1/2 x d/SSD1 + L2/2 x d/SSD2``: ``L1`` and ``L2`` are the fields' lengths on
+    the skin (mm), ``SSD1`` and ``SSD2`` their source-skin distances (mm) and ``d`` the depth of the match
+    (mm; the midplane for opposed pairs, so that the PA fields meet there too).
+    """
+    return length1_mm / 2 * depth_mm / ssd1_mm + length2_mm / 2 * depth_mm / ssd2_mm
+
+
+def _two_pairs_wanted(options: Mapping[str, Any], setup: _Setup) -> bool:
+    """Whether lower-hbi is built as two pairs: ``pairs`` = 2, or "auto" (default) when one cannot cover."""
+    pairs = options.get("pairs", "auto")
+    if isinstance(pairs, float) and pairs.is_integer():
+        pairs = int(pairs)  # --set pairs=2 arrives as 2.0
+    if pairs not in ("auto", 1, 2):
+        raise PlanError(f"preset lower-hbi: pairs = {pairs!r}; use 1, 2 or auto (two when one cannot cover)")
+    return pairs == 2 or (pairs == "auto" and setup.covered_mm is not None)
+
+
+def _two_pairs(
+    ct: CTVolume,
+    geometry: Any,
+    mask: np.ndarray,
+    borders_z: tuple[float, float],
+    margin: float,
+    energy: str,
+    head: str,
+    one: _Setup,
+) -> Plan:
+    """Lower hemi-body as two abutting AP/PA pairs matched at midplane (not yet resolved or normalised).
+
+    The border-to-border length is split in two at midplane. Both AP sources lie at the same height, ``SSD``
+    above the anterior skin at the junction, both PA sources ``SSD`` below the posterior skin there, so the
+    fields' diverging edges meet on the midplane at the junction (the match depth ``d``, half the body's
+    thickness there) and leave the skin gap of :func:`junction_gap_mm` on the skin. The SSD is the smallest
+    in 50 mm steps at which 400 mm jaws cover each half and its width. The first beam is the superior AP.
+    """
+    from hbiview.dose.body import axis_crossing
+
+    inferior, superior = borders_z
+    z_j = round((superior + inferior) / 2, 1)
+    _, _, ya, yb = _body_section(geometry, mask, z_j - 10.0, z_j + 10.0)
+    depth = (yb - ya) / 2
+    halves = []
+    for low, high in ((z_j, superior), (inferior, z_j)):
+        x0, x1, _, _ = _body_section(geometry, mask, low, high)
+        halves.append(((x0 + x1) / 2, (x1 - x0) + 2 * margin, high - low, (low + high) / 2))
+    ssd = next(
+        (
+            float(s)
+            for s in np.arange(1000.0, MAX_SSD_MM + 1.0, 50.0)
+            if all(max(w, ln) * SAD_MM / (s + depth) <= MAX_JAW_MM + 1e-6 for _, w, ln, _ in halves)
+        ),
+        None,
+    )
+    if ssd is None:
+        raise PlanError(
+            f"preset lower-hbi: even two fields of 400 mm jaws at SSD {MAX_SSD_MM:.0f} mm cannot cover "
+            f"z {inferior:.0f} to {superior:.0f} mm; choose a closer inferior border (e.g. inferior=knees)"
+        )
+    scale = SAD_MM / (ssd + depth)
+    beams = []
+    jaws = []
+    for (x_c, w, ln, z_c), where in zip(halves, ("sup", "inf")):
+        jaw = (round(w * scale, 1), round(ln * scale, 1))
+        jaws.append(jaw)
+        for gantry, label, skin in ((0.0, "AP", ya), (180.0, "PA", yb)):
+            d, _, _ = beam_basis(gantry)
+            source = np.array([x_c, skin, z_c]) - ssd * d
+            iso = tuple(round(float(c), 1) for c in source + SAD_MM * d)
+            crossing = axis_crossing(ct, np.asarray(iso), d)  # the SSD on the beam's own axis, if it hits
+            axis_ssd = SAD_MM + crossing[0] if crossing else ssd
+            beams.append(
+                Beam(
+                    energy,
+                    gantry,
+                    0.0,
+                    jaw,
+                    ssd_mm=round(float(axis_ssd), 1),
+                    weight=1.0,
+                    isocentre_lps_mm=iso,
+                    name=f"{label} {where}",
+                )
+            )  # type: ignore[arg-type]
+    on_skin = [jaw[1] * ssd / SAD_MM for jaw in jaws]
+    gap = junction_gap_mm(on_skin[0], ssd, on_skin[1], ssd, depth)
+    reason = (
+        f" One pair cannot cover this length ({one.covered_mm:.0f} mm at most at SSD {one.ssd_mm:.0f} mm)."
+        if one.covered_mm is not None
+        else ""
+    )
+    description = (
+        f"{head}z {inferior:.0f} to {superior:.0f} mm ({superior - inferior:.0f} mm) in two abutting AP/PA "
+        f"pairs, extended SSD {ssd:.0f} mm (to the skin at the junction), collimator 0.{reason} "
+        f"Superior pair z {z_j:.0f} to {superior:.0f} mm, jaws {jaws[0][0]:.0f} x {jaws[0][1]:.0f} mm; "
+        f"inferior pair z {inferior:.0f} to {z_j:.0f} mm, jaws {jaws[1][0]:.0f} x {jaws[1][1]:.0f} mm "
+        f"(at 1000 mm). Junction at z {z_j:.0f} mm, matched at midplane ({depth:.0f} mm deep): skin gap "
+        f"{gap:.1f} mm on the anterior and on the posterior skin (L1/2 d/SSD1 + L2/2 d/SSD2, fields "
+        f"{on_skin[0]:.0f} and {on_skin[1]:.0f} mm long on the skin)."
+    )
+    return Plan("lower-hbi", tuple(beams), 1.0, 1, Normalization("midplane"), True, None, description)
+
+
 #: Default (superior, inferior) borders of the hemi-body presets (see :func:`border_z_mm`).
 _HBI_BORDERS = {
     "upper-hbi": ("skull_base", "iliac_crest"),
@@ -1353,7 +1530,8 @@ def preset(
         ``energy`` (all presets; default 10MV for HBI and pelvis, 6MV for spine), ``margin_mm`` (lateral
         margin beyond the body, default 20), ``heterogeneity`` (default True), ``grid_mm``,
         ``prescription_gy`` (dose per fraction, Gy) and ``fractions`` (all presets; default the preset's
-        RTOG 78-10 prescription or schedule);
+        RTOG 78-10 prescription or schedule), ``compensation`` (all presets: ``"none"``, default, or
+        ``"midplane"``, missing-tissue compensation to the midplane dose along each ray);
         hemi-body presets: ``superior`` and ``inferior`` borders, each a landmark name (``"iliac_crest"``,
         ``"knees"``, ``"mid_thigh"``...), a vertebral-body centre (``"L5"``), a disc (``"L4-L5"``) or z in
         LPS mm (see :func:`border_z_mm`); defaults: upper-hbi skull_base to iliac_crest, mid-hbi lung_base
@@ -1376,6 +1554,21 @@ def preset(
     """
     from hbiview.dose.body import axis_crossing, body_extent_mm
 
+    if name == LOWER_HBI_TWO_PAIRS:  # lower-hbi always in two abutting AP/PA pairs
+        if "pairs" in options:
+            raise PlanError(f"preset {name}: unknown option 'pairs' (it is lower-hbi with pairs=2)")
+        plan = preset("lower-hbi", ct, landmarks=landmarks, pairs=2, **options)
+        return replace(plan, name=name)
+    if "compensation" in options:  # every preset: the same plan with missing-tissue compensation
+        kind = options["compensation"]
+        if kind not in COMPENSATIONS:
+            raise PlanError(
+                f"preset {name}: compensation {kind!r} is unknown; use {' or '.join(COMPENSATIONS)}"
+            )
+        rest = {k: v for k, v in options.items() if k != "compensation"}
+        built = preset(name, ct, landmarks=landmarks, **rest)
+        text = " Missing-tissue compensation to the midplane dose along each ray." if kind != "none" else ""
+        return replace(built, compensation=kind, description=built.description + text)
     if name not in _PRESET_TEXT:
         raise PlanError(
             f"unknown preset {name!r}; choose one of {', '.join(_PRESET_TEXT)} (see 'hbiview plans')"
@@ -1384,7 +1577,7 @@ def preset(
     allowed = common | {
         "upper-hbi": {"superior", "inferior"},
         "mid-hbi": {"superior", "inferior"},
-        "lower-hbi": {"superior", "inferior"},
+        "lower-hbi": {"superior", "inferior", "pairs"},
         "spine": {"level", "schedule", "technique", "width_mm", "depth_mm"},
         "pelvis": {"schedule"},
     }.get(name, set())
@@ -1436,6 +1629,22 @@ def preset(
         crossing = axis_crossing(ct, centre, np.array([0.0, 1.0, 0.0]))
         separation = (crossing[1] - crossing[0]) if crossing else (y1 - y0)
         setup = _choose_setup(geometry, mask, inferior, superior, (x0 + x1) / 2, margin, separation / 2)
+        if name == "lower-hbi" and _two_pairs_wanted(options, setup):  # two abutting AP/PA pairs
+            head = f"{_hbi_text(name, dose, fractions, default)}. Borders {borders}: "
+            plan = _two_pairs(ct, geometry, mask, (inferior, superior), margin, energy, head, setup)
+            if setup.covered_mm is not None:
+                junction = plan.description.split("Junction at ")[1]
+                warn(
+                    f"{name}: one field cannot cover {borders} ({length:.0f} mm): jaws capped at 400 mm "
+                    f"reach {setup.covered_mm:.0f} mm at midplane even at SSD {MAX_SSD_MM:.0f} mm. Built "
+                    "as a clinic treats it: two abutting fields (AP/PA pairs matched at midplane with a "
+                    f"calculated skin gap; junction at {junction}) Give pairs=1 for one field, or treat to "
+                    'the knees only (preset option inferior="knees", --set inferior=knees): adult legs '
+                    "below the knees carry almost no active marrow"
+                )
+            plan = replace(plan, prescription_gy=dose, fractions=fractions, heterogeneity=heterogeneity)
+            plan = replace(plan, grid_mm=grid_mm)
+            return _midplane_in_tissue(resolve_plan(plan, ct), ct, marks)
         ssd, jaw_x, jaw_y, collimator = setup.ssd_mm, setup.jaw_x_mm, setup.jaw_y_mm, setup.collimator_deg
         coverage = ""
         if setup.covered_mm is not None:

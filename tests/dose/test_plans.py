@@ -45,9 +45,9 @@ def _quiet_preset(name: str, **options):
         return preset(name, _patient(), landmarks=LANDMARKS, **options)
 
 
-def test_list_presets_names_the_five_plans() -> None:
+def test_list_presets_names_the_six_plans() -> None:
     names = [n for n, _ in list_presets()]
-    assert names == ["upper-hbi", "mid-hbi", "lower-hbi", "spine", "pelvis"]
+    assert names == ["upper-hbi", "mid-hbi", "lower-hbi", "lower-hbi-2pairs", "spine", "pelvis"]
     assert all(text for _, text in list_presets())
 
 

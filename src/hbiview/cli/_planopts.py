@@ -18,10 +18,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "add_plan_arguments",
+    "add_sum_argument",
     "build_plans",
     "plan_labels",
     "plan_options",
     "run_plans",
+    "sum_lines",
+    "sum_of_runs",
+    "summed_plan",
     "water_label",
 ]
 
@@ -73,6 +77,83 @@ def add_plan_arguments(
         help="preset option for every preset given, or with PLAN: for that one only, e.g. energy=6MV, "
         "spine:level=L2 (options: 'hbiview plans --help'); repeatable",
     )
+
+
+def add_sum_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--sum``: the plans are sequential courses; add their doses (and EQD2) as one more plan."""
+    parser.add_argument(
+        "--sum",
+        action="store_true",
+        help="the plans are sequential courses of one patient: also show their sum (physical dose voxel by "
+        "voxel, EQD2 per structure course by course, the junction where the fields meet)",
+    )
+
+
+def sum_of_runs(
+    case: Case,
+    runs: Sequence[PlanRun],
+    *,
+    structures: Sequence[str] | None = None,
+    alpha_beta_gy: dict[str, float] | None = None,
+) -> Any:
+    """The :class:`hbiview.pipeline.CourseSum` of the runs (``--sum``), refusing a single course.
+
+    Raises
+    ------
+    InputError
+        With fewer than two plans.
+    """
+    from hbiview.errors import InputError
+    from hbiview.pipeline import sum_courses
+
+    if len(runs) < 2:
+        raise InputError("--sum needs at least two courses: --plan A --plan B --sum")
+    return sum_courses(case, runs, structures=structures, alpha_beta_gy=alpha_beta_gy)
+
+
+def summed_plan(plans: Sequence[Plan], doses: Sequence[Any]) -> tuple[Plan, Any]:
+    """One plan standing for sequential courses in pictures: every course's beams and the summed dose.
+
+    The plan's prescription is the largest course's total dose, given over all the courses' fractions,
+    so percentage isodoses read against that course's prescription; its description says so.
+    """
+    from dataclasses import replace
+
+    from hbiview.pipeline import SUM_LEAVES_OUT, sum_doses
+    from hbiview.plans import Plan
+
+    name = "sum: " + " + ".join(p.name for p in plans)
+    total = sum_doses(list(doses), description=name)
+    largest = max(plans, key=lambda p: p.total_dose_gy)
+    beams = tuple(replace(b, name=f"{p.name} {b.label}") for p in plans for b in p.beams)
+    text = (
+        f"{name}: courses given one after the other; percentages of {largest.name}'s "
+        f"{largest.total_dose_gy:g} Gy. {SUM_LEAVES_OUT}"
+    )
+    plan = Plan(
+        name,
+        beams,
+        largest.total_dose_gy / total.fractions,
+        total.fractions,
+        largest.normalization,
+        all(p.heterogeneity for p in plans),
+        None,
+        text,
+    )
+    return plan, total
+
+
+def sum_lines(total: Any) -> list[str]:
+    """Terminal lines of a sum: EQD2 per structure (courses and total), junction, what it leaves out."""
+    lines = []
+    for name, row in total.eqd2_by_structure.items():
+        courses = " + ".join("n/a" if v is None else f"{v:.2f}" for v in row["courses_mean_eqd2_gy"])
+        lines.append(
+            f"{name}: mean {row['mean_gy']:.2f} Gy physical; mean EQD2 (alpha/beta {row['alpha_beta_gy']:g} "
+            f"Gy) {row['mean_eqd2_gy']:.2f} Gy (courses {courses}, voxel by voxel)"
+        )
+    lines += list(total.notes)
+    return lines
 
 
 def _preset_names() -> list[str]:

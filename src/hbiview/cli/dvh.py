@@ -27,6 +27,7 @@ EPILOG = """\
 examples:
   hbiview dvh sample_ct --plan upper-hbi
   hbiview dvh sample_ct --plan upper-hbi --plan lower-hbi --curves dvh.csv
+  hbiview dvh sample_ct --plan upper-hbi --plan lower-hbi --sum
   hbiview dvh sample_ct --plan upper-hbi --no-heterogeneity --grid-mm 2.5
   hbiview dvh /data/ct --plan spine --set level=L2 --set schedule=20x5 --json
   hbiview dvh /data/ct --plan upper-hbi --rtstruct RS.dcm --structures Lungs PTV
@@ -320,7 +321,7 @@ def plan_header(run: Any) -> str:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``dvh`` sub-command."""
-    from hbiview.cli._planopts import add_plan_arguments
+    from hbiview.cli._planopts import add_plan_arguments, add_sum_argument
 
     parser = subparsers.add_parser(
         "dvh",
@@ -331,16 +332,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_common_inputs(parser)
     add_plan_arguments(parser, required=False, plan_help="preset name or plan TOML file; several compare")
+    add_sum_argument(parser)
     parser.add_argument("--curves", metavar="FILE.csv", help="write the cumulative DVH curves as CSV")
     parser.add_argument("--json", action="store_true", help="print every metric as JSON instead of the table")
     return parser
 
 
 def _run_plans(args: argparse.Namespace) -> int:
-    from hbiview.cli._planopts import build_plans, plan_labels, run_plans
+    from hbiview.cli._planopts import build_plans, plan_labels, run_plans, sum_lines, sum_of_runs
+    from hbiview.errors import InputError
     from hbiview.pipeline import load_case as load_ct
     from hbiview.report import results_document, write_curves_csv
 
+    if args.sum and len(args.plan) < 2:
+        raise InputError("--sum needs at least two courses: --plan A --plan B --sum")
     case = load_ct(args.ct, series=args.series, rtstruct=args.rtstruct)
     plans = build_plans(case, args.plan, args.options)
     heterogeneity = False if args.no_heterogeneity else None
@@ -348,7 +353,8 @@ def _run_plans(args: argparse.Namespace) -> int:
     runs = run_plans(
         case, plans, labels, heterogeneity=heterogeneity, grid_mm=args.grid_mm, structures=args.structures
     )
-    evaluations = [r.evaluation for r in runs]
+    total = sum_of_runs(case, runs, structures=args.structures) if args.sum else None
+    evaluations = [r.evaluation for r in runs] + ([total.evaluation] if total is not None else [])
     if args.curves:
         write_curves_csv(args.curves, runs[0].dvhs if len(runs) == 1 else evaluations, force=args.force)
     if args.json:
@@ -365,6 +371,14 @@ def _run_plans(args: argparse.Namespace) -> int:
             lines.append(lung_line(run.evaluation.lung_assessment))
         lines += list(run.notes)
         blocks.append("\n".join(lines))
+    if total is not None:
+        head = (
+            f"{total.label}: {total.dose.fractions} fractions in all, doses in Gy (physical, added voxel by "
+            "voxel)"
+        )
+        blocks.append(
+            "\n".join([head, format_table(total.evaluation.metrics, PLAN_TABLE), *sum_lines(total)])
+        )
     print("\n\n".join(blocks))
     if args.curves:
         print(f"curves written to {args.curves}")
@@ -376,7 +390,7 @@ def run(args: argparse.Namespace) -> int:
     from hbiview.io.atomic import check_writable
     from hbiview.report import evaluate_plans, results_document, write_curves_csv
 
-    form = check_form(args, "dvh")
+    form = check_form(args, "dvh", plan_only=("sum",))
     if args.curves:
         check_writable(args.curves, args.force)
     if form == "plan":

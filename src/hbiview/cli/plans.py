@@ -21,9 +21,11 @@ renamed), and an existing file is kept unless --force. With '> my.toml' the shel
 my.toml before hbiview runs, so a mistyped preset leaves an empty file behind.
 
 Preset options (--set KEY=VALUE): all presets: energy (Co60, 6MV, 10MV, 15MV, 18MV), margin_mm, grid_mm,
-heterogeneity, prescription_gy, fractions; upper/mid/lower-hbi: superior=, inferior= (a landmark such as
-iliac_crest or knees, a vertebra such as L5, a disc such as L4-L5, or z in mm); spine: level=T10,
-schedule=8x1|20x5|30x10, technique=PA|AP/PA, width_mm, depth_mm; pelvis: schedule.
+heterogeneity, prescription_gy, fractions, compensation=none|midplane (missing-tissue compensators that
+even out the midplane dose); upper/mid/lower-hbi: superior=, inferior= (a landmark such as
+iliac_crest or knees, a vertebra such as L5, a disc such as L4-L5, or z in mm); lower-hbi: pairs=1|2|auto
+(two abutting AP/PA pairs matched at midplane when one field cannot cover; lower-hbi-2pairs always);
+spine: level=T10, schedule=8x1|20x5|30x10, technique=PA|AP/PA, width_mm, depth_mm; pelvis: schedule.
 """
 
 

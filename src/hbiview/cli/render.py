@@ -31,6 +31,7 @@ examples:
                  --out axial.png
   hbiview render sample_ct --plan upper-hbi mid-hbi spine --out compare.png
   hbiview render sample_ct --plan upper-hbi lower-hbi --view coronal --out c.png
+  hbiview render sample_ct --plan upper-hbi lower-hbi --sum --view coronal --out total.png
   hbiview render sample_ct --plan upper-hbi --difference --view coronal \\
                  --out lung_correction.png    (heterogeneity on minus off)
   hbiview render sample_ct --plan upper-hbi mid-hbi --difference --out diff.png
@@ -52,7 +53,7 @@ marrow) come from the automatic segmentation of the CT.
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``render`` sub-command."""
-    from hbiview.cli._planopts import add_plan_arguments
+    from hbiview.cli._planopts import add_plan_arguments, add_sum_argument
 
     parser = subparsers.add_parser(
         "render",
@@ -77,6 +78,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="P2",
         help="alias: more plans shown side by side (the same as adding them to --plan)",
     )
+    add_sum_argument(parser)
     parser.add_argument("--out", metavar="PNG", help="picture to write (.png)")
     parser.add_argument("--view", choices=VIEWS, default="3d", help="3d (default) or a slice orientation")
     parser.add_argument(
@@ -220,6 +222,10 @@ def run(args: argparse.Namespace) -> int:
             f"--plan takes 1 to {MAX_PLANS} plans (with --compare: 1 to {MAX_PLANS - 1} more), "
             f"got {len(plans)}"
         )
+    if args.sum and (len(plans) < 2 or args.difference):
+        raise InputError(
+            "--sum shows the sum of two or more courses (--plan A B --sum), without --difference"
+        )
     if args.difference and len(plans) > 2:
         raise InputError(f"--difference compares two plans (P1 minus P2), got {len(plans)}")
     if args.difference and len(plans) == 1 and args.no_heterogeneity:
@@ -245,6 +251,11 @@ def run(args: argparse.Namespace) -> int:
         heterogeneity=False if args.no_heterogeneity else None,
         grid_mm=args.grid_mm,
     )
+    if args.sum:  # sequential courses: one picture of their summed dose
+        from hbiview.cli._planopts import summed_plan
+
+        plan_sum, dose_sum = summed_plan(case.plans, case.doses)
+        case = RenderCase(case.ct, case.structures, [plan_sum], [dose_sum], case.case)
     from hbiview.render.scene import SceneOptions, prepare_anatomy
     from hbiview.render.slices import SliceStyle
     from hbiview.render.style import DEFAULT_ISODOSE_PCT

@@ -53,7 +53,7 @@ the plans (and lung-correction difference maps with --compare-heterogeneity);
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``report`` sub-command."""
-    from hbiview.cli._planopts import add_plan_arguments
+    from hbiview.cli._planopts import add_plan_arguments, add_sum_argument
     from hbiview.cli.dvh import add_common_inputs
 
     parser = subparsers.add_parser(
@@ -65,6 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_common_inputs(parser, several_doses=True)
     add_plan_arguments(parser, required=False, plan_help="preset name(s) or plan TOML file(s)")
+    add_sum_argument(parser)
     parser.add_argument(
         "--compare-heterogeneity",
         action="store_true",
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in REPORT_FORMATS:
         raise InputError(f"{out}: unknown report format; use one of {', '.join(sorted(REPORT_FORMATS))}")
     check_writable(out, args.force)
-    form = check_form(args, "report", plan_only=("compare_heterogeneity", "no_images"))
+    form = check_form(args, "report", plan_only=("compare_heterogeneity", "no_images", "sum"))
     if form == "plan" and args.compare_heterogeneity and args.no_heterogeneity:
         raise InputError(
             "--compare-heterogeneity adds plans without correction: leave out --no-heterogeneity"
@@ -210,13 +211,17 @@ def _report_plans(
 ) -> int:
     import tempfile
 
-    from hbiview.cli._planopts import build_plans, plan_labels, run_plans
+    from hbiview.cli._planopts import build_plans, plan_labels, run_plans, sum_of_runs
     from hbiview.errors import InputError
     from hbiview.pipeline import load_case, write_comparison
 
     if args.label and len(args.label) != len(args.plan):  # before any work
         raise InputError(
             f"--label gives {len(args.label)} label(s) for {len(args.plan)} plan(s); give one per plan"
+        )
+    if args.sum and (len(args.plan) < 2 or args.compare_heterogeneity):
+        raise InputError(
+            "--sum needs at least two courses (--plan A --plan B --sum), without --compare-heterogeneity"
         )
     case = load_case(args.ct, series=args.series, rtstruct=args.rtstruct)
     plans = build_plans(case, args.plan, args.options)
@@ -236,10 +241,16 @@ def _report_plans(
     title = args.title or "hbiview dose report: " + (
         runs[0].label if len(runs) == 1 else " vs ".join(r.label for r in runs)
     )
+    total = (
+        sum_of_runs(case, runs, structures=args.structures, alpha_beta_gy=alpha_beta) if args.sum else None
+    )
+    if total is not None and not args.title:
+        title = "hbiview dose report: " + " + ".join(r.label for r in runs) + " (sequential courses, summed)"
     pictures = out.suffix.lower() in (".html", ".htm", ".pdf") and not args.no_images
     with tempfile.TemporaryDirectory(prefix="hbiview-report-") as folder:
         rendered = report_images(case, runs, Path(folder), water_twins=twins) if pictures else []
-        write_comparison(out, runs, title=title, images=[*rendered, *images], force=args.force)
+        reported = [*runs, total] if total is not None else runs
+        write_comparison(out, reported, title=title, images=[*rendered, *images], force=args.force)
     return len(runs)
 
 

@@ -240,12 +240,16 @@ def plan_dose_model(
     resolved = replace(resolved, heterogeneity=hetero)
     _, density_geometry = _grids(ct, grid, density_grid_mm)
     density, body = density_on(ct, density_geometry, heterogeneity=hetero)
+    point, resolved = _prescription_point(resolved, ct, density_geometry, body)
+    if resolved.compensation != "none":  # a transmission map per beam (hbiview.dose.compensation)
+        from hbiview.dose.compensation import compensate
+
+        resolved = compensate(resolved, density_geometry, body, point, grid)
     calculator = get_engine(engine)
     beams = tuple(
         calculator.beam_dose(beam, density, density_geometry, resolution_mm=grid, heterogeneity=hetero)
         for beam in progress(resolved.beams, desc="dose: beams")
     )
-    point, resolved = _prescription_point(resolved, ct, density_geometry, body)
     raw = sum(float(b.at(point[None, :])[0]) * beam.weight for b, beam in zip(beams, resolved.beams))
     if raw <= 1e-9:
         raise PlanError(f"plan {resolved.name!r}: the prescription point receives no dose from any beam")

@@ -81,6 +81,8 @@ def fluence_map(
         step = float(u_mm[1] - u_mm[0]) if len(u_mm) > 1 else 1.0
         for block in beam.blocks:
             fluence *= _block_transmission(block, u_mm, v_mm, source_sigma_mm / step)
+    if beam.transmission_map is not None:  # compensator (hbiview.dose.compensation): multiplies the fluence
+        fluence *= beam.transmission_map.at(u_mm, v_mm)
     if horn_per_100mm2:
         r = np.minimum(np.hypot(u_mm[None, :], v_mm[:, None]), horn_radius_mm)
         fluence *= 1.0 + horn_per_100mm2 * (r / 100.0) ** 2
