@@ -301,3 +301,43 @@ def test_bad_set_requests_are_one_line_errors_and_write_nothing(
     assert "--force" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_api_set_of_a_ct_in_memory_writes_the_ct_and_nothing_on_failure(tmp_path: Path) -> None:
+    from hbiview.io.dicom import read_ct
+    from hbiview.io.rtset import RTCourse, write_rt_set
+    from hbiview.pipeline import load_case, run_plan
+    from hbiview.plans import Plan
+    from hbiview.sample import make_phantom
+
+    # a CT without DICOM identity (as from NIfTI): the set writes it, and the RT files reference its files
+    case = load_case(make_phantom(spacing_mm=(10.0, 10.0, 10.0), noise_hu=0.0).ct)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HbiviewWarning)
+        run = run_plan(case, "upper-hbi", grid_mm=10.0)
+    course = RTCourse("upper", run.dose, plan=run.plan, dvhs=run.dvhs)
+    structures = case.structure_list()
+    ct, files = write_rt_set(tmp_path / "set", case.ct, structures, [course])
+    assert "ct/" in files and "CT.txt" not in files
+    series = read_ct(tmp_path / "set" / "ct")
+    assert ct.metadata["SeriesInstanceUID"] == series.metadata["SeriesInstanceUID"]  # the CT written
+    rtss = pydicom.dcmread(tmp_path / "set" / "rtstruct.dcm")
+    referenced = {
+        image.ReferencedSOPInstanceUID
+        for image in rtss.ReferencedFrameOfReferenceSequence[0]
+        .RTReferencedStudySequence[0]
+        .RTReferencedSeriesSequence[0]
+        .ContourImageSequence
+    }
+    assert referenced == set(series.metadata["SOPInstanceUIDs"])  # every slice, and only slices that exist
+    dose = _read(tmp_path / "set" / "rtdose_upper.dcm")
+    assert dose.StudyInstanceUID == rtss.StudyInstanceUID == series.metadata["StudyInstanceUID"]
+    assert dose.FrameOfReferenceUID == rtss.FrameOfReferenceUID == series.geometry.frame_of_reference_uid
+    # a plan that cannot be written (a beam without isocentre): an error, and no folder, no staging left
+    unresolved = Plan("bad", (run.plan.beams[0].__class__("6MV"),), 8.0)
+    bad = RTCourse("bad", run.dose, plan=unresolved)
+    from hbiview.errors import PlanError
+
+    with pytest.raises(PlanError, match="isocentre"):
+        write_rt_set(tmp_path / "bad", case.ct, structures, [bad])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]
