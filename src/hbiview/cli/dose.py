@@ -25,7 +25,8 @@ rtdose_sum.dcm with several plans (courses one after the other), each with the D
 (DVHSequence; --no-dvhs leaves them out) on its whole grid, and the CT (ct/) or CT.txt naming the series
 they reference. All share the CT's patient, study and frame of reference.
 
-Output format by extension: .dcm (DICOM RT Dose, overlays the CT in any viewer), .nii/.nii.gz (NIfTI, RAS),
+Output format by extension: .dcm (DICOM RT Dose alone, overlays the CT in any viewer; its RT Plan
+reference resolves only in a set written with --out-dir), .nii/.nii.gz (NIfTI, RAS),
 .vti (VTK image data, LPS mm). The dose is the total of the course (per fraction x fractions).
 The model is a convolution engine for comparison and teaching, not a clinical planning system.
 """
