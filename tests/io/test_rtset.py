@@ -200,9 +200,11 @@ DICOMPYLER_SCRIPT = """
 import json, sys, warnings
 warnings.simplefilter("ignore")
 from dicompylercore import dicomparser, dvhcalc
-rtss, rtdose = sys.argv[1], sys.argv[2]
+rtss, rtdose, rtplan = sys.argv[1], sys.argv[2], sys.argv[3]
 names = {v["name"]: k for k, v in dicomparser.DicomParser(rtss).GetStructures().items()}
-out = {}
+plan = dicomparser.DicomParser(rtplan)
+beams = plan.GetReferencedBeamsInFraction()
+out = {"rx_cgy": float(plan.GetPlan()["rxdose"]), "beam_cgy": [float(b["dose"]) for b in beams.values()]}
 for name in ("Lungs", "Marrow"):
     d = dvhcalc.get_dvh(rtss, rtdose, names[name])
     out[name] = {"volume_cc": float(d.volume), "mean_gy": float(d.mean)}
@@ -234,13 +236,21 @@ def _dicompyler_python(request: pytest.FixtureRequest) -> str:
 
 
 def test_dicompyler_core_agrees_on_lung_and_marrow_means(rt_set, request: pytest.FixtureRequest) -> None:
-    out, _ = rt_set
+    out, document = rt_set
     python = _dicompyler_python(request)
+    summaries = {p["plan"]: p for p in document["plans"]}
     for plan in PLANS:
         rtdose = out / f"rtdose_{plan}.dcm"
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         result = subprocess.run(
-            [python, "-c", DICOMPYLER_SCRIPT, str(out / "rtstruct.dcm"), str(rtdose)],
+            [
+                python,
+                "-c",
+                DICOMPYLER_SCRIPT,
+                str(out / "rtstruct.dcm"),
+                str(rtdose),
+                str(out / f"rtplan_{plan}.dcm"),
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -248,6 +258,11 @@ def test_dicompyler_core_agrees_on_lung_and_marrow_means(rt_set, request: pytest
             timeout=900,
         )
         peer = json.loads(result.stdout)
+        # dicompyler-core reads the RT Plan's prescription and each beam's dose at the prescription point
+        # (in cGy; DS written to 10 significant digits)
+        assert peer["rx_cgy"] == pytest.approx(100 * summaries[plan]["total_gy"])
+        expected = [100 * b["dose_at_prescription_point_gy"] for b in summaries[plan]["beams"]]
+        assert peer["beam_cgy"] == pytest.approx(expected, abs=0.01)  # the summary rounds to 1e-4 Gy
         stored = read_rtdose_dvhs(rtdose)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", HbiviewWarning)
