@@ -36,7 +36,13 @@ QUICK_FILES = {
     "rtdose_lower-hbi.dcm",
     "rtdose_spine.dcm",
     "rtdose_upper-hbi-water.dcm",
+    "rtdose_sum.dcm",
+    "rtplan_upper-hbi.dcm",
+    "rtplan_lower-hbi.dcm",
+    "rtplan_spine.dcm",
+    "rtplan_upper-hbi-water.dcm",
     "rtstruct.dcm",
+    "CT.txt",
     "README.txt",
 }
 

@@ -26,7 +26,8 @@ def test_plans_lists_every_preset(capsys: pytest.CaptureFixture[str]) -> None:
     for name, _ in list_presets():
         assert name in out
     assert main(["plans", "--json"]) == 0
-    assert [p["name"] for p in json.loads(capsys.readouterr().out)] == [n for n, _ in list_presets()]
+    presets = json.loads(capsys.readouterr().out)["presets"]
+    assert [p["name"] for p in presets] == [n for n, _ in list_presets()]
 
 
 def test_plans_dump_loads_back_to_the_same_plan(

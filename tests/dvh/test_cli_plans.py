@@ -107,13 +107,24 @@ def test_dvh_of_upper_and_lower_hbi_table_marrow_and_lung_lines_and_curves(ct_di
     # printed share
     with curves.open() as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["plan", "structure", "dose_gy", "volume_cc", "volume_pct", "weighted_fraction"]
+    assert list(rows[0]) == [
+        "plan", "structure", "dose_gy", "volume_cc", "volume_pct", "weighted_fraction",
+        "dose_pct_rx", "differential_cc", "differential_pct", "differential_cc_per_gy",
+    ]  # fmt: skip
     at_3gy = next(
         r
         for r in rows
         if r["plan"] == "upper-hbi" and r["structure"] == "Marrow" and float(r["dose_gy"]) >= 3.0 - 1e-9
     )
     assert float(at_3gy["weighted_fraction"]) == pytest.approx(upper, abs=0.0006)  # printed to 0.1 %
+    # 3 Gy is 50 % of upper HBI's 6 Gy prescription (as written, 4 decimals)
+    assert float(at_3gy["dose_pct_rx"]) == pytest.approx(100 * float(at_3gy["dose_gy"]) / 6.0, abs=1e-4)
+    # the differential column adds back up to the cumulative curve: the volume in every bin from 3 Gy up
+    # is the volume receiving at least 3 Gy (rounding of 6 significant digits per row)
+    marrow = [r for r in rows if r["plan"] == "upper-hbi" and r["structure"] == "Marrow"]
+    start = marrow.index(at_3gy)
+    above = sum(float(r["differential_cc"]) for r in marrow[start:])
+    assert above == pytest.approx(float(at_3gy["volume_cc"]), rel=1e-4)
     first_lung = next(r for r in rows if r["structure"] == "Lungs")
     assert float(first_lung["volume_cc"]) == pytest.approx(volume_cc, abs=0.06)  # table rounds to 0.1 cc
 

@@ -76,14 +76,25 @@ def test_metrics_csv_json_and_clinical_context(tmp_path: Path) -> None:
 def test_curves_csv(tmp_path: Path) -> None:
     dose, structures = hbi_case()
     r = evaluate_plans([("upper", dose, structures)], supersample=1)[0]
-    path = write_curves_csv(tmp_path / "c.csv", r.dvhs)
+    path = write_curves_csv(tmp_path / "c.csv", r.dvhs, prescription_gy=6.0)
     rows = list(csv.DictReader(path.read_text().splitlines()))
-    assert list(rows[0]) == ["structure", "dose_gy", "volume_cc", "volume_pct", "weighted_fraction"]
+    assert list(rows[0]) == [
+        "structure", "dose_gy", "volume_cc", "volume_pct", "weighted_fraction",
+        "dose_pct_rx", "differential_cc", "differential_pct", "differential_cc_per_gy",
+    ]  # fmt: skip
     at = {(row["structure"], row["dose_gy"]): row for row in rows}
     # Lung_L: 500 voxels of 0.125 cm3 = 62.5 cm3 all at 6.6 Gy (float32: 6.5999999): full volume at the
     # 6.58 Gy edge, none at 6.61 (exact)
     assert float(at[("Lung_L", "6.5800")]["volume_cc"]) == pytest.approx(62.5)
     assert float(at[("Lung_L", "6.6000")]["volume_cc"]) == 0.0
+    # the differential curve: all 62.5 cm3 (100 %) in the 0.01 Gy bin from 6.59 Gy, i.e. 6250 cm3/Gy, at
+    # 6.59 / 6 = 109.83 % of the 6 Gy prescription; none in the bin below (exact)
+    lung = at[("Lung_L", "6.5900")]
+    assert float(lung["differential_cc"]) == pytest.approx(62.5)
+    assert float(lung["differential_pct"]) == pytest.approx(100.0)
+    assert float(lung["differential_cc_per_gy"]) == pytest.approx(6250.0, rel=1e-6)
+    assert float(lung["dose_pct_rx"]) == pytest.approx(100 * 6.59 / 6, abs=1e-4)
+    assert float(at[("Lung_L", "6.5800")]["differential_cc"]) == 0.0
     assert at[("Lung_L", "1.0000")]["weighted_fraction"] == ""
     assert float(at[("active marrow", "3.0000")]["weighted_fraction"]) == pytest.approx(0.7, rel=1e-5)
 
@@ -143,10 +154,18 @@ def test_dvh_and_report_commands(tmp_path: Path, capsys, make_rtstruct) -> None:
     code = main(["dvh", "--rtdose", str(rtdose), "--rtstruct", str(rtss), "--curves", str(curves)])
     out = capsys.readouterr().out
     assert code == 0
-    # closed form: 7 planes x 2 mm x 400 mm2 = 5.6 cm3; dose 4 + 0.1 x symmetric about x = 0: mean 4 Gy
-    assert re.search(r"Lung\s+5\.60\s+4\.00", out), out
+    # default for a structure set from another system: interpolated between planes, a tenth of the 2 mm
+    # spacing past the end planes, and said so. Closed form: (6 x 2 + 2 x 0.2) mm x 400 mm2 = 4.96 cm3;
+    # dose 4 + 0.1 x symmetric about x = 0: mean 4 Gy
+    assert "end caps interpolated (default for structure sets written by" in out
+    assert re.search(r"Lung\s+4\.96\s+4\.00", out), out
     assert "Dmean" in out and "D98%" in out
-    assert curves.read_text().startswith("structure,dose_gy,volume_cc,volume_pct\n")
+    assert curves.read_text().startswith("structure,dose_gy,volume_cc,volume_pct,dose_pct_rx,differential_cc")
+    code = main(["dvh", "--rtdose", str(rtdose), "--rtstruct", str(rtss), "--end-caps", "full"])
+    out = capsys.readouterr().out
+    # one full slab per plane: 7 planes x 2 mm x 400 mm2 = 5.6 cm3
+    assert code == 0 and "end caps full (--end-caps)" in out
+    assert re.search(r"Lung\s+5\.60\s+4\.00", out), out
     code = main(["dvh", "--rtdose", str(rtdose), "--rtstruct", str(rtss), "--json", "--structures", "box"])
     doc = json.loads(capsys.readouterr().out)
     assert [s["structure"] for s in doc["plans"][0]["structures"]] == ["Box"]

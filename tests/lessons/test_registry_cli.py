@@ -58,7 +58,9 @@ def test_list_and_json(capsys):
     for lesson in lessons.LESSONS:
         assert lesson.script in out
     assert main(["lessons", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    document = json.loads(capsys.readouterr().out)
+    assert document["command"] == "lessons" and document["schema_version"] == 1
+    rows = document["lessons"]
     assert [r["name"] for r in rows] == [lesson.name for lesson in lessons.LESSONS]
     assert all(r["script"].endswith(r["name"] + ".py") for r in rows)
 

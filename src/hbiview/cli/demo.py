@@ -2,8 +2,9 @@
 
 Auto-structures; upper hemi-body, lower hemi-body and a localized spine field, and upper hemi-body again
 without heterogeneity correction; DVHs and metrics; the comparison report (HTML and PDF), pictures (3D,
-slices, side by side, lung-correction difference map), the interactive 3D page, CSV/JSON metrics, RT Dose
-files and the structures as RTSTRUCT.
+slices, side by side, lung-correction difference map), the interactive 3D page, CSV/JSON metrics, and one
+DICOM-RT set: RT Dose files (whole grids, with DVHs, and the hemi-body sum), their RT Plans and the
+structures as RTSTRUCT.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run everything on the bundled sample patient (start here)",
         description="Segment the sample patient, compute upper HBI, lower HBI, a spine field and upper HBI\n"
         "without heterogeneity correction, and write into one folder: the comparison report (HTML, PDF),\n"
-        "pictures, the interactive 3D page, metrics (CSV, JSON), RT Dose and RTSTRUCT files.",
+        "pictures, the interactive 3D page, metrics (CSV, JSON), and a DICOM-RT set (RTSTRUCT, RT Plans,\n"
+        "RT Doses with DVHs).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -255,8 +257,11 @@ def _readme(result_files: dict[str, str], source: str, notes: list[str]) -> str:
         lines += ["", "Notes:", *(f"  - {note}" for note in notes)]
     lines += [
         "",
-        "Open the RT Dose and RTSTRUCT files with their CT in any DICOM-RT viewer (3D Slicer with SlicerRT,",
-        "a planning system); audit them with",
+        "The RT files are one DICOM-RT set (the CT's patient, study and frame of reference): open the RT",
+        "Dose, RT Plan and RTSTRUCT files with their CT in any DICOM-RT viewer (3D Slicer with SlicerRT, a",
+        "planning system). The RT Plans hold beams, jaws, blocks, isocentres, weights and the prescription",
+        "but no monitor units: hbiview's dose model is not commissioned on a treatment machine. The RT Doses",
+        "cover the whole body (dose outside the fields kept) and carry hbiview's DVHs. Audit them with",
         "  hbiview dvh --rtdose rtdose_upper-hbi.dcm --rtstruct rtstruct.dcm",
         "",
     ]
@@ -335,7 +340,7 @@ class _Outcome:
 
 
 def _run_steps(folder: Path, step: _Steps, *, quick: bool, ct: str | None, series: str | None) -> _Outcome:
-    from hbiview.pipeline import SAMPLE_REGENERATED, crop_dose, load_case, write_comparison
+    from hbiview.pipeline import SAMPLE_REGENERATED, load_case, write_comparison
 
     files: dict[str, str] = {}
     notes: list[str] = []
@@ -370,26 +375,37 @@ def _run_steps(folder: Path, step: _Steps, *, quick: bool, ct: str | None, serie
         raise RuntimeError("two demo plans have the same label")
 
     def write_dicom() -> None:
-        from hbiview.io.rtdose import write_rtdose
-        from hbiview.io.rtstruct_write import write_rtstruct
+        from hbiview.dosevolume import dvhs as compute_dvhs
+        from hbiview.io.rtset import RTCourse, ct_reference_note, write_rt_files
+        from hbiview.pipeline import sum_doses
         from hbiview.sample import write_sample_ct
 
         if regenerated:  # the RT files need their CT: the same series as sample_ct/, same UIDs
             write_sample_ct(
                 path("ct", "the sample patient's CT series (generated: sample_ct/ was not found)")
             )
-        for key, r in runs.items():
-            write_rtdose(
-                crop_dose(r.dose),
-                path(
-                    f"rtdose_{key}.dcm", f"RT Dose of {r.label}, total Gy (cropped to > 0.5 % of the maximum)"
-                ),
-                ct=case.ct,
-                description=r.dose.description,
+        structures = case.structure_list()
+        courses = [
+            RTCourse(
+                key,
+                r.dose,
+                plan=r.plan,
+                prescription_point_lps_mm=r.dose_result.prescription_point_lps_mm,
+                beam_doses_gy=r.dose_result.beam_doses_gy,
+                dvhs=r.dvhs,
+                label=r.label,
             )
-        write_rtstruct(case.structures, case.ct, path("rtstruct.dcm", "the automatic structures (RTSTRUCT)"))
+            for key, r in runs.items()
+        ]
+        # the hemi-body course: upper then lower hemi-body (two single fractions, weeks apart)
+        hbi = sum_doses([runs["upper-hbi"], runs["lower-hbi"]], description="upper-hbi + lower-hbi")
+        courses.append(
+            RTCourse("sum", hbi, dvhs=compute_dvhs(hbi, structures), parts=("upper-hbi", "lower-hbi"))
+        )
+        note = None if regenerated else ct_reference_note(case.ct)
+        files.update(write_rt_files(folder, case.ct, structures, courses, ct_note=note))
 
-    step("RT Dose files and the structures as RTSTRUCT", write_dicom)
+    step("DICOM-RT set: RTSTRUCT, RT Plans, RT Doses with DVHs (and their sum)", write_dicom)
 
     def write_tables() -> None:
         from hbiview.report import write_curves_csv, write_metrics_csv, write_metrics_json
@@ -503,7 +519,9 @@ def run(args: argparse.Namespace) -> int:
             "files": result.files,
             "steps": [{"step": t, "seconds": round(s, 3)} for t, s in result.step_seconds],
         }
-        print(json.dumps(document, indent=2, allow_nan=False))
+        from hbiview.cli._json import print_json
+
+        print_json(args, document)
         return 0
     if args.quiet:
         return 0

@@ -1,4 +1,8 @@
-"""``hbiview dose CT --plan PRESET_OR_TOML --out FILE``: compute a plan's dose and write it."""
+"""``hbiview dose CT --plan PRESET_OR_TOML --out FILE``: compute a plan's dose and write it.
+
+``--plan A --plan B --sum`` adds sequential courses; ``--out-dir DIR`` writes a whole DICOM-RT set instead
+(:func:`hbiview.io.rtset.write_rt_set`).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,17 @@ examples:
   hbiview dose /data/ct --plan my.toml --grid-mm 2.5 --out dose.dcm --force --json
   hbiview dose sample_ct --plan upper-hbi --plan lower-hbi --sum --out total.dcm
   hbiview dose sample_ct --plan upper-hbi --plan lower-hbi --set lower-hbi:inferior=knees --sum --out t.dcm
+  hbiview dose sample_ct --plan upper-hbi --plan lower-hbi --out-dir hbi_set
 
-Output format by extension: .dcm (DICOM RT Dose, overlays the CT in any viewer), .nii/.nii.gz (NIfTI, RAS),
+--out-dir DIR writes one DICOM-RT set that planning systems and viewers open as one plan: rtstruct.dcm
+(the automatic structures), rtplan_<plan>.dcm (beams, jaws, blocks, SSD, isocentre, weights, prescription,
+fractions; no monitor units: the model is not commissioned on a machine), rtdose_<plan>.dcm per plan and
+rtdose_sum.dcm with several plans (courses one after the other), each with the DVHs of every structure
+(DVHSequence; --no-dvhs leaves them out) on its whole grid, and the CT (ct/) or CT.txt naming the series
+they reference. All share the CT's patient, study and frame of reference.
+
+Output format by extension: .dcm (DICOM RT Dose alone, overlays the CT in any viewer; its RT Plan
+reference resolves only in a set written with --out-dir), .nii/.nii.gz (NIfTI, RAS),
 .vti (VTK image data, LPS mm). The dose is the total of the course (per fraction x fractions).
 The model is a convolution engine for comparison and teaching, not a clinical planning system.
 
@@ -52,14 +65,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         required=True,
         action="append",
         metavar="PRESET_OR_TOML",
-        help="preset name or plan file; repeat with --sum to add sequential courses",
+        help="preset name or plan file; repeat with --sum to add sequential courses, or with --out-dir "
+        "for a DICOM-RT set of several plans and their sum",
     )
     parser.add_argument(
         "--sum",
         action="store_true",
         help="add the plans' doses (sequential courses) into one RT Dose; names their junction",
     )
-    parser.add_argument("--out", required=True, metavar="FILE", help="output: .dcm, .nii, .nii.gz or .vti")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", metavar="FILE", help="output: .dcm, .nii, .nii.gz or .vti")
+    target.add_argument(
+        "--out-dir", metavar="DIR", help="write a DICOM-RT set: CT or CT.txt, RTSTRUCT, RTPLAN, RT Dose"
+    )
+    parser.add_argument("--no-dvhs", action="store_true", help="with --out-dir: no DVHs inside the RT Doses")
     parser.add_argument("--grid-mm", type=float, metavar="G", help="dose grid spacing (default 5 HBI, 2.5)")
     parser.add_argument("--no-heterogeneity", action="store_true", help="water inside the body")
     parser.add_argument(
@@ -117,37 +136,46 @@ def _summary(result: Any, out: str) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    """Compute and write the dose."""
-    import json
+def _check_plan(text: str, options: Any) -> None:
     from pathlib import Path
 
+    from hbiview.errors import InputError
+    from hbiview.plans import list_presets
+
+    names = [n for n, _ in list_presets()]
+    is_file = Path(text).suffix.lower() == ".toml" or Path(text).exists()
+    if text not in names and not is_file:
+        raise InputError(f"--plan {text!r} is neither a preset ({', '.join(names)}) nor a .toml file")
+    if text not in names and options:
+        raise InputError("--set applies to presets only; edit the plan file instead")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute and write the dose (a sum of courses with ``--sum``, a DICOM-RT set with ``--out-dir``)."""
+    from hbiview.cli._json import print_json
     from hbiview.cli.plans import parse_options
     from hbiview.dose import compute_dose_result
     from hbiview.errors import InputError
     from hbiview.io.atomic import check_writable
     from hbiview.pipeline import load_case
-    from hbiview.plans import list_presets
 
+    if args.out_dir:
+        return _run_set(args)
+    if args.no_dvhs:
+        raise InputError("--no-dvhs applies to --out-dir (DVHs inside the RT Doses of a set)")
     if len(args.plan) > 1 or args.sum:
         return _run_sum(args)
-    args.plan = args.plan[0]
     out = args.out
     lower = out.lower()
     if not lower.endswith((".dcm", ".nii", ".nii.gz", ".vti")):
         raise InputError(f"{out}: unknown output format; use .dcm, .nii, .nii.gz or .vti")
     check_writable(out, args.force)
+    options = parse_options(args.options)
+    _check_plan(args.plan[0], options)
     case = load_case(args.ct, series=args.series)
     ct = case.ct
-    names = [n for n, _ in list_presets()]
-    options = parse_options(args.options)
-    is_file = Path(args.plan).suffix.lower() == ".toml" or Path(args.plan).exists()
-    if args.plan not in names and not is_file:
-        raise InputError(f"--plan {args.plan!r} is neither a preset ({', '.join(names)}) nor a .toml file")
-    if args.plan not in names and options:
-        raise InputError("--set applies to presets only; edit the plan file instead")
     # presets take their borders from the case's landmarks, searched once (hbiview.pipeline.Case)
-    plan = case.plan(args.plan, **options)
+    plan = case.plan(args.plan[0], **options)
     heterogeneity = False if args.no_heterogeneity else None
     result = compute_dose_result(
         ct, plan, grid_mm=args.grid_mm, heterogeneity=heterogeneity, engine=args.engine
@@ -184,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         document["hot_spots"] = spots
         if without is not None:
             document["hot_spots_without_compensation"] = without
-        print(json.dumps(document, indent=2))
+        print_json(args, document)
     elif not args.quiet:
         print(result.summary())
         for beam in result.plan.beams:
@@ -218,9 +246,9 @@ def _write(dose: Any, out: str, ct: Any, force: bool) -> None:
 
 def _run_sum(args: argparse.Namespace) -> int:
     """``--plan A --plan B --sum``: the courses' physical dose added voxel by voxel, and their junction."""
-    import json
     from types import SimpleNamespace
 
+    from hbiview.cli._json import print_json
     from hbiview.cli._planopts import build_plans
     from hbiview.dose import compute_dose_result
     from hbiview.errors import InputError
@@ -230,8 +258,8 @@ def _run_sum(args: argparse.Namespace) -> int:
 
     if not args.sum:
         raise InputError(
-            f"--plan given {len(args.plan)} times: add --sum to add the courses into one dose, or compute "
-            "them one at a time"
+            f"--plan given {len(args.plan)} times: add --sum to add the courses into one dose, or write "
+            "every plan and their sum as a DICOM-RT set with --out-dir DIR"
         )
     if len(args.plan) < 2:
         raise InputError("--sum needs at least two courses: --plan A --plan B --sum")
@@ -269,7 +297,7 @@ def _run_sum(args: argparse.Namespace) -> int:
             "leaves_out": SUM_LEAVES_OUT,
             "output": out,
         }
-        print(json.dumps(document, indent=2))
+        print_json(args, document)
     elif not args.quiet:
         from hbiview.pipeline import _junction_text
 
@@ -286,3 +314,93 @@ def _run_sum(args: argparse.Namespace) -> int:
         print(SUM_LEAVES_OUT)
         print(f"wrote {out}")
     return 0
+
+
+def _run_set(args: argparse.Namespace) -> int:
+    """``--out-dir``: every plan's dose, their sum, RTSTRUCT, RTPLAN, RT Dose (with DVHs), CT or a note."""
+    from pathlib import Path
+
+    from hbiview.cli._json import print_json
+    from hbiview.cli._planopts import build_plans, plan_labels
+    from hbiview.dosevolume import dvhs as compute_dvhs
+    from hbiview.errors import InputError
+    from hbiview.io.dicom import _prepare_folder
+    from hbiview.io.rtset import RTCourse, write_rt_set
+    from hbiview.pipeline import load_case, run_plan, sum_doses
+
+    folder = Path(args.out_dir)
+    _prepare_folder(folder, args.force)  # refuse a used folder before any work
+    for text in args.plan:
+        _check_plan(text, [o for o in args.options if ":" not in o.partition("=")[0]])
+    case = load_case(args.ct, series=args.series)
+    plans = build_plans(case, args.plan, args.options)
+    heterogeneity = False if args.no_heterogeneity else None
+    labels = plan_labels(plans, None, heterogeneity=heterogeneity)
+    runs = [
+        run_plan(
+            case, plan, label=label, heterogeneity=heterogeneity, grid_mm=args.grid_mm, engine=args.engine
+        )
+        for plan, label in zip(plans, labels, strict=True)
+    ]
+    keys = [_file_key(r.plan.name) for r in runs]
+    if len(set(keys)) != len(keys):
+        keys = [f"{k}-{i + 1}" for i, k in enumerate(keys)]
+    if "sum" in keys:
+        raise InputError("a plan named 'sum' would clash with the summed dose rtdose_sum.dcm; rename it")
+    structures = case.structure_list()
+    courses = [
+        RTCourse(
+            key,
+            r.dose,
+            plan=r.plan,
+            prescription_point_lps_mm=r.dose_result.prescription_point_lps_mm,
+            beam_doses_gy=r.dose_result.beam_doses_gy,
+            dvhs=None if args.no_dvhs else r.dvhs,
+            label=r.label,
+        )
+        for key, r in zip(keys, runs, strict=True)
+    ]
+    total = None
+    if len(runs) > 1:
+        total = sum_doses(runs, description="sum of " + " + ".join(r.label for r in runs))
+        courses.append(
+            RTCourse(
+                "sum",
+                total,
+                dvhs=None if args.no_dvhs else compute_dvhs(total, structures),
+                parts=tuple(keys),
+                label="sum",
+            )
+        )
+    _, files = write_rt_set(folder, case.ct, structures, courses, force=args.force)
+    if args.json:
+        print_json(
+            args,
+            {
+                "out_dir": str(folder),
+                "plans": [
+                    _summary(r.dose_result, str(folder / f"rtdose_{k}.dcm")) for k, r in zip(keys, runs)
+                ],
+                "sum": None
+                if total is None
+                else {
+                    "fractions": total.fractions,
+                    "max_dose_gy_total": round(float(total.array.max()), 4),
+                    "output": str(folder / "rtdose_sum.dcm"),
+                },
+                "files": files,
+            },
+        )
+    elif not args.quiet:
+        for r in runs:
+            print(r.dose_result.summary())
+        print(f"wrote the DICOM-RT set {folder}/:")
+        width = max(len(n) for n in files)
+        for name, text in sorted(files.items()):
+            print(f"  {name:<{width}}  {text}")
+    return 0
+
+
+def _file_key(name: str) -> str:
+    text = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-")
+    return text or "plan"

@@ -6,13 +6,46 @@ The command-line form of :func:`hbiview.pipeline.run_plan` and :func:`hbiview.re
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["add_common_inputs", "add_parser", "check_form", "format_table", "load_case", "run"]
+__all__ = [
+    "AUDIT_END_CAPS",
+    "add_common_inputs",
+    "add_parser",
+    "audit_end_caps",
+    "check_form",
+    "compare_planning_dvhs",
+    "format_table",
+    "load_case",
+    "run",
+]
+
+#: How an audit of a planning system's files turns contour planes into volumes without --end-caps.
+AUDIT_END_CAPS = "interpolated"
+
+
+def audit_end_caps(args: argparse.Namespace) -> tuple[str, str]:
+    """The end-caps mode of an audit and why: ``--end-caps``, or the convention of the RTSTRUCT's writer.
+
+    Without ``--end-caps``: ``interpolated`` (the planning system's way, reproducing Varian Eclipse's DVHs)
+    for structure sets from planning systems, ``full`` for those hbiview wrote (voxel-boundary contours).
+    """
+    from hbiview.io.rtstruct import contour_convention
+
+    if args.end_caps:
+        return args.end_caps, "--end-caps"
+    mode, writer = contour_convention(args.rtstruct)
+    return mode, f"default for structure sets written by {writer}; --end-caps to choose"
+
+
+#: What each --end-caps mode means, for the line printed with the table.
+END_CAPS_TEXT = {
+    "interpolated": "shape-based interpolation between contour planes, as Varian Eclipse does",
+    "full": "one full slab per contour plane, as voxel tools do",
+    "half": "one slab per contour plane, half a slab at the end planes",
+}
 
 DESCRIPTION = """\
 Cumulative DVHs and their metrics (volume, Dmean, Dmin, Dmax, D2/50/95/98 %,
@@ -33,8 +66,8 @@ examples:
   hbiview dvh /data/ct --plan upper-hbi --rtstruct RS.dcm --structures Lungs PTV
   hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm
   hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm --structures Heart "Lt Lung"
-  hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm --fractions 7 --end-caps interpolated
-  hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm --curves dvh.csv --json
+  hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm --fractions 7 --end-caps full
+  hbiview dvh --rtdose RD.dcm --rtstruct RS.dcm --prescription 14 --curves dvh.csv --json
 
 hbiview plans (CT --plan P): P is a preset ('hbiview plans' lists them) or a
 TOML plan file; --set KEY=VALUE sets a preset option for every preset given,
@@ -49,16 +82,23 @@ onset (7.5 Gy) and 5 % incidence (8.2 Gy) doses of Van Dyk et al.
 
 RT Dose + RTSTRUCT: structures are rasterised on the RT Dose grid (voxel
 centres, even-odd rule); small ones are supersampled from their contours.
---end-caps interpolated blends each structure's shape from one contour plane to
-the next (shape-based interpolation, reaching a tenth of a plane spacing past
-the end contours), which reproduced Varian Eclipse's own DVHs of a clinical
-case within 1.4 % of volume; half gives the end planes half a plane of
-thickness; full (default) gives each plane a full slab, as voxel tools do.
+By default the structure set's own convention is used, and printed: for a
+planning system's RTSTRUCT, --end-caps interpolated blends each structure's
+shape from one contour plane to the next (shape-based interpolation, reaching
+a tenth of a plane spacing past the end contours), which reproduced Varian
+Eclipse's own DVHs of a clinical case within 1.4 % of volume; for an RTSTRUCT
+hbiview wrote (contours along voxel boundaries), full gives each plane a full
+slab, which gives back hbiview's voxels; half gives the end planes half a
+plane of thickness. When the RT
+Dose carries the planning system's DVHs (DVHSequence), each structure is
+compared with its own and the differences printed (volume, mean dose, largest
+gap between the cumulative curves in % of the volume).
 
-Doses are total-course Gy. --json prints every metric (keys documented in
-'python -m pydoc hbiview.report.tables'). --curves writes cumulative DVHs with
-columns structure, dose_gy, volume_cc, volume_pct (weighted_fraction for the
-marrow; a leading plan column with several plans).
+Doses are total-course Gy. --json prints every metric inside the common
+envelope (hbiview_version, schema_version, command, inputs; keys documented in
+docs/json.md). --curves writes the DVHs as CSV, cumulative and differential,
+in Gy and in % of the prescription (columns in docs/json.md; a leading plan
+column with several plans).
 """
 
 #: (metric key, heading, width, format) of the terminal table of an RT Dose.
@@ -119,8 +159,9 @@ def add_common_inputs(parser: argparse.ArgumentParser, several_doses: bool = Fal
     parser.add_argument(
         "--end-caps",
         choices=("full", "half", "interpolated"),
-        help="with --rtdose: how contour planes make a volume: full slabs (default), half slabs at the ends, "
-        "or interpolated between planes (as Varian Eclipse does)",
+        help="with --rtdose: how contour planes make a volume: interpolated between planes (as Varian "
+        "Eclipse does), full slabs, or half slabs at the ends (default: the RTSTRUCT writer's convention: "
+        "full for hbiview's, interpolated for others)",
     )
     parser.add_argument("--force", action="store_true", help="replace existing output files")
 
@@ -333,12 +374,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_common_inputs(parser)
     add_plan_arguments(parser, required=False, plan_help="preset name or plan TOML file; several compare")
     add_sum_argument(parser)
-    parser.add_argument("--curves", metavar="FILE.csv", help="write the cumulative DVH curves as CSV")
+    parser.add_argument(
+        "--prescription",
+        type=float,
+        metavar="GY",
+        help="with --rtdose: prescription, total course (Gy), for the %% of prescription columns",
+    )
+    parser.add_argument(
+        "--curves",
+        metavar="FILE.csv",
+        help="write the DVH curves as CSV (cumulative and differential, Gy and %% of prescription)",
+    )
     parser.add_argument("--json", action="store_true", help="print every metric as JSON instead of the table")
     return parser
 
 
 def _run_plans(args: argparse.Namespace) -> int:
+    from hbiview.cli._json import print_json
     from hbiview.cli._planopts import build_plans, plan_labels, run_plans, sum_lines, sum_of_runs
     from hbiview.errors import InputError
     from hbiview.pipeline import load_case as load_ct
@@ -356,10 +408,9 @@ def _run_plans(args: argparse.Namespace) -> int:
     total = sum_of_runs(case, runs, structures=args.structures) if args.sum else None
     evaluations = [r.evaluation for r in runs] + ([total.evaluation] if total is not None else [])
     if args.curves:
-        write_curves_csv(args.curves, runs[0].dvhs if len(runs) == 1 else evaluations, force=args.force)
+        write_curves_csv(args.curves, evaluations, force=args.force)
     if args.json:
-        json.dump(results_document(evaluations), sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        print_json(args, results_document(evaluations))
         return 0
     if args.quiet:
         return 0
@@ -385,8 +436,75 @@ def _run_plans(args: argparse.Namespace) -> int:
     return 0
 
 
+def compare_planning_dvhs(
+    rtdose: str, structures: Sequence[Any], dvhs: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each structure's DVH against the planning system's own stored in the RT Dose (DVHSequence).
+
+    Parameters
+    ----------
+    rtdose
+        The RT Dose file.
+    structures
+        The structures read from the RT Structure Set (with their ROI numbers).
+    dvhs
+        hbiview's DVHs of the same structures, by name.
+
+    Returns
+    -------
+    list of dict
+        One row per structure that has a stored DVH: ``structure``, ``roi_number``, ``volume_cc_planning``,
+        ``volume_cc``, ``volume_diff_pct`` (ours minus theirs, % of theirs), ``mean_gy_planning``,
+        ``mean_gy``, ``mean_diff_pct``, ``max_curve_diff_pct`` (largest gap between the two cumulative
+        curves at the stored doses, % of the planning system's volume). Empty without stored DVHs.
+    """
+    import numpy as np
+
+    from hbiview.io.rtdose import read_rtdose_dvhs
+
+    stored = read_rtdose_dvhs(rtdose)
+    rows = []
+    for structure in structures:
+        number = getattr(structure, "roi_number", None)
+        h = dvhs.get(structure.name)
+        theirs = stored.get(number) if number is not None else None
+        if theirs is None or h is None or h.is_empty or theirs.total_volume <= 0:
+            continue
+        ours = np.interp(theirs.dose_gy, h.dose_gy, h.volume_cc, left=h.total_volume_cc, right=0.0)
+        if theirs.volume_unit == "PERCENT":
+            ours = ours * (100.0 / h.total_volume_cc)
+        gap = float(np.max(np.abs(ours - theirs.volume_cc)) / theirs.total_volume * 100.0)
+        in_cc = theirs.volume_unit == "CM3"
+        row = {
+            "structure": structure.name,
+            "roi_number": int(number),
+            "volume_cc_planning": theirs.total_volume if in_cc else None,
+            "volume_cc": h.total_volume_cc,
+            "volume_diff_pct": 100.0 * (h.total_volume_cc / theirs.total_volume - 1.0) if in_cc else None,
+            "mean_gy_planning": theirs.mean_gy,
+            "mean_gy": h.mean_gy,
+            "mean_diff_pct": 100.0 * (h.mean_gy / theirs.mean_gy - 1.0) if theirs.mean_gy > 0 else None,
+            "max_curve_diff_pct": gap,
+        }
+        rows.append(row)
+    return rows
+
+
+#: (key, heading, width, format) of the comparison with the planning system's DVHs.
+COMPARISON_TABLE = (
+    ("volume_cc_planning", "stored cc", 10, "{:.2f}"),
+    ("volume_cc", "ours cc", 10, "{:.2f}"),
+    ("volume_diff_pct", "dV %", 7, "{:+.1f}"),
+    ("mean_gy_planning", "stored Dmean", 13, "{:.3f}"),
+    ("mean_gy", "Dmean", 8, "{:.3f}"),
+    ("mean_diff_pct", "dDmean %", 9, "{:+.1f}"),
+    ("max_curve_diff_pct", "max|dV| %", 10, "{:.1f}"),
+)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``hbiview dvh``."""
+    from hbiview.cli._json import print_json
     from hbiview.io.atomic import check_writable
     from hbiview.report import evaluate_plans, results_document, write_curves_csv
 
@@ -396,21 +514,34 @@ def run(args: argparse.Namespace) -> int:
     if form == "plan":
         return _run_plans(args)
     fractions = 1 if args.fractions is None else args.fractions
-    end_caps = args.end_caps or "full"
+    end_caps, why = audit_end_caps(args)
     dose, structures = load_case(args.rtdose, args.rtstruct, args.structures, fractions)
-    results = evaluate_plans([(dose.description or "RT Dose", dose, structures)], end_caps=end_caps)
+    summary = {} if args.prescription is None else {"prescription_gy": args.prescription}
+    label = dose.description or "RT Dose"
+    results = evaluate_plans([(label, dose, structures, summary)], end_caps=end_caps)
     result = results[0]
+    comparison = compare_planning_dvhs(args.rtdose, structures, result.dvhs)
     if args.curves:
-        write_curves_csv(args.curves, result.dvhs, force=args.force)
+        write_curves_csv(args.curves, results, force=args.force)
     if args.json:
-        json.dump(results_document(results), sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        document = results_document(results)
+        document["end_caps"] = end_caps
+        document["planning_system_dvhs"] = comparison
+        print_json(args, document)
         return 0
     if not args.quiet:
         print(f"{args.rtdose}: {result.fractions} fraction(s), total dose in Gy")
+        print(f"contours to volumes: end caps {end_caps} ({why}): {END_CAPS_TEXT[end_caps]}")
         print(format_table(result.metrics))
         if result.lung_assessment is not None:
             print(result.lung_assessment.text)
+        if comparison:
+            print()
+            print(
+                "against the DVHs the planning system stored in the RT Dose (ours minus theirs; "
+                "max|dV|: largest gap between the cumulative curves, % of the volume):"
+            )
+            print(format_table(comparison, COMPARISON_TABLE))
         if args.curves:
             print(f"curves written to {args.curves}")
     return 0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
+
+from hbiview.cli._json import print_json
 
 __all__ = ["add_parser", "collect", "collect_landmarks", "format_landmarks", "run"]
 
@@ -226,8 +226,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the summary of ``args.path``."""
     info = collect(args.path, args.series, landmarks=getattr(args, "landmarks", False))
     if args.json:
-        json.dump(info, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(args, info)  # the common envelope (hbiview.cli._json)
     else:
         print(format_table(info))
         if "landmarks" in info:

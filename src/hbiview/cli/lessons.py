@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
+
+from hbiview.cli._json import print_json
 
 __all__ = ["add_parser", "run"]
 
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                 }
                 for lesson in LESSONS
             ]
-            print(json.dumps(rows, indent=2))
+            print_json(args, {"lessons": rows})
             return 0
         for lesson in LESSONS:
             print(f"{lesson.number:>2}  {lesson.title}  ({lesson.script})")

@@ -109,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--out writes a dumped preset: add --dump PRESET (see 'hbiview plans --help')")
         presets = list_presets()
         if args.json:
-            import json
+            from hbiview.cli._json import print_json
 
-            print(json.dumps([{"name": n, "description": d} for n, d in presets], indent=2))
+            print_json(args, {"presets": [{"name": n, "description": d} for n, d in presets]})
             return 0
         width = max(len(n) for n, _ in presets)
         print(f"{'preset':<{width}}  description")

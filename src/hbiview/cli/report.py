@@ -171,7 +171,7 @@ def _report_cohort(args: argparse.Namespace, out: Path) -> int:
 def _report_rtdose(
     args: argparse.Namespace, out: Path, images: list[tuple[str, Any]], alpha_beta: dict[str, float] | None
 ) -> int:
-    from hbiview.cli.dvh import load_case
+    from hbiview.cli.dvh import audit_end_caps, load_case
     from hbiview.errors import InputError
     from hbiview.progress import progress
     from hbiview.report import write_report
@@ -200,7 +200,7 @@ def _report_rtdose(
         title=args.title or "hbiview dose report",
         images=images,
         alpha_beta_gy=alpha_beta,
-        end_caps=args.end_caps or "full",
+        end_caps=audit_end_caps(args)[0],
         force=args.force,
     )
     return len(plans)

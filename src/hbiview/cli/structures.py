@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from hbiview.cli._json import print_json
 
 __all__ = ["add_parser", "collect", "run"]
 
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``hbiview structures``."""
     info = collect(args)
     if args.json:
-        print(json.dumps(info, indent=2))
+        print_json(args, info)
     elif not args.quiet:
         print(_table(info))
     return 0

@@ -6,7 +6,10 @@ pydicom is imported inside the functions so that importing this module stays che
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,9 +17,13 @@ from hbiview.errors import DicomError, GeometryError, InputError, MissingInputEr
 from hbiview.geometry import Geometry
 from hbiview.io.atomic import atomic_path, check_writable
 from hbiview.io.dicom import _ds, _interpolate, _uid
+from hbiview.io.dicom_modules import ct_identity, set_common_modules
 from hbiview.volume import CTVolume, DoseGrid
 
-__all__ = ["RT_DOSE_STORAGE", "read_rtdose", "write_rtdose"]
+if TYPE_CHECKING:
+    from hbiview.dosevolume import DVH
+
+__all__ = ["RT_DOSE_STORAGE", "PlanningDVH", "read_rtdose", "read_rtdose_dvhs", "write_rtdose"]
 
 RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 RT_PLAN_STORAGE = "1.2.840.10008.5.1.4.1.1.481.5"
@@ -160,10 +167,13 @@ def write_rtdose(
     *,
     ct: CTVolume | None = None,
     description: str = "",
-    plan_uid: str | None = None,
+    plan_uid: str | Sequence[str] | None = None,
     uid_seed: str | None = None,
     force: bool = False,
     bits: int = 16,
+    dvhs: Mapping[int, DVH] | None = None,
+    structure_set_uid: str | None = None,
+    sop_uid: str | None = None,
 ) -> Path:
     """Write a dose grid as a DICOM RT Dose file (one multi-frame file, unsigned 16- or 32-bit pixels).
 
@@ -180,8 +190,10 @@ def write_rtdose(
     description
         SeriesDescription and DoseComment; default ``dose.description``.
     plan_uid
-        SOP Instance UID of the RT Plan the dose belongs to (DoseSummationType PLAN requires the reference).
-        Default: a UID derived from the dose's own; hbiview writes no RT Plan file, so it does not resolve.
+        SOP Instance UID of the RT Plan the dose belongs to (DoseSummationType PLAN requires the reference),
+        or several UIDs for the sum of several plans (DoseSummationType MULTI_PLAN). Default: a UID derived
+        from the dose's own, which resolves only if an RT Plan is written with it
+        (:func:`hbiview.io.rtplan.write_rtplan`, :func:`hbiview.io.rtset.write_rt_set`).
     uid_seed
         When given, the SOP Instance and Series UIDs are derived from it (reproducible files).
     force
@@ -192,6 +204,14 @@ def write_rtdose(
         0.06 mGy for 8 Gy), far below the accuracy of any dose model, and every DICOM tool reads them
         (dicom3tools' dciodvfy 1.00~20220618 aborts on 32-bit pixel data). 32 bits make the round trip
         exact to max/(2**33 - 2).
+    dvhs
+        ROI number (in the structure set ``structure_set_uid``) -> cumulative DVH, written in the RT DVH
+        module (DVHSequence: Gy, cm3, volume ``i`` receiving at least ``i`` bin widths, so the first is the
+        whole structure; :func:`read_rtdose_dvhs` reads them back).
+    structure_set_uid
+        SOPInstanceUID of the RT Structure Set the DVHs' ROI numbers refer to (required with ``dvhs``).
+    sop_uid
+        SOPInstanceUID of the file (default: new, or derived from ``uid_seed``).
 
     Returns
     -------
@@ -220,6 +240,8 @@ def write_rtdose(
     if bits not in _STORED_MAX:
         raise InputError(f"RT Dose bits must be 16 or 32, not {bits!r}")
     target = check_writable(path, force)
+    if dvhs and not structure_set_uid:
+        raise InputError(f"{target}: DVHs need the structure set they refer to (structure_set_uid)")
     geometry = dose.geometry
     if ct is not None:
         ct_frame = ct.geometry.frame_of_reference_uid
@@ -228,7 +250,8 @@ def write_rtdose(
                 f"{target}: the dose is in frame of reference {geometry.frame_of_reference_uid} but the CT "
                 f"in {ct_frame}; compute the dose on this CT"
             )
-    frame_uid = geometry.frame_of_reference_uid or (ct.geometry.frame_of_reference_uid if ct else None)
+    identity = ct_identity(ct) if ct is not None else None
+    frame_uid = geometry.frame_of_reference_uid or (identity.frame_uid if identity else None)
     if not frame_uid:
         frame_uid = _uid(uid_seed, "frame") if uid_seed else str(generate_uid())
 
@@ -254,7 +277,7 @@ def write_rtdose(
     stored = stored.astype("<u2" if bits == 16 else "<u4")
 
     meta = FileMetaDataset()
-    sop_uid = _uid(uid_seed, "rtdose") if uid_seed else str(generate_uid())
+    sop_uid = sop_uid or (_uid(uid_seed, "rtdose") if uid_seed else str(generate_uid()))
     meta.MediaStorageSOPClassUID = RT_DOSE_STORAGE
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -262,29 +285,22 @@ def write_rtdose(
     ds.file_meta = meta
     metadata = dict(ct.metadata) if ct is not None else {}
     text = description or dose.description
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = RT_DOSE_STORAGE
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyDate = str(metadata.get("StudyDate", ""))
-    ds.StudyTime = str(metadata.get("StudyTime", ""))
-    ds.AccessionNumber = str(metadata.get("AccessionNumber", ""))
-    ds.Modality = "RTDOSE"
-    ds.Manufacturer = "hbiview"
-    ds.ReferringPhysicianName = str(metadata.get("ReferringPhysicianName", ""))
-    ds.SeriesDescription = text[:64]
-    ds.StudyDescription = str(metadata.get("StudyDescription", ""))[:64]
-    ds.PatientName = str(metadata.get("PatientName", ""))
-    ds.PatientID = str(metadata.get("PatientID", ""))
-    ds.PatientBirthDate = str(metadata.get("PatientBirthDate", ""))
-    ds.PatientSex = str(metadata.get("PatientSex", ""))
-    ds.SliceThickness = ""
-    ds.StudyInstanceUID = str(metadata.get("StudyInstanceUID", "")) or (
-        _uid(uid_seed, "study") if uid_seed else str(generate_uid())
+    study_uid = _uid(uid_seed, "study") if uid_seed else str(generate_uid())
+    if identity is not None:
+        study_uid = identity.study_uid
+    set_common_modules(
+        ds,
+        metadata,
+        modality="RTDOSE",
+        sop_class_uid=RT_DOSE_STORAGE,
+        sop_instance_uid=sop_uid,
+        study_uid=study_uid,
+        series_uid=_uid(uid_seed, "rtdose-series") if uid_seed else str(generate_uid()),
+        series_number=100,
+        series_description=text,
+        frame_uid=frame_uid,
     )
-    ds.SeriesInstanceUID = _uid(uid_seed, "rtdose-series") if uid_seed else str(generate_uid())
-    ds.StudyID = str(metadata.get("StudyID", ""))
-    ds.SeriesNumber = 100
-    ds.OperatorsName = ""
+    ds.SliceThickness = ""
     ds.InstanceNumber = 1
     ds.ImagePositionPatient = [_ds(v) for v in position]
     ds.ImageOrientationPatient = [_ds(v) for v in (*row, *col)]
@@ -308,12 +324,192 @@ def write_rtdose(
         ds.DoseComment = text[:64]
     ds.GridFrameOffsetVector = [_ds(k * spacing[0]) for k in range(values.shape[0])]
     ds.DoseGridScaling = _ds(scaling)
-    plan = Dataset()
-    plan.ReferencedSOPClassUID = RT_PLAN_STORAGE
-    plan.ReferencedSOPInstanceUID = plan_uid or _uid(sop_uid, "plan")
-    ds.ReferencedRTPlanSequence = [plan]
+    plan_uids = [plan_uid] if isinstance(plan_uid, str) else list(plan_uid or [])
+    if not plan_uids:
+        plan_uids = [_uid(sop_uid, "plan")]
+    if len(plan_uids) > 1:
+        ds.DoseSummationType = "MULTI_PLAN"
+    references = []
+    for uid in plan_uids:
+        plan = Dataset()
+        plan.ReferencedSOPClassUID = RT_PLAN_STORAGE
+        plan.ReferencedSOPInstanceUID = uid
+        references.append(plan)
+    ds.ReferencedRTPlanSequence = references
+    if dvhs:
+        _add_dvhs(ds, dvhs, structure_set_uid)  # type: ignore[arg-type]
     ds.PixelData = stored.tobytes()
     ds["PixelData"].VR = "OW"
     with atomic_path(target, force=force) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
     return target
+
+
+RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+#: Varian Medical Systems' UID root (ISO registration 1.2.246.352).
+_VARIAN_UID_ROOT = "1.2.246.352."
+
+
+def _add_dvhs(ds: object, dvhs: Mapping[int, DVH], structure_set_uid: str) -> None:
+    """The RT DVH module: one cumulative DVH per ROI.
+
+    Volume ``i`` is the volume receiving at least ``i`` bin widths (DICOM's plain reading, which
+    dicompyler-core follows; the first volume is the whole structure).
+    """
+    from pydicom.dataset import Dataset
+
+    ds.ReferencedStructureSetSequence = [  # type: ignore[attr-defined]
+        _dataset(ReferencedSOPClassUID=RT_STRUCTURE_SET_STORAGE, ReferencedSOPInstanceUID=structure_set_uid)
+    ]
+    items = []
+    for number, h in dvhs.items():
+        if h.is_empty or h.dose_gy.size < 2:
+            continue
+        width = h.bin_width_gy
+        volumes = np.asarray(h.volume_cc[:-1], dtype=float)
+        data = np.column_stack([np.full(volumes.size, width), volumes]).ravel()
+        item = Dataset()
+        item.DVHReferencedROISequence = [
+            _dataset(ReferencedROINumber=int(number), DVHROIContributionType="INCLUDED")
+        ]
+        item.DVHType = "CUMULATIVE"
+        item.DoseUnits = "GY"
+        item.DoseType = "PHYSICAL"
+        item.DVHDoseScaling = "1"
+        item.DVHVolumeUnits = "CM3"
+        item.DVHNumberOfBins = int(volumes.size)
+        item.DVHData = [_ds(float(v)) for v in data]
+        item.DVHMinimumDose = _ds(h.min_gy)
+        item.DVHMaximumDose = _ds(h.max_gy)
+        item.DVHMeanDose = _ds(h.mean_gy)
+        items.append(item)
+    ds.DVHSequence = items  # type: ignore[attr-defined]
+
+
+def _dataset(**values: object) -> object:
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    for key, value in values.items():
+        setattr(item, key, value)
+    return item
+
+
+@dataclass(frozen=True)
+class PlanningDVH:
+    """A cumulative DVH stored in an RT Dose file (DVHSequence), as the planning system computed it.
+
+    Attributes
+    ----------
+    roi_number
+        ReferencedROINumber (in the RT Structure Set of ``structure_set_uid``).
+    dose_gy
+        Dose of each listed volume (Gy): the lower edge of its bin (DICOM's plain reading, hbiview's and
+        dicompyler-core's), or its centre for files of Varian Eclipse (Manufacturer "Varian ..." or UIDs
+        under Varian's root 1.2.246.352), whose volumes were measured to be those at the bin centres on
+        the dicompyler example case (see tests/dvh/test_dvh_dicompyler.py).
+    volume_cc
+        Volume receiving at least ``dose_gy`` (cm3), or % of the structure when ``volume_unit`` is
+        ``"PERCENT"``.
+    volume_unit
+        ``"CM3"`` or ``"PERCENT"``.
+    total_volume
+        The structure's volume (first value of the curve), in ``volume_unit``.
+    mean_gy
+        Mean dose (Gy): for files hbiview wrote, their DVHMeanDose (the exact mean of the samples); for
+        others, from the curve (the area under it over the total volume): Eclipse writes DVHMeanDose in
+        % of the prescription.
+    structure_set_uid
+        The RT Structure Set the ROI number refers to (empty if not referenced).
+    convention
+        ``"edge"`` or ``"centre"``: which dose of its bin each volume belongs to.
+    """
+
+    roi_number: int
+    dose_gy: np.ndarray
+    volume_cc: np.ndarray
+    volume_unit: str
+    total_volume: float
+    mean_gy: float
+    structure_set_uid: str
+    convention: str = "edge"
+
+    def volume_at(self, dose_gy: np.ndarray | float) -> np.ndarray:
+        """Volume receiving at least ``dose_gy`` (linear between listed doses; the total below the first)."""
+        return np.interp(dose_gy, self.dose_gy, self.volume_cc, left=self.total_volume, right=0.0)
+
+
+def read_rtdose_dvhs(path: str | os.PathLike[str]) -> dict[int, PlanningDVH]:
+    """The DVHs an RT Dose file carries (DVHSequence), keyed by ROI number; empty when it has none.
+
+    Cumulative and differential DVHs in GY are read (differential ones are accumulated); DVHs in relative
+    dose units are skipped with a warning.
+
+    Raises
+    ------
+    MissingInputError
+        The file does not exist.
+    DicomError
+        A damaged file or a DVH whose data does not match its number of bins.
+    """
+    import pydicom
+
+    source = Path(path)
+    if not source.is_file():
+        raise MissingInputError(f"{source}: no such file")
+    try:
+        ds = pydicom.dcmread(source, stop_before_pixels=True)
+    except Exception as exc:
+        raise DicomError(f"{source}: not a readable DICOM file ({exc})") from exc
+    # Varian (Eclipse) files, named by their Manufacturer or by Varian's UID root even when anonymised
+    hbiview = str(ds.get("Manufacturer", "")) == "hbiview"
+    centre = "VARIAN" in str(ds.get("Manufacturer", "")).upper() or str(
+        ds.get("SOPInstanceUID", "")
+    ).startswith(_VARIAN_UID_ROOT)
+    structure_set = ""
+    if ds.get("ReferencedStructureSetSequence"):
+        structure_set = str(ds.ReferencedStructureSetSequence[0].get("ReferencedSOPInstanceUID", ""))
+    out: dict[int, PlanningDVH] = {}
+    for item in ds.get("DVHSequence", []):
+        rois = item.get("DVHReferencedROISequence") or []
+        if len(rois) != 1:
+            continue  # a DVH of several ROIs together has no single structure to compare with
+        number = int(rois[0].ReferencedROINumber)
+        units = str(item.get("DoseUnits", "")).upper()
+        if units != "GY":
+            warn(f"{source}: the DVH of ROI {number} is in {units or 'no'} dose units, not GY: not compared")
+            continue
+        try:
+            data = np.asarray([float(v) for v in item.DVHData], dtype=float).reshape(-1, 2)
+            scaling = float(item.get("DVHDoseScaling", 1) or 1)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise DicomError(f"{source}: the DVH of ROI {number} has damaged DVHData ({exc})") from exc
+        widths = data[:, 0] * scaling
+        volume = data[:, 1]
+        if str(item.get("DVHType", "")).upper() == "DIFFERENTIAL":
+            volume = np.cumsum(volume[::-1])[::-1]
+        if volume.size == 0:
+            continue
+        edges = np.concatenate([[0.0], np.cumsum(widths)])
+        total = float(volume[0])
+        if centre:  # volume i at the centre of bin i: midpoint rule
+            doses = 0.5 * (edges[:-1] + edges[1:])
+            integral = float(np.sum(volume * widths))
+        else:  # volume i at the lower edge of bin i, none beyond the last bin: trapezoids
+            doses = edges[:-1]
+            following = np.append(volume[1:], 0.0)
+            integral = float(np.sum(0.5 * (volume + following) * widths))
+        mean = integral / total if total > 0 else float("nan")
+        if hbiview and item.get("DVHMeanDose") not in (None, ""):
+            mean = float(item.DVHMeanDose)  # hbiview writes the exact mean of its samples, in Gy
+        out[number] = PlanningDVH(
+            number,
+            doses,
+            volume,
+            str(item.get("DVHVolumeUnits", "CM3")).upper(),
+            total,
+            mean,
+            structure_set,
+            "centre" if centre else "edge",
+        )
+    return out

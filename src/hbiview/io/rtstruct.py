@@ -28,6 +28,7 @@ from hbiview.volume import Structure, resample_array
 __all__ = [
     "ContourStructure",
     "RoiInfo",
+    "contour_convention",
     "list_rois",
     "rasterize_contours",
     "read_rtstruct",
@@ -282,6 +283,29 @@ def _open(path: str | os.PathLike[str]) -> Any:
         if keyword not in ds:
             raise DicomError(f"{file}: RTSTRUCT without {keyword}; the file is incomplete, export it again")
     return file, ds
+
+
+def contour_convention(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """How the system that wrote an RT Structure Set turns its contour planes into volumes.
+
+    Returns
+    -------
+    end_caps, writer
+        ``"full"`` for structure sets hbiview wrote (its contours follow voxel boundaries, one slab per
+        plane gives back the voxels its own DVHs used), ``"interpolated"`` for all others (the planning
+        system's convention: Varian Eclipse interpolates between planes, and so do most planning systems);
+        ``writer`` is the file's Manufacturer, or ``"unknown"``.
+    """
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Manufacturer"])
+        writer = str(ds.get("Manufacturer", "") or "").strip()
+    except Exception:  # read_rtstruct reports a bad file with the right words
+        writer = ""
+    if writer.lower() == "hbiview":
+        return "full", writer
+    return "interpolated", writer or "unknown"
 
 
 def _frame_of_reference(ds: Any) -> str | None:

@@ -34,9 +34,12 @@ prescription, no weights) are empty in CSV and absent in JSON. The JSON document
 "lung_assessment", "structures": [metric dicts]}]}``.
 
 Curves CSV columns: ``plan`` (only with several plans), ``structure``, ``dose_gy`` (bin edge, Gy),
-``volume_cc`` and ``volume_pct`` (cumulative: receiving at least ``dose_gy``), and ``weighted_fraction``
+``volume_cc`` and ``volume_pct`` (cumulative: receiving at least ``dose_gy``), ``weighted_fraction``
 (fraction of the body's active marrow receiving at least ``dose_gy``; empty for unweighted structures)
-when any structure is weighted.
+when any structure is weighted, then ``dose_pct_rx`` (``dose_gy`` in % of the prescription; empty when
+the plan has none), ``differential_cc`` and ``differential_pct`` (volume receiving a dose in
+``[dose_gy, dose_gy + bin width)``, cm3 and % of the structure) and ``differential_cc_per_gy`` (the
+differential DVH, cm3 per Gy).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from hbiview import __version__
 from hbiview.dosevolume import DVH
@@ -131,8 +136,9 @@ def write_curves_csv(
     curves: Mapping[str, DVH] | Sequence[PlanResult],
     *,
     force: bool = False,
+    prescription_gy: float | None = None,
 ) -> Path:
-    """Write cumulative DVH curves as CSV: ``structure, dose_gy, volume_cc, volume_pct[, weighted_fraction]``.
+    """Write DVH curves as CSV, cumulative and differential, in Gy and in % of the prescription.
 
     Parameters
     ----------
@@ -140,26 +146,37 @@ def write_curves_csv(
         Output file.
     curves
         ``{structure name: DVH}`` of one plan, or plan results (then a leading ``plan`` column is added
-        when there are several plans).
+        when there are several plans; each plan's prescription comes from its summary).
     force
         Replace an existing file.
+    prescription_gy
+        Prescription (total Gy) of ``{structure: DVH}`` curves, for the ``dose_pct_rx`` column.
+
+    Notes
+    -----
+    Columns (the module docstring): one row per bin edge ``dose_gy``; the differential columns give the
+    volume in the bin that starts there (``[dose_gy, dose_gy + bin width)``; 0 on the last edge).
     """
     if isinstance(curves, Mapping):
-        sets: list[tuple[str | None, Mapping[str, DVH]]] = [(None, curves)]
+        sets: list[tuple[str | None, Mapping[str, DVH], float | None]] = [(None, curves, prescription_gy)]
     else:
-        sets = [(r.label, r.dvhs) for r in curves]
+        sets = [(r.label, r.dvhs, r.prescription_gy) for r in curves]
     with_plan = len(sets) > 1
-    weighted = any(h.weighted_fraction is not None for _, d in sets for h in d.values())
+    weighted = any(h.weighted_fraction is not None for _, d, _ in sets for h in d.values())
     header = (["plan"] if with_plan else []) + ["structure", "dose_gy", "volume_cc", "volume_pct"]
     if weighted:
         header.append("weighted_fraction")
+    header += ["dose_pct_rx", "differential_cc", "differential_pct", "differential_cc_per_gy"]
     with atomic_path(path, force=force) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
-            for label, dvhs in sets:
+            for label, dvhs, rx in sets:
                 for name, h in dvhs.items():
                     pct = h.volume_pct
+                    differential = np.append(h.differential_cc, 0.0) + 0.0  # no "-0"
+                    total = h.total_volume_cc
+                    width = h.bin_width_gy
                     for i in range(h.dose_gy.size):
                         row = ([label] if with_plan else []) + [
                             name,
@@ -169,5 +186,11 @@ def write_curves_csv(
                         ]
                         if weighted:
                             row.append("" if h.weighted_fraction is None else f"{h.weighted_fraction[i]:.6g}")
+                        row += [
+                            "" if not rx else f"{100.0 * h.dose_gy[i] / rx:.4f}",
+                            f"{differential[i]:.6g}",
+                            f"{100.0 * differential[i] / total:.6g}" if total > 0 else "0",
+                            f"{differential[i] / width:.6g}" if width > 0 else "0",
+                        ]
                         writer.writerow(row)
     return Path(path)
