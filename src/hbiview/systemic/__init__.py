@@ -13,14 +13,18 @@ from __future__ import annotations
 
 from hbiview.systemic.agents import AGENTS, Agent, Nuclide, agent, skeletal_model
 from hbiview.systemic.model import SystemicDose, compute_systemic, deposit_energy
+from hbiview.systemic.run import SystemicRun, parse_systemic, run_systemic
 
 __all__ = [
     "AGENTS",
     "Agent",
     "Nuclide",
     "SystemicDose",
+    "SystemicRun",
     "agent",
     "compute_systemic",
     "deposit_energy",
+    "parse_systemic",
+    "run_systemic",
     "skeletal_model",
 ]

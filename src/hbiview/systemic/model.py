@@ -91,6 +91,9 @@ class SystemicDose:
         How the skeletal activity was weighted (``"uniform"``, a mask or image name).
     notes
         Remarks for reports (limits, cut sites).
+    marrow
+        The trabecular bone of the active-marrow sites on the dose grid, with each voxel's share of the
+        body's active marrow as weights (what :attr:`red_marrow_gy` averages over).
     """
 
     agent: Agent
@@ -104,6 +107,7 @@ class SystemicDose:
     energy_deposited_j: float
     uptake: str = "uniform"
     notes: tuple[str, ...] = field(default=())
+    marrow: Structure | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -390,6 +394,7 @@ def compute_systemic(
         deposited,
         uptake_name,
         tuple(notes),
+        Structure(geometry, marrow, name="Marrow", color=(200, 30, 45), weights=weights.astype(np.float32)),
     )
 
 
