@@ -143,10 +143,11 @@ def check_form(args: argparse.Namespace, command: str, plan_only: Sequence[str] 
     """
     from hbiview.errors import InputError
 
-    if args.ct is not None or args.plan:
+    systemic = getattr(args, "systemic", None)  # --systemic (hbiview.cli._systemicopts) counts as a plan
+    if args.ct is not None or args.plan or systemic:
         if args.ct is None:
             raise InputError(f"--plan needs a CT: hbiview {command} CT --plan P (e.g. sample_ct)")
-        if not args.plan:
+        if not args.plan and not systemic:
             raise InputError(
                 f"{args.ct}: give the plan(s) to compute with --plan P (a preset or TOML plan file), "
                 f"or leave out the CT for --rtdose F --rtstruct F"
@@ -331,6 +332,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_common_inputs(parser)
     add_plan_arguments(parser, required=False, plan_help="preset name or plan TOML file; several compare")
+    from hbiview.cli._systemicopts import add_systemic_argument
+
+    add_systemic_argument(parser)
     parser.add_argument("--curves", metavar="FILE.csv", help="write the cumulative DVH curves as CSV")
     parser.add_argument("--json", action="store_true", help="print every metric as JSON instead of the table")
     return parser
@@ -338,16 +342,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _run_plans(args: argparse.Namespace) -> int:
     from hbiview.cli._planopts import build_plans, plan_labels, run_plans
+    from hbiview.cli._systemicopts import check_systemic, systemic_runs
     from hbiview.pipeline import load_case as load_ct
     from hbiview.report import results_document, write_curves_csv
 
+    check_systemic(args.systemic)  # bad agents fail before the long steps
     case = load_ct(args.ct, series=args.series, rtstruct=args.rtstruct)
-    plans = build_plans(case, args.plan, args.options)
+    plans = build_plans(case, args.plan, args.options) if args.plan else []
     heterogeneity = False if args.no_heterogeneity else None
     labels = plan_labels(plans, None, heterogeneity=heterogeneity)
-    runs = run_plans(
-        case, plans, labels, heterogeneity=heterogeneity, grid_mm=args.grid_mm, structures=args.structures
+    runs = (
+        run_plans(
+            case, plans, labels, heterogeneity=heterogeneity, grid_mm=args.grid_mm, structures=args.structures
+        )
+        if plans
+        else []
     )
+    runs += systemic_runs(case, args.systemic, args.structures)
     evaluations = [r.evaluation for r in runs]
     if args.curves:
         write_curves_csv(args.curves, runs[0].dvhs if len(runs) == 1 else evaluations, force=args.force)
@@ -359,6 +370,12 @@ def _run_plans(args: argparse.Namespace) -> int:
         return 0
     blocks = []
     for run in runs:
+        if getattr(run, "is_systemic", False):  # a radionuclide beside the plans (hbiview.systemic)
+            from hbiview.cli._systemicopts import systemic_header, systemic_lines
+
+            table = format_table(run.evaluation.metrics, PLAN_TABLE)
+            blocks.append("\n".join([systemic_header(run), table, *systemic_lines(run)]))
+            continue
         lines = [plan_header(run), format_table(run.evaluation.metrics, PLAN_TABLE)]
         lines += marrow_lines(run)
         if run.evaluation.lung_assessment is not None:

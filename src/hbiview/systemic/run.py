@@ -23,13 +23,35 @@ if TYPE_CHECKING:  # pragma: no cover
     from hbiview.pipeline import Case
     from hbiview.report.evaluate import PlanResult
 
-__all__ = ["SystemicRun", "grid_structures", "parse_systemic", "run_systemic"]
+__all__ = ["SystemicPlan", "SystemicRun", "grid_structures", "parse_systemic", "run_systemic"]
 
 #: What reports say about the dose-volume metrics of a systemic dose.
 PROTRACTED_NOTE = (
     "the dose is given over weeks at a low dose rate: EQD2/BED computed as for one acute fraction "
     "overstate its effect, and the single-fraction pneumonitis figures do not apply"
 )
+
+
+@dataclass(frozen=True)
+class SystemicPlan:
+    """What pictures need of a plan (:class:`hbiview.render.style.PlanLike`), for a systemic dose.
+
+    There are no fields; the isodose levels are percentages of the mean active-marrow dose.
+    """
+
+    name: str
+    prescription_gy: float
+    fractions: int = 1
+    beams: tuple[()] = ()
+
+    @property
+    def total_dose_gy(self) -> float:
+        """The reference dose of the isodose levels (Gy): the mean active-marrow dose."""
+        return self.prescription_gy * self.fractions
+
+    def beam_outlines(self) -> list[tuple[Any, Any]]:
+        """No beams."""
+        return []
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +78,11 @@ class SystemicRun:
     is_systemic = True
     heterogeneity = False
     prescription_gy = None
-    plan = None
+
+    @property
+    def plan(self) -> SystemicPlan:
+        """A plan-like for pictures: the label, isodoses in percent of the mean active-marrow dose."""
+        return SystemicPlan(self.label, max(self.result.red_marrow_gy, 1e-9))
 
     @property
     def dose(self) -> DoseGrid:
