@@ -64,6 +64,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_common_inputs(parser, several_doses=True)
     add_plan_arguments(parser, required=False, plan_help="preset name(s) or plan TOML file(s)")
+    from hbiview.cli._systemicopts import add_systemic_argument
+
+    add_systemic_argument(parser)
     parser.add_argument(
         "--compare-heterogeneity",
         action="store_true",
@@ -191,28 +194,36 @@ def _report_plans(
     import tempfile
 
     from hbiview.cli._planopts import build_plans, plan_labels, run_plans
+    from hbiview.cli._systemicopts import check_systemic, systemic_runs
     from hbiview.errors import InputError
     from hbiview.pipeline import load_case, write_comparison
 
-    if args.label and len(args.label) != len(args.plan):  # before any work
-        raise InputError(
-            f"--label gives {len(args.label)} label(s) for {len(args.plan)} plan(s); give one per plan"
-        )
+    n_plans = len(args.plan or [])
+    if args.label and len(args.label) != n_plans:  # before any work
+        raise InputError(f"--label gives {len(args.label)} label(s) for {n_plans} plan(s); give one per plan")
+    if args.systemic and args.compare_heterogeneity:
+        raise InputError("--compare-heterogeneity pairs plans with their water twins; leave out --systemic")
+    check_systemic(args.systemic)  # bad agents fail before the long steps
     case = load_case(args.ct, series=args.series, rtstruct=args.rtstruct)
-    plans = build_plans(case, args.plan, args.options)
+    plans = build_plans(case, args.plan, args.options) if args.plan else []
     heterogeneity = False if args.no_heterogeneity else None
     twins = bool(args.compare_heterogeneity)
     labels = plan_labels(plans, args.label, heterogeneity=heterogeneity, water_twins=twins)
-    runs = run_plans(
-        case,
-        plans,
-        labels,
-        heterogeneity=heterogeneity,
-        grid_mm=args.grid_mm,
-        water_twins=twins,
-        structures=args.structures,
-        alpha_beta_gy=alpha_beta,
+    runs = (
+        []
+        if not plans
+        else run_plans(
+            case,
+            plans,
+            labels,
+            heterogeneity=heterogeneity,
+            grid_mm=args.grid_mm,
+            water_twins=twins,
+            structures=args.structures,
+            alpha_beta_gy=alpha_beta,
+        )
     )
+    runs += systemic_runs(case, args.systemic, args.structures)  # radionuclides beside the plans
     title = args.title or "hbiview dose report: " + (
         runs[0].label if len(runs) == 1 else " vs ".join(r.label for r in runs)
     )

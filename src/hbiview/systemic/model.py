@@ -127,16 +127,13 @@ class SystemicDose:
     def summary(self) -> dict[str, Any]:
         """What reports show about the administration (like a plan summary)."""
         a = self.agent
+        rm, bs = 1000 * self.red_marrow_gy_per_mbq, 1000 * self.bone_surface_gy_per_mbq
         return {
             "description": f"{a.product}, {self.activity_mbq:.1f} MBq intravenous, uptake {self.uptake}",
             "engine": "hbiview.systemic: ICRP 30 skeletal model, Loevinger beta kernel, FFT convolution, "
             f"{float(self.dose.geometry.spacing_mm[0]):g} mm grid",
-            "fractions": 1,
-            "heterogeneity_corrected": False,
-            "red_marrow_gy": round(self.red_marrow_gy, 4),
-            "bone_surface_gy": round(self.bone_surface_gy, 4),
-            "red_marrow_mgy_per_mbq": round(1000 * self.red_marrow_gy_per_mbq, 3),
-            "bone_surface_mgy_per_mbq": round(1000 * self.bone_surface_gy_per_mbq, 3),
+            "active_marrow": f"{self.red_marrow_gy:.3g} Gy mean ({rm:.3g} mGy/MBq)",
+            "bone_surfaces": f"{self.bone_surface_gy:.3g} Gy mean ({bs:.3g} mGy/MBq)",
             "reference": f"{a.reference}: red marrow {1000 * a.reference_red_marrow_gy_per_mbq:g}, bone "
             f"surfaces {1000 * a.reference_bone_surface_gy_per_mbq:g} mGy/MBq",
             "notes": " ".join(self.notes),
