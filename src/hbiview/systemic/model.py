@@ -112,7 +112,10 @@ class SystemicDose:
     @property
     def label(self) -> str:
         """Short name for tables: ``"Sr-89 150 MBq"``."""
-        return f"{self.agent.nuclide.name} {self.activity_mbq:.0f} MBq"
+        a = self.activity_mbq
+        return (
+            f"{self.agent.nuclide.name} {a:.0f} MBq" if a >= 100 else f"{self.agent.nuclide.name} {a:.3g} MBq"
+        )
 
     @property
     def red_marrow_gy_per_mbq(self) -> float:

@@ -82,7 +82,7 @@ class SystemicRun:
     @property
     def plan(self) -> SystemicPlan:
         """A plan-like for pictures: the label, isodoses in percent of the mean active-marrow dose."""
-        return SystemicPlan(self.label, max(self.result.red_marrow_gy, 1e-9))
+        return SystemicPlan(self.label, float(f"{max(self.result.red_marrow_gy, 1e-9):.3g}"))
 
     @property
     def dose(self) -> DoseGrid:
