@@ -30,6 +30,7 @@ applied to the marrow; hbiview does not).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -168,35 +169,54 @@ def deposit_energy(
         Energy (J) per voxel, float64: alpha particles in place, electrons by the beta kernel, photons by the
         first-interaction kernel on a grid about 20 mm coarse.
     """
+    particles, photons = _deposit(decays, nuclide, spacing_mm)
+    return particles + photons
+
+
+def _deposit(
+    decays: Mapping[str, np.ndarray], nuclide: Any, spacing_mm: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Energy (J) per voxel of the alpha particles and electrons, and of the photons."""
     total = sum(np.asarray(d, np.float64) for d in decays.values())
     spacing = tuple(float(s) for s in spacing_mm)
-    out = total * nuclide.energy_per_decay_mev("alpha") * MEV_J
+    out = total * (nuclide.energy_per_decay_mev("alpha") * MEV_J)
     e_mev = nuclide.energy_per_decay_mev("electron")
     if e_mev > 0:
         kernel = voxel_kernel("beta", round(nuclide.beta_max_mev, 4), spacing)
-        out += convolve(total * e_mev * MEV_J, kernel)
+        out += convolve(total * (e_mev * MEV_J), kernel)
     photons = [e for e in nuclide.emissions if e.kind == "photon"]
-    if photons:
-        factor = max(1, round(PHOTON_COARSENING_MM / max(spacing)))
-        out += _photon_energy(total, photons, spacing, factor)
-    return out
+    if not photons:
+        return out, np.zeros_like(out)
+    factor = max(1, round(PHOTON_COARSENING_MM / max(spacing)))
+    return out, _photon_energy(total, photons, spacing, factor)
 
 
 def _photon_energy(
     total: np.ndarray, photons: list[Any], spacing: tuple[float, ...], factor: int
 ) -> np.ndarray:
-    """Photon energy deposition, convolved on a grid ``factor`` times coarser and spread back evenly."""
+    """Photon energy deposition, convolved on a grid ``factor`` times coarser and spread back evenly.
+
+    The groups' kernels are added, each weighted by its share of the photon energy, so that one
+    convolution serves them all.
+    """
     shape = total.shape
     pad = [(0, (-n) % factor) for n in shape]
     coarse_src = np.pad(total, pad)
     cz, cy, cx = (n // factor for n in coarse_src.shape)
     coarse_src = coarse_src.reshape(cz, factor, cy, factor, cx, factor).sum(axis=(1, 3, 5))
     coarse_spacing = tuple(s * factor for s in spacing)
-    deposited = np.zeros_like(coarse_src)
-    for e in photons:
-        mu = round(water_mu_per_mm(e.energy_mev), 6)
-        kernel = voxel_kernel("photon", mu, coarse_spacing)
-        deposited += convolve(coarse_src * e.energy_per_decay_mev * MEV_J, kernel)
+    kernels = [
+        voxel_kernel("photon", round(water_mu_per_mm(e.energy_mev), 6), coarse_spacing) for e in photons
+    ]
+    size = np.max([k.shape for k in kernels], axis=0)
+    kernel = np.zeros(tuple(size))
+    energy_mev = sum(e.energy_per_decay_mev for e in photons)
+    for e, k in zip(photons, kernels):
+        lo = (size - np.array(k.shape)) // 2
+        kernel[lo[0] : lo[0] + k.shape[0], lo[1] : lo[1] + k.shape[1], lo[2] : lo[2] + k.shape[2]] += (
+            k * e.energy_per_decay_mev / energy_mev
+        )
+    deposited = convolve(coarse_src * (energy_mev * MEV_J), kernel)
     fine = np.repeat(np.repeat(np.repeat(deposited, factor, 0), factor, 1), factor, 2) / factor**3
     return fine[: shape[0], : shape[1], : shape[2]]
 
@@ -238,6 +258,58 @@ def _uptake_weights(
         name = str(getattr(uptake, "metadata", {}).get("source_path", "uptake image"))
         return values.astype(np.float64), f"image {name}"
     raise InputError(f"uptake must be 'uniform', a lesion Structure or an image Volume, not {uptake!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class _GridAnatomy:
+    """The case's anatomy on a dose grid: what every agent on that case and grid shares."""
+
+    geometry: Geometry
+    mass_kg: float
+    body: np.ndarray
+    bone_fraction: np.ndarray
+    labels: np.ndarray
+    weights: np.ndarray
+
+
+#: case -> grid spacing -> its anatomy on that grid (dropped with the case)
+_GRID_CACHE: weakref.WeakKeyDictionary[Any, dict[float, _GridAnatomy]] = weakref.WeakKeyDictionary()
+
+
+def _grid_anatomy(case: Case, grid_mm: float) -> _GridAnatomy:
+    """Body, bone fraction, marrow sites and active-marrow weights of ``case`` on a ``grid_mm`` grid."""
+    cached = _GRID_CACHE.setdefault(case, {})
+    if grid_mm in cached:
+        return cached[grid_mm]
+    from hbiview.density import hu_to_density
+
+    anatomy = case.anatomy
+    ct = case.ct
+    geometry = _grid(case, grid_mm)
+    hu = resample_array(ct.array, ct.geometry, geometry, order=1, fill_value=-1000.0)
+    body_structure = case.structures["Body"]
+    body = resample_array(body_structure.mask.view(np.uint8), body_structure.geometry, geometry, order=0) > 0
+    mass_kg = body_mass_kg(hu_to_density(hu), body, geometry.voxel_volume_cc)
+    skeleton = case.structures["Skeleton"]
+    bone_fraction = np.clip(
+        resample_array(skeleton.mask.view(np.uint8), skeleton.geometry, geometry, order=1), 0.0, 1.0
+    )
+    labels = resample_array(np.asarray(anatomy.site_labels), ct.geometry, geometry, order=0)
+    if not (labels > 0).any():
+        raise InputError(
+            f"{case.source or 'the CT'}: no active-marrow bone found on a {grid_mm:g} mm grid; a "
+            "bone-seeking agent needs the skeleton (is this a CT of the trunk?)"
+        )
+    # active-marrow weights on the dose grid: each site's share spread over its voxels there
+    weights = np.zeros(geometry.shape)
+    counts = np.bincount(labels.ravel(), minlength=len(MARROW_SITES) + 1)
+    for index, site in enumerate(MARROW_SITES, start=1):
+        if counts[index]:
+            weights[labels == index] = anatomy.site_fractions.get(site, 0.0) / counts[index]
+    for array in (body, bone_fraction, labels, weights):
+        array.setflags(write=False)
+    cached[grid_mm] = _GridAnatomy(geometry, mass_kg, body, bone_fraction, labels, weights)
+    return cached[grid_mm]
 
 
 def compute_systemic(
@@ -287,36 +359,10 @@ def compute_systemic(
     if not (np.isfinite(grid_mm) and 1.0 <= grid_mm <= 20.0):
         raise InputError(f"grid_mm = {grid_mm!r}: choose a dose grid spacing between 1 and 20 mm")
     model = skeletal_model()
-    anatomy = case.anatomy
-    ct = case.ct
-    geometry = _grid(case, grid_mm)
-    voxel_cc = geometry.voxel_volume_cc
-
-    from hbiview.density import hu_to_density
-
-    hu = resample_array(ct.array, ct.geometry, geometry, order=1, fill_value=-1000.0)
-    density = hu_to_density(hu)
-    body = (
-        resample_array(case.structures["Body"].mask.astype(np.float32), ct.geometry, geometry, order=1) >= 0.5
-    )
-    mass_kg = body_mass_kg(density, body, voxel_cc)
-    skeleton = case.structures["Skeleton"]
-    bone_fraction = np.clip(
-        resample_array(skeleton.mask.astype(np.float32), skeleton.geometry, geometry, order=1), 0.0, 1.0
-    )
-    labels = resample_array(np.asarray(anatomy.site_labels), ct.geometry, geometry, order=0)
+    grid = _grid_anatomy(case, float(grid_mm))
+    geometry, voxel_cc, mass_kg = grid.geometry, grid.geometry.voxel_volume_cc, grid.mass_kg
+    body, bone_fraction, labels, weights = grid.body, grid.bone_fraction, grid.labels, grid.weights
     trabecular = labels > 0
-    if not trabecular.any():
-        raise InputError(
-            f"{case.source or 'the CT'}: no active-marrow bone found on a {grid_mm:g} mm grid; a "
-            "bone-seeking agent needs the skeleton (is this a CT of the trunk?)"
-        )
-    # active-marrow weights on the dose grid: each site's share spread over its voxels there
-    weights = np.zeros(geometry.shape)
-    counts = np.bincount(labels.ravel(), minlength=len(MARROW_SITES) + 1)
-    for index, site in enumerate(MARROW_SITES, start=1):
-        if counts[index]:
-            weights[labels == index] = anatomy.site_fractions.get(site, 0.0) / counts[index]
     in_scan = float(weights.sum())
 
     if activity_mbq is None:
@@ -349,12 +395,8 @@ def compute_systemic(
 
     spacing = tuple(float(s) for s in geometry.spacing_mm)
     nuclide = ag.nuclide
-    energy = deposit_energy(decays, nuclide, spacing)
-    photon_only = (
-        deposit_energy(decays, _photons_of(nuclide), spacing)
-        if any(e.kind == "photon" for e in nuclide.emissions)
-        else np.zeros(geometry.shape)
-    )
+    particles, photon_only = _deposit(decays, nuclide, spacing)
+    energy = particles + photon_only
     water_kg = voxel_cc / 1000.0
     dose = np.where(body, energy / water_kg, 0.0)
     # active marrow inside trabecular bone: ICRP 30 absorbed fractions, mass w x M_RM
@@ -396,9 +438,3 @@ def compute_systemic(
         tuple(notes),
         Structure(geometry, marrow, name="Marrow", color=(200, 30, 45), weights=weights.astype(np.float32)),
     )
-
-
-def _photons_of(nuclide: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(nuclide, emissions=tuple(e for e in nuclide.emissions if e.kind == "photon"))
