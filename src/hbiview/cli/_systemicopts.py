@@ -45,14 +45,19 @@ def check_systemic(items: list[str]) -> list[tuple[str, dict[str, Any]]]:
     return parsed
 
 
-def systemic_runs(case: Any, items: list[str], structures: Any = None) -> list[Any]:
-    """One :class:`hbiview.systemic.SystemicRun` per ``--systemic`` item, on ``case``."""
+def systemic_runs(
+    case: Any, items: list[str], structures: Any = None, grid_mm: float | None = None
+) -> list[Any]:
+    """One :class:`hbiview.systemic.SystemicRun` per ``--systemic`` item, on ``case``.
+
+    ``grid_mm``: the commands' ``--grid-mm`` (default 5 mm, the hemi-body fields' grid).
+    """
     from hbiview.progress import progress
     from hbiview.systemic import run_systemic
 
     parsed = check_systemic(items)
     return [
-        run_systemic(case, name, structures=structures, **options)
+        run_systemic(case, name, structures=structures, grid_mm=grid_mm or 5.0, **options)
         for name, options in progress(parsed, desc="systemic doses")
     ]
 

@@ -358,7 +358,7 @@ def _run_plans(args: argparse.Namespace) -> int:
         if plans
         else []
     )
-    runs += systemic_runs(case, args.systemic, args.structures)
+    runs += systemic_runs(case, args.systemic, args.structures, args.grid_mm)
     evaluations = [r.evaluation for r in runs]
     if args.curves:
         write_curves_csv(args.curves, runs[0].dvhs if len(runs) == 1 else evaluations, force=args.force)

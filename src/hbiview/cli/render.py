@@ -259,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
     if args.systemic:
         from hbiview.cli._systemicopts import systemic_runs
 
-        for extra in systemic_runs(case.case, args.systemic):
+        for extra in systemic_runs(case.case, args.systemic, grid_mm=args.grid_mm):
             case.plans.append(extra.plan)
             case.doses.append(extra.dose)
     from hbiview.render.scene import SceneOptions, prepare_anatomy

@@ -223,7 +223,7 @@ def _report_plans(
             alpha_beta_gy=alpha_beta,
         )
     )
-    runs += systemic_runs(case, args.systemic, args.structures)  # radionuclides beside the plans
+    runs += systemic_runs(case, args.systemic, args.structures, args.grid_mm)  # radionuclides too
     title = args.title or "hbiview dose report: " + (
         runs[0].label if len(runs) == 1 else " vs ".join(r.label for r in runs)
     )

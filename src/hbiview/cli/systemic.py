@@ -62,7 +62,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def read_uptake(value: str, ct_geometry: Any) -> Any:
+def read_uptake(value: str) -> Any:
     """``"uniform"``, or a lesion :class:`Structure` / uptake image :class:`Volume` read from a file.
 
     A file holding only 0 and 1 is a lesion mask; any other values make an uptake image.
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{out}: unknown output format; use .dcm, .nii, .nii.gz or .vti")
     check_writable(out, args.force)
     case = load_case(args.ct, series=args.series)
-    uptake = read_uptake(args.uptake, case.ct.geometry)
+    uptake = read_uptake(args.uptake)
     result = compute_systemic(
         case,
         args.agent,
