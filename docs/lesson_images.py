@@ -24,6 +24,7 @@ MAIN_FIGURE = {
     4: "fractionation.png",
     5: "energy_thickness.png",
     6: "field_borders.png",
+    7: "radionuclides.png",
 }
 LIMIT_BYTES = 300_000
 

@@ -123,6 +123,13 @@ LESSONS: tuple[Lesson, ...] = (
         "Where should the border between upper and lower hemi-body fields go, and what happens at the "
         "junction?",
     ),
+    Lesson(
+        7,
+        "radionuclides",
+        "Radionuclides instead of hemi-body irradiation",
+        "Why did strontium-89 and samarium-153 take the place of upper and lower hemi-body irradiation: "
+        "what does each do to the active marrow, the lungs and the bone surfaces?",
+    ),
 )
 
 

@@ -29,7 +29,7 @@ def run_quick(
     """``run_quick(n) -> (out_dir, numbers)``: lesson ``n`` run once per session in quick mode.
 
     Quick mode (10 mm dose grids for hemi-body fields, 5 mm for the spine field, smaller pictures) keeps the
-    six lessons to about half a minute; the asserted numbers carry tolerances wide enough for that grid.
+    lessons to about half a minute; the asserted numbers carry tolerances wide enough for that grid.
     """
     from hbiview.lessons import run_lesson
 

@@ -16,7 +16,7 @@ from hbiview.errors import InputError, MissingInputError
 def test_registry_matches_the_scripts():
     folder = lessons.find_examples_dir()
     assert folder is not None and folder.name == "examples"
-    assert [lesson.number for lesson in lessons.LESSONS] == [1, 2, 3, 4, 5, 6]
+    assert [lesson.number for lesson in lessons.LESSONS] == [1, 2, 3, 4, 5, 6, 7]
     for lesson in lessons.LESSONS:
         script = folder / lesson.script
         assert script.is_file(), script
@@ -33,7 +33,7 @@ def test_get_lesson_by_number_or_name():
     assert lessons.get_lesson("fractionation").number == 4
     assert lessons.get_lesson("05_beam_energy.py").number == 5
     with pytest.raises(InputError, match="unknown lesson"):
-        lessons.get_lesson(7)
+        lessons.get_lesson(8)
 
 
 def test_missing_scripts_are_explained(monkeypatch, capsys):

@@ -32,6 +32,7 @@ COMMANDS = (
     "phantom",
     "structures",
     "dose",
+    "systemic",
     "dvh",
     "report",
     "render",

@@ -185,10 +185,11 @@ def check_form(args: argparse.Namespace, command: str, plan_only: Sequence[str] 
     """
     from hbiview.errors import InputError
 
-    if args.ct is not None or args.plan:
+    systemic = getattr(args, "systemic", None)  # --systemic (hbiview.cli._systemicopts) counts as a plan
+    if args.ct is not None or args.plan or systemic:
         if args.ct is None:
             raise InputError(f"--plan needs a CT: hbiview {command} CT --plan P (e.g. sample_ct)")
-        if not args.plan:
+        if not args.plan and not systemic:
             raise InputError(
                 f"{args.ct}: give the plan(s) to compute with --plan P (a preset or TOML plan file), "
                 f"or leave out the CT for --rtdose F --rtstruct F"
@@ -373,7 +374,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_common_inputs(parser)
     add_plan_arguments(parser, required=False, plan_help="preset name or plan TOML file; several compare")
+    from hbiview.cli._systemicopts import add_systemic_argument
+
     add_sum_argument(parser)
+    add_systemic_argument(parser)
     parser.add_argument(
         "--prescription",
         type=float,
@@ -392,20 +396,27 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _run_plans(args: argparse.Namespace) -> int:
     from hbiview.cli._json import print_json
     from hbiview.cli._planopts import build_plans, plan_labels, run_plans, sum_lines, sum_of_runs
+    from hbiview.cli._systemicopts import check_systemic, systemic_runs
     from hbiview.errors import InputError
     from hbiview.pipeline import load_case as load_ct
     from hbiview.report import results_document, write_curves_csv
 
-    if args.sum and len(args.plan) < 2:
+    if args.sum and len(args.plan or []) < 2:
         raise InputError("--sum needs at least two courses: --plan A --plan B --sum")
+    check_systemic(args.systemic)  # bad agents fail before the long steps
     case = load_ct(args.ct, series=args.series, rtstruct=args.rtstruct)
-    plans = build_plans(case, args.plan, args.options)
+    plans = build_plans(case, args.plan, args.options) if args.plan else []
     heterogeneity = False if args.no_heterogeneity else None
     labels = plan_labels(plans, None, heterogeneity=heterogeneity)
-    runs = run_plans(
-        case, plans, labels, heterogeneity=heterogeneity, grid_mm=args.grid_mm, structures=args.structures
+    runs = (
+        run_plans(
+            case, plans, labels, heterogeneity=heterogeneity, grid_mm=args.grid_mm, structures=args.structures
+        )
+        if plans
+        else []
     )
     total = sum_of_runs(case, runs, structures=args.structures) if args.sum else None
+    runs += systemic_runs(case, args.systemic, args.structures, args.grid_mm)
     evaluations = [r.evaluation for r in runs] + ([total.evaluation] if total is not None else [])
     if args.curves:
         write_curves_csv(args.curves, evaluations, force=args.force)
@@ -416,6 +427,12 @@ def _run_plans(args: argparse.Namespace) -> int:
         return 0
     blocks = []
     for run in runs:
+        if getattr(run, "is_systemic", False):  # a radionuclide beside the plans (hbiview.systemic)
+            from hbiview.cli._systemicopts import systemic_header, systemic_lines
+
+            table = format_table(run.evaluation.metrics, PLAN_TABLE)
+            blocks.append("\n".join([systemic_header(run), table, *systemic_lines(run)]))
+            continue
         lines = [plan_header(run), format_table(run.evaluation.metrics, PLAN_TABLE)]
         lines += marrow_lines(run)
         if run.evaluation.lung_assessment is not None:

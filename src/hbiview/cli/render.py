@@ -78,7 +78,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="P2",
         help="alias: more plans shown side by side (the same as adding them to --plan)",
     )
+    from hbiview.cli._systemicopts import add_systemic_argument
+
     add_sum_argument(parser)
+    add_systemic_argument(parser)
     parser.add_argument("--out", metavar="PNG", help="picture to write (.png)")
     parser.add_argument("--view", choices=VIEWS, default="3d", help="3d (default) or a slice orientation")
     parser.add_argument(
@@ -217,6 +220,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out and not args.out.lower().endswith(".png"):
         raise InputError(f"{args.out}: --out writes a PNG picture; name it .png")
     plans = list(args.plan)
+    if args.systemic:  # radionuclides beside the plans (hbiview.cli._systemicopts)
+        from hbiview.cli._systemicopts import check_systemic
+
+        check_systemic(args.systemic)
+        if args.difference:
+            raise InputError("--difference compares plans; leave out --systemic")
+        if len(plans) + len(args.systemic) > MAX_PLANS:
+            raise InputError(f"--plan and --systemic together take 1 to {MAX_PLANS}, got more")
     if len(plans) > MAX_PLANS:
         raise InputError(
             f"--plan takes 1 to {MAX_PLANS} plans (with --compare: 1 to {MAX_PLANS - 1} more), "
@@ -256,6 +267,12 @@ def run(args: argparse.Namespace) -> int:
 
         plan_sum, dose_sum = summed_plan(case.plans, case.doses)
         case = RenderCase(case.ct, case.structures, [plan_sum], [dose_sum], case.case)
+    if args.systemic:
+        from hbiview.cli._systemicopts import systemic_runs
+
+        for extra in systemic_runs(case.case, args.systemic, grid_mm=args.grid_mm):
+            case.plans.append(extra.plan)
+            case.doses.append(extra.dose)
     from hbiview.render.scene import SceneOptions, prepare_anatomy
     from hbiview.render.slices import SliceStyle
     from hbiview.render.style import DEFAULT_ISODOSE_PCT

@@ -65,7 +65,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_common_inputs(parser, several_doses=True)
     add_plan_arguments(parser, required=False, plan_help="preset name(s) or plan TOML file(s)")
+    from hbiview.cli._systemicopts import add_systemic_argument
+
     add_sum_argument(parser)
+    add_systemic_argument(parser)
     parser.add_argument(
         "--compare-heterogeneity",
         action="store_true",
@@ -212,40 +215,49 @@ def _report_plans(
     import tempfile
 
     from hbiview.cli._planopts import build_plans, plan_labels, run_plans, sum_of_runs
+    from hbiview.cli._systemicopts import check_systemic, systemic_runs
     from hbiview.errors import InputError
     from hbiview.pipeline import load_case, write_comparison
 
-    if args.label and len(args.label) != len(args.plan):  # before any work
-        raise InputError(
-            f"--label gives {len(args.label)} label(s) for {len(args.plan)} plan(s); give one per plan"
-        )
-    if args.sum and (len(args.plan) < 2 or args.compare_heterogeneity):
+    n_plans = len(args.plan or [])
+    if args.label and len(args.label) != n_plans:  # before any work
+        raise InputError(f"--label gives {len(args.label)} label(s) for {n_plans} plan(s); give one per plan")
+    if args.sum and (n_plans < 2 or args.compare_heterogeneity):
         raise InputError(
             "--sum needs at least two courses (--plan A --plan B --sum), without --compare-heterogeneity"
         )
+    if args.systemic and args.compare_heterogeneity:
+        raise InputError("--compare-heterogeneity pairs plans with their water twins; leave out --systemic")
+    check_systemic(args.systemic)  # bad agents fail before the long steps
     case = load_case(args.ct, series=args.series, rtstruct=args.rtstruct)
-    plans = build_plans(case, args.plan, args.options)
+    plans = build_plans(case, args.plan, args.options) if args.plan else []
     heterogeneity = False if args.no_heterogeneity else None
     twins = bool(args.compare_heterogeneity)
     labels = plan_labels(plans, args.label, heterogeneity=heterogeneity, water_twins=twins)
-    runs = run_plans(
-        case,
-        plans,
-        labels,
-        heterogeneity=heterogeneity,
-        grid_mm=args.grid_mm,
-        water_twins=twins,
-        structures=args.structures,
-        alpha_beta_gy=alpha_beta,
+    runs = (
+        []
+        if not plans
+        else run_plans(
+            case,
+            plans,
+            labels,
+            heterogeneity=heterogeneity,
+            grid_mm=args.grid_mm,
+            water_twins=twins,
+            structures=args.structures,
+            alpha_beta_gy=alpha_beta,
+        )
     )
+    total = (  # the courses of external plans only: radionuclides are reported beside, not added
+        sum_of_runs(case, runs, structures=args.structures, alpha_beta_gy=alpha_beta) if args.sum else None
+    )
+    courses = " + ".join(r.label for r in runs)
+    runs += systemic_runs(case, args.systemic, args.structures, args.grid_mm)  # radionuclides too
     title = args.title or "hbiview dose report: " + (
         runs[0].label if len(runs) == 1 else " vs ".join(r.label for r in runs)
     )
-    total = (
-        sum_of_runs(case, runs, structures=args.structures, alpha_beta_gy=alpha_beta) if args.sum else None
-    )
     if total is not None and not args.title:
-        title = "hbiview dose report: " + " + ".join(r.label for r in runs) + " (sequential courses, summed)"
+        title = f"hbiview dose report: {courses} (sequential courses, summed)"
     pictures = out.suffix.lower() in (".html", ".htm", ".pdf") and not args.no_images
     with tempfile.TemporaryDirectory(prefix="hbiview-report-") as folder:
         rendered = report_images(case, runs, Path(folder), water_twins=twins) if pictures else []
