@@ -226,3 +226,56 @@ def test_prescription_and_ap_pa_symmetry() -> None:
     assert np.allclose(line, line[::-1], rtol=0.01)
     # and the two beams share the midplane dose equally
     assert result.beam_doses_gy[0] == pytest.approx(result.beam_doses_gy[1], rel=0.01)
+
+
+def _diagonal_scans(reference_dir: Path) -> list[np.ndarray]:
+    """The two measured 400 x 400 mm diagonal scans: rows (x_mm, y_mm, position_mm, % of the axis)."""
+    rows = _read(reference_dir / "measured_10MV" / "diagonals.csv")
+    scans = []
+    for number in sorted({r["measurement"] for r in rows}):
+        data = np.array(
+            [
+                [float(r["x_mm"]), float(r["y_mm"]), float(r["position_mm"]), float(r["dose_rel"])]
+                for r in rows
+                if r["measurement"] == number
+            ]
+        )
+        data = data[np.argsort(data[:, 2])]
+        data[:, 3] *= 100.0 / np.interp(0.0, data[:, 2], data[:, 3])
+        scans.append(data)
+    return scans
+
+
+def _crossing(position: np.ndarray, profile: np.ndarray, level: float) -> float:
+    """Outermost position (mm, positive side) where ``profile`` falls through ``level``."""
+    order = np.argsort(position)
+    pos = position[order] > 0
+    x, p = position[order][pos], profile[order][pos]
+    i = np.flatnonzero((p[:-1] >= level) & (p[1:] < level))[-1]
+    return float(x[i] + (level - p[i]) * (x[i + 1] - x[i]) / (p[i + 1] - p[i]))
+
+
+def test_10mv_large_field_diagonals_match_measurement(reference_dir: Path) -> None:
+    """Off-axis dose of the largest field and the round primary collimator (issue 19, items 1 and 2)."""
+    model = _model_10mv(400)
+    depth = 100.0
+    axis = model.per_fraction_at(_axis_points(np.array([depth])))[0]
+    scans = _diagonal_scans(reference_dir)
+    assert len(scans) == 2
+    for data in scans:
+        # measured X runs along the patient's left-right axis, Y along superior-inferior (collimator 0)
+        pts = np.zeros((len(data), 3))
+        pts[:, 0], pts[:, 1], pts[:, 2] = data[:, 0], SURFACE_Y + depth, data[:, 1]
+        model_pct = model.per_fraction_at(pts) / axis * 100.0
+        inner = np.abs(data[:, 2]) <= 200.0
+        diff = model_pct[inner] - data[inner, 3]
+        # within 3 % of the axis dose out to 200 mm off axis (issue 19 goal); measured: at most 1.5 %
+        # (the model +0.6/+0.1/+1.3 % at 100/150/200 mm). With the horn held to 200 mm (before): up to 13 %
+        assert np.abs(diff).max() <= 3.0, (diff.min(), diff.max())
+        # the primary collimator: the measured 50 % point lies at 249-251 mm off axis (the jaw corners, at
+        # 283 mm, are not reached); the model within 3 mm (measured 0-1 mm; the circle's radius was fitted
+        # to these scans, a 3 mm tolerance is a 1.2 % error in the radius)
+        for side in (1.0, -1.0):
+            half_meas = _crossing(side * data[:, 2], data[:, 3], 50.0)
+            half_model = _crossing(side * data[:, 2], model_pct, 50.0)
+            assert abs(half_model - half_meas) <= 3.0, (side, half_model, half_meas)

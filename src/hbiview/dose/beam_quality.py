@@ -36,6 +36,9 @@ class BeamQuality:
         Electron contamination: dose ``contamination_gy`` per unit weight at the surface of a very large field
         (SSD 1000 mm), falling as ``exp(-depth / contamination_depth_mm)`` and spread laterally by a Gaussian
         of ``contamination_sigma_mm`` (isocentre plane), so that small fields receive less of it.
+    primary_radius_mm, primary_sigma_mm
+        The round primary collimator: radius (mm at the isocentre plane, 1000 mm from the source) of the
+        circle that limits every field, and the Gaussian width of its edge (mm); radius 0: no limit.
     """
 
     energy: str
@@ -47,6 +50,8 @@ class BeamQuality:
     contamination_gy: float = 0.0
     contamination_depth_mm: float = 10.0
     contamination_sigma_mm: float = 50.0
+    primary_radius_mm: float = 0.0
+    primary_sigma_mm: float = 0.0
 
 
 @lru_cache(maxsize=1)
@@ -65,6 +70,8 @@ def _table() -> dict[str, BeamQuality]:
             float(row["contamination_gy"]),
             float(row["contamination_depth_mm"]),
             float(row["contamination_sigma_mm"]),
+            float(row["primary_radius_mm"]),
+            float(row["primary_sigma_mm"]),
         )
     return out
 

@@ -41,7 +41,7 @@ from scipy import ndimage
 
 from hbiview.dose.beam_quality import beam_quality, calibration_gy_per_unit, kernel_for_energy
 from hbiview.dose.engine import DoseEngine, register_engine
-from hbiview.dose.fluence import fluence_map
+from hbiview.dose.fluence import fluence_map, horn_shape
 from hbiview.geometry import Geometry
 from hbiview.plans import SAD_MM, Beam
 
@@ -297,12 +297,19 @@ class ConvolutionEngine(DoseEngine):
         )
         pu = u_mm[0] - pad * du + np.arange(shape[1]) * du
         pv = v_mm[0] - pad * du + np.arange(shape[0]) * du
-        fluence = fluence_map(beam, pu, pv, source_sigma_mm=quality.source_sigma_mm)
+        fluence = fluence_map(
+            beam,
+            pu,
+            pv,
+            source_sigma_mm=quality.source_sigma_mm,
+            primary_radius_mm=quality.primary_radius_mm,
+            primary_sigma_mm=quality.primary_sigma_mm,
+        )
         spectrum = scipy.fft.rfft2(fluence, workers=self.workers)
-        # off-axis horns, smaller with depth (off-axis softening): fluence x (1 + h(z) (r / 100 mm)^2)
-        r2 = (np.minimum(np.hypot(pu[None, :], pv[:, None]), quality.horn_radius_mm) / 100.0) ** 2
-        horn_spectrum = scipy.fft.rfft2(fluence * r2, workers=self.workers)
-        del r2
+        # off-axis horns, smaller with depth (off-axis softening): fluence x (1 + h(z) q(r))
+        horn_spectrum = scipy.fft.rfft2(
+            fluence * horn_shape(pu, pv, quality.horn_radius_mm), workers=self.workers
+        )
         broad_layers = kernel.broad_beam(layers)
         ratio = np.empty((len(levels), len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
         crop = (slice(pad, pad + len(v_mm)), slice(pad, pad + len(u_mm)))
