@@ -39,7 +39,12 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from hbiview.dose.beam_quality import beam_quality, calibration_gy_per_unit, kernel_for_energy
+from hbiview.dose.beam_quality import (
+    beam_quality,
+    calibration_gy_per_unit,
+    head_scatter_factor,
+    kernel_for_energy,
+)
 from hbiview.dose.engine import DoseEngine, register_engine
 from hbiview.dose.fluence import fluence_map, horn_shape
 from hbiview.geometry import Geometry
@@ -244,7 +249,8 @@ class ConvolutionEngine(DoseEngine):
         """Dose of ``beam`` on its BEV grid (see the module docstring for the model)."""
         quality = beam_quality(beam.energy)
         kernel = kernel_for_energy(beam.energy)
-        calibration = calibration_gy_per_unit(beam.energy)
+        # photons per unit weight: calibration (10 x 10 cm, SSD 1000 mm) x the jaws' head scatter
+        calibration = calibration_gy_per_unit(beam.energy) * head_scatter_factor(beam.energy, beam.field_mm)
         grid = self._bev_grid(beam, geometry, density, resolution_mm)
         if grid is None:
             return _empty(beam)
