@@ -38,8 +38,11 @@ def test_junction(run_quick):
     # and the divergent edges leave cold wedges under the skin but above 0.6 x 6 Gy
     assert junction["crest"]["max_gy"] <= 1.2 * 8.0
     assert junction["crest"]["min_gy"] >= 0.6 * 6.0
-    # 1 cm overlap: a band gets both fields (6 + 8 Gy less the penumbra), far above the 8 Gy field alone
-    assert junction["overlap"]["max_gy"] >= 11.0
+    # 1 cm overlap: a band gets both fields (6 + 8 Gy less the penumbra), far above the 8 Gy field alone:
+    # at least 1.25 x 8 Gy. Measured 10.5 Gy at the 10 mm quick grid (at least 11 Gy before the off-axis
+    # horn was fitted to the measured 400 x 400 mm diagonals, issue 19: the old horn raised the field ends
+    # near the junction, about 190 mm off axis, by 10-15 %)
+    assert junction["overlap"]["max_gy"] >= 1.25 * 8.0
     # 1 cm gap: midway, each field is 5 mm outside its 50 % edge, where a broad-beam penumbra gives at most
     # ~30 %: at most 0.3 x 6 + 0.3 x 8 = 4.2 Gy (2.6 Gy at the 5 mm grid, 3.7 Gy at the 10 mm quick grid),
     # and clearly colder than the matched junction (the penumbra tails no longer meet at their 50 % level)
