@@ -1038,6 +1038,12 @@ def _choose_setup(
     )
 
 
+#: Share (%) of the body outline inside the jaws that may lie outside the primary collimator's circle (the
+#: field's corners, in its penumbra) before a preset warns: a few voxels of hip or shoulder in a corner are
+#: usual for 400 mm fields and not worth a warning; a border not reached always is.
+CIRCLE_CUT_WARN_PCT = 1.0
+
+
 def _primary_radius_mm(energy: str) -> float:
     """Radius (mm at 1000 mm from the source, 50 % edge) of the round primary collimator of ``energy``.
 
@@ -1123,9 +1129,9 @@ def _primary_collimator_warning(
     else:
         in_jaws = np.abs(dx) + np.abs(dz) <= half_along
     cut = seen & in_jaws & (np.hypot(dx, dz) > circle)
-    if cut.any():
+    share = 100.0 * cut.sum() / max(int((seen & in_jaws).sum()), 1)
+    if share >= CIRCLE_CUT_WARN_PCT:
         zs = z_axis[band][cut.any(axis=1)]
-        share = 100.0 * cut.sum() / max(int((seen & in_jaws).sum()), 1)
         problems.append(
             f"{share:.0f} % of the body outline inside the jaws (z {zs.min():.0f} to {zs.max():.0f} mm) lies "
             "outside it"
@@ -1137,7 +1143,8 @@ def _primary_collimator_warning(
         f"{circle:.0f} mm at midplane at SSD {setup.ssd_mm:.0f} mm) limits the field to {2 * reach:.0f} mm "
         f"along the patient through the centre (z {zc - reach:.0f} to {zc + reach:.0f} mm): "
         + "; ".join(problems)
-        + ". Those parts get only penumbra and scatter dose; a second abutting field is needed for them"
+        + ". Those parts get only penumbra and scatter dose"
+        + ("; a second abutting field is needed for them" if any("border" in p for p in problems) else "")
     )
 
 
@@ -1347,7 +1354,7 @@ def preset(
             geometry,
             mask,
             (float(centre[0]), float(centre[2])),
-            (inferior, superior),
+            covered if setup.covered_mm is not None else (inferior, superior),
         )
         if circle is not None:
             warn(circle)
