@@ -1264,7 +1264,7 @@ def preset(
     PlanError
         For an unknown preset, option, border or vertebral level, or a prescription out of range.
     """
-    from hbiview.dose.body import axis_crossing, body_extent_mm
+    from hbiview.dose.body import axis_crossing, body_extent_mm, ensure_body
 
     if name not in _PRESET_TEXT:
         raise PlanError(
@@ -1288,6 +1288,7 @@ def preset(
     if energy not in ENERGIES:
         raise PlanError(f"preset {name}: energy {energy!r} is unknown; use one of {', '.join(ENERGIES)}")
     margin = float(options.get("margin_mm", 20.0))
+    ensure_body(ct)  # one body: the anatomy's outline (no couch), kept for the dose on this CT too
     geometry, mask = body_extent_mm(ct)
     if not mask.any():
         raise PlanError("the CT shows no body (nothing above -400 HU); check the series")

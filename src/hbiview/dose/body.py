@@ -30,6 +30,7 @@ __all__ = [
     "body_of",
     "body_on",
     "density_on",
+    "ensure_body",
     "resample_hu",
     "use_body",
 ]
@@ -100,13 +101,30 @@ def use_body(ct: CTVolume, body: Structure | None) -> None:
     ct
         The CT.
     body
-        Its ``Body`` structure (any grid covering the CT), e.g. :func:`hbiview.anatomy.body_structure`.
+        Its ``Body`` structure (any grid covering the CT), e.g. from
+        :func:`hbiview.anatomy.pipeline.body_structure`.
     """
     if body is None:
         _BODIES.pop(ct, None)
     else:
         _BODIES[ct] = body
     _EXTENT_CACHE.pop(ct, None)
+
+
+def ensure_body(ct: CTVolume) -> Structure:
+    """The ``Body`` given for ``ct``, else the anatomy's (:func:`~hbiview.anatomy.pipeline.body_structure`).
+
+    For callers that place plans on a bare CT (:func:`hbiview.plans.preset`): the patient's outline is then
+    the one a segmentation of that CT makes (arms beside the trunk kept, a couch left out), the same as
+    through :class:`hbiview.pipeline.Case`.
+    """
+    body = _BODIES.get(ct)
+    if body is None:
+        from hbiview.anatomy.pipeline import body_structure
+
+        body = body_structure(ct)
+        use_body(ct, body)
+    return body
 
 
 def body_of(ct: CTVolume) -> Structure | None:
