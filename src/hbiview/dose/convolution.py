@@ -5,8 +5,9 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
 (mm at 1000 mm), so every ray from the source is a straight index line. Then:
 
 1. **Radiological depth** is the cumulative sum of density times step length along each ray.
-2. **Fluence** in the isocentre plane: jaws and blocks blurred by the projected focal spot (geometric
-   penumbra) and a gentle off-axis rise (horns of a flattened beam).
+2. **Fluence** in the isocentre plane (:mod:`hbiview.dose.fluence`): jaws (averaged over each pixel) and
+   blocks blurred by the projected focal spot (geometric penumbra), the round primary collimator, and a
+   gentle off-axis rise (horns of a flattened beam) up to 100 mm from the axis.
 3. **Lateral spread**: at a set of water-equivalent depths the fluence is convolved (scipy FFT) with the
    Nyholm pencil kernel of the beam's TPR20,10, whose physical size at that depth follows the divergence
    (pixel size ``du * w / 1000``). In the build-up region the kernel's narrow (primary-electron) component
@@ -18,7 +19,8 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
    of its surroundings (about 1 cm). In lung the kernel widens, so narrow fields lose dose at their
    centre, which simple pencil-beam engines miss (the known overestimate in lung).
 5. **Dose** at a BEV voxel = broad-beam depth dose at its radiological depth x the interpolated ratio x the
-   inverse square ``(1000 / w)^2`` x the calibration (1 unit = 1 Gy at dmax, 10 x 10 cm, SSD 1000 mm).
+   inverse square ``(1000 / w)^2`` x the calibration (1 unit = 1 Gy at dmax, 10 x 10 cm, SSD 1000 mm,
+   electron contamination included) x the head-scatter factor Sc of the jaw opening.
 
 Beam qualities come from ``data/beam_quality.csv`` (TPR20,10 with sources; 10 MV fitted to measured depth
 doses). Co-60 (TPR20,10 0.572) lies below the Nyholm polynomials' range (0.62-0.80): it gets the kernel shape
