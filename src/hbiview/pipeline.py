@@ -172,13 +172,38 @@ class Case:
         so that structures, marrow sites and field borders agree.
         """
         from hbiview.anatomy import segment
+        from hbiview.dose.body import use_body
 
-        return segment(
+        result = segment(
             self.ct,
             landmarks=self.__dict__.get("plan_landmarks"),
             imported=list(self.imported) or None,
             names_map=self.names_map,
         )
+        # one body: the segmentation's Body (the same mask as :attr:`body`, or the imported one) is the
+        # outline plans and dose use from now on
+        self.__dict__["body"] = result.structures["Body"]
+        use_body(self.ct, result.structures["Body"])
+        return result
+
+    @cached_property
+    def body(self) -> Structure:
+        """The patient's outline without couch or devices: the ``Body`` of :attr:`anatomy`, found once.
+
+        Presets, plan checks, the prescription point, the dose engine's density and the dose grid all use
+        it (it is handed to them with :func:`hbiview.dose.body.use_body`), so a couch the patient lies on is
+        neither skin, nor tissue, nor part of the body DVH. Before a full segmentation it is computed alone
+        (:func:`hbiview.anatomy.pipeline.body_structure`, the same mask a segmentation makes).
+        """
+        from hbiview.dose.body import use_body
+
+        if "anatomy" in self.__dict__ or self.imported:
+            return self.anatomy.structures["Body"]
+        from hbiview.anatomy.pipeline import body_structure
+
+        body = body_structure(self.ct)
+        use_body(self.ct, body)
+        return body
 
     @cached_property
     def plan_landmarks(self) -> Landmarks:
@@ -314,6 +339,7 @@ class Case:
         """
         from hbiview.plans import Plan, list_presets, load_plan, preset, resolve_plan
 
+        self.body  # noqa: B018 - plans are placed on the anatomy's body (no couch), see :attr:`body`
         if isinstance(plan, Plan):
             if options:
                 raise PlanError(f"plan {plan.name!r}: preset options {sorted(options)} apply to presets only")

@@ -1278,6 +1278,7 @@ def _choose_setup(
     x_centre: float,
     margin: float,
     midplane_depth_mm: float,
+    primary_radius_mm: float = 0.0,
 ) -> _Setup:
     """SSD, jaws and collimator angle of a hemi-body field, as a linac would set it.
 
@@ -1288,6 +1289,10 @@ def _choose_setup(
     Otherwise collimator 0 at SSD 2000 mm with the jaws capped at 400 mm: one field cannot cover the
     length (the caller warns and says what a clinic does), and the returned set-up says how much it covers
     and what jaws a 45-degree diamond, even placed at its best centre along the patient, would need.
+    The diamond's tips reach beyond the round primary collimator (``primary_radius_mm`` at 1000 mm, see
+    :func:`_diamond_within_circle`): a diamond is taken at the smallest SSD at which the circle also holds
+    the borders and the body, else at the longest SSD (where the circle reaches furthest) when its jaws
+    fit; :func:`_primary_collimator_warning` then says what is not reached.
     """
     z_axis, _, x_axis = geometry.axis_coordinates_mm()
     band = (z_axis >= inferior) & (z_axis <= superior)
@@ -1303,10 +1308,11 @@ def _choose_setup(
         scale = SAD_MM / (ssd + midplane_depth_mm)
         if max(length, width) * scale <= MAX_JAW_MM + 1e-6:
             return _Setup(float(ssd), width * scale, length * scale, 0.0)
-    for ssd in ssds:
-        scale = SAD_MM / (ssd + midplane_depth_mm)
-        if diamond * scale <= MAX_JAW_MM + 1e-6:
-            return _Setup(float(ssd), diamond * scale, diamond * scale, 45.0)
+    diamond_setup = _diamond_within_circle(
+        ssds, diamond, length, offset, half_width + margin, midplane_depth_mm, primary_radius_mm
+    )
+    if diamond_setup is not None:
+        return diamond_setup
     scale = SAD_MM / (MAX_SSD_MM + midplane_depth_mm)
     # the smallest diamond over every centre along the patient (not only the border midpoint)
     zs = z_axis[band]
@@ -1322,6 +1328,116 @@ def _choose_setup(
         0.0,
         covered_mm=min(length, MAX_JAW_MM / scale),
         diamond_jaw_mm=float(np.sqrt(2.0) * best * scale),
+    )
+
+
+#: Share (%) of the body outline inside the jaws that may lie outside the primary collimator's circle (the
+#: field's corners, in its penumbra) before a preset warns: a few voxels of hip or shoulder in a corner are
+#: usual for 400 mm fields and not worth a warning; a border not reached always is.
+CIRCLE_CUT_WARN_PCT = 1.0
+
+
+def _primary_radius_mm(energy: str) -> float:
+    """Radius (mm at 1000 mm from the source, 50 % edge) of the round primary collimator of ``energy``.
+
+    The primary collimator limits every field to a circle (10 MV: 250 mm, from the measured 400 x 400 mm
+    diagonals, ``hbiview/data/beam_quality.csv``); 0 when none is modelled (Co-60).
+    """
+    from hbiview.dose.beam_quality import beam_quality
+
+    return float(beam_quality(energy).primary_radius_mm)
+
+
+def _diamond_within_circle(
+    ssds: np.ndarray,
+    diamond_mm: float,
+    length_mm: float,
+    offset_mm: np.ndarray,
+    half_width_mm: np.ndarray,
+    midplane_depth_mm: float,
+    primary_radius_mm: float,
+) -> _Setup | None:
+    """A 45-degree diamond set-up whose tips the primary collimator's circle does not cut, if there is one.
+
+    ``diamond_mm`` is the square's side needed at midplane; the circle (radius ``primary_radius_mm`` at
+    1000 mm, ``(ssd + midplane depth) / 1000`` times that at midplane) must also hold both borders on the
+    central axis (``length_mm / 2`` from the centre) and the body's outline with its margin (``offset_mm``
+    from the centre along the patient, ``half_width_mm`` across). The smallest SSD at which both hold;
+    failing that, the longest SSD at which the diamond's jaws fit (the circle then cuts the tips, said by
+    :func:`_primary_collimator_warning`); ``None`` when the jaws never fit.
+    """
+    outline = float(np.max(np.hypot(offset_mm, half_width_mm))) if np.size(offset_mm) else 0.0
+    needed = max(length_mm / 2, outline)
+    fits = []
+    for ssd in ssds:
+        scale = SAD_MM / (ssd + midplane_depth_mm)
+        if diamond_mm * scale <= MAX_JAW_MM + 1e-6:
+            fits.append((float(ssd), diamond_mm * scale))
+            if primary_radius_mm <= 0 or needed * scale <= primary_radius_mm + 1e-6:
+                return _Setup(float(ssd), diamond_mm * scale, diamond_mm * scale, 45.0)
+    if not fits:
+        return None
+    ssd, jaw = fits[-1]
+    return _Setup(ssd, jaw, jaw, 45.0)
+
+
+def _primary_collimator_warning(
+    name: str,
+    setup: _Setup,
+    primary_radius_mm: float,
+    midplane_depth_mm: float,
+    geometry: Any,
+    mask: np.ndarray,
+    centre_xz_mm: tuple[float, float],
+    borders_z_mm: tuple[float, float],
+) -> str | None:
+    """What the round primary collimator leaves out of a hemi-body field, or ``None`` if it cuts nothing.
+
+    The circle's radius at midplane is ``primary_radius_mm (ssd + midplane depth) / 1000``. Along the
+    central line of the field (through the centre, along the patient) the field reaches the jaws' edge
+    (collimator 0: half the y jaw; collimator 45: the diamond's tip) or the circle, whichever is nearer:
+    a border beyond that is not treated. The body's outline (as the AP beam sees it) inside the jaws but
+    outside the circle is not treated either.
+    """
+    if primary_radius_mm <= 0:
+        return None
+    magnification = (setup.ssd_mm + midplane_depth_mm) / SAD_MM
+    circle = primary_radius_mm * magnification
+    square = setup.collimator_deg % 90.0 == 0.0
+    half_along = (setup.jaw_y_mm / 2 if square else setup.jaw_y_mm / np.sqrt(2.0)) * magnification
+    reach = min(half_along, circle)
+    xc, zc = centre_xz_mm
+    inferior, superior = borders_z_mm
+    problems = []
+    for label, z in (("superior", superior), ("inferior", inferior)):
+        if abs(z - zc) > reach + 1.0:
+            problems.append(f"the {label} border (z {z:.0f} mm) lies {abs(z - zc) - reach:.0f} mm beyond it")
+    z_axis, _, x_axis = geometry.axis_coordinates_mm()
+    band = (z_axis >= inferior) & (z_axis <= superior)
+    seen = mask[band].any(axis=1)  # (z, x): the body as the AP beam sees it
+    dz = (z_axis[band] - zc)[:, None]
+    dx = (x_axis - xc)[None, :]
+    if square:
+        in_jaws = (np.abs(dx) <= setup.jaw_x_mm / 2 * magnification) & (np.abs(dz) <= half_along)
+    else:
+        in_jaws = np.abs(dx) + np.abs(dz) <= half_along
+    cut = seen & in_jaws & (np.hypot(dx, dz) > circle)
+    share = 100.0 * cut.sum() / max(int((seen & in_jaws).sum()), 1)
+    if share >= CIRCLE_CUT_WARN_PCT:
+        zs = z_axis[band][cut.any(axis=1)]
+        problems.append(
+            f"{share:.0f} % of the body outline inside the jaws (z {zs.min():.0f} to {zs.max():.0f} mm) lies "
+            "outside it"
+        )
+    if not problems:
+        return None
+    return (
+        f"{name}: the linac's round primary collimator (radius {primary_radius_mm:.0f} mm at 1000 mm, "
+        f"{circle:.0f} mm at midplane at SSD {setup.ssd_mm:.0f} mm) limits the field to {2 * reach:.0f} mm "
+        f"along the patient through the centre (z {zc - reach:.0f} to {zc + reach:.0f} mm): "
+        + "; ".join(problems)
+        + ". Those parts get only penumbra and scatter dose"
+        + ("; a second abutting field is needed for them" if any("border" in p for p in problems) else "")
     )
 
 
@@ -1433,14 +1549,25 @@ def _two_pairs(
     for low, high in ((z_j, superior), (inferior, z_j)):
         x0, x1, _, _ = _body_section(geometry, mask, low, high)
         halves.append(((x0 + x1) / 2, (x1 - x0) + 2 * margin, high - low, (low + high) / 2))
-    ssd = next(
-        (
-            float(s)
-            for s in np.arange(1000.0, MAX_SSD_MM + 1.0, 50.0)
-            if all(max(w, ln) * SAD_MM / (s + depth) <= MAX_JAW_MM + 1e-6 for _, w, ln, _ in halves)
-        ),
-        None,
-    )
+    radius = _primary_radius_mm(energy)  # the round primary collimator must hold the jaws' corners too
+
+    def fits(s: float, circle: bool) -> bool:
+        scale = SAD_MM / (s + depth)
+        return all(
+            max(w, ln) * scale <= MAX_JAW_MM + 1e-6
+            and (not circle or radius <= 0 or np.hypot(w, ln) * scale / 2 <= radius + 1e-6)
+            for _, w, ln, _ in halves
+        )
+
+    steps = np.arange(1000.0, MAX_SSD_MM + 1.0, 50.0)
+    ssd = next((float(s) for s in steps if fits(s, circle=True)), None)
+    if ssd is None:
+        ssd = next((float(s) for s in steps if fits(s, circle=False)), None)
+        if ssd is not None:
+            warn(
+                f"preset lower-hbi: at SSD {ssd:.0f} mm the corners of the two fields lie outside the "
+                f"primary collimator's circle ({radius:.0f} mm at 1000 mm): they are not treated"
+            )
     if ssd is None:
         raise PlanError(
             f"preset lower-hbi: even two fields of 400 mm jaws at SSD {MAX_SSD_MM:.0f} mm cannot cover "
@@ -1552,7 +1679,7 @@ def preset(
     PlanError
         For an unknown preset, option, border or vertebral level, or a prescription out of range.
     """
-    from hbiview.dose.body import axis_crossing, body_extent_mm
+    from hbiview.dose.body import axis_crossing, body_extent_mm, ensure_body
 
     if name == LOWER_HBI_TWO_PAIRS:  # lower-hbi always in two abutting AP/PA pairs
         if "pairs" in options:
@@ -1591,6 +1718,7 @@ def preset(
     if energy not in ENERGIES:
         raise PlanError(f"preset {name}: energy {energy!r} is unknown; use one of {', '.join(ENERGIES)}")
     margin = float(options.get("margin_mm", 20.0))
+    ensure_body(ct)  # one body: the anatomy's outline (no couch), kept for the dose on this CT too
     geometry, mask = body_extent_mm(ct)
     if not mask.any():
         raise PlanError("the CT shows no body (nothing above -400 HU); check the series")
@@ -1628,7 +1756,10 @@ def preset(
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, (superior + inferior) / 2])
         crossing = axis_crossing(ct, centre, np.array([0.0, 1.0, 0.0]))
         separation = (crossing[1] - crossing[0]) if crossing else (y1 - y0)
-        setup = _choose_setup(geometry, mask, inferior, superior, (x0 + x1) / 2, margin, separation / 2)
+        primary_radius = _primary_radius_mm(energy)
+        setup = _choose_setup(
+            geometry, mask, inferior, superior, (x0 + x1) / 2, margin, separation / 2, primary_radius
+        )
         if name == "lower-hbi" and _two_pairs_wanted(options, setup):  # two abutting AP/PA pairs
             head = f"{_hbi_text(name, dose, fractions, default)}. Borders {borders}: "
             plan = _two_pairs(ct, geometry, mask, (inferior, superior), margin, energy, head, setup)
@@ -1665,6 +1796,19 @@ def preset(
             crossing = axis_crossing(ct, centre, np.array([0.0, 1.0, 0.0]))
             if crossing:
                 separation = crossing[1] - crossing[0]
+        circle = _primary_collimator_warning(
+            name,
+            setup,
+            primary_radius,
+            separation / 2,
+            geometry,
+            mask,
+            (float(centre[0]), float(centre[2])),
+            covered if setup.covered_mm is not None else (inferior, superior),
+        )
+        if circle is not None:
+            warn(circle)
+            coverage += f" {circle}."
         beams = []
         for gantry, label in ((0.0, "AP"), (180.0, "PA")):
             beams.append(

@@ -1364,6 +1364,7 @@ def make_phantom(
     ap_scale: float = 1.0,
     arms: str = "down",
     couch: bool = False,
+    couch_gap_mm: float = 8.0,
     z_range_mm: tuple[float, float] | None = None,
     fov_mm: float | None = None,
     noise_hu: float = 10.0,
@@ -1383,7 +1384,10 @@ def make_phantom(
     arms
         ``"down"`` (at the sides) or ``"up"`` (raised beside and above the head).
     couch
-        Add a CT couch top (carbon-fibre shells, foam core) under the patient, separated by an 8 mm air gap.
+        Add a CT couch top (carbon-fibre shells, foam core) under the patient.
+    couch_gap_mm
+        Air gap (mm) between the patient's back and the couch top; 0: the patient lies on it, as on a real
+        CT (the body outline must then be cut from the couch, not separated by air).
     z_range_mm
         ``(zmin, zmax)`` of the scanned range (mm); default: the whole patient plus a margin.
     fov_mm
@@ -1486,7 +1490,9 @@ def make_phantom(
         lut[value] = hu_value
     hu = lut[labels]
     if couch:
-        couch_mask = _paint_couch(hu, y, x)
+        if couch_gap_mm < 0:
+            raise InputError(f"couch_gap_mm must not be negative, got {couch_gap_mm}")
+        couch_mask = _paint_couch(hu, y, x, gap_mm=float(couch_gap_mm))
     else:
         couch_mask = np.zeros(labels.shape[1:], bool)
     if noise_hu > 0:

@@ -38,10 +38,16 @@ def test_junction(run_quick):
     # and the divergent edges leave cold wedges under the skin but above 0.6 x 6 Gy
     assert junction["crest"]["max_gy"] <= 1.2 * 8.0
     assert junction["crest"]["min_gy"] >= 0.6 * 6.0
-    # 1 cm overlap: a band gets both fields (6 + 8 Gy less the penumbra), far above the 8 Gy field alone
-    assert junction["overlap"]["max_gy"] >= 11.0
+    # 1 cm overlap: a band gets both fields (6 + 8 Gy less the penumbra), far above the 8 Gy field alone:
+    # at least 1.25 x 8 Gy. Measured 10.5 Gy at the 10 mm quick grid (at least 11 Gy before the off-axis
+    # horn was fitted to the measured 400 x 400 mm diagonals, issue 19: the old horn raised the field ends
+    # near the junction, about 190 mm off axis, by 10-15 %)
+    assert junction["overlap"]["max_gy"] >= 1.25 * 8.0
     # 1 cm gap: midway, each field is 5 mm outside its 50 % edge, where a broad-beam penumbra gives at most
-    # ~30 %: at most 0.3 x 6 + 0.3 x 8 = 4.2 Gy (2.6 Gy at the 5 mm grid, 3.7 Gy at the 10 mm quick grid),
-    # and clearly colder than the matched junction (the penumbra tails no longer meet at their 50 % level)
+    # ~30 %: at most 0.3 x 6 + 0.3 x 8 = 4.2 Gy (2.6 Gy at the 5 mm grid, 4.0 Gy at the 10 mm quick grid),
+    # and clearly colder than the matched junction (the penumbra tails no longer meet at their 50 % level):
+    # by at least 0.5 Gy at the 10 mm quick grid (measured 0.9 Gy; since the jaw edges are averaged over the
+    # fluence pixels, issue 19, a 10 mm pixel straddling an edge holds its covered fraction instead of all
+    # or nothing, which fills a 1 cm gap a little at that grid)
     assert junction["gap"]["min_gy"] <= 0.3 * 6.0 + 0.3 * 8.0
-    assert junction["gap"]["min_gy"] <= junction["crest"]["min_gy"] - 1.0
+    assert junction["gap"]["min_gy"] <= junction["crest"]["min_gy"] - 0.5

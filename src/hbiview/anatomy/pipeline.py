@@ -24,7 +24,7 @@ from hbiview.errors import warn
 from hbiview.labels import BONE_SITES, MARROW_SITES
 from hbiview.volume import CTVolume, Structure
 
-__all__ = ["Tissues", "combine_structures", "segment", "segment_tissues"]
+__all__ = ["Tissues", "body_structure", "combine_structures", "segment", "segment_tissues"]
 
 #: In-plane pixel size (mm) the segmentation works at.
 WORK_SPACING_MM = 2.0
@@ -127,14 +127,14 @@ def _as_landmarks(value: Landmarks | Mapping[str, object]) -> Landmarks:
     return Landmarks(out)
 
 
-def _full(mask_work: np.ndarray, t: Tissues, ct: CTVolume) -> np.ndarray:
+def _full(mask_work: np.ndarray, t: Tissues | _WorkGrid, ct: CTVolume) -> np.ndarray:
     """A working-grid canonical mask (or label volume) on the CT grid in the CT's own orientation."""
     canonical_shape = ct.geometry.shape
     up = upsample_mask(mask_work, t.factor, canonical_shape)
     return np.ascontiguousarray(up[t.flips])
 
 
-def _refined(mask_work: np.ndarray, t: Tissues, ct: CTVolume, *, above: bool) -> np.ndarray:
+def _refined(mask_work: np.ndarray, t: Tissues | _WorkGrid, ct: CTVolume, *, above: bool) -> np.ndarray:
     """A working-grid mask on the CT grid, its edge redrawn at full resolution by the -400 HU threshold.
 
     The interior (the mask eroded by one working pixel) is kept as it is; in the one-pixel band around the
@@ -155,6 +155,40 @@ def _refined(mask_work: np.ndarray, t: Tissues, ct: CTVolume, *, above: bool) ->
         side = hu[k] > AIR_HU if above else hu[k] < AIR_HU
         band[k] &= side
     return inner | band
+
+
+def body_structure(ct: CTVolume, *, target_spacing_mm: float = WORK_SPACING_MM) -> Structure:
+    """The ``Body`` structure alone, exactly as :func:`segment` makes it (without couch or devices).
+
+    For callers that need the patient's outline before (or without) a full segmentation: plans and the dose
+    engine (:class:`hbiview.pipeline.Case` hands it to them). The same working grid, threshold, couch
+    removal (:func:`hbiview.anatomy.tissues.body_mask`) and full-resolution edge as :func:`segment`, so
+    the two give the same mask.
+
+    Parameters
+    ----------
+    ct
+        Axial CT in HU.
+    target_spacing_mm
+        In-plane pixel size (mm) to work at (as :func:`segment_tissues`).
+    """
+    geometry = ct.geometry
+    flips, _ = canonical_view(geometry)
+    sz, sy, sx = (float(v) for v in geometry.spacing_mm)
+    factor = max(1, int(np.round(target_spacing_mm / max(sy, sx))))
+    spacing = (sz, sy * factor, sx * factor)
+    hu = downsample_mean(np.asarray(ct.array)[flips], factor)
+    work = body_mask(hu, spacing)
+    grid = _WorkGrid(factor, flips)
+    return Structure(geometry, _refined(work, grid, ct, above=True), name="Body", color=color_of("Body"))
+
+
+@dataclass(frozen=True)
+class _WorkGrid:
+    """How a working-grid mask maps back to the CT (the part of :class:`Tissues` that :func:`_full` reads)."""
+
+    factor: int
+    flips: tuple[slice, ...]
 
 
 def segment(

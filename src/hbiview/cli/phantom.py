@@ -17,6 +17,7 @@ examples:
       --slab-thickness-mm 100 --slab-density 0.25 --out slab
   hbiview phantom patient --out thick_patient --lateral-scale 1.3 --ap-scale 1.3 --couch
   hbiview phantom patient --out thorax_only --z-range-mm 1150 1500 --arms up --truth
+  hbiview phantom patient --out on_couch --z-range-mm 850 1150 --couch --couch-gap-mm 0
 
 Boxes are centred on the origin, sizes are x (left-right), y (anterior-posterior), z (superior-inferior)
 in mm, with the beam entering through the anterior face (y = -size_y/2). The slab's HU are chosen so that
@@ -80,6 +81,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     pat.add_argument("--ap-scale", type=float, default=1.0, help="anterior-posterior scale")
     pat.add_argument("--arms", choices=("down", "up"), default="down", help="arm position (default down)")
     pat.add_argument("--couch", action="store_true", help="add a CT couch under the patient")
+    pat.add_argument(
+        "--couch-gap-mm",
+        type=float,
+        default=8.0,
+        help="air gap between back and couch (mm, default 8); 0: the patient lies on it, as on a real CT",
+    )
     pat.add_argument(
         "--z-range-mm", nargs=2, type=float, metavar=("ZMIN", "ZMAX"), help="scanned range (soles at z = 0)"
     )
@@ -179,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             ap_scale=args.ap_scale,
             arms=args.arms,
             couch=args.couch,
+            couch_gap_mm=args.couch_gap_mm,
             z_range_mm=z_range,
             fov_mm=args.fov_mm,
             noise_hu=args.noise_hu,

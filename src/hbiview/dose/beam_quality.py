@@ -8,11 +8,19 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
+from scipy import optimize
+from scipy.special import erf
 
 from hbiview.dose.kernel import PencilKernel, kernel_for_tpr
 from hbiview.errors import PlanError
 
-__all__ = ["BeamQuality", "beam_quality", "calibration_gy_per_unit", "kernel_for_energy"]
+__all__ = [
+    "BeamQuality",
+    "beam_quality",
+    "calibration_gy_per_unit",
+    "head_scatter_factor",
+    "kernel_for_energy",
+]
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,12 @@ class BeamQuality:
         Electron contamination: dose ``contamination_gy`` per unit weight at the surface of a very large field
         (SSD 1000 mm), falling as ``exp(-depth / contamination_depth_mm)`` and spread laterally by a Gaussian
         of ``contamination_sigma_mm`` (isocentre plane), so that small fields receive less of it.
+    primary_radius_mm, primary_sigma_mm
+        The round primary collimator: radius (mm at the isocentre plane, 1000 mm from the source) of the
+        circle that limits every field, and the Gaussian width of its edge (mm); radius 0: no limit.
+    head_scatter_fraction, head_scatter_sigma_mm
+        Head scatter: an extra-focal source of this fraction of the focal fluence and Gaussian width (mm,
+        isocentre plane) seen through the jaws; see :func:`head_scatter_factor`.
     """
 
     energy: str
@@ -47,6 +61,10 @@ class BeamQuality:
     contamination_gy: float = 0.0
     contamination_depth_mm: float = 10.0
     contamination_sigma_mm: float = 50.0
+    primary_radius_mm: float = 0.0
+    primary_sigma_mm: float = 0.0
+    head_scatter_fraction: float = 0.0
+    head_scatter_sigma_mm: float = 50.0
 
 
 @lru_cache(maxsize=1)
@@ -65,6 +83,10 @@ def _table() -> dict[str, BeamQuality]:
             float(row["contamination_gy"]),
             float(row["contamination_depth_mm"]),
             float(row["contamination_sigma_mm"]),
+            float(row["primary_radius_mm"]),
+            float(row["primary_sigma_mm"]),
+            float(row["head_scatter_fraction"]),
+            float(row["head_scatter_sigma_mm"]),
         )
     return out
 
@@ -89,17 +111,66 @@ def kernel_for_energy(energy: str) -> PencilKernel:
     return kernel_for_tpr(beam_quality(energy).tpr20_10)
 
 
+def head_scatter_factor(energy: str, field_mm: tuple[float, float]) -> float:
+    """Head-scatter (collimator-scatter) factor Sc of a jaw opening, 1 for 100 x 100 mm.
+
+    Photons scattered in the flattening filter and primary collimator come from an extra-focal source
+    (fraction ``f`` of the focal fluence, Gaussian of width ``s`` at the isocentre plane); the jaws let
+    through the part ``erf(X / (2 sqrt2 s)) erf(Y / (2 sqrt2 s))`` of it on the central axis, so
+
+        Sc(X, Y) = (1 + f erf(X / (2 sqrt2 s)) erf(Y / (2 sqrt2 s))) / (1 + f erf(100 / (2 sqrt2 s))^2).
+
+    It depends on the jaws only (blocks sit below the head). Parameters: ``data/beam_quality.csv``.
+
+    Parameters
+    ----------
+    energy
+        Beam energy.
+    field_mm
+        Jaw opening ``(X, Y)`` (mm at 1000 mm from the source).
+
+    Returns
+    -------
+    float
+        Sc relative to the 100 x 100 mm field.
+    """
+    quality = beam_quality(energy)
+    f = quality.head_scatter_fraction
+    if f <= 0:
+        return 1.0
+    scale = 2.0 * np.sqrt(2.0) * quality.head_scatter_sigma_mm
+
+    def seen(x_mm: float, y_mm: float) -> float:
+        return float(erf(max(x_mm, 0.0) / scale) * erf(max(y_mm, 0.0) / scale))
+
+    return (1.0 + f * seen(*field_mm)) / (1.0 + f * seen(100.0, 100.0))
+
+
 @lru_cache(maxsize=16)
 def calibration_gy_per_unit(energy: str) -> float:
     """Kernel-units to Gy factor: one unit of beam weight gives 1 Gy at dmax, 10 x 10 cm, SSD 1000 mm.
 
     This is the usual monitor-unit calibration; it makes beam weights comparable between energies. The
-    field-size dependence of the output (phantom scatter) comes from the kernel itself.
+    field-size dependence of the output comes from the kernel (phantom scatter) and from
+    :func:`head_scatter_factor` (1 for this field). The maximum is that of the whole dose on the axis: the
+    photons' (calibrated here) plus the electron contamination's (``contamination_gy`` per unit, spread
+    laterally as in the engine: the part ``erf(50 / (sqrt2 sigma))^2`` of it reaches the axis of a
+    100 x 100 mm field), both with the inverse square.
     """
+    quality = beam_quality(energy)
     kernel = kernel_for_energy(energy)
-    depths = np.arange(2.0, 61.0, 1.0)
-    axis = [
-        kernel.square_field_axis(z, 100.0 * (1000.0 + z) / 1000.0) * (1000.0 / (1000.0 + z)) ** 2
-        for z in depths
-    ]
-    return float(1.0 / max(axis))
+    depths = np.arange(0.0, 61.0, 0.5)
+    photons = np.array(
+        [kernel.square_field_axis(z, 100.0 * (1000.0 + z) / 1000.0) for z in depths], dtype=np.float64
+    )
+    on_axis = float(erf(50.0 / (np.sqrt(2.0) * quality.contamination_sigma_mm))) ** 2
+    electrons = quality.contamination_gy * on_axis * np.exp(-depths / quality.contamination_depth_mm)
+    inverse_square = (1000.0 / (1000.0 + depths)) ** 2
+
+    def excess(calibration: float) -> float:
+        return float(np.max((calibration * photons + electrons) * inverse_square)) - 1.0
+
+    high = 1.0 / float(np.max(photons * inverse_square))
+    if excess(0.0) >= 0.0:  # contamination alone would exceed 1 Gy: not a physical parameter set
+        raise ValueError(f"{energy}: electron contamination alone gives {excess(0.0) + 1:.3f} Gy per unit")
+    return float(optimize.brentq(excess, 0.0, high, xtol=1e-12))

@@ -1,11 +1,14 @@
 """The patient's outline and the relative electron density the dose engine walks through.
 
-The outline is found by a threshold and hole filling: voxels above -900 HU (soft tissue, fat, bone and most
-lung), holes (airways, bowel gas, emphysema) filled slice by slice, then the largest 3D connected piece
-(which drops the couch and stray noise when they are separated from the patient by air). The low threshold
-keeps lung that is not enclosed in a slice, such as a full-width lung slab in a test phantom. It is
-deliberately simple: the dose engine only needs "inside the
-patient or not" and the plans only need the patient's extent.
+One body: when the anatomy's ``Body`` is known for a CT (:class:`hbiview.pipeline.Case` hands it down with
+:func:`use_body`), plans, the prescription point, the dose engine and the dose grid all use it, so the couch
+and immobilisation devices it leaves out are not patient there either.
+
+Only for a CT without it (a bare CT, a test phantom) is the outline found here, by a threshold and hole
+filling: voxels above -900 HU (soft tissue, fat, bone and most lung), holes (airways, bowel gas,
+emphysema) filled slice by slice, then the largest 3D connected piece (which drops the couch and stray
+noise when they are separated from the patient by air, not when the patient lies on it). The low
+threshold keeps lung that is not enclosed in a slice, such as a full-width lung slab in a test phantom.
 """
 
 from __future__ import annotations
@@ -17,9 +20,20 @@ from scipy import ndimage
 
 from hbiview.density import HuDensityTable, hu_to_density
 from hbiview.geometry import Geometry
-from hbiview.volume import CTVolume, resample_array
+from hbiview.volume import CTVolume, Structure, resample_array
 
-__all__ = ["BODY_THRESHOLD_HU", "axis_crossing", "body_extent_mm", "body_mask", "density_on", "resample_hu"]
+__all__ = [
+    "BODY_THRESHOLD_HU",
+    "axis_crossing",
+    "body_extent_mm",
+    "body_mask",
+    "body_of",
+    "body_on",
+    "density_on",
+    "ensure_body",
+    "resample_hu",
+    "use_body",
+]
 
 #: Tissue and most lung lie above this, air (-1000 HU plus noise) below.
 BODY_THRESHOLD_HU = -900.0
@@ -72,6 +86,65 @@ def body_mask(hu: np.ndarray) -> np.ndarray:
     return mask
 
 
+_BODIES: weakref.WeakKeyDictionary[CTVolume, Structure] = weakref.WeakKeyDictionary()
+
+
+def use_body(ct: CTVolume, body: Structure | None) -> None:
+    """Make ``body`` the patient's outline for everything computed on ``ct`` from now on.
+
+    Plans (:func:`hbiview.plans.resolve_plan`, presets), the prescription point, the density the engine
+    walks through and the dose grid then take the body from this structure instead of a threshold, so the
+    couch it leaves out is not counted as patient. Kept as long as ``ct`` lives; ``None`` forgets it.
+
+    Parameters
+    ----------
+    ct
+        The CT.
+    body
+        Its ``Body`` structure (any grid covering the CT), e.g. from
+        :func:`hbiview.anatomy.pipeline.body_structure`.
+    """
+    if body is None:
+        _BODIES.pop(ct, None)
+    else:
+        _BODIES[ct] = body
+    _EXTENT_CACHE.pop(ct, None)
+
+
+def ensure_body(ct: CTVolume) -> Structure:
+    """The ``Body`` given for ``ct``, else the anatomy's (:func:`~hbiview.anatomy.pipeline.body_structure`).
+
+    For callers that place plans on a bare CT (:func:`hbiview.plans.preset`): the patient's outline is then
+    the one a segmentation of that CT makes (arms beside the trunk kept, a couch left out), the same as
+    through :class:`hbiview.pipeline.Case`.
+    """
+    body = _BODIES.get(ct)
+    if body is None:
+        from hbiview.anatomy.pipeline import body_structure
+
+        body = body_structure(ct)
+        use_body(ct, body)
+    return body
+
+
+def body_of(ct: CTVolume) -> Structure | None:
+    """The ``Body`` structure given for ``ct`` with :func:`use_body`, or ``None``."""
+    return _BODIES.get(ct)
+
+
+def body_on(ct: CTVolume, target: Geometry, hu: np.ndarray | None = None) -> np.ndarray:
+    """The body mask of ``ct`` on the grid ``target``.
+
+    The structure given with :func:`use_body` (trilinear, at least half inside), else :func:`body_mask` of
+    the CT's HU on ``target`` (``hu`` when already resampled there).
+    """
+    body = _BODIES.get(ct)
+    if body is None:
+        return body_mask(resample_hu(ct, target) if hu is None else hu)
+    inside = resample_array(body.mask.view(np.uint8), body.geometry, target, order=1, fill_value=0.0)
+    return np.asarray(inside >= 0.5)
+
+
 def density_on(
     ct: CTVolume,
     target: Geometry,
@@ -98,7 +171,7 @@ def density_on(
         float32 relative electron density (0 outside the body) and the boolean body mask, both on ``target``.
     """
     hu = resample_hu(ct, target)
-    mask = body_mask(hu)
+    mask = body_on(ct, target, hu)
     density = hu_to_density(hu, table).astype(np.float32)
     density[~mask] = 0.0
     if not heterogeneity:
@@ -131,7 +204,7 @@ def body_extent_mm(ct: CTVolume, spacing_mm: float = 5.0) -> tuple[Geometry, np.
         return _EXTENT_CACHE[ct]
     lower, upper = ct.geometry.bounds_mm()
     geometry = Geometry.box(lower, upper, spacing_mm, ct.geometry.frame_of_reference_uid)
-    result = geometry, body_mask(resample_hu(ct, geometry))
+    result = geometry, body_on(ct, geometry)
     result[1].setflags(write=False)
     if spacing_mm == 5.0:
         _EXTENT_CACHE[ct] = result
@@ -141,9 +214,10 @@ def body_extent_mm(ct: CTVolume, spacing_mm: float = 5.0) -> tuple[Geometry, np.
 def axis_crossing(ct: CTVolume, point: np.ndarray, d: np.ndarray) -> tuple[float, float] | None:
     """Where a line enters and leaves the patient, to a fraction of a CT voxel.
 
-    The coarse body mask (:func:`body_extent_mm`) finds the patient along the line (ignoring the couch);
-    each end is then refined to where the CT, interpolated trilinearly, crosses -500 HU (halfway between
-    air and water).
+    The coarse body mask (:func:`body_extent_mm`) finds the patient along the line (ignoring a couch
+    separated from the patient by air); each end is then refined to where the CT, interpolated
+    trilinearly, crosses -500 HU (halfway between air and water). With a ``Body`` structure given
+    (:func:`use_body`) everything outside it counts as air, so a couch the patient lies on is not skin.
 
     Parameters
     ----------
@@ -160,6 +234,7 @@ def axis_crossing(ct: CTVolume, point: np.ndarray, d: np.ndarray) -> tuple[float
         Signed distances (mm) from ``point`` along ``d``; ``None`` if the line misses the body.
     """
     geometry, mask = body_extent_mm(ct)
+    body = _BODIES.get(ct)
     point = np.asarray(point, dtype=float)
     d = np.asarray(d, dtype=float)
     step = 1.0
@@ -175,10 +250,15 @@ def axis_crossing(ct: CTVolume, point: np.ndarray, d: np.ndarray) -> tuple[float
     reach = 2.0 * float(geometry.spacing_mm.max())
     for rough in (t[hits[0]], t[hits[-1]]):
         fine = np.arange(rough - reach, rough + reach, 0.05)
-        cidx = ct.geometry.lps_to_index(point[None, :] + fine[:, None] * d[None, :]).T
+        line = point[None, :] + fine[:, None] * d[None, :]
+        cidx = ct.geometry.lps_to_index(line).T
         hu = ndimage.map_coordinates(
             ct.array, cidx, order=1, cval=-1000.0, prefilter=False, output=np.float32
         )
+        if body is not None:
+            bidx = body.geometry.lps_to_index(line).T
+            inside = ndimage.map_coordinates(body.mask.view(np.uint8), bidx, order=0, cval=0) > 0
+            hu = np.where(inside, hu, np.float32(-1000.0))
         above = hu > -500.0
         change = np.flatnonzero(above[1:] != above[:-1])
         if change.size == 0:

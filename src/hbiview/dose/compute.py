@@ -303,9 +303,9 @@ def compute_dose_result(
     if dose_geometry.isclose(model.density_geometry):
         body = model.body
     else:
-        from hbiview.dose.body import body_mask, resample_hu
+        from hbiview.dose.body import body_on
 
-        body = body_mask(resample_hu(ct, dose_geometry))
+        body = body_on(ct, dose_geometry)
     region = _beam_region(model, dose_geometry)
     if region is not None:
         body = body & region

@@ -5,8 +5,9 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
 (mm at 1000 mm), so every ray from the source is a straight index line. Then:
 
 1. **Radiological depth** is the cumulative sum of density times step length along each ray.
-2. **Fluence** in the isocentre plane: jaws and blocks blurred by the projected focal spot (geometric
-   penumbra) and a gentle off-axis rise (horns of a flattened beam).
+2. **Fluence** in the isocentre plane (:mod:`hbiview.dose.fluence`): jaws (averaged over each pixel) and
+   blocks blurred by the projected focal spot (geometric penumbra), the round primary collimator, and a
+   gentle off-axis rise (horns of a flattened beam) up to 100 mm from the axis.
 3. **Lateral spread**: at a set of water-equivalent depths the fluence is convolved (scipy FFT) with the
    Nyholm pencil kernel of the beam's TPR20,10, whose physical size at that depth follows the divergence
    (pixel size ``du * w / 1000``). In the build-up region the kernel's narrow (primary-electron) component
@@ -18,7 +19,8 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
    of its surroundings (about 1 cm). In lung the kernel widens, so narrow fields lose dose at their
    centre, which simple pencil-beam engines miss (the known overestimate in lung).
 5. **Dose** at a BEV voxel = broad-beam depth dose at its radiological depth x the interpolated ratio x the
-   inverse square ``(1000 / w)^2`` x the calibration (1 unit = 1 Gy at dmax, 10 x 10 cm, SSD 1000 mm).
+   inverse square ``(1000 / w)^2`` x the calibration (1 unit = 1 Gy at dmax, 10 x 10 cm, SSD 1000 mm,
+   electron contamination included) x the head-scatter factor Sc of the jaw opening.
 
 Beam qualities come from ``data/beam_quality.csv`` (TPR20,10 with sources; 10 MV fitted to measured depth
 doses). Co-60 (TPR20,10 0.572) lies below the Nyholm polynomials' range (0.62-0.80): it gets the kernel shape
@@ -39,9 +41,14 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from hbiview.dose.beam_quality import beam_quality, calibration_gy_per_unit, kernel_for_energy
+from hbiview.dose.beam_quality import (
+    beam_quality,
+    calibration_gy_per_unit,
+    head_scatter_factor,
+    kernel_for_energy,
+)
 from hbiview.dose.engine import DoseEngine, register_engine
-from hbiview.dose.fluence import fluence_map
+from hbiview.dose.fluence import fluence_map, horn_shape
 from hbiview.geometry import Geometry
 from hbiview.plans import SAD_MM, Beam
 
@@ -244,7 +251,8 @@ class ConvolutionEngine(DoseEngine):
         """Dose of ``beam`` on its BEV grid (see the module docstring for the model)."""
         quality = beam_quality(beam.energy)
         kernel = kernel_for_energy(beam.energy)
-        calibration = calibration_gy_per_unit(beam.energy)
+        # photons per unit weight: calibration (10 x 10 cm, SSD 1000 mm) x the jaws' head scatter
+        calibration = calibration_gy_per_unit(beam.energy) * head_scatter_factor(beam.energy, beam.field_mm)
         grid = self._bev_grid(beam, geometry, density, resolution_mm)
         if grid is None:
             return _empty(beam)
@@ -297,12 +305,19 @@ class ConvolutionEngine(DoseEngine):
         )
         pu = u_mm[0] - pad * du + np.arange(shape[1]) * du
         pv = v_mm[0] - pad * du + np.arange(shape[0]) * du
-        fluence = fluence_map(beam, pu, pv, source_sigma_mm=quality.source_sigma_mm)
+        fluence = fluence_map(
+            beam,
+            pu,
+            pv,
+            source_sigma_mm=quality.source_sigma_mm,
+            primary_radius_mm=quality.primary_radius_mm,
+            primary_sigma_mm=quality.primary_sigma_mm,
+        )
         spectrum = scipy.fft.rfft2(fluence, workers=self.workers)
-        # off-axis horns, smaller with depth (off-axis softening): fluence x (1 + h(z) (r / 100 mm)^2)
-        r2 = (np.minimum(np.hypot(pu[None, :], pv[:, None]), quality.horn_radius_mm) / 100.0) ** 2
-        horn_spectrum = scipy.fft.rfft2(fluence * r2, workers=self.workers)
-        del r2
+        # off-axis horns, smaller with depth (off-axis softening): fluence x (1 + h(z) q(r))
+        horn_spectrum = scipy.fft.rfft2(
+            fluence * horn_shape(pu, pv, quality.horn_radius_mm), workers=self.workers
+        )
         broad_layers = kernel.broad_beam(layers)
         ratio = np.empty((len(levels), len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
         crop = (slice(pad, pad + len(v_mm)), slice(pad, pad + len(u_mm)))
