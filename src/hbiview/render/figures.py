@@ -178,7 +178,12 @@ def render_compare_3d(
     labels: Sequence[str] | None = None,
     font_scale: float = 1.0,
 ) -> np.ndarray:
-    """Two to four plans side by side, cameras linked, one honest dose colour scale.
+    """Two to four plans side by side, one frame, one honest dose colour scale.
+
+    Every panel shows the same things (isodose shells, and the CT planes ``options`` asks for, through
+    each plan's own prescription point) in the same frame. With ``options.camera="auto"`` each panel
+    looks from the side its beams come from, so that a posterior spine field's dose is seen; the
+    cameras are linked when they are all the same.
 
     The colour bar stands in its own strip at the right and holds for every panel. With
     ``scale="gy"`` every panel is coloured on one absolute scale (Gy) and its isodose surfaces are at
@@ -247,6 +252,12 @@ def render_compare_3d(
         shared.references_gy, [prescription_total_gy(plan) for plan, _ in cases], rtol=1e-6
     )
 
+    # one frame for all panels (sizes compare), framing every plan's fields; each panel looks from where
+    # its own beams come from (a PA spine field's dose is hidden from an anterior camera)
+    frames = np.array([_frame_bounds(anatomy, plan, ct, options.frame) for plan, _ in cases])
+    union = np.ravel(np.column_stack([frames[:, 0::2].min(axis=0), frames[:, 1::2].max(axis=0)]))
+    cameras = [camera_for(options.camera, plan) for plan, _ in cases]
+
     def draw() -> None:
         for index, (plan, dose) in enumerate(cases):
             plotter.subplot(0, index)
@@ -271,6 +282,7 @@ def render_compare_3d(
                 reference_gy=shared.references_gy[index],
                 reference_name=f"{shared.references_gy[index]:g} Gy" if common else None,
             )
+            set_camera(plotter, cameras[index], union)
         if bar_strip:
             plotter.subplot(0, n)
             plotter.set_background(_BACKGROUND)
@@ -284,12 +296,8 @@ def render_compare_3d(
                 position=(0.12, 0.16),
                 extent=(0.22, 0.60),
             )
-        # one camera for all panels, framing every plan's fields
-        frames = np.array([_frame_bounds(anatomy, plan, ct, options.frame) for plan, _ in cases])
-        union = np.ravel(np.column_stack([frames[:, 0::2].min(axis=0), frames[:, 1::2].max(axis=0)]))
-        plotter.subplot(0, 0)
-        set_camera(plotter, camera_for(options.camera, cases[0][0]), union)
-        plotter.link_views(list(range(n)))
+        if len(set(cameras)) == 1:
+            plotter.link_views(list(range(n)))  # one camera: turning one panel turns them all
 
     return _picture(plotter, out, force, draw)
 
@@ -342,7 +350,7 @@ def render_difference_3d(
     if out is not None:
         check_writable(out, force)
     # lungs in their usual blue would read as "A lower" on the blue-red difference scale
-    options = options or SceneOptions(show_lungs=False)
+    options = options or SceneOptions(show_lungs=False, planes=("coronal", "axial"))
     size = _check_size(size)
     other = dose_b if dose_b.geometry.isclose(dose_a.geometry) else dose_b.resampled(dose_a.geometry)
     difference = dose_a.with_array(dose_a.dose_gy - other.dose_gy)
