@@ -21,6 +21,7 @@ from hbiview.render.scene import (
     SceneOptions,
     _frame_bounds,
     _legend_entries,
+    add_axes_glyph,
     add_scene,
     camera_for,
     prepare_anatomy,
@@ -393,8 +394,9 @@ def export_html(
 ) -> Path:
     """A standalone interactive HTML page of the 3D scene (opens in a browser without a server).
 
-    Title and legend are drawn by the page; the orientation cube and scalar bar are VTK-only actors and
-    are left out (the browser shows its own orientation axes).
+    Title, legend and colour bar (with the prescription marked on it) are drawn by the page; VTK's
+    orientation cube cannot be shown by vtk.js, so three labelled arrows made of geometry (L, P, H) stand
+    beside the feet instead.
 
     Parameters
     ----------
@@ -427,14 +429,18 @@ def export_html(
     anatomy = _anatomy(anatomy, structures, options)
     plotter = scene_plotter(ct, dose=dose, plan=plan, anatomy=anatomy, options=options, size=(1280, 800))
     try:
+        add_axes_glyph(plotter, _frame_bounds(anatomy, plan, ct, options.frame))
         reference = prescription_total_gy(plan) if plan is not None else None
         legend = _legend_entries(anatomy, options, reference if dose is not None else None)
-        bar = None
+        bar = mark = None
         if dose is not None and reference is not None and options.planes:
             clim = options.dose_range_gy or dose_range_gy(reference, dose.max_gy, options.threshold_pct)
             cmap = dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
             bar = (cmap, clim, "dose on the CT planes (Gy)")
-        page = scene_html(plotter, title=plan_title(plan), legend=legend, colour_bar=bar)
+            mark = (reference, f"Rx {reference:g} Gy")
+        page = scene_html(
+            plotter, title=plan_title(plan), legend=legend, colour_bar=bar, colour_bar_mark=mark
+        )
     finally:
         plotter.close()
     size = len(page.encode("utf-8"))

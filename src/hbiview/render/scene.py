@@ -36,6 +36,7 @@ __all__ = [
     "AnatomyMeshes",
     "SceneOptions",
     "Wash",
+    "add_axes_glyph",
     "add_scene",
     "camera_for",
     "orientation_marker",
@@ -291,6 +292,39 @@ def orientation_marker() -> Any:
     for getter in ("GetZPlusFaceProperty", "GetZMinusFaceProperty"):
         getattr(cube, getter)().SetColor(0.55, 0.7, 1.0)
     return cube
+
+
+def add_axes_glyph(plotter: Any, bounds: Sequence[float], length_mm: float = 120.0) -> list[Any]:
+    """Three labelled arrows made of geometry: patient's left (L), posterior (P) and head (H).
+
+    For views that cannot draw VTK's orientation widget (the vtk.js page shows only geometry). The
+    arrows start in front of the feet end of ``bounds`` ``(xmin, xmax, ymin, ymax, zmin, zmax)``, on its
+    patient-right side, and are coloured like the orientation cube's faces (L red, P green,
+    H blue); the letters are 3D text standing in the coronal plane, read from the front.
+    """
+    pv = pyvista()
+    b = np.asarray(bounds, dtype=float)
+    origin = np.array([b[0] - 0.8 * length_mm, b[2] - 0.3 * length_mm, b[4]])
+    actors = []
+    colours = {"+x": (1.0, 0.45, 0.45), "+y": (0.5, 1.0, 0.5), "+z": (0.55, 0.7, 1.0)}
+    for axis, key in enumerate(("+x", "+y", "+z")):
+        direction = np.zeros(3)
+        direction[axis] = 1.0
+        arrow = pv.Arrow(
+            start=origin, direction=direction, scale=length_mm, tip_length=0.22, tip_radius=0.07,
+            shaft_radius=0.025,
+        )  # fmt: skip
+        actors.append(plotter.add_mesh(arrow, color=colours[key], name=f"axes {key}"))
+        letter = pv.Text3D(PATIENT_DIRECTIONS[key], depth=0.15)
+        letter.points = letter.points * (0.35 * length_mm)
+        # stand the letter up in the x-z plane (it is made in x-y, read along -z): rotate about x
+        letter = letter.rotate_x(90.0, point=(0.0, 0.0, 0.0), inplace=False)
+        size = np.asarray(letter.bounds, float)
+        centre = np.array([(size[0] + size[1]) / 2, (size[2] + size[3]) / 2, (size[4] + size[5]) / 2])
+        tip = origin + direction * length_mm * 1.25
+        letter = letter.translate(tip - centre, inplace=False)
+        actors.append(plotter.add_mesh(letter, color=colours[key], name=f"axes {key} label"))
+    return actors
 
 
 def _plane_mesh(
@@ -669,7 +703,6 @@ def add_scene(
                         color=isodose_color(pct),
                         opacity=_ISODOSE_OPACITY.get(pct, 0.25),
                         smooth_shading=True,
-                        culling="back",
                         name=f"isodose {pct:g}%",
                     )
                 ]
@@ -851,12 +884,18 @@ def _add_beams(
                 )
             )
         ring = _beams.outline_points(crn, per_side=2)[:-1]
-        iso = pv.PolyData()
-        iso.points = ring
-        iso.lines = np.hstack([[len(ring) + 1, *range(len(ring)), 0]])
-        actors.append(
-            plotter.add_mesh(iso, color=_BEAM_COLOR, line_width=1.0, opacity=0.35, name=f"beam {index} iso")
-        )
+        # the field at the isocentre plane, where that plane crosses the body (an extended-SSD set-up puts
+        # it a metre in front of the patient, where a rectangle in the air would only puzzle)
+        centre = crn.mean(axis=0)
+        if box is None or np.all((centre >= box[0::2] + margin_mm) & (centre <= box[1::2] - margin_mm)):
+            iso = pv.PolyData()
+            iso.points = ring
+            iso.lines = np.hstack([[len(ring) + 1, *range(len(ring)), 0]])
+            actors.append(
+                plotter.add_mesh(
+                    iso, color=_BEAM_COLOR, line_width=1.0, opacity=0.35, name=f"beam {index} iso"
+                )
+            )
         if anatomy.body is not None:
             points = _beams.skin_outline(
                 src, crn, anatomy.body.mask, anatomy.body.geometry, per_side=30, step_mm=1.5

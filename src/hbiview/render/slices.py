@@ -203,25 +203,41 @@ _ISODOSE_LABEL = "isodose-label"
 
 
 def _text_boxes(fig: Any) -> list[tuple[Any, Any]]:
-    """``(text artist, window bounding box)`` of every visible, non-empty text of the drawn figure."""
-    from matplotlib.text import Text
+    """``(text artist, window bounding box)`` of every non-empty text the figure really draws.
 
-    renderer = fig.canvas.get_renderer()
-    boxes = []
-    for text in fig.findobj(Text):
-        if text.get_visible() and text.get_text().strip() and text.figure is not None:
-            boxes.append((text, text.get_window_extent(renderer)))
-    return boxes
-
-
-def _declutter(fig: Any) -> None:
-    """Drop isodose-line labels that would cover other text (direction letters, scale bar, titles) or
-    each other, or that stick out of their axes; every other text stays."""
+    The figure is drawn once with :meth:`matplotlib.text.Text.draw` watched: tick labels outside a colour
+    bar's range exist as artists but are never drawn, and must not count.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
 
     if not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
-    fig.canvas.draw()
+    drawn: list[Any] = []
+    original = Text.draw
+
+    def watched(self: Any, renderer: Any) -> Any:
+        drawn.append(self)
+        return original(self, renderer)
+
+    Text.draw = watched  # type: ignore[method-assign]
+    try:
+        fig.canvas.draw()
+    finally:
+        Text.draw = original  # type: ignore[method-assign]
+    renderer = fig.canvas.get_renderer()
+    return [
+        (text, text.get_window_extent(renderer))
+        for text in dict.fromkeys(drawn)
+        if text.get_visible() and text.get_text().strip()
+    ]
+
+
+def _declutter(fig: Any) -> None:
+    """Drop isodose-line labels that would cover other text, each other, or stick out of their axes.
+
+    Direction letters, scale bar, titles and legends always stay; a dropped label's line stays too.
+    """
     boxes = _text_boxes(fig)
     kept = [box.expanded(1.05, 1.1) for text, box in boxes if text.get_gid() != _ISODOSE_LABEL]
     for text, box in boxes:
@@ -229,7 +245,10 @@ def _declutter(fig: Any) -> None:
             continue
         axes_box = text.axes.get_window_extent() if text.axes is not None else None
         outside = axes_box is not None and not (
-            axes_box.x0 <= box.x0 and box.x1 <= axes_box.x1 and axes_box.y0 <= box.y0 and box.y1 <= axes_box.y1
+            axes_box.x0 <= box.x0
+            and box.x1 <= axes_box.x1
+            and axes_box.y0 <= box.y0
+            and box.y1 <= axes_box.y1
         )
         if outside or any(box.overlaps(other) for other in kept):
             text.remove()
@@ -601,7 +620,7 @@ def render_slice(
             scale,
             reference_gy=reference if plan is not None else None,
         )
-    _legend(fig, parts, scale, (0.685, 0.47))
+    _legend(fig, parts, scale, (0.685, 0.44))
     _heading(fig, title if title is not None else plan_title(plan), plane, style, scale)
     return _save(fig, out, force)
 
@@ -829,7 +848,7 @@ def render_difference_slice(
     parts = _draw_outlines(ax, plane, ct, plan, structure_list, style, scale)
     _decorate(ax, plane, scale, _panel_box(ct, plane, plan, structure_list, style))
     _colorbar(fig, (0.70, 0.50, 0.025, 0.40), cmap, (-limit, limit), f"{label_a} − {label_b} (Gy)", scale)
-    _legend(fig, parts, scale, (0.685, 0.47))
+    _legend(fig, parts, scale, (0.685, 0.44))
     _heading(
         fig, title if title is not None else f"dose difference: {label_a} − {label_b}", plane, style, scale
     )
