@@ -105,7 +105,7 @@ def test_axes_glyph_points_left_posterior_head():
 
 # ------------------------------------------------------------------------------------------ slices
 def test_coronal_slice_through_each_plans_prescription_point(case, posterior):
-    ct, structures, dose, plan = case
+    ct, structures, _, plan = case
     pa_plan, _ = posterior
     body = next(s for s in structures if s.name == "Body")
     point = prescription_point(pa_plan, body.mask, body.geometry)
