@@ -118,7 +118,6 @@ def main(argv: list[str]) -> int:
             [(upper.plan, upper.dose), (mid().plan, mid().dose)],
             structures=structures,
             labels=["upper HBI", "mid HBI"],
-            options=render.SceneOptions(planes=("coronal",)),
             size=(1200, 640),
         ),
         "compare_coronal": lambda: render.render_compare_slices(

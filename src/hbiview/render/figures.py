@@ -323,7 +323,8 @@ def render_difference_3d(
 
     Skin, bones and beams are drawn as in :func:`render_3d`; isodose surfaces are left out (they belong
     to one plan), and so are the lungs unless ``options`` asks for them (their blue would read as a
-    negative difference).
+    negative difference). The difference is drawn on the CT planes of ``options`` (coronal and axial
+    when it names none).
 
     Parameters
     ----------
@@ -351,7 +352,9 @@ def render_difference_3d(
     if out is not None:
         check_writable(out, force)
     # lungs in their usual blue would read as "A lower" on the blue-red difference scale
-    options = options or SceneOptions(show_lungs=False, planes=("coronal", "axial"))
+    options = options or SceneOptions(show_lungs=False)
+    if not options.planes:  # the difference is drawn on CT planes only: without them it would not show
+        options = replace(options, planes=("coronal", "axial"))
     size = _check_size(size)
     other = dose_b if dose_b.geometry.isclose(dose_a.geometry) else dose_b.resampled(dose_a.geometry)
     difference = dose_a.with_array(dose_a.dose_gy - other.dose_gy)

@@ -58,9 +58,11 @@ CAMERAS: dict[str, tuple[float, float, float]] = {
 _SKIN_COLOR = (0.96, 0.80, 0.69)
 _BONE_COLOR = (0.93, 0.90, 0.80)
 _BEAM_COLOR = (0.95, 0.95, 0.95)
+#: opacity of the skeleton when isodose shells show the dose (opaque bones would hide the shells in them)
+_BONE_OPACITY_WITH_SHELLS = 0.45
 _BACKGROUND = (0.07, 0.08, 0.10)
 #: opacity of the isodose shells: the outer (lower) levels more transparent so the inner ones show
-_ISODOSE_OPACITY = {20.0: 0.15, 30.0: 0.2, 50.0: 0.3, 80.0: 0.4, 95.0: 0.6, 105.0: 0.7}
+_ISODOSE_OPACITY = {20.0: 0.15, 30.0: 0.2, 50.0: 0.3, 80.0: 0.4, 95.0: 0.65, 105.0: 0.75}
 
 
 @dataclass(frozen=True)
@@ -650,9 +652,17 @@ def add_scene(
             if surface.n_points
         ]
     if options.bone == "skeleton" and anatomy.skeleton is not None and anatomy.skeleton.n_points:
+        # with isodose shells and no planes the skeleton is translucent: ribs and vertebrae would hide
+        # a shell inside them (a PA spine field's dose lies in and around the vertebra)
+        see_through = bool(shells) and not planes
         groups["bone"] = [
             plotter.add_mesh(
-                cut(anatomy.skeleton), color=_BONE_COLOR, smooth_shading=True, specular=0.2, name="bone"
+                cut(anatomy.skeleton),
+                color=_BONE_COLOR,
+                opacity=_BONE_OPACITY_WITH_SHELLS if see_through else 1.0,
+                smooth_shading=True,
+                specular=0.2,
+                name="bone",
             )
         ]
     elif (
