@@ -185,3 +185,13 @@ def test_isodose_labels_that_would_cover_a_marker_are_dropped(case, monkeypatch)
     # only what covered other text went: the other isodose labels stay
     kept = [t for t, _ in slices._text_boxes(clean) if t.get_gid() == slices._ISODOSE_LABEL]
     assert len(kept) >= 2
+
+
+def test_page_colour_bar_marks_the_prescription():
+    from hbiview.render.export import _colour_bar_html
+
+    bar = _colour_bar_html(dose_cmap(20.0, 152.0), (1.2, 9.1), "dose (Gy)", mark=(6.0, "Rx 6 Gy"))
+    # the tick stands at (6 - 1.2) / (9.1 - 1.2) of the 220 px bar: 133.7 px, and is named
+    assert 'class="rx" style="left: 133.7px;"' in bar and ">Rx 6 Gy<" in bar
+    # a mark outside the bar's range is left out rather than drawn beyond its end
+    assert 'class="rx"' not in _colour_bar_html(dose_cmap(20.0, 152.0), (1.2, 9.1), "dose", mark=(12.0, "x"))
