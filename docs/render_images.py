@@ -59,9 +59,9 @@ def main(argv: list[str]) -> int:
         "3d_upper_hbi": lambda: render.render_3d(
             case.ct, dose=upper.dose, plan=upper.plan, structures=structures, size=size_3d
         ),
+        # where the active marrow is, and the field on the skin; no dose shells over its colours
         "3d_marrow_weight": lambda: render.render_3d(
             case.ct,
-            dose=upper.dose,
             plan=upper.plan,
             structures=structures,
             options=render.SceneOptions(bone="marrow-weight", planes=()),
