@@ -195,3 +195,25 @@ def test_page_colour_bar_marks_the_prescription():
     assert 'class="rx" style="left: 133.7px;"' in bar and ">Rx 6 Gy<" in bar
     # a mark outside the bar's range is left out rather than drawn beyond its end
     assert 'class="rx"' not in _colour_bar_html(dose_cmap(20.0, 152.0), (1.2, 9.1), "dose", mark=(12.0, "x"))
+
+
+def test_beam_edges_stay_near_their_panel(case, anatomy):
+    """Sources 1 m away are not drawn; the divergent edges end 120 mm outside the framed body."""
+    from hbiview.render._pv import pyvista
+    from hbiview.render.scene import _frame_bounds, add_scene
+
+    ct, _, dose, plan = case
+    pv = pyvista()
+    plotter = pv.Plotter(off_screen=True, window_size=(300, 200))
+    try:
+        groups = add_scene(plotter, ct, anatomy, dose, plan, SceneOptions())
+        frame = _frame_bounds(anatomy, plan, ct)
+        meshes = [actor.GetMapper().GetInput() for actor in groups["beams"]]
+        assert len(meshes) >= 2
+        for mesh in meshes:
+            bounds = np.asarray(mesh.bounds)
+            # every beam line or outline lies inside the frame grown by 120 mm (+1 mm for rounding)
+            assert np.all(bounds[0::2] >= np.asarray(frame[0::2]) - 121.0), bounds
+            assert np.all(bounds[1::2] <= np.asarray(frame[1::2]) + 121.0), bounds
+    finally:
+        plotter.close()
