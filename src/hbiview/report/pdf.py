@@ -476,14 +476,16 @@ def write_pdf(
                 marrow = marrow_table(result)
                 if marrow is not None:
                     tables.append((marrow, "Active marrow"))
-                # a DVH plot that no longer fits would leave the rest of the page blank: the tables that
-                # fit there come first, the plot follows on the next page
-                while tables and pages.y - 0.7 < DVH_H + 0.3 + CAPTION_H:
-                    (headings, rows), name = tables[0]
-                    if pages.y - 0.7 < pages.table_height(headings, rows):
+                # a DVH plot that no longer fits (even shrunk) would leave the rest of the page blank: the
+                # tables that fit there come first (a short one before a longer one that does not), the
+                # plot follows on the next page
+                for table in list(tables):
+                    if pages.y - 0.7 >= DVH_MIN_H + 0.3 + CAPTION_H:
                         break
-                    pages.table(headings, rows, title=name)
-                    tables.pop(0)
+                    (headings, rows), name = table
+                    if pages.y - 0.7 >= pages.table_height(headings, rows):
+                        pages.table(headings, rows, title=name)
+                        tables.remove(table)
                 # the plot shrinks (to DVH_MIN_H at least) rather than leave the bottom of a page blank
                 room = pages.y - 0.7 - 0.3 - CAPTION_H
                 dvh_h = DVH_H if room >= DVH_H or room < DVH_MIN_H else room
