@@ -61,6 +61,8 @@ _BEAM_COLOR = (0.95, 0.95, 0.95)
 #: opacity of the skeleton when isodose shells show the dose (opaque bones would hide the shells in them)
 _BONE_OPACITY_WITH_SHELLS = 0.45
 _BACKGROUND = (0.07, 0.08, 0.10)
+#: opacity of the isodose shells beside CT planes: faint, the planes' colourwash carries the dose
+_ISODOSE_OPACITY_WITH_PLANES = {50.0: 0.07, 80.0: 0.10, 95.0: 0.22, 105.0: 0.50}
 #: opacity of the isodose shells: the outer (lower) levels more transparent so the inner ones show
 _ISODOSE_OPACITY = {20.0: 0.15, 30.0: 0.2, 50.0: 0.3, 80.0: 0.4, 95.0: 0.65, 105.0: 0.75}
 
@@ -711,7 +713,7 @@ def add_scene(
                     plotter.add_mesh(
                         surface,
                         color=isodose_color(pct),
-                        opacity=_ISODOSE_OPACITY.get(pct, 0.25),
+                        opacity=(_ISODOSE_OPACITY_WITH_PLANES if planes else _ISODOSE_OPACITY).get(pct, 0.25),
                         smooth_shading=True,
                         name=f"isodose {pct:g}%",
                     )
