@@ -59,9 +59,9 @@ def main(argv: list[str]) -> int:
         "3d_upper_hbi": lambda: render.render_3d(
             case.ct, dose=upper.dose, plan=upper.plan, structures=structures, size=size_3d
         ),
+        # where the active marrow is, and the field on the skin; no dose shells over its colours
         "3d_marrow_weight": lambda: render.render_3d(
             case.ct,
-            dose=upper.dose,
             plan=upper.plan,
             structures=structures,
             options=render.SceneOptions(bone="marrow-weight", planes=()),
@@ -118,7 +118,6 @@ def main(argv: list[str]) -> int:
             [(upper.plan, upper.dose), (mid().plan, mid().dose)],
             structures=structures,
             labels=["upper HBI", "mid HBI"],
-            options=render.SceneOptions(planes=("coronal",)),
             size=(1200, 640),
         ),
         "compare_coronal": lambda: render.render_compare_slices(

@@ -96,3 +96,46 @@ def make_case(spacing_mm: float = 8.0, dose_spacing_mm: float = 10.0, half_x_mm:
     inside = ndimage.binary_dilation(inside) if dose_spacing_mm > spacing_mm else inside
     dose = DoseGrid(dose_geometry, (PRESCRIPTION_GY * profile * depth_term * inside).astype(np.float32))
     return ct, structures, dose, plan
+
+
+@dataclass(frozen=True)
+class DepthNormalization:
+    """What the renderer reads of a prescription point given as a depth below the skin."""
+
+    point: str = "depth"
+    depth_mm: float = 50.0
+
+
+@dataclass(frozen=True)
+class PosteriorPlan:
+    """A single posterior (PA) field over the spine, prescribed 50 mm below the skin of the back."""
+
+    name: str = "test PA spine"
+    prescription_gy: float = 8.0
+    fractions: int = 1
+    normalization: DepthNormalization = DepthNormalization()
+
+    def beam_outlines(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        iso = np.array([SPINE_XY[0], SPINE_XY[1], FIELD_CENTRE_Z_MM])
+        corners = iso + np.array([[-40, 0, -40], [40, 0, -40], [40, 0, 40], [-40, 0, 40]], dtype=float)
+        return [(iso + np.array([0.0, SAD_MM, 0.0]), corners)]
+
+
+def make_posterior_case(dose_spacing_mm: float = 10.0) -> tuple[PosteriorPlan, DoseGrid]:
+    """The PA spine field's plan and dose: 100 % at 50 mm depth, falling 3 % per cm with depth."""
+    from scipy.special import erf
+
+    plan = PosteriorPlan()
+    geometry = Geometry.box((-200.0, -140.0, -260.0), (200.0, 140.0, 260.0), dose_spacing_mm)
+    k, j, i = np.indices(geometry.shape)
+    p = geometry.index_to_lps(np.stack([k, j, i], axis=-1))
+    skin_y = BODY_MM[1]  # the back of the body ellipsoid on the midline
+    depth = skin_y - p[..., 1]
+    profile = (
+        0.25 * (1 + erf((40.0 - np.abs(p[..., 0])) / 8.0)) * (1 + erf((40.0 - np.abs(p[..., 2] - 60)) / 8))
+    )
+    falloff = np.clip(1.0 - 0.003 * (depth - 50.0), 0.0, None)
+    inside = _inside_ellipsoid(p, (0, 0, 0), BODY_MM)
+    inside = ndimage.binary_dilation(inside)
+    dose = plan.prescription_gy * profile * falloff * inside
+    return plan, DoseGrid(geometry, dose.astype(np.float32))

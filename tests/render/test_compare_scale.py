@@ -194,7 +194,8 @@ def test_no_dose_bar_without_planes(case, anatomy):
         assert len(plotter.scalar_bars) == 0
     finally:
         plotter.close()
-    plotter = scene_plotter(ct, dose=dose, plan=plan, anatomy=anatomy, size=(320, 200))
+    one_plane = SceneOptions(planes=("coronal",))
+    plotter = scene_plotter(ct, dose=dose, plan=plan, anatomy=anatomy, options=one_plane, size=(320, 200))
     try:
         assert len(plotter.scalar_bars) == 1
     finally:

@@ -19,7 +19,7 @@ from imagecheck import (
     strong_fraction,
     verify_image,
 )
-from synthetic import make_case
+from synthetic import make_case, make_posterior_case
 
 from hbiview.render.figures import render_3d, render_compare_3d, render_difference_3d
 from hbiview.render.scene import SceneOptions, prepare_anatomy
@@ -38,6 +38,14 @@ def narrow_case():
 def test_3d_scene(case, anatomy):
     ct, _, dose, plan = case
     verify_image(render_3d(ct, dose=dose, plan=plan, anatomy=anatomy, size=SIZE_3D), "scene_3d")
+
+
+def test_3d_scene_with_a_coronal_plane(case, anatomy):
+    """One CT plane through the prescription point, everything in front of it cut away."""
+    ct, _, dose, plan = case
+    options = SceneOptions(planes=("coronal",), isodose_pct=(50, 80, 95, 105))
+    verify_image(render_3d(ct, dose=dose, plan=plan, anatomy=anatomy, options=options, size=SIZE_3D),
+                 "scene_3d_plane")  # fmt: skip
 
 
 def test_3d_scene_marrow_weight(case):
@@ -63,11 +71,22 @@ def test_slice_lung_window(case):
 
 
 def test_compare_3d(case, narrow_case, anatomy):
+    """Three plans, the PA field seen from behind (its own camera), one frame, shells in every panel."""
     ct, _, dose, plan = case
     _, _, dose2, plan2 = narrow_case
     plan2 = replace(plan2, name="narrow")
-    image = render_compare_3d(ct, [(plan, dose), (plan2, dose2)], anatomy=anatomy, size=(640, 300))
+    pa_plan, pa_dose = make_posterior_case()
+    image = render_compare_3d(ct, [(plan, dose), (plan2, dose2), (pa_plan, pa_dose)], anatomy=anatomy,
+                              size=(800, 360))  # fmt: skip
     verify_image(image, "compare_3d")
+
+
+def test_compare_coronal_each_through_its_prescription_point(case):
+    ct, structures, dose, plan = case
+    pa_plan, pa_dose = make_posterior_case()
+    image = render_compare_slices(ct, [(plan, dose), (pa_plan, pa_dose)], structures=structures,
+                                  view="coronal", size=(640, 360))  # fmt: skip
+    verify_image(image, "compare_coronal")
 
 
 def test_compare_slices(case, narrow_case):
@@ -104,8 +123,9 @@ def test_verify_image_catches_a_missing_organ(case):
     without_lungs = prepare_anatomy([s for s in structures if not s.name.startswith("Lung")])
     image = render_3d(ct, dose=dose, plan=plan, anatomy=without_lungs, size=SIZE_3D)
     reference = load_png(BASELINE_DIR / "scene_3d.png")
-    # the lungs are mostly cut away in this small picture: the mean moves little, a region moves a lot
-    assert strong_fraction(image, reference) > 2 * STRONG_FRACTION_LIMIT
+    # the pale lungs, seen through the isodose shells in this small picture, change 0.95 % of its pixels
+    # strongly: the mean moves little, a region a lot; the check fails it with a margin of half again
+    assert strong_fraction(image, reference) > 1.5 * STRONG_FRACTION_LIMIT
 
 
 def test_verify_image_catches_a_mirrored_slice(case):

@@ -55,8 +55,9 @@ def test_default_camera_looks_from_anterior_and_frames_the_field(case, anatomy):
     plotter.close()
     assert view[1] < 0  # the camera stands on the anterior side (-y)
     assert camera.up[2] > 0.99  # head up
-    assert {"skin", "lungs", "bone", "planes", "beams"} <= set(groups)
-    assert {"isodose 50%", "isodose 80%", "isodose 95%", "isodose 105%"} <= set(groups)
+    # by default no CT planes: the isodose shells of the irradiated (50 %) and treated (95 %) volume
+    assert {"skin", "lungs", "bone", "beams", "isodose 50%", "isodose 95%"} <= set(groups)
+    assert "planes" not in groups and "isodose 80%" not in groups
 
 
 def test_auto_camera_looks_from_the_side_the_beams_come_from(case):

@@ -456,16 +456,25 @@ def _render(
 
     anatomy = step("3D surfaces of skin, lungs and skeleton", meshes)
 
+    # every picture 16:9 at a lecture hall's 1920 x 1080 (it scales down whole to a 1366 x 768 laptop)
     def pictures_3d() -> None:
         from hbiview.render.figures import render_3d, render_compare_3d
 
-        out = path("3d_upper-hbi.png", "3D scene of upper HBI: skin, lungs, skeleton, isodoses, beams")
-        render_3d(case.ct, dose=upper.dose, plan=upper.plan, anatomy=anatomy, size=size(1280, 800), out=out)
-        images.append(("3D: upper hemi-body, isodose surfaces and the fields", out))
+        shells = (
+            "isodose shells at 50 % (blue) and 95 % (yellow) of the prescription, cut at the skin; the skin "
+            "is cut away in front of them; no CT planes (the slice pictures show the dose on the CT)"
+        )
+        out = path("3d_upper-hbi.png", "3D scene of upper HBI: isodose shells, skin, lungs, skeleton, beams")
+        render_3d(case.ct, dose=upper.dose, plan=upper.plan, anatomy=anatomy, size=size(1920, 1080), out=out)
+        images.append((f"3D: upper hemi-body, seen from the front: {shells}.", out))
         out = path("3d_comparison.png", "upper HBI, lower HBI and the spine field side by side in 3D")
         pairs = [(r.plan, r.dose) for r in (upper, lower, spine)]
-        render_compare_3d(case.ct, pairs, anatomy=anatomy, size=size(1800, 800), out=out)
-        images.append(("3D: upper HBI, lower HBI and a spine field, one dose colour scale", out))
+        render_compare_3d(case.ct, pairs, anatomy=anatomy, size=size(1920, 1080), out=out, font_scale=1.2)
+        images.append((
+            "3D: upper HBI, lower HBI and a spine field in one frame, each seen from the side its beams come "
+            f"from (the spine field from behind): {shells}; percentages of each plan's own prescription.",
+            out,
+        ))  # fmt: skip
 
     step("3D pictures (upper HBI, three plans side by side)", pictures_3d)
 
@@ -475,19 +484,25 @@ def _render(
         out = path("coronal_comparison.png", "coronal slices of the three plans, one colour scale")
         pairs = [(r.plan, r.dose) for r in (upper, lower, spine)]
         render_compare_slices(
-            case.ct, pairs, structures=structures, view="coronal", size=size(1600, 800), out=out
-        )
-        images.append(("Coronal slices: the three plans, one dose colour scale", out))
+            case.ct, pairs, structures=structures, view="coronal", size=size(1920, 1080), out=out,
+            font_scale=1.2,
+        )  # fmt: skip
+        images.append((
+            "Coronal slices of the three plans, each through its own prescription point (the hemi-body "
+            "plans at midplane, the spine field at its prescription depth in the vertebra); one "
+            "colour scale in % of each plan's prescription.",
+            out,
+        ))  # fmt: skip
         lung_z = case.landmarks.z("lung_base")
         apex_z = case.landmarks.z("lung_apex")
         position = None if lung_z is None or apex_z is None else 0.5 * (lung_z + apex_z)
         out = path("axial_lungs_upper-hbi.png", "axial slice through the lungs, upper HBI")
         render_slice(case.ct, dose=upper.dose, plan=upper.plan, structures=structures, view="axial",
-                     position_mm=position, size=size(1100, 800), out=out)  # fmt: skip
+                     position_mm=position, size=size(1920, 1080), out=out)  # fmt: skip
         images.append(("Axial slice through the lungs: upper hemi-body", out))
         out = path("lung_correction_coronal.png", "upper HBI: heterogeneity on minus off (difference map)")
         render_difference_slice(case.ct, upper.dose, water.dose, label_a=upper.label, label_b=water.label,
-                                structures=structures, view="coronal", plan=upper.plan, size=size(1100, 800),
+                                structures=structures, view="coronal", plan=upper.plan, size=size(1920, 1080),
                                 out=out)  # fmt: skip
         images.append(("Lung correction: upper HBI with minus without heterogeneity correction", out))
 

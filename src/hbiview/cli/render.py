@@ -17,10 +17,11 @@ MAX_PLANS = 4
 
 DESCRIPTION = """\
 Render the dose of hbiview plans on a CT, off-screen: a 3D scene (skin, lungs,
-bones, isodose surfaces, beams, CT planes with dose colourwash) or a slice view
-(axial, coronal, sagittal). Several plans (--plan P1 P2 ...) are shown side by
-side with one dose colour scale, or as a difference map (--difference). Also
-writes an interactive HTML page for a browser and an orbit animation."""
+bones, beams, isodose shells of 50 and 95 % cut at the skin, the skin cut away
+in front of them) or a slice view (axial, coronal, sagittal). Several plans
+(--plan P1 P2 ...) are shown side by side with one dose colour scale, or as a
+difference map (--difference). Also writes an interactive HTML page for a
+browser and an orbit animation."""
 
 EPILOG = """\
 examples:
@@ -45,8 +46,8 @@ compared side by side (--compare P2 ... is the same as adding them to --plan).
 one (spine:level=L2). --difference shows P1 minus P2, or with one plan its dose
 with minus without heterogeneity correction (--view 3d colours the CT planes).
 --html and --orbit show the first plan. Positions are DICOM patient
-coordinates (LPS mm): z for axial, y for coronal, x for sagittal; default the
-fields' centre. No display is needed. Structures (skin, lungs, skeleton,
+coordinates (LPS mm): z for axial, y for coronal, x for sagittal; default each
+plan's prescription point. No display is needed. Structures (skin, lungs, skeleton,
 marrow) come from the automatic segmentation of the CT.
 """
 
@@ -101,7 +102,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         nargs="+",
         metavar="PCT",
-        help="isodose levels in %% of the prescription (default 50 80 95 105)",
+        help="isodose levels in %% of the prescription (default 50 80 95 105 on slices, 50 95 in 3D)",
     )
     parser.add_argument(
         "--bone",
@@ -275,10 +276,11 @@ def run(args: argparse.Namespace) -> int:
             case.doses.append(extra.dose)
     from hbiview.render.scene import SceneOptions, prepare_anatomy
     from hbiview.render.slices import SliceStyle
-    from hbiview.render.style import DEFAULT_ISODOSE_PCT
+    from hbiview.render.style import DEFAULT_ISODOSE_PCT, SHELL_ISODOSE_PCT
 
     levels = tuple(args.isodose) if args.isodose else DEFAULT_ISODOSE_PCT
-    options = SceneOptions(isodose_pct=levels, bone=args.bone, window=args.window, camera=args.camera)
+    shells = tuple(args.isodose) if args.isodose else SHELL_ISODOSE_PCT
+    options = SceneOptions(isodose_pct=shells, bone=args.bone, window=args.window, camera=args.camera)
     style = SliceStyle(window=args.window, isodose_pct=levels)
     needs_3d = (args.out and args.view == "3d") or args.html or args.orbit
     anatomy = prepare_anatomy(case.structures, bone=args.bone) if needs_3d else None

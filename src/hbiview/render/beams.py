@@ -25,6 +25,7 @@ __all__ = [
     "field_extent",
     "outline_points",
     "plane_field_segments",
+    "prescription_point",
     "skin_outline",
 ]
 
@@ -228,3 +229,74 @@ def plane_field_segments(
         if len(crossings) == 2 and np.linalg.norm(crossings[0] - crossings[1]) > 1e-6:
             segments.append(plane.to_plane(np.array(crossings)))
     return segments
+
+
+def _axis_in_body(
+    source: np.ndarray, target: np.ndarray, body_mask: npt.ArrayLike, geometry: Geometry, step_mm: float = 2.0
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where the ray from ``source`` through ``target`` first enters and last leaves the body mask."""
+    direction = target - source
+    length = float(np.linalg.norm(direction))
+    if length == 0:
+        return None
+    direction /= length
+    lower, upper = geometry.bounds_mm()
+    crossing = _box_crossing(source, direction, np.asarray(lower, float), np.asarray(upper, float))
+    if crossing is None:
+        return None
+    t = np.arange(max(crossing[0], 0.0), crossing[1], step_mm)
+    samples = source + t[:, np.newaxis] * direction
+    inside = ndimage.map_coordinates(
+        np.asarray(body_mask, dtype=np.uint8),
+        geometry.lps_to_index(samples).T,
+        order=0,
+        mode="constant",
+        cval=0,
+        prefilter=False,
+    ).astype(bool)
+    if not inside.any():
+        return None
+    hits = np.flatnonzero(inside)
+    return samples[hits[0]], samples[hits[-1]]
+
+
+def prescription_point(
+    plan: object, body_mask: npt.ArrayLike | None = None, geometry: Geometry | None = None
+) -> np.ndarray | None:
+    """The plan's prescription point (LPS mm), as far as the plan and the body outline tell it.
+
+    An explicit point (``plan.normalization.point == "lps"``) is returned as it is; a depth below the skin
+    and the midplane (the default) are found on the first beam's central axis through the body mask. A plan
+    without that information (a stand-in with beam outlines only) or without a body gives the centre of
+    the fields (:func:`field_centre` in the grid's box), ``None`` without beams.
+
+    Parameters
+    ----------
+    plan
+        A plan: ``beam_outlines()`` and optionally ``normalization`` (:class:`hbiview.plans.Normalization`).
+    body_mask
+        ``(z, y, x)`` body outline on ``geometry``.
+    geometry
+        Its grid.
+    """
+    normalization = getattr(plan, "normalization", None)
+    point = getattr(normalization, "point", "midplane")
+    if point == "lps" and getattr(normalization, "lps_mm", None) is not None:
+        return np.asarray(normalization.lps_mm, dtype=float)  # type: ignore[union-attr]
+    outlines = plan.beam_outlines()  # type: ignore[attr-defined]
+    if not outlines:
+        return None
+    if body_mask is not None and geometry is not None:
+        src, crn = check_outline(*outlines[0])
+        iso = crn.mean(axis=0)
+        through = _axis_in_body(src, iso, body_mask, geometry)
+        if through is not None:
+            entry, exit_ = through
+            depth = getattr(normalization, "depth_mm", None)
+            if point == "depth" and depth is not None:
+                direction = (iso - src) / np.linalg.norm(iso - src)
+                return entry + float(depth) * direction
+            return 0.5 * (entry + exit_)
+    if geometry is not None:
+        return field_centre(outlines, *geometry.bounds_mm())
+    return field_centre(outlines)

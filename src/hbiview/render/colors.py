@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hbiview.errors import InputError
-from hbiview.render.style import _ISODOSE_COLORS, window_range
+from hbiview.render.style import _HOT_COLORS, _ISODOSE_COLORS, window_range
 
 __all__ = [
     "SCALES",
@@ -34,13 +34,14 @@ def dose_cmap(vmin_pct: float, vmax_pct: float) -> Any:
     """A matplotlib colour map for doses from ``vmin_pct`` to ``vmax_pct`` percent of the prescription.
 
     Each tabulated isodose level inside the range keeps its fixed colour; above the highest tabulated
-    level (110 %) the map runs on to white.
+    level (110 %) the map runs through hot pink (120 %) and light pink (135 %) to white (150 % and
+    above).
     """
     from matplotlib.colors import LinearSegmentedColormap
 
-    nodes = sorted(_ISODOSE_COLORS.items())
-    top = max(vmax_pct, nodes[-1][0] + 1.0)
-    nodes.append((top, (1.0, 0.85, 0.95)))
+    nodes = sorted({**_ISODOSE_COLORS, **_HOT_COLORS}.items())
+    if vmax_pct > nodes[-1][0]:
+        nodes.append((float(vmax_pct), nodes[-1][1]))
     positions = np.array([level for level, _ in nodes])
     colours = np.array([colour for _, colour in nodes])
     # sample the piecewise-linear colour ramp in % at 256 points of [vmin, vmax]

@@ -108,19 +108,38 @@ _OVERLAY_CSS = """
 #hbiview-overlay .note { font-size: 12px; color: #ddd; margin-top: 6px; }
 #hbiview-overlay .bar { margin-top: 8px; font-size: 13px; }
 #hbiview-overlay .ends { display: flex; justify-content: space-between; width: 222px; font-size: 12px; }
+#hbiview-overlay .bar { padding-bottom: 16px; }
+#hbiview-overlay .rx { position: absolute; top: -4px; width: 0; height: 20px; border-left: 2px solid #fff;
+  box-shadow: 0 0 2px #000; }
+#hbiview-overlay .rxlabel { position: absolute; top: 30px; transform: translateX(-50%); font-size: 12px;
+  white-space: nowrap; }
 </style>
 """
 
 
-def _colour_bar_html(cmap: Any, clim: tuple[float, float], label: str) -> str:
+def _colour_bar_html(
+    cmap: Any, clim: tuple[float, float], label: str, mark: tuple[float, str] | None = None
+) -> str:
+    """A 220 px gradient with its two end values, and a tick at ``mark``.
+
+    ``mark`` ``(value, text)`` puts a tick and its name on the bar (the prescription), so that the
+    colours read against the prescribed dose.
+    """
     stops = ", ".join(
         "rgb({},{},{}) {:.0f}%".format(*(int(255 * c) for c in cmap(f)[:3]), 100 * f)
         for f in np.linspace(0, 1, 12)
     )
+    tick = ""
+    if mark is not None and clim[0] <= mark[0] <= clim[1] and clim[1] > clim[0]:
+        left = 220.0 * (mark[0] - clim[0]) / (clim[1] - clim[0])
+        tick = (
+            f'<div class="rx" style="left: {left:.1f}px;"></div>'
+            f'<div class="rxlabel" style="left: {left:.1f}px;">{html.escape(mark[1])}</div>'
+        )
     return (
         f'<div class="bar"><div>{html.escape(label)}</div>'
-        f'<div style="height: 12px; width: 220px; border: 1px solid #000; '
-        f'background: linear-gradient(to right, {stops});"></div>'
+        f'<div style="position: relative; height: 12px; width: 220px; border: 1px solid #000; '
+        f'background: linear-gradient(to right, {stops});">{tick}</div>'
         f'<div class="ends"><span>{clim[0]:.1f}</span><span>{clim[1]:.1f}</span></div></div>'
     )
 
@@ -145,9 +164,10 @@ def scene_html(
     plotter: Any,
     title: str = "hbiview",
     legend: Sequence[tuple[str, tuple[float, float, float]]] = (),
-    note: str = "drag: rotate · shift-drag: pan · wheel: zoom · patient axes (DICOM LPS): x to the patient's "
-    "left, y posterior, z head",
+    note: str = "drag: rotate · shift-drag: pan · wheel: zoom · the arrows at the feet point to the "
+    "patient's left (L), posterior (P) and head (H)",
     colour_bar: tuple[Any, tuple[float, float], str] | None = None,
+    colour_bar_mark: tuple[float, str] | None = None,
 ) -> str:
     """A standalone HTML page (vtk.js viewer with the scene embedded) of a PyVista plotter's scene.
 
@@ -164,6 +184,8 @@ def scene_html(
         Small print under the legend.
     colour_bar
         ``(cmap, (low, high), label)`` of the planes' colourwash, drawn as a gradient under the legend.
+    colour_bar_mark
+        ``(value, text)`` marked on the colour bar, e.g. the prescription ``(6.0, "Rx 6 Gy")``.
 
     Returns
     -------
@@ -181,7 +203,7 @@ def scene_html(
         f'  const base64Str = "{payload}";\n'
         "  OfflineLocalView.load(container, { base64Str });\n}\n</script>\n"
     )
-    bar = "" if colour_bar is None else _colour_bar_html(*colour_bar)
+    bar = "" if colour_bar is None else _colour_bar_html(*colour_bar, mark=colour_bar_mark)
     overlay = _overlay(title, legend, note, bar)
     if "</body>" not in viewer:  # pragma: no cover - the viewer file changed shape
         raise OutputError("trame-vtk's static viewer has no </body>: cannot embed the scene")

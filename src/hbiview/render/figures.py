@@ -21,6 +21,7 @@ from hbiview.render.scene import (
     SceneOptions,
     _frame_bounds,
     _legend_entries,
+    add_axes_glyph,
     add_scene,
     camera_for,
     prepare_anatomy,
@@ -178,7 +179,12 @@ def render_compare_3d(
     labels: Sequence[str] | None = None,
     font_scale: float = 1.0,
 ) -> np.ndarray:
-    """Two to four plans side by side, cameras linked, one honest dose colour scale.
+    """Two to four plans side by side, one frame, one honest dose colour scale.
+
+    Every panel shows the same things (isodose shells, and the CT planes ``options`` asks for, through
+    each plan's own prescription point) in the same frame. With ``options.camera="auto"`` each panel
+    looks from the side its beams come from, so that a posterior spine field's dose is seen; the
+    cameras are linked when they are all the same.
 
     The colour bar stands in its own strip at the right and holds for every panel. With
     ``scale="gy"`` every panel is coloured on one absolute scale (Gy) and its isodose surfaces are at
@@ -247,6 +253,12 @@ def render_compare_3d(
         shared.references_gy, [prescription_total_gy(plan) for plan, _ in cases], rtol=1e-6
     )
 
+    # one frame for all panels (sizes compare), framing every plan's fields; each panel looks from where
+    # its own beams come from (a PA spine field's dose is hidden from an anterior camera)
+    frames = np.array([_frame_bounds(anatomy, plan, ct, options.frame) for plan, _ in cases])
+    union = np.ravel(np.column_stack([frames[:, 0::2].min(axis=0), frames[:, 1::2].max(axis=0)]))
+    cameras = [camera_for(options.camera, plan) for plan, _ in cases]
+
     def draw() -> None:
         for index, (plan, dose) in enumerate(cases):
             plotter.subplot(0, index)
@@ -271,6 +283,7 @@ def render_compare_3d(
                 reference_gy=shared.references_gy[index],
                 reference_name=f"{shared.references_gy[index]:g} Gy" if common else None,
             )
+            set_camera(plotter, cameras[index], union)
         if bar_strip:
             plotter.subplot(0, n)
             plotter.set_background(_BACKGROUND)
@@ -284,12 +297,8 @@ def render_compare_3d(
                 position=(0.12, 0.16),
                 extent=(0.22, 0.60),
             )
-        # one camera for all panels, framing every plan's fields
-        frames = np.array([_frame_bounds(anatomy, plan, ct, options.frame) for plan, _ in cases])
-        union = np.ravel(np.column_stack([frames[:, 0::2].min(axis=0), frames[:, 1::2].max(axis=0)]))
-        plotter.subplot(0, 0)
-        set_camera(plotter, camera_for(options.camera, cases[0][0]), union)
-        plotter.link_views(list(range(n)))
+        if len(set(cameras)) == 1:
+            plotter.link_views(list(range(n)))  # one camera: turning one panel turns them all
 
     return _picture(plotter, out, force, draw)
 
@@ -314,7 +323,8 @@ def render_difference_3d(
 
     Skin, bones and beams are drawn as in :func:`render_3d`; isodose surfaces are left out (they belong
     to one plan), and so are the lungs unless ``options`` asks for them (their blue would read as a
-    negative difference).
+    negative difference). The difference is drawn on the CT planes of ``options`` (coronal and axial
+    when it names none).
 
     Parameters
     ----------
@@ -343,6 +353,8 @@ def render_difference_3d(
         check_writable(out, force)
     # lungs in their usual blue would read as "A lower" on the blue-red difference scale
     options = options or SceneOptions(show_lungs=False)
+    if not options.planes:  # the difference is drawn on CT planes only: without them it would not show
+        options = replace(options, planes=("coronal", "axial"))
     size = _check_size(size)
     other = dose_b if dose_b.geometry.isclose(dose_a.geometry) else dose_b.resampled(dose_a.geometry)
     difference = dose_a.with_array(dose_a.dose_gy - other.dose_gy)
@@ -385,8 +397,9 @@ def export_html(
 ) -> Path:
     """A standalone interactive HTML page of the 3D scene (opens in a browser without a server).
 
-    Title and legend are drawn by the page; the orientation cube and scalar bar are VTK-only actors and
-    are left out (the browser shows its own orientation axes).
+    Title, legend and colour bar (with the prescription marked on it) are drawn by the page; VTK's
+    orientation cube cannot be shown by vtk.js, so three labelled arrows made of geometry (L, P, H) stand
+    beside the feet instead.
 
     Parameters
     ----------
@@ -419,14 +432,18 @@ def export_html(
     anatomy = _anatomy(anatomy, structures, options)
     plotter = scene_plotter(ct, dose=dose, plan=plan, anatomy=anatomy, options=options, size=(1280, 800))
     try:
+        add_axes_glyph(plotter, _frame_bounds(anatomy, plan, ct, options.frame))
         reference = prescription_total_gy(plan) if plan is not None else None
         legend = _legend_entries(anatomy, options, reference if dose is not None else None)
-        bar = None
+        bar = mark = None
         if dose is not None and reference is not None and options.planes:
             clim = options.dose_range_gy or dose_range_gy(reference, dose.max_gy, options.threshold_pct)
             cmap = dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
             bar = (cmap, clim, "dose on the CT planes (Gy)")
-        page = scene_html(plotter, title=plan_title(plan), legend=legend, colour_bar=bar)
+            mark = (reference, f"Rx {reference:g} Gy")
+        page = scene_html(
+            plotter, title=plan_title(plan), legend=legend, colour_bar=bar, colour_bar_mark=mark
+        )
     finally:
         plotter.close()
     size = len(page.encode("utf-8"))

@@ -19,8 +19,9 @@ from hbiview.render.colors import colourwash_rgb, dose_cmap, dose_range_gy
 from hbiview.render.convert import isodose_surfaces, mask_surface, probe_array
 from hbiview.render.planes import VIEWS, make_plane, sample_on_plane
 from hbiview.render.style import (
-    DEFAULT_ISODOSE_PCT,
+    LUNG_COLOR,
     PATIENT_DIRECTIONS,
+    SHELL_ISODOSE_PCT,
     PlanLike,
     check_levels,
     isodose_color,
@@ -35,6 +36,7 @@ __all__ = [
     "AnatomyMeshes",
     "SceneOptions",
     "Wash",
+    "add_axes_glyph",
     "add_scene",
     "camera_for",
     "orientation_marker",
@@ -56,9 +58,13 @@ CAMERAS: dict[str, tuple[float, float, float]] = {
 _SKIN_COLOR = (0.96, 0.80, 0.69)
 _BONE_COLOR = (0.93, 0.90, 0.80)
 _BEAM_COLOR = (0.95, 0.95, 0.95)
+#: opacity of the skeleton when isodose shells show the dose (opaque bones would hide the shells in them)
+_BONE_OPACITY_WITH_SHELLS = 0.45
 _BACKGROUND = (0.07, 0.08, 0.10)
-#: opacity of the isodose surfaces: the outer (lower) levels more transparent so the inner ones show
-_ISODOSE_OPACITY = {50.0: 0.07, 80.0: 0.10, 95.0: 0.22, 105.0: 0.50}
+#: opacity of the isodose shells beside CT planes: faint, the planes' colourwash carries the dose
+_ISODOSE_OPACITY_WITH_PLANES = {50.0: 0.07, 80.0: 0.10, 95.0: 0.22, 105.0: 0.50}
+#: opacity of the isodose shells: the outer (lower) levels more transparent so the inner ones show
+_ISODOSE_OPACITY = {20.0: 0.15, 30.0: 0.2, 50.0: 0.3, 80.0: 0.4, 95.0: 0.65, 105.0: 0.75}
 
 
 @dataclass(frozen=True)
@@ -68,16 +74,20 @@ class SceneOptions:
     Attributes
     ----------
     isodose_pct
-        Isodose surfaces, percent of the prescription (fixed colour per level).
+        Isodose shells, percent of the prescription (fixed colour per level), cut at the skin (the dose
+        outside the body is not drawn). Default 50 % (the irradiated volume) and 95 % (the treated
+        volume).
     bone
         ``"skeleton"``, ``"marrow"`` (marrow surface in its structure colour), ``"marrow-weight"`` (marrow
         coloured by active-marrow weight) or ``"none"``.
     show_skin, show_lungs, show_beams
         Translucent skin, lungs, field outline on the skin and divergent field edges.
     planes
-        CT planes to show (any of ``"axial"``, ``"coronal"``, ``"sagittal"``), with the dose colourwash.
+        CT planes to show (any of ``"axial"``, ``"coronal"``, ``"sagittal"``), with the dose colourwash;
+        default none: the isodose shells show the dose, and the slice pictures show it on the CT.
     plane_position_mm
-        LPS point ``(x, y, z)`` the planes pass through; default the centre of the fields.
+        LPS point ``(x, y, z)`` the planes (and, without planes, the skin's cut) pass through; default the
+        plan's prescription point (:func:`hbiview.render.beams.prescription_point`).
     window
         CT window of the planes.
     plane_pixel_mm
@@ -95,21 +105,23 @@ class SceneOptions:
         What the camera frames: ``"fields"`` (the body, limited head-to-feet to the fields plus 6 cm) or
         ``"body"`` (the whole body, e.g. to compare field sizes).
     cutaway
-        Cut away what lies between the camera and the planes (skin, lungs, bones, isodose surfaces) so that
-        the planes' colourwash is seen directly, not through translucent surfaces that would change its
-        colours.
+        With planes: cut away what lies between the camera and the planes (skin, lungs, bones, isodose
+        surfaces) so that the planes' colourwash is seen directly, not through translucent surfaces that
+        would change its colours. Without planes: cut away the skin in front of the prescription point
+        (on the camera's side) over the head-feet extent of the shells, so that the shells are seen
+        directly, not through the skin.
     show_title, show_scalar_bar, show_orientation, show_legend
         Annotations.
     legend_dose
         Give the isodose levels in Gy as well as in percent in the legend.
     """
 
-    isodose_pct: tuple[float, ...] = DEFAULT_ISODOSE_PCT
+    isodose_pct: tuple[float, ...] = SHELL_ISODOSE_PCT
     bone: str = "skeleton"
     show_skin: bool = True
     show_lungs: bool = True
     show_beams: bool = True
-    planes: tuple[str, ...] = ("coronal", "axial")
+    planes: tuple[str, ...] = ()
     plane_position_mm: tuple[float, float, float] | None = None
     window: str | tuple[float, float] = "soft"
     plane_pixel_mm: float | None = None
@@ -235,7 +247,7 @@ def prepare_anatomy(
             meshes.body.mask, meshes.body.geometry, smoothing_mm=3.0, max_faces=max_faces
         )
     for lung in roles["lung"]:
-        colour = tuple(c / 255.0 for c in lung.color)
+        colour = LUNG_COLOR  # one pale colour, never mistaken for the 50 % isodose's blue
         surface = mask_surface(lung.mask, lung.geometry, smoothing_mm=2.5, max_faces=max_faces // 2)
         meshes.lungs.append((lung.name, surface, colour))  # type: ignore[arg-type]
     if bone == "skeleton":
@@ -284,6 +296,39 @@ def orientation_marker() -> Any:
     for getter in ("GetZPlusFaceProperty", "GetZMinusFaceProperty"):
         getattr(cube, getter)().SetColor(0.55, 0.7, 1.0)
     return cube
+
+
+def add_axes_glyph(plotter: Any, bounds: Sequence[float], length_mm: float = 120.0) -> list[Any]:
+    """Three labelled arrows made of geometry: patient's left (L), posterior (P) and head (H).
+
+    For views that cannot draw VTK's orientation widget (the vtk.js page shows only geometry). The
+    arrows start in front of the feet end of ``bounds`` ``(xmin, xmax, ymin, ymax, zmin, zmax)``, on its
+    patient-right side, and are coloured like the orientation cube's faces (L red, P green,
+    H blue); the letters are 3D text standing in the coronal plane, read from the front.
+    """
+    pv = pyvista()
+    b = np.asarray(bounds, dtype=float)
+    origin = np.array([b[0] - 0.8 * length_mm, b[2] - 0.3 * length_mm, b[4]])
+    actors = []
+    colours = {"+x": (1.0, 0.45, 0.45), "+y": (0.5, 1.0, 0.5), "+z": (0.55, 0.7, 1.0)}
+    for axis, key in enumerate(("+x", "+y", "+z")):
+        direction = np.zeros(3)
+        direction[axis] = 1.0
+        arrow = pv.Arrow(
+            start=origin, direction=direction, scale=length_mm, tip_length=0.22, tip_radius=0.07,
+            shaft_radius=0.025,
+        )  # fmt: skip
+        actors.append(plotter.add_mesh(arrow, color=colours[key], name=f"axes {key}"))
+        letter = pv.Text3D(PATIENT_DIRECTIONS[key], depth=0.15)
+        letter.points = letter.points * (0.35 * length_mm)
+        # stand the letter up in the x-z plane (it is made in x-y, read along -z): rotate about x
+        letter = letter.rotate_x(90.0, point=(0.0, 0.0, 0.0), inplace=False)
+        size = np.asarray(letter.bounds, float)
+        centre = np.array([(size[0] + size[1]) / 2, (size[2] + size[3]) / 2, (size[4] + size[5]) / 2])
+        tip = origin + direction * length_mm * 1.25
+        letter = letter.translate(tip - centre, inplace=False)
+        actors.append(plotter.add_mesh(letter, color=colours[key], name=f"axes {key} label"))
+    return actors
 
 
 def _plane_mesh(
@@ -472,9 +517,8 @@ def _legend_entries(
             entries.append((f"{pct:g} %{of}{dose}", isodose_color(pct)))
     if options.show_skin and anatomy.skin is not None:
         entries.append(("skin", _SKIN_COLOR))
-    if options.show_lungs:
-        for name, _, colour in anatomy.lungs:
-            entries.append((name.replace("_", " "), colour))
+    if options.show_lungs and anatomy.lungs:
+        entries.append(("lungs", anatomy.lungs[0][2]))
     if anatomy.skeleton is not None and options.bone == "skeleton":
         entries.append(("skeleton", _BONE_COLOR))
     if anatomy.marrow is not None and options.bone == "marrow":
@@ -568,14 +612,11 @@ def add_scene(
     if reference_gy is not None:
         reference = float(reference_gy)
     outlines = plan.beam_outlines() if plan is not None else []
-    lower, upper = ct.geometry.bounds_mm()
-    if anatomy.skin is not None and anatomy.skin.n_points:
-        lower, upper = np.asarray(anatomy.skin.bounds[0::2]), np.asarray(anatomy.skin.bounds[1::2])
-    centre = _beams.field_centre(outlines, lower, upper)
-    if centre is None:
-        centre = (lower + upper) / 2
     position = np.asarray(
-        options.plane_position_mm if options.plane_position_mm is not None else centre, float
+        options.plane_position_mm
+        if options.plane_position_mm is not None
+        else _scene_centre(plan, anatomy, ct),
+        float,
     )
     planes = tuple(options.planes)
     cut_planes = planes if options.cutaway else ()
@@ -583,10 +624,20 @@ def add_scene(
     def cut(mesh: Any) -> Any:
         return _cut(mesh, cut_planes, position, options.camera)
 
+    shells: list[tuple[float, Any]] = []
+    if dose is not None and reference is not None:
+        shown = [pct for pct in options.isodose_pct if reference * pct / 100.0 < dose.max_gy]
+        inside = _dose_in_body(dose, anatomy.body)
+        surfaces = isodose_surfaces(inside, [reference * pct / 100.0 for pct in shown], smoothing_mm=3.0)
+        shells = [(pct, cut(surface)) for pct, surface in zip(shown, surfaces, strict=True)]
+    frame = _frame_bounds(anatomy, plan, ct, options.frame)
     if anatomy.skin is not None and anatomy.skin.n_points and options.show_skin:
+        skin = cut(anatomy.skin)
+        if not planes and options.cutaway and shells:
+            skin = _cut_front(skin, shells, position, options.camera)
         groups["skin"] = [
             plotter.add_mesh(
-                cut(anatomy.skin),
+                skin,
                 color=_SKIN_COLOR,
                 opacity=0.22,
                 smooth_shading=True,
@@ -603,9 +654,17 @@ def add_scene(
             if surface.n_points
         ]
     if options.bone == "skeleton" and anatomy.skeleton is not None and anatomy.skeleton.n_points:
+        # with isodose shells and no planes the skeleton is translucent: ribs and vertebrae would hide
+        # a shell inside them (a PA spine field's dose lies in and around the vertebra)
+        see_through = bool(shells) and not planes
         groups["bone"] = [
             plotter.add_mesh(
-                cut(anatomy.skeleton), color=_BONE_COLOR, smooth_shading=True, specular=0.2, name="bone"
+                cut(anatomy.skeleton),
+                color=_BONE_COLOR,
+                opacity=_BONE_OPACITY_WITH_SHELLS if see_through else 1.0,
+                smooth_shading=True,
+                specular=0.2,
+                name="bone",
             )
         ]
     elif (
@@ -648,18 +707,14 @@ def add_scene(
     if dose is not None and reference is not None:
         clim = options.dose_range_gy or dose_range_gy(reference, dose.max_gy, options.threshold_pct)
         cmap = dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
-        shown = [pct for pct in options.isodose_pct if reference * pct / 100.0 < dose.max_gy]
-        surfaces = isodose_surfaces(dose, [reference * pct / 100.0 for pct in shown], smoothing_mm=3.0)
-        for pct, surface in zip(shown, surfaces, strict=True):
-            surface = cut(surface)
+        for pct, surface in shells:
             if surface.n_points:
                 groups[f"isodose {pct:g}%"] = [
                     plotter.add_mesh(
                         surface,
                         color=isodose_color(pct),
-                        opacity=_ISODOSE_OPACITY.get(pct, 0.25),
+                        opacity=(_ISODOSE_OPACITY_WITH_PLANES if planes else _ISODOSE_OPACITY).get(pct, 0.25),
                         smooth_shading=True,
-                        culling="back",
                         name=f"isodose {pct:g}%",
                     )
                 ]
@@ -691,7 +746,7 @@ def add_scene(
                     plotter.add_mesh(mesh, scalars="rgb", rgb=True, lighting=False, name=f"plane {view}")
                 )
     if options.show_beams and outlines:
-        groups["beams"] = _add_beams(plotter, outlines, anatomy, ct)
+        groups["beams"] = _add_beams(plotter, outlines, anatomy, ct, frame)
     # the colour map colours only the planes: without planes a bar would describe nothing on screen
     if options.show_scalar_bar and cmap is not None and clim is not None and groups.get("planes"):
         _scalar_bar(plotter, cmap, clim, "dose (Gy)" if wash is None else wash.label, font_scale)
@@ -718,8 +773,58 @@ def add_scene(
             )
     if options.show_orientation:
         plotter.add_orientation_widget(orientation_marker(), viewport=(0.0, 0.0, 0.16, 0.22))
-    set_camera(plotter, options.camera, _frame_bounds(anatomy, plan, ct, options.frame), zoom=1.0)
+    set_camera(plotter, options.camera, frame, zoom=1.0)
     return groups
+
+
+def _scene_centre(plan: PlanLike | None, anatomy: AnatomyMeshes, ct: CTVolume) -> np.ndarray:
+    """Where planes and cuts pass by default: the plan's prescription point, else the body's centre."""
+    point = None
+    if plan is not None:
+        body = anatomy.body
+        point = _beams.prescription_point(
+            plan, None if body is None else body.mask, ct.geometry if body is None else body.geometry
+        )
+    if point is not None:
+        return np.asarray(point, float)
+    lower, upper = ct.geometry.bounds_mm()
+    if anatomy.skin is not None and anatomy.skin.n_points:
+        lower, upper = np.asarray(anatomy.skin.bounds[0::2]), np.asarray(anatomy.skin.bounds[1::2])
+    return (np.asarray(lower, float) + np.asarray(upper, float)) / 2
+
+
+def _dose_in_body(dose: DoseGrid, body: Structure | None) -> DoseGrid:
+    """The dose inside the body outline only (zero outside), so that isodose shells end at the skin."""
+    if body is None:
+        return dose
+    mask = body if body.geometry.isclose(dose.geometry) else body.resampled(dose.geometry)
+    return dose.with_array(np.where(mask.mask, dose.dose_gy, 0.0).astype(np.float32))
+
+
+def _cut_front(
+    skin: Any, shells: Sequence[tuple[float, Any]], position: np.ndarray, camera: str, margin_mm: float = 20.0
+) -> Any:
+    """Remove the skin between the camera and the prescription point over the shells' head-feet extent.
+
+    The cut is a plane through ``position`` facing the camera's main horizontal direction (coronal for
+    anterior and posterior cameras, sagittal for lateral ones), limited in z to the outermost shell plus
+    ``margin_mm``: head and legs outside the dose keep their skin.
+    """
+    if skin is None or not skin.n_points:
+        return skin
+    bounds = [np.asarray(mesh.bounds, float) for _, mesh in shells if mesh.n_points]
+    if not bounds:
+        return skin
+    z_low = min(b[4] for b in bounds) - margin_mm
+    z_high = max(b[5] for b in bounds) + margin_mm
+    direction = np.asarray(CAMERAS[camera], dtype=float)
+    axis = 0 if abs(direction[0]) > abs(direction[1]) else 1
+    points = np.asarray(skin.points)
+    front = (points[:, axis] - position[axis]) * (1.0 if direction[axis] >= 0 else -1.0)
+    within = np.minimum(points[:, 2] - z_low, z_high - points[:, 2])
+    mesh = skin.copy()
+    mesh.point_data["_front_mm"] = np.minimum(front, within)
+    return mesh.clip_scalar(scalars="_front_mm", value=0.0, invert=True)
 
 
 def _legend_size(plotter: Any, entries: Sequence[tuple[str, Any]], font_scale: float) -> tuple[float, float]:
@@ -739,35 +844,70 @@ def _legible(colour: Sequence[float], white: float = 0.35) -> tuple[float, float
     return (r + (1 - r) * white, g + (1 - g) * white, b + (1 - b) * white)
 
 
+def _clip_segment(a: np.ndarray, b: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The part of segment ``a``-``b`` inside ``box`` ``(xmin, xmax, ymin, ymax, zmin, zmax)``."""
+    crossing = _beams._box_crossing(a, b - a, box[0::2], box[1::2])
+    if crossing is None:
+        return None
+    t0, t1 = max(crossing[0], 0.0), min(crossing[1], 1.0)
+    if t1 <= t0:
+        return None
+    return a + t0 * (b - a), a + t1 * (b - a)
+
+
 def _add_beams(
-    plotter: Any, outlines: Sequence[tuple[Any, Any]], anatomy: AnatomyMeshes, ct: CTVolume
+    plotter: Any,
+    outlines: Sequence[tuple[Any, Any]],
+    anatomy: AnatomyMeshes,
+    ct: CTVolume,
+    frame: Sequence[float] | None = None,
+    margin_mm: float = 120.0,
 ) -> list[Any]:
-    """Divergent edges from each source and the field outline on the skin."""
+    """Divergent edges and the field outline on the skin; edges end ``margin_mm`` outside ``frame``.
+
+    A source far outside the framed box (an extended SSD of 2 m) would draw its edges across the whole
+    picture, and in a comparison across the neighbouring panels: the edges are clipped to the box plus
+    the margin, and the source is marked only when it lies inside.
+    """
     pv = pyvista()
     actors = []
+    box = None
+    if frame is not None:
+        box = np.asarray(frame, dtype=float) + np.array([-1, 1, -1, 1, -1, 1]) * margin_mm
     for index, (source, corners) in enumerate(outlines):
         src, crn = _beams.check_outline(source, corners)
         far = src + _exit_factor(src, crn, anatomy, ct) * (crn - src)
-        edges = pv.PolyData()
-        edges.points = np.vstack([src[np.newaxis], far])
-        edges.lines = np.hstack([[2, 0, i + 1] for i in range(4)])
-        actors.append(
-            plotter.add_mesh(
-                edges, color=_BEAM_COLOR, line_width=1.2, opacity=0.45, name=f"beam {index} edges"
+        segments = [(src, end) for end in far]
+        if box is not None:
+            segments = [part for a, b in segments if (part := _clip_segment(a, b, box)) is not None]
+        if segments:
+            edges = pv.PolyData()
+            edges.points = np.vstack([np.vstack(part) for part in segments])
+            edges.lines = np.hstack([[2, 2 * i, 2 * i + 1] for i in range(len(segments))])
+            actors.append(
+                plotter.add_mesh(
+                    edges, color=_BEAM_COLOR, line_width=1.2, opacity=0.45, name=f"beam {index} edges"
+                )
             )
-        )
-        actors.append(
-            plotter.add_mesh(
-                pv.Sphere(radius=12.0, center=src), color=_BEAM_COLOR, name=f"beam {index} source"
+        if box is None or np.all((src >= box[0::2]) & (src <= box[1::2])):
+            actors.append(
+                plotter.add_mesh(
+                    pv.Sphere(radius=12.0, center=src), color=_BEAM_COLOR, name=f"beam {index} source"
+                )
             )
-        )
         ring = _beams.outline_points(crn, per_side=2)[:-1]
-        iso = pv.PolyData()
-        iso.points = ring
-        iso.lines = np.hstack([[len(ring) + 1, *range(len(ring)), 0]])
-        actors.append(
-            plotter.add_mesh(iso, color=_BEAM_COLOR, line_width=1.0, opacity=0.35, name=f"beam {index} iso")
-        )
+        # the field at the isocentre plane, where that plane crosses the body (an extended-SSD set-up puts
+        # it a metre in front of the patient, where a rectangle in the air would only puzzle)
+        centre = crn.mean(axis=0)
+        if box is None or np.all((centre >= box[0::2] + margin_mm) & (centre <= box[1::2] - margin_mm)):
+            iso = pv.PolyData()
+            iso.points = ring
+            iso.lines = np.hstack([[len(ring) + 1, *range(len(ring)), 0]])
+            actors.append(
+                plotter.add_mesh(
+                    iso, color=_BEAM_COLOR, line_width=1.0, opacity=0.35, name=f"beam {index} iso"
+                )
+            )
         if anatomy.body is not None:
             points = _beams.skin_outline(
                 src, crn, anatomy.body.mask, anatomy.body.geometry, per_side=30, step_mm=1.5

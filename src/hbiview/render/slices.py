@@ -26,6 +26,7 @@ from hbiview.render.colors import (
 from hbiview.render.planes import SlicePlane, make_plane, sample_on_plane
 from hbiview.render.style import (
     DEFAULT_ISODOSE_PCT,
+    LUNG_COLOR,
     PlanLike,
     check_levels,
     classify_structure,
@@ -197,6 +198,64 @@ def _decorate(
     ax.add_artist(bar)
 
 
+#: gid of the labels on isodose lines: the ones :func:`_declutter` may drop
+_ISODOSE_LABEL = "isodose-label"
+
+
+def _text_boxes(fig: Any) -> list[tuple[Any, Any]]:
+    """``(text artist, window bounding box)`` of every non-empty text the figure really draws.
+
+    The figure is drawn once with :meth:`matplotlib.text.Text.draw` watched: tick labels outside a colour
+    bar's range exist as artists but are never drawn, and must not count.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    drawn: list[Any] = []
+    original = Text.draw
+
+    def watched(self: Any, renderer: Any) -> Any:
+        drawn.append(self)
+        return original(self, renderer)
+
+    Text.draw = watched  # type: ignore[method-assign]
+    try:
+        fig.canvas.draw()
+    finally:
+        Text.draw = original  # type: ignore[method-assign]
+    renderer = fig.canvas.get_renderer()
+    return [
+        (text, text.get_window_extent(renderer))
+        for text in dict.fromkeys(drawn)
+        if text.get_visible() and text.get_text().strip()
+    ]
+
+
+def _declutter(fig: Any) -> None:
+    """Drop isodose-line labels that would cover other text, each other, or stick out of their axes.
+
+    Direction letters, scale bar, titles and legends always stay; a dropped label's line stays too.
+    """
+    boxes = _text_boxes(fig)
+    kept = [box.expanded(1.05, 1.1) for text, box in boxes if text.get_gid() != _ISODOSE_LABEL]
+    for text, box in boxes:
+        if text.get_gid() != _ISODOSE_LABEL:
+            continue
+        axes_box = text.axes.get_window_extent() if text.axes is not None else None
+        outside = axes_box is not None and not (
+            axes_box.x0 <= box.x0
+            and box.x1 <= axes_box.x1
+            and axes_box.y0 <= box.y0
+            and box.y1 <= axes_box.y1
+        )
+        if outside or any(box.overlaps(other) for other in kept):
+            text.remove()
+        else:
+            kept.append(box)
+
+
 @dataclass
 class _Drawn:
     handles: list[Any]
@@ -258,11 +317,13 @@ def _draw_isodoses(
                 v: f"{v:.3g} Gy" if reference_name else f"{pct:g}%"
                 for v, pct in zip(values, present, strict=True)
             }
-            labels = ax.clabel(contours, fmt=names, fontsize=10 * scale, inline=True, inline_spacing=3)
+            # not inline: a label dropped later for covering other text leaves no gap in its line
+            labels = ax.clabel(contours, fmt=names, fontsize=10 * scale, inline=False)
             from matplotlib import patheffects
 
             for text in labels:
                 text.set_path_effects([patheffects.withStroke(linewidth=2, foreground="black")])
+                text.set_gid(_ISODOSE_LABEL)
     for pct in levels:
         drawn.handles.append(Line2D([], [], color=isodose_color(pct), lw=2.2))
         of = f" of {reference_name}" if reference_name else ""
@@ -278,8 +339,9 @@ def _draw_structures(ax: Any, plane: SlicePlane, structures: list[Structure], sc
         inside = sample_on_plane(structure.mask.astype(np.float32), structure.geometry, plane, order=1)
         if inside.max() < 0.5:
             continue
-        colour = tuple(c / 255.0 for c in structure.color)
         role = classify_structure(structure.name)
+        # lungs in one pale colour of their own: their structure blues looked like the 50 % isodose
+        colour = LUNG_COLOR if role == "lung" else tuple(c / 255.0 for c in structure.color)
         width = (1.0 if role in ("body", "skeleton", "marrow") else 1.4) * scale
         # marrow is dotted so that a red marrow outline is never read as the red 105 % isodose line
         style = ":" if role == "marrow" else "-"
@@ -292,8 +354,10 @@ def _draw_structures(ax: Any, plane: SlicePlane, structures: list[Structure], sc
             linewidths=width,
             linestyles=style,
         )
-        drawn.handles.append(Line2D([], [], color=colour, lw=width, ls=style))
-        drawn.labels.append(structure.name.replace("_", " "))
+        label = "Lungs" if role == "lung" else structure.name.replace("_", " ")
+        if label not in drawn.labels:
+            drawn.handles.append(Line2D([], [], color=colour, lw=width, ls=style))
+            drawn.labels.append(label)
     return drawn
 
 
@@ -334,6 +398,7 @@ def _legend(
 
 
 def _save(fig: Any, out: Any, force: bool) -> np.ndarray:
+    _declutter(fig)
     image = _to_rgb(fig)
     if out is not None:
         from hbiview.render.export import write_png
@@ -463,14 +528,28 @@ def _field_crop(
 
 
 def _default_position(
-    view: str, plan: PlanLike | None, position_mm: float | None, ct: CTVolume
+    view: str,
+    plan: PlanLike | None,
+    position_mm: float | None,
+    ct: CTVolume,
+    structures: Sequence[Structure] = (),
 ) -> float | None:
+    """The slice position asked for, else the one through the plan's prescription point.
+
+    The prescription point (:func:`hbiview.render.beams.prescription_point`) lies in the target: the
+    midplane of an AP/PA pair, the given depth of a single field (a PA spine field's vertebra), not the
+    middle of the patient in front of it.
+    """
     if position_mm is not None or plan is None:
         return position_mm
-    centre = _beams.field_centre(plan.beam_outlines(), *ct.geometry.bounds_mm())
-    if centre is None:
+    body = structures_by_role(structures)["body"]
+    if body:
+        point = _beams.prescription_point(plan, body[0].mask, body[0].geometry)
+    else:
+        point = _beams.prescription_point(plan, None, ct.geometry)
+    if point is None:
         return None
-    return float(centre[{"axial": 2, "coronal": 1, "sagittal": 0}[view]])
+    return float(point[{"axial": 2, "coronal": 1, "sagittal": 0}[view]])
 
 
 def render_slice(
@@ -525,11 +604,12 @@ def render_slice(
         ``(height, width, 3)`` uint8 RGB picture.
     """
     style = style or SliceStyle()
-    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm, ct))
+    structure_list = _structure_list(structures)
+    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm, ct, structure_list))
     fig, ax, scale = _single_figure(size, font_scale)
     reference = _reference_gy(plan, dose)
     clim = None if dose is None else dose_range_gy(reference, dose.max_gy, style.threshold_pct)
-    parts = _panel(fig, ax, ct, plane, dose, plan, _structure_list(structures), style, clim, scale)
+    parts = _panel(fig, ax, ct, plane, dose, plan, structure_list, style, clim, scale)
     if clim is not None:
         _colorbar(
             fig,
@@ -540,7 +620,7 @@ def render_slice(
             scale,
             reference_gy=reference if plan is not None else None,
         )
-    _legend(fig, parts, scale, (0.685, 0.47))
+    _legend(fig, parts, scale, (0.685, 0.44))
     _heading(fig, title if title is not None else plan_title(plan), plane, style, scale)
     return _save(fig, out, force)
 
@@ -572,7 +652,7 @@ def render_compare_slices(
     *,
     structures: Iterable[Structure] | Mapping[str, Structure] | None = None,
     view: str = "coronal",
-    position_mm: float | None = None,
+    position_mm: float | Sequence[float] | None = None,
     style: SliceStyle | None = None,
     size: Sequence[int] = (1400, 700),
     title: str | None = None,
@@ -596,8 +676,12 @@ def render_compare_slices(
         The CT.
     cases
         ``(plan, dose)`` pairs, 2 to 4.
-    structures, view, position_mm, style, size, title, out, force, font_scale
-        As for :func:`render_slice`; the default position is the centre of the first plan's fields.
+    structures, view, style, size, title, out, force, font_scale
+        As for :func:`render_slice`.
+    position_mm
+        One slice position (mm) for every panel, one per plan, or ``None``: each plan's slice through its
+        own prescription point (a PA spine field's vertebra, not the middle of the patient in front of
+        it); each panel names its slice under its title.
     scale
         ``"auto"``, ``"gy"`` or ``"percent"`` (see :func:`hbiview.render.colors.shared_dose_scale`).
     labels
@@ -613,10 +697,21 @@ def render_compare_slices(
         raise InputError(f"a comparison shows 2 to 4 plans, got {len(cases)}")
     names = _panel_labels(labels, len(cases))
     style = style or SliceStyle()
-    plane = make_plane(ct.geometry, view, _default_position(view, cases[0][0], position_mm, ct))
+    structure_list = _structure_list(structures)
+    if position_mm is None or np.ndim(position_mm) == 0:
+        positions = [position_mm] * len(cases)
+    else:
+        positions = [float(p) for p in position_mm]  # type: ignore[union-attr]
+        if len(positions) != len(cases):
+            raise InputError(f"{len(positions)} slice positions for {len(cases)} plans: give one per plan")
+    planes = [
+        make_plane(ct.geometry, view, _default_position(view, plan, p, ct, structure_list))
+        for (plan, _), p in zip(cases, positions, strict=True)
+    ]
+    plane = planes[0]
+    same_slice = all(abs(p.position_mm - plane.position_mm) < 1e-6 for p in planes)
     fig, text = _figure(size, font_scale)
     text *= 0.85
-    structure_list = _structure_list(structures)
     prescriptions = [_reference_gy(plan, dose) for plan, dose in cases]
     shared = shared_dose_scale(prescriptions, [dose.max_gy for _, dose in cases], style.threshold_pct, scale)
     # isodoses at another plan's percentages: say so, and label them in Gy
@@ -626,19 +721,20 @@ def render_compare_slices(
     width = 0.82 / n
     parts: list[_Drawn] = []
     # the same picture limits in every panel (the union of each plan's crop), so sizes compare directly
-    boxes = [_panel_box(ct, plane, plan, structure_list, style) for plan, _ in cases]
+    boxes = [_panel_box(ct, p, plan, structure_list, style) for p, (plan, _) in zip(planes, cases)]
     shared_box = None
     if all(b is not None for b in boxes):
         stack = np.array(boxes, dtype=float)
         shared_box = (stack[:, 0].min(), stack[:, 1].max(), stack[:, 2].min(), stack[:, 3].max())
     for index, ((plan, dose), name) in enumerate(zip(cases, names, strict=True)):
-        ax = fig.add_axes((0.005 + index * width, 0.17, width - 0.008, 0.72))
+        # a second title line (the panel's own slice) takes room from the picture
+        ax = fig.add_axes((0.005 + index * width, 0.17, width - 0.008, 0.72 if same_slice else 0.67))
         ax.set_facecolor("black")
         panel_parts = _panel(
             fig,
             ax,
             ct,
-            plane,
+            planes[index],
             dose,
             plan,
             structure_list,
@@ -649,7 +745,10 @@ def render_compare_slices(
             reference_gy=shared.references_gy[index],
             reference_name=reference_name,
         )
-        ax.set_title(plan_title(plan, name=name), color=_FOREGROUND, fontsize=12 * text, pad=4)
+        heading = plan_title(plan, name=name)
+        if not same_slice:
+            heading += f"\n{planes[index].title}"
+        ax.set_title(heading, color=_FOREGROUND, fontsize=12 * text, pad=4, linespacing=1.25)
         if index == 0:
             # isodose entries hold for every panel only when they are the same doses everywhere
             parts = [p for p in panel_parts if p.kind != "isodose" or shared.common_reference]
@@ -676,7 +775,8 @@ def render_compare_slices(
             va="top",
         )
     bar = "one colour scale in Gy" if shared.mode == "gy" else "colours in % of each plan's prescription"
-    heading = title if title is not None else f"{plane.title}: {n} plans, {bar}"
+    where = plane.title if same_slice else f"{view} slices through each plan's prescription point"
+    heading = title if title is not None else f"{where}: {n} plans, {bar}"
     fig.suptitle(heading, color=_FOREGROUND, fontsize=14 * text, x=0.005, y=0.99, ha="left", va="top")
     return _save(fig, out, force)
 
@@ -723,7 +823,8 @@ def render_difference_slice(
         ``(height, width, 3)`` uint8 RGB picture.
     """
     style = style or SliceStyle()
-    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm, ct))
+    structure_list = _structure_list(structures)
+    plane = make_plane(ct.geometry, view, _default_position(view, plan, position_mm, ct, structure_list))
     a = sample_on_plane(dose_a.dose_gy, dose_a.geometry, plane, order=1)
     b = sample_on_plane(dose_b.dose_gy, dose_b.geometry, plane, order=1)
     difference = a - b
@@ -744,11 +845,10 @@ def render_difference_slice(
         style=SliceStyle(**{**style.__dict__, "wash_alpha": max(style.wash_alpha, 0.6)}),
         symmetric=True,
     )
-    structure_list = _structure_list(structures)
     parts = _draw_outlines(ax, plane, ct, plan, structure_list, style, scale)
     _decorate(ax, plane, scale, _panel_box(ct, plane, plan, structure_list, style))
     _colorbar(fig, (0.70, 0.50, 0.025, 0.40), cmap, (-limit, limit), f"{label_a} − {label_b} (Gy)", scale)
-    _legend(fig, parts, scale, (0.685, 0.47))
+    _legend(fig, parts, scale, (0.685, 0.44))
     _heading(
         fig, title if title is not None else f"dose difference: {label_a} − {label_b}", plane, style, scale
     )

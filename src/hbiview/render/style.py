@@ -15,7 +15,9 @@ from hbiview.volume import Structure
 
 __all__ = [
     "DEFAULT_ISODOSE_PCT",
+    "LUNG_COLOR",
     "PATIENT_DIRECTIONS",
+    "SHELL_ISODOSE_PCT",
     "WINDOWS",
     "PlanLike",
     "classify_structure",
@@ -27,6 +29,10 @@ __all__ = [
 
 #: Default isodose levels, percent of the prescribed total dose.
 DEFAULT_ISODOSE_PCT: tuple[float, ...] = (50.0, 80.0, 95.0, 105.0)
+
+#: Isodose shells of the 3D scene: the irradiated volume (50 %) and the treated volume (95 %). Two nested
+#: translucent shells read at a glance; four hide each other.
+SHELL_ISODOSE_PCT: tuple[float, ...] = (50.0, 95.0)
 
 #: Fixed colour (RGB 0-1) of the usual isodose levels, percent of prescription -> colour. Cold to hot, so
 #: that the order of the levels reads at a glance; the same colours in 3D, slices and comparisons.
@@ -42,6 +48,20 @@ _ISODOSE_COLORS: dict[float, tuple[float, float, float]] = {
     105.0: (0.95, 0.10, 0.10),  # red
     110.0: (0.85, 0.00, 0.60),  # magenta
 }
+
+#: Hot end of the dose colour map above 110 %: magenta, dark plum, pink, white. Each 10 % step from 110 to
+#: 150 % then differs by at least 16 CIELAB units on the slices' colourwash (27 in full colour); the former
+#: straight magenta-to-pale-pink ramp gave 11 between 110 and 120 % (8 in full colour), hard to tell apart.
+_HOT_COLORS: dict[float, tuple[float, float, float]] = {
+    120.0: (0.55, 0.00, 0.40),  # dark plum
+    135.0: (1.00, 0.60, 0.85),  # pink
+    150.0: (1.00, 1.00, 1.00),  # white
+}
+
+#: Display colour of the lungs (outlines and 3D surfaces): a pale ice blue, far lighter than the 50 %
+#: isodose's saturated blue, so that a lung outline is never read as the 50 % line (the structures' own
+#: blues, e.g. (70, 130, 220), were within a few shades of it).
+LUNG_COLOR: tuple[float, float, float] = (0.78, 0.93, 1.00)
 
 #: CT window presets: name -> (level HU, width HU), the usual radiology values.
 WINDOWS: dict[str, tuple[float, float]] = {

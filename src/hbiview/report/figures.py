@@ -18,6 +18,7 @@ __all__ = [
     "dvh_figure",
     "figure_png",
     "shared_structures",
+    "text_overlaps",
 ]
 
 #: Line colours for plans in comparison plots (matplotlib's tab10, colour-blind friendlier than rainbow).
@@ -75,7 +76,7 @@ def _reference_lines(ax: Any, result: PlanResult) -> None:
         )
     mld = result.mean_lung_dose_gy
     ax.plot([mld], [0], marker="^", ms=8, color="#1f4e79", clip_on=False, zorder=5)
-    ax.annotate(
+    label = ax.annotate(
         f"MLD {mld:.2f} Gy",
         (mld, 0),
         xytext=(0, 9),
@@ -84,6 +85,52 @@ def _reference_lines(ax: Any, result: PlanResult) -> None:
         fontsize=7,
         color="#1f4e79",
     )
+    label.set_gid(_MOVABLE)
+
+
+#: gid of labels that :func:`_separate_labels` may move (the mean-lung-dose label beside its marker)
+_MOVABLE = "movable-label"
+#: where a movable label may go: offset (points) from its anchor and horizontal alignment, in order
+_PLACES = (((0, 9), "center"), ((6, 9), "left"), ((-6, 9), "right"), ((6, 30), "left"), ((-6, 30), "right"))
+
+
+def text_overlaps(fig: Any) -> list[tuple[str, str]]:
+    """Pairs of visible texts of ``fig`` whose boxes overlap (the figure is drawn first)."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [
+        (t.get_text(), t.get_window_extent(renderer))
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and t.figure is not None
+    ]
+    return [
+        (a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1 :] if box_a.overlaps(box_b)
+    ]
+
+
+def _separate_labels(ax: Any) -> None:
+    """Move each movable label of ``ax`` to the first of :data:`_PLACES` where it covers no other text.
+
+    The mean lung dose is often within a few tenths of a gray of the prescription: its label above the
+    marker then ran into the prescription line's label ("Rx 6 Gy" over "MLD 6.30 Gy").
+    """
+    from matplotlib.text import Text
+
+    fig = ax.figure
+    if fig.canvas is None or not hasattr(fig.canvas, "get_renderer"):
+        return
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in ax.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    for label in [t for t in texts if t.get_gid() == _MOVABLE]:
+        others = [t.get_window_extent(renderer) for t in texts if t is not label]
+        for offset, align in _PLACES:
+            label.set_position(offset)
+            label.set_horizontalalignment(align)
+            if not any(label.get_window_extent(renderer).overlaps(box) for box in others):
+                break
 
 
 def _style_axes(ax: Any, x_max: float, title: str, xlabel: str = "dose (Gy)", marrow: bool = False) -> None:
@@ -140,6 +187,7 @@ def draw_dvh(ax: Any, result: PlanResult, legend: bool = True) -> None:
     )
     if legend:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    _separate_labels(ax)
 
 
 def dvh_figure(result: PlanResult, width_in: float = 7.2, height_in: float = 4.4) -> Any:

@@ -25,6 +25,7 @@ BLUE = "#1f4e79"
 ROW_H = 0.2  # table row height, inches
 HEAD_H = 0.36  # table heading row height (two lines), inches
 DVH_H = 3.3  # height of a plan's DVH plot, inches
+DVH_MIN_H = 2.3  # the least height a DVH plot shrinks to, to fill a page, inches
 CAPTION_H = 0.35  # height of the caption under a DVH plot, inches
 PANEL_H = 2.9  # height of a row of comparison panels, inches
 
@@ -131,32 +132,38 @@ class _Pages:
         while len(self.running_title) > 1 and _text_width_in(self.running_title, 8) > room_in:
             self.running_title = self.running_title[:-2].rstrip() + "…"
 
-    def new_page(self) -> None:
+    def new_page(self, landscape: bool = False) -> Any:
+        """Start a page (A4 portrait, or landscape for a wide picture) with running head and footer."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         self.finish()
-        self.fig = Figure(figsize=(PAGE_W, PAGE_H))
-        FigureCanvasAgg(self.fig)
+        width, height = (PAGE_H, PAGE_W) if landscape else (PAGE_W, PAGE_H)
+        fig = Figure(figsize=(width, height))
+        FigureCanvasAgg(fig)
         self.number += 1
-        self.fig.text(MARGIN / PAGE_W, 1 - 0.38 / PAGE_H, self.running_title, fontsize=8, color="#777777")
-        self.fig.text(
-            1 - MARGIN / PAGE_W,
-            1 - 0.38 / PAGE_H,
+        fig.text(MARGIN / width, 1 - 0.38 / height, self.running_title, fontsize=8, color="#777777")
+        fig.text(
+            1 - MARGIN / width,
+            1 - 0.38 / height,
             f"hbiview {__version__} · {self.stamp}",
             fontsize=8,
             color="#777777",
             ha="right",
         )
-        self.fig.text(
+        fig.text(
             0.5,
-            0.3 / PAGE_H,
+            0.3 / height,
             f"page {self.number} · for comparison and teaching, not for clinical use",
             fontsize=7.5,
             color="#777777",
             ha="center",
         )
+        if landscape:
+            return fig
+        self.fig = fig
         self.y = PAGE_H - 0.65
+        return fig
 
     def finish(self) -> None:
         if self.fig is not None:
@@ -330,6 +337,13 @@ class _Pages:
                 cell.set_facecolor("#f8f8f8")
         self.y -= height + 0.2
 
+    def table_height(
+        self, headings: Sequence[str], rows: Sequence[Sequence[str]], font: float = 7.2
+    ) -> float:
+        """Height that :meth:`table` with a title takes when the table fits on the page, inches."""
+        layout = _table_layout(headings, list(rows), font, PAGE_W - 2 * MARGIN)
+        return 11 / 72 * 1.3 + 0.16 + layout.head_h + len(rows) * ROW_H + 0.2
+
     def axes(self, height_in: float, width_fraction: float = 0.72, keep_below_in: float = 0.0) -> Any:
         """Axes for a plot ``height_in`` tall; ``keep_below_in`` of what follows (a caption) stays with it."""
         self.need(height_in + 0.3 + keep_below_in)
@@ -370,10 +384,19 @@ class _Pages:
             self.y -= panel_h
 
     def image(self, png: bytes, caption: str) -> None:
+        """A picture and its caption; a wide one (3:2 and wider) fills a landscape page of its own.
+
+        On a portrait page a 1920 px wide comparison is printed at 270 px per inch, so its 18-20 px labels
+        came out at about 5 pt (3 pt at the former 1800 x 800 and 15 px); across a landscape page they
+        print at 180 px per inch, 7-8 pt.
+        """
         from matplotlib.image import imread
 
         data = imread(io.BytesIO(png), format="png")
         h_px, w_px = data.shape[:2]
+        if w_px >= 1.5 * h_px:
+            self._landscape_image(data, caption)
+            return
         width = PAGE_W - 2 * MARGIN
         height = min(width * h_px / w_px, PAGE_H - 2.2)
         width = height * w_px / h_px
@@ -384,6 +407,31 @@ class _Pages:
         ax.axis("off")
         self.y -= height + 0.05
         self.paragraph(caption, size=8, colour="#555555")
+
+    def _landscape_image(self, data: Any, caption: str) -> None:
+        """A landscape page holding one wide picture as large as the margins allow, caption below."""
+        h_px, w_px = data.shape[:2]
+        page_w, page_h = PAGE_H, PAGE_W
+        caption_lines = textwrap.wrap(caption, width=150)
+        room_h = page_h - 1.3 - len(caption_lines) * 9 / 72 * 1.35
+        width = min(page_w - 2 * MARGIN, room_h * w_px / h_px)
+        height = width * h_px / w_px
+        fig = self.new_page(landscape=True)
+        top = page_h - 0.6
+        left = (page_w - width) / 2
+        ax = fig.add_axes((left / page_w, (top - height) / page_h, width / page_w, height / page_h))
+        ax.imshow(data, interpolation="none")  # "none": embedded at its own pixels, not resampled to 100 dpi
+        ax.axis("off")
+        fig.text(
+            (page_w - width) / 2 / page_w,
+            (top - height - 0.08) / page_h,
+            "\n".join(caption_lines),
+            fontsize=9,
+            color="#555555",
+            va="top",
+            linespacing=1.35,
+        )
+        self.pdf.savefig(fig)
 
 
 def write_pdf(
@@ -411,19 +459,37 @@ def write_pdf(
                 size=9,
             )
             for result in results:
-                # a plan starts on the page in hand when its heading, summary and DVH plot fit there, or
-                # when its heading and summary fit on a page still half empty; else on a new page
+                # a plan starts on the page in hand when its heading and summary fit there, or 2 inches of
+                # them (the summary goes on over the page); what follows fills the rest (a table, or a
+                # smaller DVH plot); else on a new page
                 text_h = 14 / 72 * 1.3 + 0.23 + pages.key_values_height(summary_lines(result))
                 if result.lung_assessment is not None:
                     text_h += pages.paragraph_height(result.lung_assessment.text)
                 room = pages.y - 0.7 if pages.fig is not None else 0.0
-                if not (room >= text_h + DVH_H + 0.3 + CAPTION_H or (room >= max(text_h, PAGE_H / 2 - 0.7))):
+                if room < min(text_h, 2.0):
                     pages.new_page()
                 pages.heading(result.label, size=14)
                 pages.key_values(summary_lines(result))
                 if result.lung_assessment is not None:
                     pages.paragraph(result.lung_assessment.text, size=8.5, box="#fff8e5")
-                draw_dvh(pages.axes(DVH_H, keep_below_in=CAPTION_H), result)
+                tables = [(display_table(result), "Dose-volume metrics")]
+                marrow = marrow_table(result)
+                if marrow is not None:
+                    tables.append((marrow, "Active marrow"))
+                # a DVH plot that no longer fits (even shrunk) would leave the rest of the page blank: the
+                # tables that fit there come first (a short one before a longer one that does not), the
+                # plot follows on the next page
+                for table in list(tables):
+                    if pages.y - 0.7 >= DVH_MIN_H + 0.3 + CAPTION_H:
+                        break
+                    (headings, rows), name = table
+                    if pages.y - 0.7 >= pages.table_height(headings, rows):
+                        pages.table(headings, rows, title=name)
+                        tables.remove(table)
+                # the plot shrinks (to DVH_MIN_H at least) rather than leave the bottom of a page blank
+                room = pages.y - 0.7 - 0.3 - CAPTION_H
+                dvh_h = DVH_H if room >= DVH_H or room < DVH_MIN_H else room
+                draw_dvh(pages.axes(dvh_h, keep_below_in=CAPTION_H), result)
                 if any(h.weighted_fraction is not None for h in result.dvhs.values()):
                     pages.y -= 0.02
                     pages.paragraph(
@@ -432,10 +498,8 @@ def write_pdf(
                         size=7.5,
                         colour="#555555",
                     )
-                pages.table(*display_table(result), title="Dose-volume metrics")
-                marrow = marrow_table(result)
-                if marrow is not None:
-                    pages.table(*marrow, title="Active marrow")
+                for (headings, rows), name in tables:
+                    pages.table(headings, rows, title=name)
             if len(results) > 1:
                 names = shared_structures(results)
                 pages.need(14 / 72 * 1.3 + 0.23 + (PANEL_H if names else HEAD_H + 3 * ROW_H))
