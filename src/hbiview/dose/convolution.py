@@ -53,6 +53,11 @@ LAYER_DEPTHS_MM = np.array(
 )
 #: Densities at which the kernel's lateral spread is evaluated; voxels interpolate between them.
 DENSITY_LEVELS = (1.0, 0.5, 0.25)
+#: Lateral size (mm) of the mean density seen by the narrow (primary-electron) component: about the lateral
+#: range of the electrons in water.
+ELECTRON_LATERAL_MM = 10.0
+#: Lateral size (mm) of the mean density seen by the broad (photon-scatter) component.
+SCATTER_LATERAL_MM = 30.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,46 @@ class BevDose:
                 self.dose, self.bev_index(chunk), order=1, mode="constant", cval=0.0, prefilter=False
             )
         return out
+
+
+def _bin2(values: np.ndarray) -> np.ndarray:
+    """Mean of each 2 x 2 block of a 2D array with even sides (half the resolution)."""
+    ny, nx = values.shape
+    return values.reshape(ny // 2, 2, nx // 2, 2).mean(axis=(1, 3))
+
+
+def _lateral_mean(rho: np.ndarray, inside: np.ndarray, lateral_mm: float, pixel_mm: float) -> np.ndarray:
+    """Mean density over interior body voxels in a ``lateral_mm`` square across the ray (1 with none)."""
+    size = max(round(lateral_mm / pixel_mm), 1)
+    num = ndimage.uniform_filter(rho * inside, size=(1, size, size), mode="nearest")
+    den = ndimage.uniform_filter(inside, size=(1, size, size), mode="nearest")
+    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 1.0).astype(np.float32)
+
+
+def _upstream_mean(lateral: np.ndarray, mass_step: np.ndarray, reach_mm: float) -> np.ndarray:
+    """Mean of ``lateral`` over the mass upstream along each ray, weighted ``exp(-m / reach_mm)``.
+
+    ``m`` is the water-equivalent distance back to that mass (``mass_step`` holds density x step length per
+    BEV voxel), so in lung the reach covers ``1 / density`` times more tissue, as the scaling theorem says.
+    The photon-scatter kernel is stretched by ``1 / density`` where its energy travels through low density:
+    scatter reaching a point crossed the tissue within about the build-up length above it (the lateral
+    spread in lung, where the mean over that length is the local density), and was set in motion within the
+    scatter range above it (beyond lung, where that mean is still below water for several centimetres);
+    the engine takes the lower of the two means. Where a ray has met no tissue yet the mean is 1.
+    """
+    out = np.ones_like(lateral)
+    keep = np.exp(-mass_step / np.float32(2.0 * reach_mm))  # half a step's decay, applied twice
+    weighted = np.zeros(lateral.shape[1:], dtype=np.float32)
+    total = np.zeros_like(weighted)
+    for i in range(len(lateral)):
+        weighted *= keep[i]
+        total *= keep[i]
+        weighted += lateral[i] * mass_step[i]
+        total += mass_step[i]
+        out[i] = np.where(total > 1e-6, weighted / np.maximum(total, 1e-6), 1.0)
+        weighted *= keep[i]
+        total *= keep[i]
+    return out
 
 
 def _empty(beam: Beam) -> BevDose:
@@ -261,27 +306,31 @@ class ConvolutionEngine(DoseEngine):
         depth -= 0.5 * step
         del step
 
-        # 2. local density for the kernel's lateral spread: mean over body voxels within about 1 cm
+        # 2. the density each kernel component sees (lung; see _upstream_mean): the narrow (electron) part the
+        #    local density, the broad (photon-scatter) part the lower of two means over the mass upstream
+        rho_n = rho_b = None
         levels = [1.0]
-        rho_eff = None
         if heterogeneity:
-            # interior voxels only: partial-volume voxels on the skin must not look like lung
-            inside = ndimage.binary_erosion(rho > 0.05).astype(np.float32)
-            size = (
-                max(round(10.0 / dw), 1),
-                *(max(round(10.0 * SAD_MM / (float(w_mm.mean()) * du)), 1),) * 2,
-            )
-            num = ndimage.uniform_filter(rho * inside, size=size, mode="nearest")
-            den = ndimage.uniform_filter(inside, size=size, mode="nearest")
-            rho_eff = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 1.0).astype(np.float32)
-            del num, den, inside
-            low = float(rho_eff[rho > 0.05].min()) if np.any(rho > 0.05) else 1.0
-            levels = [lv for lv in DENSITY_LEVELS if lv >= low - 1e-6 or lv == DENSITY_LEVELS[0]]
-            if low < levels[-1] - 1e-6 and len(levels) < len(DENSITY_LEVELS):
-                levels = list(DENSITY_LEVELS[: len(levels) + 1])
-            if low > 0.95:
-                levels = [1.0]
-                rho_eff = None
+            body = rho > 0.05
+            if np.any(body & (rho < 0.95)):
+                mass_step = rho * (dw * path)[None, :, :]
+                # interior voxels only: partial-volume voxels on the skin must not look like lung
+                inside = ndimage.binary_erosion(body).astype(np.float32)
+                pixel_mm = du * float(w_mm.mean()) / SAD_MM
+                rho_n = _lateral_mean(rho, inside, ELECTRON_LATERAL_MM, pixel_mm)
+                lateral = _lateral_mean(rho, inside, SCATTER_LATERAL_MM, pixel_mm)
+                rho_b = np.minimum(
+                    _upstream_mean(lateral, mass_step, kernel.buildup_length_mm()),
+                    _upstream_mean(lateral, mass_step, kernel.scatter_range_mm()),
+                )
+                del mass_step, inside, lateral
+                low = float(min(rho_n[body].min(), rho_b[body].min()))
+                levels = [lv for lv in DENSITY_LEVELS if lv >= low - 1e-6]
+                if low < levels[-1] - 1e-6 and len(levels) < len(DENSITY_LEVELS):
+                    levels.append(DENSITY_LEVELS[len(levels)])
+                if len(levels) == 1:
+                    rho_n = rho_b = None
+            del body
 
         # 3. fluence on a padded plane and its transform
         max_depth = float(depth.max())
@@ -291,9 +340,10 @@ class ConvolutionEngine(DoseEngine):
         )
         w_surface = self._axis_surface(w_mm, rho)
         pad = int(np.ceil(self.reach_mm * SAD_MM / (w_surface * du)))
+        # even sizes whose halves are fast too: the broad (photon-scatter) corrections use a 2x coarser grid
         shape = (
-            scipy.fft.next_fast_len(len(v_mm) + 2 * pad, real=True),
-            scipy.fft.next_fast_len(len(u_mm) + 2 * pad, real=True),
+            2 * scipy.fft.next_fast_len((len(v_mm) + 2 * pad + 1) // 2, real=True),
+            2 * scipy.fft.next_fast_len((len(u_mm) + 2 * pad + 1) // 2, real=True),
         )
         pu = u_mm[0] - pad * du + np.arange(shape[1]) * du
         pv = v_mm[0] - pad * du + np.arange(shape[0]) * du
@@ -301,20 +351,50 @@ class ConvolutionEngine(DoseEngine):
         spectrum = scipy.fft.rfft2(fluence, workers=self.workers)
         # off-axis horns, smaller with depth (off-axis softening): fluence x (1 + h(z) (r / 100 mm)^2)
         r2 = (np.minimum(np.hypot(pu[None, :], pv[:, None]), quality.horn_radius_mm) / 100.0) ** 2
-        horn_spectrum = scipy.fft.rfft2(fluence * r2, workers=self.workers)
+        horned = fluence * r2
+        horn_spectrum = scipy.fft.rfft2(horned, workers=self.workers)
         del r2
         broad_layers = kernel.broad_beam(layers)
-        ratio = np.empty((len(levels), len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
         crop = (slice(pad, pad + len(v_mm)), slice(pad, pad + len(u_mm)))
-        for m, level in enumerate(levels):
-            for k, z in enumerate(layers):
-                pixel = du * (w_surface + z) / SAD_MM
-                transfer = kernel.transfer(float(z), pixel, shape, density=level)
-                horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
-                conv = scipy.fft.irfft2(
-                    (spectrum + horn * horn_spectrum) * transfer, s=shape, workers=self.workers
+        ratio = np.empty((len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
+        # differences from water of the narrow and broad components at each lower density level
+        lower = levels[1:]
+        d_narrow = np.empty((len(lower), len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
+        d_broad = np.empty_like(d_narrow)
+        if lower:
+            half = (shape[0] // 2, shape[1] // 2)
+            spectrum_c = scipy.fft.rfft2(_bin2(fluence), workers=self.workers)
+            horn_c = scipy.fft.rfft2(_bin2(horned), workers=self.workers)
+            # fine pixel centre j lies at coarse coordinate (j - 0.5) / 2
+            cy = (np.arange(crop[0].start, crop[0].stop) - 0.5) / 2.0
+            cx = (np.arange(crop[1].start, crop[1].stop) - 0.5) / 2.0
+            fine_from_coarse = np.meshgrid(cy, cx, indexing="ij")
+        del horned
+        for k, z in enumerate(layers):
+            pixel = du * (w_surface + z) / SAD_MM
+            horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
+            incident = spectrum + horn * horn_spectrum
+            transfer = kernel.transfer(float(z), pixel, shape)
+            conv = scipy.fft.irfft2(incident * transfer, s=shape, workers=self.workers)
+            ratio[k] = conv[crop] / broad_layers[k]
+            if not lower:
+                continue
+            water_narrow = kernel.transfer(float(z), pixel, shape, part="narrow")
+            water_broad = kernel.transfer(float(z), 2 * pixel, half, part="broad")
+            source_c = spectrum_c + horn * horn_c
+            for m, level in enumerate(lower):
+                t_n = kernel.transfer(float(z), pixel, shape, density=level, part="narrow") - water_narrow
+                conv = scipy.fft.irfft2(incident * t_n, s=shape, workers=self.workers)
+                d_narrow[m, k] = conv[crop] / broad_layers[k]
+                t_b = kernel.transfer(float(z), 2 * pixel, half, broad_density=level, part="broad")
+                t_b -= water_broad
+                conv_c = scipy.fft.irfft2(source_c * t_b, s=half, workers=self.workers)
+                d_broad[m, k] = (
+                    ndimage.map_coordinates(
+                        conv_c, fine_from_coarse, order=1, mode="nearest", prefilter=False
+                    )
+                    / broad_layers[k]
                 )
-                ratio[m, k] = conv[crop] / broad_layers[k]
 
         # 4. each BEV voxel: interpolate between depth layers (and density levels)
         k = np.clip(np.searchsorted(layers, depth, side="right") - 1, 0, len(layers) - 2)
@@ -322,32 +402,31 @@ class ConvolutionEngine(DoseEngine):
         frac_z = np.clip((depth - z0) / (layers[k + 1] - z0).astype(np.float32), 0.0, 1.0)
         del z0
         jv, ju = np.ogrid[: len(v_mm), : len(u_mm)]
+        shape_ratio = ratio[k, jv, ju]
+        shape_ratio += frac_z * (ratio[k + 1, jv, ju] - shape_ratio)
+        if lower and rho_n is not None and rho_b is not None:
+            # only the voxels whose components see less than water density get the corrections
+            where = np.nonzero((rho_n < 0.995) | (rho_b < 0.995))
+            kk, fz = k[where], frac_z[where]
 
-        def at_level(m: int, where: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
-            if where is None:
-                lower = ratio[m][k, jv, ju]
-                upper = ratio[m][k + 1, jv, ju]
-                return lower + frac_z * (upper - lower)
-            kk = k[where]
-            lower = ratio[m][kk, where[1], where[2]]
-            upper = ratio[m][kk + 1, where[1], where[2]]
-            return lower + frac_z[where] * (upper - lower)
+            def layer_value(table: np.ndarray) -> np.ndarray:
+                below = table[kk, where[1], where[2]]
+                return below + fz * (table[kk + 1, where[1], where[2]] - below)
 
-        shape_ratio = at_level(0)  # water everywhere first
-        if len(levels) > 1 and rho_eff is not None:
-            # then the few voxels in low density: interpolate between the density levels there only
-            ascending = np.asarray(levels[::-1], dtype=np.float32)
-            where = np.nonzero(rho_eff < ascending[-1])
-            r = np.clip(rho_eff[where], ascending[0], ascending[-1])
-            j = np.clip(np.searchsorted(ascending, r, side="right") - 1, 0, len(levels) - 2)
-            t = (r - ascending[j]) / (ascending[j + 1] - ascending[j])
-            by_level = [at_level(len(levels) - 1 - i, where) for i in range(len(levels))]  # ascending density
-            value = np.zeros_like(r)
-            for i in range(len(levels) - 1):
-                sel = j == i
-                value[sel] = (1 - t[sel]) * by_level[i][sel] + t[sel] * by_level[i + 1][sel]
-            shape_ratio[where] = value
-            del by_level, value, where
+            ascending = np.asarray([*lower[::-1], 1.0], dtype=np.float32)
+            for table, rho_c in ((d_narrow, rho_n), (d_broad, rho_b)):
+                by_level = [layer_value(table[m]) for m in range(len(lower))][::-1]  # ascending density
+                by_level.append(np.zeros(len(kk), dtype=np.float32))  # water: no difference
+                r = np.clip(rho_c[where], ascending[0], ascending[-1])
+                j = np.clip(np.searchsorted(ascending, r, side="right") - 1, 0, len(ascending) - 2)
+                t = (r - ascending[j]) / (ascending[j + 1] - ascending[j])
+                value = np.zeros_like(r)
+                for i in range(len(ascending) - 1):
+                    sel = j == i
+                    value[sel] = (1 - t[sel]) * by_level[i][sel] + t[sel] * by_level[i + 1][sel]
+                shape_ratio[where] += value
+            del where, kk, fz
+        del d_narrow, d_broad, rho_n, rho_b
         if quality.contamination_gy > 0:
             sigma_px = quality.contamination_sigma_mm / du
             fy = scipy.fft.fftfreq(shape[0])[:, None]
