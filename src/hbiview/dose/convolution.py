@@ -42,10 +42,11 @@ from scipy import ndimage
 from hbiview.dose.beam_quality import beam_quality, calibration_gy_per_unit, kernel_for_energy
 from hbiview.dose.engine import DoseEngine, register_engine
 from hbiview.dose.fluence import fluence_map
+from hbiview.dose.out_of_field import out_of_field_fluence
 from hbiview.geometry import Geometry
 from hbiview.plans import SAD_MM, Beam
 
-__all__ = ["BevDose", "ConvolutionEngine"]
+__all__ = ["BevDose", "ConvolutionEngine", "NearFarDose"]
 
 #: Water-equivalent depths (mm) at which the kernel convolution is evaluated (dense in the build-up).
 LAYER_DEPTHS_MM = np.array(
@@ -100,13 +101,21 @@ class BevDose:
         iu = (a * (SAD_MM / safe) - self.u0_mm) / self.du_mm
         return np.stack([iw, iv, iu])
 
-    def at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
-        """Dose (Gy per unit weight) at voxel indices ``(n, 3)`` of ``geometry`` (faster than :meth:`at`)."""
+    def wab_at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
+        """Distance along the axis, field x and y (``(n, 3)``, mm) of voxel indices of ``geometry``."""
         basis = np.stack([self.d, self.u_hat, self.v_hat])  # rows: w, a, b
         matrix = basis @ geometry.affine[:3, :3]
         offset = basis @ (geometry.affine[:3, 3] - self.source)
-        wab = np.asarray(index, dtype=np.float64) @ matrix.T + offset
-        coords = self._from_wab(wab[:, 0], wab[:, 1], wab[:, 2])
+        return np.asarray(index, dtype=np.float64) @ matrix.T + offset
+
+    def coords_at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
+        """Fractional BEV indices ``(3, n)`` of voxel indices ``(n, 3)`` of ``geometry``."""
+        wab = self.wab_at_indices(geometry, index)
+        return self._from_wab(wab[:, 0], wab[:, 1], wab[:, 2])
+
+    def at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
+        """Dose (Gy per unit weight) at voxel indices ``(n, 3)`` of ``geometry`` (faster than :meth:`at`)."""
+        coords = self.coords_at_indices(geometry, index)
         return ndimage.map_coordinates(self.dose, coords, order=1, mode="constant", cval=0.0, prefilter=False)
 
     def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
@@ -136,6 +145,66 @@ class BevDose:
                 self.dose, self.bev_index(chunk), order=1, mode="constant", cval=0.0, prefilter=False
             )
         return out
+
+
+@dataclass(frozen=True)
+class NearFarDose:
+    """A beam's dose on a fine grid near the field and a coarse one over the rest of the body.
+
+    Points inside the near grid read it; all others read the far grid (the out-of-field dose: phantom scatter
+    tail, head scatter, jaw transmission, leakage).
+    """
+
+    near: BevDose
+    far: BevDose
+
+    def _combine(self, near_coords: np.ndarray, far_coords: np.ndarray) -> np.ndarray:
+        out = ndimage.map_coordinates(
+            self.far.dose, far_coords, order=1, mode="constant", cval=0.0, prefilter=False
+        )
+        top = np.asarray(self.near.dose.shape, dtype=np.float64)[:, None] - 1.0
+        inside = np.all((near_coords >= 0.0) & (near_coords <= top), axis=0)
+        if np.any(inside):
+            out[inside] = ndimage.map_coordinates(
+                self.near.dose, near_coords[:, inside], order=1, mode="constant", cval=0.0, prefilter=False
+            )
+        return out
+
+    def at(self, points_lps_mm: np.ndarray) -> np.ndarray:
+        """Dose (Gy per unit weight) at ``(n, 3)`` LPS points."""
+        pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
+        out = np.empty(len(pts), dtype=np.float32)
+        for start in range(0, len(pts), 2_000_000):
+            chunk = pts[start : start + 2_000_000]
+            out[start : start + len(chunk)] = self._combine(
+                self.near.bev_index(chunk), self.far.bev_index(chunk)
+            )
+        return out
+
+    def at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
+        """Dose (Gy per unit weight) at voxel indices ``(n, 3)`` of ``geometry``."""
+        wab = self.near.wab_at_indices(geometry, index)  # both grids share the beam's frame
+        w, a, b = wab[:, 0], wab[:, 1], wab[:, 2]
+        return self._combine(self.near._from_wab(w, a, b), self.far._from_wab(w, a, b))
+
+    def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """LPS bounding box of both grids."""
+        (a, b), (c, d) = self.near.bounds_lps_mm(), self.far.bounds_lps_mm()
+        return np.minimum(a, c), np.maximum(b, d)
+
+
+def _linear_weights(start: int, stop: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower coarse index and weight of fine pixels ``start..stop-1`` (coarse = 2 x 2 bins of fine)."""
+    c = np.clip((np.arange(start, stop) - 0.5) / 2.0, 0.0, n_coarse - 1.0)
+    lower = np.minimum(np.floor(c).astype(np.intp), n_coarse - 2)
+    return lower, (c - lower).astype(np.float32)
+
+
+def _upsample(coarse: np.ndarray, weights: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Linear interpolation of a coarse 2D array at fine pixels (weights from :func:`_linear_weights`)."""
+    (iy, wy), (ix, wx) = weights
+    rows = coarse[iy] * (1.0 - wy)[:, None] + coarse[iy + 1] * wy[:, None]
+    return rows[:, ix] * (1.0 - wx)[None, :] + rows[:, ix + 1] * wx[None, :]
 
 
 def _bin2(values: np.ndarray) -> np.ndarray:
@@ -190,24 +259,36 @@ class ConvolutionEngine(DoseEngine):
     Parameters
     ----------
     margin_mm
-        How far beyond the jaws (mm at the isocentre plane) dose is computed; beyond it the scatter tail is
-        cut (at 80 mm from the edge it is about 1 % of the central dose for large fields).
+        How far beyond the jaws (mm at the isocentre plane) dose is computed at full resolution. Beyond it,
+        over the rest of the body, the dose (phantom scatter tail, head scatter, jaw transmission, leakage) is
+        computed on a coarser grid, ``far_factor`` times the resolution across the beam.
     reach_mm
         Zero padding around the BEV plane for the FFT (physical mm), so that kernel tails do not wrap.
     workers
         Threads for scipy.fft.
+    far_factor
+        Coarsening of the out-of-field grid across the beam (and half of it along the beam).
     """
 
     name = "convolution"
 
-    def __init__(self, margin_mm: float = 80.0, reach_mm: float = 250.0, workers: int = 2) -> None:
+    def __init__(
+        self, margin_mm: float = 80.0, reach_mm: float = 250.0, workers: int = 2, far_factor: int = 4
+    ) -> None:
         self.margin_mm = margin_mm
         self.reach_mm = reach_mm
         self.workers = workers
+        self.far_factor = far_factor
 
     # ------------------------------------------------------------------ geometry of the BEV grid
     def _bev_grid(
-        self, beam: Beam, geometry: Geometry, density: np.ndarray, resolution_mm: float
+        self,
+        beam: Beam,
+        geometry: Geometry,
+        density: np.ndarray,
+        resolution_mm: float,
+        margin_mm: float,
+        depth_step_mm: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         source, d, u_hat, v_hat = beam.frame()
         inside = (
@@ -227,8 +308,8 @@ class ConvolutionEngine(DoseEngine):
             w = np.maximum(w, 1.0)
         pu = (rel @ u_hat) * SAD_MM / w
         pv = (rel @ v_hat) * SAD_MM / w
-        hx = beam.field_mm[0] / 2 + self.margin_mm
-        hy = beam.field_mm[1] / 2 + self.margin_mm
+        hx = beam.field_mm[0] / 2 + margin_mm
+        hy = beam.field_mm[1] / 2 + margin_mm
         u_lo, u_hi = max(-hx, pu.min()), min(hx, pu.max())
         v_lo, v_hi = max(-hy, pv.min()), min(hy, pv.max())
         if u_lo >= u_hi or v_lo >= v_hi:
@@ -240,7 +321,7 @@ class ConvolutionEngine(DoseEngine):
         nv = int(np.ceil((v_hi - v_lo) / du)) + 3
         u_mm = (u_lo + u_hi) / 2 + (np.arange(nu) - (nu - 1) / 2) * du
         v_mm = (v_lo + v_hi) / 2 + (np.arange(nv) - (nv - 1) / 2) * du
-        dw = resolution_mm
+        dw = resolution_mm if depth_step_mm is None else depth_step_mm
         nw = int(np.ceil((w_hi - w_lo) / dw)) + 3
         w_mm = w_lo - dw + np.arange(nw) * dw
         return w_mm, v_mm, u_mm
@@ -286,11 +367,48 @@ class ConvolutionEngine(DoseEngine):
         resolution_mm: float,
         heterogeneity: bool,
     ) -> BevDose:
-        """Dose of ``beam`` on its BEV grid (see the module docstring for the model)."""
+        """Dose of ``beam``: its BEV grid near the field, plus a coarser one over the rest of the body."""
+        near = self._grid_dose(beam, density, geometry, resolution_mm, heterogeneity, self.margin_mm)
+        far_grid = self._bev_grid(
+            beam,
+            geometry,
+            density,
+            resolution_mm * self.far_factor,
+            np.inf,
+            resolution_mm * self.far_factor / 2,
+        )
+        if far_grid is None or near.dose.size <= 1:
+            return near
+        # the far grid is needed only when the body reaches beyond the near grid across the beam
+        u_far, v_far = far_grid[2], far_grid[1]
+        u_near = (near.u0_mm, near.u0_mm + (near.dose.shape[2] - 1) * near.du_mm)
+        v_near = (near.v0_mm, near.v0_mm + (near.dose.shape[1] - 1) * near.du_mm)
+        if (
+            u_far[0] >= u_near[0]
+            and u_far[-1] <= u_near[1]
+            and v_far[0] >= v_near[0]
+            and v_far[-1] <= v_near[1]
+        ):
+            return near
+        far = self._grid_dose(beam, density, geometry, resolution_mm, heterogeneity, np.inf, grid=far_grid)
+        return NearFarDose(near, far)
+
+    def _grid_dose(
+        self,
+        beam: Beam,
+        density: np.ndarray,
+        geometry: Geometry,
+        resolution_mm: float,
+        heterogeneity: bool,
+        margin_mm: float,
+        grid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> BevDose:
+        """Dose of ``beam`` on one BEV grid (see the module docstring for the model)."""
         quality = beam_quality(beam.energy)
         kernel = kernel_for_energy(beam.energy)
         calibration = calibration_gy_per_unit(beam.energy)
-        grid = self._bev_grid(beam, geometry, density, resolution_mm)
+        if grid is None:
+            grid = self._bev_grid(beam, geometry, density, resolution_mm, margin_mm)
         if grid is None:
             return _empty(beam)
         w_mm, v_mm, u_mm = grid
@@ -347,11 +465,14 @@ class ConvolutionEngine(DoseEngine):
         )
         pu = u_mm[0] - pad * du + np.arange(shape[1]) * du
         pv = v_mm[0] - pad * du + np.arange(shape[0]) * du
-        fluence = fluence_map(beam, pu, pv, source_sigma_mm=quality.source_sigma_mm)
+        primary = fluence_map(beam, pu, pv, source_sigma_mm=quality.source_sigma_mm)
+        # plus head scatter, jaw transmission and leakage behind the jaws (hbiview.dose.out_of_field)
+        fluence = primary + out_of_field_fluence(beam, pu, pv, primary)
         spectrum = scipy.fft.rfft2(fluence, workers=self.workers)
         # off-axis horns, smaller with depth (off-axis softening): fluence x (1 + h(z) (r / 100 mm)^2)
         r2 = (np.minimum(np.hypot(pu[None, :], pv[:, None]), quality.horn_radius_mm) / 100.0) ** 2
-        horned = fluence * r2
+        horned = primary * r2
+        del primary
         horn_spectrum = scipy.fft.rfft2(horned, workers=self.workers)
         del r2
         broad_layers = kernel.broad_beam(layers)
@@ -365,21 +486,19 @@ class ConvolutionEngine(DoseEngine):
             half = (shape[0] // 2, shape[1] // 2)
             spectrum_c = scipy.fft.rfft2(_bin2(fluence), workers=self.workers)
             horn_c = scipy.fft.rfft2(_bin2(horned), workers=self.workers)
-            # fine pixel centre j lies at coarse coordinate (j - 0.5) / 2
-            cy = (np.arange(crop[0].start, crop[0].stop) - 0.5) / 2.0
-            cx = (np.arange(crop[1].start, crop[1].stop) - 0.5) / 2.0
-            fine_from_coarse = np.meshgrid(cy, cx, indexing="ij")
+            # fine pixel centre j lies at coarse coordinate (j - 0.5) / 2: separable linear interpolation
+            upsample = [_linear_weights(crop[a].start, crop[a].stop, half[a]) for a in (0, 1)]
         del horned
         for k, z in enumerate(layers):
             pixel = du * (w_surface + z) / SAD_MM
             horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
             incident = spectrum + horn * horn_spectrum
-            transfer = kernel.transfer(float(z), pixel, shape)
+            water_narrow = kernel.transfer(float(z), pixel, shape, part="narrow")
+            transfer = water_narrow + kernel.transfer(float(z), pixel, shape, part="broad")
             conv = scipy.fft.irfft2(incident * transfer, s=shape, workers=self.workers)
             ratio[k] = conv[crop] / broad_layers[k]
             if not lower:
                 continue
-            water_narrow = kernel.transfer(float(z), pixel, shape, part="narrow")
             water_broad = kernel.transfer(float(z), 2 * pixel, half, part="broad")
             source_c = spectrum_c + horn * horn_c
             for m, level in enumerate(lower):
@@ -389,12 +508,7 @@ class ConvolutionEngine(DoseEngine):
                 t_b = kernel.transfer(float(z), 2 * pixel, half, broad_density=level, part="broad")
                 t_b -= water_broad
                 conv_c = scipy.fft.irfft2(source_c * t_b, s=half, workers=self.workers)
-                d_broad[m, k] = (
-                    ndimage.map_coordinates(
-                        conv_c, fine_from_coarse, order=1, mode="nearest", prefilter=False
-                    )
-                    / broad_layers[k]
-                )
+                d_broad[m, k] = _upsample(conv_c, upsample) / broad_layers[k]
 
         # 4. each BEV voxel: interpolate between depth layers (and density levels)
         k = np.clip(np.searchsorted(layers, depth, side="right") - 1, 0, len(layers) - 2)
