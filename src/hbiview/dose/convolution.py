@@ -39,9 +39,10 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from hbiview.dose.beam_quality import beam_quality, calibration_gy_per_unit, kernel_for_energy
+from hbiview.dose.beam_quality import BeamQuality, beam_quality, calibration_gy_per_unit, kernel_for_energy
 from hbiview.dose.engine import DoseEngine, register_engine
 from hbiview.dose.fluence import fluence_map
+from hbiview.dose.kernel import PencilKernel
 from hbiview.dose.out_of_field import out_of_field_fluence
 from hbiview.geometry import Geometry
 from hbiview.plans import SAD_MM, Beam
@@ -54,6 +55,8 @@ LAYER_DEPTHS_MM = np.array(
 )
 #: Densities at which the kernel's lateral spread is evaluated; voxels interpolate between them.
 DENSITY_LEVELS = (1.0, 0.5, 0.25)
+#: Spacing (mm along the beam) of the levels where the scatter missing beside narrow body parts is computed.
+MISSING_TISSUE_STEP_MM = 20.0
 #: Lateral size (mm) of the mean density seen by the narrow (primary-electron) component: about the lateral
 #: range of the electrons in water.
 ELECTRON_LATERAL_MM = 10.0
@@ -483,11 +486,13 @@ class ConvolutionEngine(DoseEngine):
         d_narrow = np.empty((len(lower), len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
         d_broad = np.empty_like(d_narrow)
         if lower:
-            half = (shape[0] // 2, shape[1] // 2)
             spectrum_c = scipy.fft.rfft2(_bin2(fluence), workers=self.workers)
             horn_c = scipy.fft.rfft2(_bin2(horned), workers=self.workers)
-            # fine pixel centre j lies at coarse coordinate (j - 0.5) / 2: separable linear interpolation
-            upsample = [_linear_weights(crop[a].start, crop[a].stop, half[a]) for a in (0, 1)]
+        half = (shape[0] // 2, shape[1] // 2)
+        upsample = [_linear_weights(crop[a].start, crop[a].stop, half[a]) for a in (0, 1)]
+        missing = self._missing_tissue(
+            kernel, quality, rho, depth, fluence, horned, crop, shape, du, w_surface, dw
+        )
         del horned
         for k, z in enumerate(layers):
             pixel = du * (w_surface + z) / SAD_MM
@@ -541,6 +546,18 @@ class ConvolutionEngine(DoseEngine):
                 shape_ratio[where] += value
             del where, kk, fz
         del d_narrow, d_broad, rho_n, rho_b
+        if missing is not None:
+            # 5. no photon scatter from pencils that cross no tissue at this level (narrow body parts)
+            samples, values = missing
+            for i in range(len(w_mm)):
+                j = int(np.clip(np.searchsorted(samples, i, side="right") - 1, 0, len(samples) - 1))
+                if j + 1 < len(samples):
+                    t = np.float32((i - samples[j]) / (samples[j + 1] - samples[j]))
+                    shape_ratio[i] -= _upsample((1 - t) * values[j] + t * values[j + 1], upsample)
+                else:
+                    shape_ratio[i] -= _upsample(values[j], upsample)
+            np.maximum(shape_ratio, 0.0, out=shape_ratio)
+            del values
         if quality.contamination_gy > 0:
             sigma_px = quality.contamination_sigma_mm / du
             fy = scipy.fft.fftfreq(shape[0])[:, None]
@@ -575,6 +592,63 @@ class ConvolutionEngine(DoseEngine):
             float(v_mm[0]),
             du,
         )
+
+    def _missing_tissue(
+        self,
+        kernel: PencilKernel,
+        quality: BeamQuality,
+        rho: np.ndarray,
+        depth: np.ndarray,
+        fluence: np.ndarray,
+        horned: np.ndarray,
+        crop: tuple[slice, slice],
+        shape: tuple[int, int],
+        du: float,
+        w_surface: float,
+        dw: float,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The photon-scatter part of the kernel that pencils through air beside the body would give.
+
+        The Nyholm kernel is for a semi-infinite phantom: every pencil of the field scatters into every other.
+        Where the body is narrower than the field (neck, arms, legs, the flanks of the trunk) the pencils
+        beside it cross no tissue at that level and scatter nothing. At every :data:`MISSING_TISSUE_STEP_MM`
+        along the beam, this convolves the fluence of the pencils outside the body at that level with the
+        kernel's broad component at the level's radiological depth (2x coarser grid) and returns it as a ratio
+        to the broad-beam dose, to be subtracted (the narrow, electron, part reaches only millimetres).
+
+        Returns
+        -------
+        tuple or None
+            BEV slice indices sampled and the ``(n, ny // 2, nx // 2)`` coarse ratios there; ``None`` if every
+            level with tissue is covered by tissue wherever the field has fluence.
+        """
+        body = rho > 0.05
+        has_body = np.flatnonzero(body.any(axis=(1, 2)))
+        if has_body.size == 0:
+            return None
+        step = max(round(MISSING_TISSUE_STEP_MM / dw), 1)
+        samples = np.unique(np.r_[has_body[0] : has_body[-1] + 1 : step, has_body[-1]])
+        half = (shape[0] // 2, shape[1] // 2)
+        values = np.zeros((len(samples), *half), dtype=np.float32)
+        air = np.ones(shape, dtype=np.float32)
+        any_missing = False
+        for n, i in enumerate(samples):
+            inside = body[i]
+            if not inside.any():
+                continue
+            z = float(np.median(depth[i][inside]))
+            horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
+            air[crop] = ~inside
+            outside = (fluence + horn * horned) * air
+            if float(outside[crop].max(initial=0.0)) < 1e-3 and float(outside.max()) < 1e-3:
+                continue
+            any_missing = True
+            pixel = du * (w_surface + z) / SAD_MM
+            transfer = kernel.transfer(z, 2 * pixel, half, part="broad")
+            spectrum = scipy.fft.rfft2(_bin2(outside), workers=self.workers)
+            conv = scipy.fft.irfft2(spectrum * transfer, s=half, workers=self.workers)
+            values[n] = conv / float(kernel.broad_beam(z))
+        return (samples, values) if any_missing else None
 
     @staticmethod
     def _axis_surface(w_mm: np.ndarray, rho: np.ndarray) -> float:
