@@ -13,12 +13,20 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
    is made narrower (:data:`hbiview.dose.kernel.BUILDUP_NARROWING`): electrons reaching a shallow depth
    have had less path to spread sideways, which the measured shallow profiles show. Each convolution is
    stored as a ratio to the broad-beam dose at that depth, which varies slowly with depth.
-4. **Density scaling**: the same is done with the kernel's lateral spread scaled by ``1 / density`` for a
-   few densities below water (0.5 and 0.25); each BEV voxel interpolates between them at the mean density
-   of its surroundings (about 1 cm). In lung the kernel widens, so narrow fields lose dose at their
-   centre, which simple pencil-beam engines miss (the known overestimate in lung).
-5. **Dose** at a BEV voxel = broad-beam depth dose at its radiological depth x the interpolated ratio x the
+4. **Density scaling** (lung): the same is done with the kernel's lateral spread scaled by ``1 / density``
+   for a few densities below water (0.5 and 0.25), separately for the narrow (primary-electron) part and the
+   broad (photon-scatter) part (on a 2x coarser grid); each BEV voxel interpolates between them at the density
+   each part sees: the local mean over about 1 cm across the ray for the electrons, and for the photon scatter
+   the lower of two mass-weighted means upstream along the ray (over the kernel's build-up length and over its
+   scatter range 1/b; see :func:`_upstream_mean`). Narrow fields lose dose inside and just behind lung, as
+   EGSnrc Monte Carlo shows (``tests/dose/test_lung_montecarlo.py``).
+5. **Missing tissue**: every 20 mm along the beam, the photon-scatter part that pencils passing beside the
+   body at that level would give is subtracted (narrow body parts, finite phantoms).
+6. **Dose** at a BEV voxel = broad-beam depth dose at its radiological depth x the interpolated ratio x the
    inverse square ``(1000 / w)^2`` x the calibration (1 unit = 1 Gy at dmax, 10 x 10 cm, SSD 1000 mm).
+7. **Out of the field**: the fluence carries head scatter, jaw transmission and leakage behind the jaws
+   (:mod:`hbiview.dose.out_of_field`); beyond ``margin_mm`` from the jaws the whole computation is repeated on
+   a 4x coarser grid over the rest of the body (:class:`NearFarDose`).
 
 Beam qualities come from ``data/beam_quality.csv`` (TPR20,10 with sources; 10 MV fitted to measured depth
 doses). Co-60 (TPR20,10 0.572) lies below the Nyholm polynomials' range (0.62-0.80): it gets the kernel shape
@@ -26,9 +34,9 @@ of TPR20,10 0.62 (lateral spread and build-up of a roughly 4 MV beam) with an ex
 fitted so that its TPR20,10 is 0.572, a 6 mm source blur and no horns; its depth doses beyond dmax follow
 the Co-60 quality, its build-up and penumbra are only indicative.
 
-Assumptions: kernels are invariant along a layer (no off-axis softening), the lateral-spread density is a
-local mean rather than a path integral, and electron contamination is a simple exponential in depth spread
-by a wide Gaussian (it places dmax; no surface dose claims).
+Assumptions: kernels are invariant along a layer (no off-axis softening), the density scaling is a mean
+density per kernel part rather than a path integral along each scatter direction, and electron contamination
+is a simple exponential in depth spread by a wide Gaussian (it places dmax; no surface dose claims).
 """
 
 from __future__ import annotations
