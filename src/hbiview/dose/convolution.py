@@ -20,7 +20,7 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
    the lower of two mass-weighted means upstream along the ray (over the kernel's build-up length and over its
    scatter range 1/b; see :func:`_upstream_mean`). Narrow fields lose dose inside and just behind lung, as
    EGSnrc Monte Carlo shows (``tests/dose/test_lung_montecarlo.py``).
-5. **Missing tissue**: every 20 mm along the beam, the photon-scatter part that pencils passing beside the
+5. **Missing tissue**: every 30 mm along the beam, the photon-scatter part that pencils passing beside the
    body at that level would give is subtracted (narrow body parts, finite phantoms).
 6. **Dose** at a BEV voxel = broad-beam depth dose at its radiological depth x the interpolated ratio x the
    inverse square ``(1000 / w)^2`` x the calibration (1 unit = 1 Gy at dmax, 10 x 10 cm, SSD 1000 mm).
@@ -64,7 +64,7 @@ LAYER_DEPTHS_MM = np.array(
 #: Densities at which the kernel's lateral spread is evaluated; voxels interpolate between them.
 DENSITY_LEVELS = (1.0, 0.5, 0.25)
 #: Spacing (mm along the beam) of the levels where the scatter missing beside narrow body parts is computed.
-MISSING_TISSUE_STEP_MM = 20.0
+MISSING_TISSUE_STEP_MM = 30.0
 #: Lateral size (mm) of the mean density seen by the narrow (primary-electron) component: about the lateral
 #: range of the electrons in water.
 ELECTRON_LATERAL_MM = 10.0
@@ -169,15 +169,20 @@ class NearFarDose:
     near: BevDose
     far: BevDose
 
-    def _combine(self, near_coords: np.ndarray, far_coords: np.ndarray) -> np.ndarray:
-        out = ndimage.map_coordinates(
-            self.far.dose, far_coords, order=1, mode="constant", cval=0.0, prefilter=False
-        )
+    def _from_wab(self, w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Dose at points given by distance along the axis and the field's x and y (mm)."""
+        near = self.near._from_wab(w, a, b)
         top = np.asarray(self.near.dose.shape, dtype=np.float64)[:, None] - 1.0
-        inside = np.all((near_coords >= 0.0) & (near_coords <= top), axis=0)
-        if np.any(inside):
-            out[inside] = ndimage.map_coordinates(
-                self.near.dose, near_coords[:, inside], order=1, mode="constant", cval=0.0, prefilter=False
+        inside = np.all((near >= 0.0) & (near <= top), axis=0)
+        out = np.empty(len(w), dtype=np.float32)
+        out[inside] = ndimage.map_coordinates(
+            self.near.dose, near[:, inside], order=1, mode="constant", cval=0.0, prefilter=False
+        )
+        rest = ~inside
+        if np.any(rest):
+            far = self.far._from_wab(w[rest], a[rest], b[rest])
+            out[rest] = ndimage.map_coordinates(
+                self.far.dose, far, order=1, mode="constant", cval=0.0, prefilter=False
             )
         return out
 
@@ -185,18 +190,16 @@ class NearFarDose:
         """Dose (Gy per unit weight) at ``(n, 3)`` LPS points."""
         pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
         out = np.empty(len(pts), dtype=np.float32)
+        basis = np.stack([self.near.d, self.near.u_hat, self.near.v_hat])
         for start in range(0, len(pts), 2_000_000):
-            chunk = pts[start : start + 2_000_000]
-            out[start : start + len(chunk)] = self._combine(
-                self.near.bev_index(chunk), self.far.bev_index(chunk)
-            )
+            wab = (pts[start : start + 2_000_000] - self.near.source) @ basis.T
+            out[start : start + len(wab)] = self._from_wab(wab[:, 0], wab[:, 1], wab[:, 2])
         return out
 
     def at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
         """Dose (Gy per unit weight) at voxel indices ``(n, 3)`` of ``geometry``."""
         wab = self.near.wab_at_indices(geometry, index)  # both grids share the beam's frame
-        w, a, b = wab[:, 0], wab[:, 1], wab[:, 2]
-        return self._combine(self.near._from_wab(w, a, b), self.far._from_wab(w, a, b))
+        return self._from_wab(wab[:, 0], wab[:, 1], wab[:, 2])
 
     def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
         """LPS bounding box of both grids."""
