@@ -404,7 +404,10 @@ class ConvolutionEngine(DoseEngine):
             and v_far[-1] <= v_near[1]
         ):
             return near
-        far = self._grid_dose(beam, density, geometry, resolution_mm, heterogeneity, np.inf, grid=far_grid)
+        # out of the field the electrons' lateral spread does not matter: only the photon scatter is scaled
+        far = self._grid_dose(
+            beam, density, geometry, resolution_mm, heterogeneity, np.inf, grid=far_grid, electrons=False
+        )
         return NearFarDose(near, far)
 
     def _grid_dose(
@@ -416,8 +419,12 @@ class ConvolutionEngine(DoseEngine):
         heterogeneity: bool,
         margin_mm: float,
         grid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        electrons: bool = True,
     ) -> BevDose:
-        """Dose of ``beam`` on one BEV grid (see the module docstring for the model)."""
+        """Dose of ``beam`` on one BEV grid (see the module docstring for the model).
+
+        ``electrons=False`` leaves the narrow (electron) part of the kernel unscaled in lung (out of field).
+        """
         quality = beam_quality(beam.energy)
         kernel = kernel_for_energy(beam.energy)
         calibration = calibration_gy_per_unit(beam.energy)
@@ -449,7 +456,11 @@ class ConvolutionEngine(DoseEngine):
                 # interior voxels only: partial-volume voxels on the skin must not look like lung
                 inside = ndimage.binary_erosion(body).astype(np.float32)
                 pixel_mm = du * float(w_mm.mean()) / SAD_MM
-                rho_n = _lateral_mean(rho, inside, ELECTRON_LATERAL_MM, pixel_mm)
+                rho_n = (
+                    _lateral_mean(rho, inside, ELECTRON_LATERAL_MM, pixel_mm)
+                    if electrons
+                    else np.ones_like(rho)
+                )
                 lateral = _lateral_mean(rho, inside, SCATTER_LATERAL_MM, pixel_mm)
                 rho_b = np.minimum(
                     _upstream_mean(lateral, mass_step, kernel.buildup_length_mm()),
@@ -518,9 +529,10 @@ class ConvolutionEngine(DoseEngine):
             water_broad = kernel.transfer(float(z), 2 * pixel, half, part="broad")
             source_c = spectrum_c + horn * horn_c
             for m, level in enumerate(lower):
-                t_n = kernel.transfer(float(z), pixel, shape, density=level, part="narrow") - water_narrow
-                conv = scipy.fft.irfft2(incident * t_n, s=shape, workers=self.workers)
-                d_narrow[m, k] = conv[crop] / broad_layers[k]
+                if electrons:
+                    t_n = kernel.transfer(float(z), pixel, shape, density=level, part="narrow") - water_narrow
+                    conv = scipy.fft.irfft2(incident * t_n, s=shape, workers=self.workers)
+                    d_narrow[m, k] = conv[crop] / broad_layers[k]
                 t_b = kernel.transfer(float(z), 2 * pixel, half, broad_density=level, part="broad")
                 t_b -= water_broad
                 conv_c = scipy.fft.irfft2(source_c * t_b, s=half, workers=self.workers)
@@ -536,7 +548,7 @@ class ConvolutionEngine(DoseEngine):
         shape_ratio += frac_z * (ratio[k + 1, jv, ju] - shape_ratio)
         if lower and rho_n is not None and rho_b is not None:
             # only the voxels whose components see less than water density get the corrections
-            where = np.nonzero((rho_n < 0.995) | (rho_b < 0.995))
+            where = np.nonzero((rho_n < 0.995) | (rho_b < 0.995) if electrons else rho_b < 0.995)
             kk, fz = k[where], frac_z[where]
 
             def layer_value(table: np.ndarray) -> np.ndarray:
@@ -544,7 +556,8 @@ class ConvolutionEngine(DoseEngine):
                 return below + fz * (table[kk + 1, where[1], where[2]] - below)
 
             ascending = np.asarray([*lower[::-1], 1.0], dtype=np.float32)
-            for table, rho_c in ((d_narrow, rho_n), (d_broad, rho_b)):
+            tables = ((d_narrow, rho_n), (d_broad, rho_b)) if electrons else ((d_broad, rho_b),)
+            for table, rho_c in tables:
                 by_level = [layer_value(table[m]) for m in range(len(lower))][::-1]  # ascending density
                 by_level.append(np.zeros(len(kk), dtype=np.float32))  # water: no difference
                 r = np.clip(rho_c[where], ascending[0], ascending[-1])
