@@ -197,7 +197,8 @@ def test_lung_slab_increase_per_cm_within_published_range(reference_dir: Path) -
     assert np.all(on.at(inside) > off.at(inside))
     increase = (on.at(beyond)[0] / off.at(beyond)[0] - 1.0) * 100.0 / (slab_thickness / 10.0)
     # Khan's rule of thumb: 10 MV about 2 %/cm of lung; the range accepted is the table's neighbours,
-    # 1 %/cm (20 MV) to 3 %/cm (4 MV). Measured: 2.3 %/cm
+    # 1 %/cm (20 MV) to 3 %/cm (4 MV). Measured: 2.0 %/cm (2.3 %/cm before the photon-scatter part of the
+    # kernel was density-scaled too)
     assert rule["mv20"] <= increase <= rule["mv4"], increase
 
 

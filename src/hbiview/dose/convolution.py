@@ -14,13 +14,21 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
    is made narrower (:data:`hbiview.dose.kernel.BUILDUP_NARROWING`): electrons reaching a shallow depth
    have had less path to spread sideways, which the measured shallow profiles show. Each convolution is
    stored as a ratio to the broad-beam dose at that depth, which varies slowly with depth.
-4. **Density scaling**: the same is done with the kernel's lateral spread scaled by ``1 / density`` for a
-   few densities below water (0.5 and 0.25); each BEV voxel interpolates between them at the mean density
-   of its surroundings (about 1 cm). In lung the kernel widens, so narrow fields lose dose at their
-   centre, which simple pencil-beam engines miss (the known overestimate in lung).
-5. **Dose** at a BEV voxel = broad-beam depth dose at its radiological depth x the interpolated ratio x the
+4. **Density scaling** (lung): the same is done with the kernel's lateral spread scaled by ``1 / density``
+   for a few densities below water (0.5 and 0.25), separately for the narrow (primary-electron) part and the
+   broad (photon-scatter) part (on a 2x coarser grid); each BEV voxel interpolates between them at the density
+   each part sees: the local mean over about 1 cm across the ray for the electrons, and for the photon scatter
+   the lower of two mass-weighted means upstream along the ray (over the kernel's build-up length and over its
+   scatter range 1/b; see :func:`_upstream_mean`). Narrow fields lose dose inside and just behind lung, as
+   EGSnrc Monte Carlo shows (``tests/dose/test_lung_montecarlo.py``).
+5. **Missing tissue**: every 30 mm along the beam, the photon-scatter part that pencils passing beside the
+   body at that level would give is subtracted (narrow body parts, finite phantoms).
+6. **Dose** at a BEV voxel = broad-beam depth dose at its radiological depth x the interpolated ratio x the
    inverse square ``(1000 / w)^2`` x the calibration (1 unit = 1 Gy at dmax, 10 x 10 cm, SSD 1000 mm,
    electron contamination included) x the head-scatter factor Sc of the jaw opening.
+7. **Out of the field**: the fluence carries head scatter, jaw transmission and leakage behind the jaws
+   (:mod:`hbiview.dose.out_of_field`); beyond ``margin_mm`` from the jaws the whole computation is repeated on
+   a 4x coarser grid over the rest of the body (:class:`NearFarDose`).
 
 Beam qualities come from ``data/beam_quality.csv`` (TPR20,10 with sources; 10 MV fitted to measured depth
 doses). Co-60 (TPR20,10 0.572) lies below the Nyholm polynomials' range (0.62-0.80): it gets the kernel shape
@@ -28,9 +36,9 @@ of TPR20,10 0.62 (lateral spread and build-up of a roughly 4 MV beam) with an ex
 fitted so that its TPR20,10 is 0.572, a 6 mm source blur and no horns; its depth doses beyond dmax follow
 the Co-60 quality, its build-up and penumbra are only indicative.
 
-Assumptions: kernels are invariant along a layer (no off-axis softening), the lateral-spread density is a
-local mean rather than a path integral, and electron contamination is a simple exponential in depth spread
-by a wide Gaussian (it places dmax; no surface dose claims).
+Assumptions: kernels are invariant along a layer (no off-axis softening), the density scaling is a mean
+density per kernel part rather than a path integral along each scatter direction, and electron contamination
+is a simple exponential in depth spread by a wide Gaussian (it places dmax; no surface dose claims).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import scipy.fft
 from scipy import ndimage
 
 from hbiview.dose.beam_quality import (
+    BeamQuality,
     beam_quality,
     calibration_gy_per_unit,
     head_scatter_factor,
@@ -49,10 +58,12 @@ from hbiview.dose.beam_quality import (
 )
 from hbiview.dose.engine import DoseEngine, register_engine
 from hbiview.dose.fluence import fluence_map, horn_shape
+from hbiview.dose.kernel import PencilKernel
+from hbiview.dose.out_of_field import out_of_field_fluence
 from hbiview.geometry import Geometry
 from hbiview.plans import SAD_MM, Beam
 
-__all__ = ["BevDose", "ConvolutionEngine"]
+__all__ = ["BevDose", "ConvolutionEngine", "NearFarDose"]
 
 #: Water-equivalent depths (mm) at which the kernel convolution is evaluated (dense in the build-up).
 LAYER_DEPTHS_MM = np.array(
@@ -60,6 +71,13 @@ LAYER_DEPTHS_MM = np.array(
 )
 #: Densities at which the kernel's lateral spread is evaluated; voxels interpolate between them.
 DENSITY_LEVELS = (1.0, 0.5, 0.25)
+#: Spacing (mm along the beam) of the levels where the scatter missing beside narrow body parts is computed.
+MISSING_TISSUE_STEP_MM = 30.0
+#: Lateral size (mm) of the mean density seen by the narrow (primary-electron) component: about the lateral
+#: range of the electrons in water.
+ELECTRON_LATERAL_MM = 10.0
+#: Lateral size (mm) of the mean density seen by the broad (photon-scatter) component.
+SCATTER_LATERAL_MM = 30.0
 
 
 @dataclass(frozen=True)
@@ -102,13 +120,21 @@ class BevDose:
         iu = (a * (SAD_MM / safe) - self.u0_mm) / self.du_mm
         return np.stack([iw, iv, iu])
 
-    def at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
-        """Dose (Gy per unit weight) at voxel indices ``(n, 3)`` of ``geometry`` (faster than :meth:`at`)."""
+    def wab_at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
+        """Distance along the axis, field x and y (``(n, 3)``, mm) of voxel indices of ``geometry``."""
         basis = np.stack([self.d, self.u_hat, self.v_hat])  # rows: w, a, b
         matrix = basis @ geometry.affine[:3, :3]
         offset = basis @ (geometry.affine[:3, 3] - self.source)
-        wab = np.asarray(index, dtype=np.float64) @ matrix.T + offset
-        coords = self._from_wab(wab[:, 0], wab[:, 1], wab[:, 2])
+        return np.asarray(index, dtype=np.float64) @ matrix.T + offset
+
+    def coords_at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
+        """Fractional BEV indices ``(3, n)`` of voxel indices ``(n, 3)`` of ``geometry``."""
+        wab = self.wab_at_indices(geometry, index)
+        return self._from_wab(wab[:, 0], wab[:, 1], wab[:, 2])
+
+    def at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
+        """Dose (Gy per unit weight) at voxel indices ``(n, 3)`` of ``geometry`` (faster than :meth:`at`)."""
+        coords = self.coords_at_indices(geometry, index)
         return ndimage.map_coordinates(self.dose, coords, order=1, mode="constant", cval=0.0, prefilter=False)
 
     def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +166,109 @@ class BevDose:
         return out
 
 
+@dataclass(frozen=True)
+class NearFarDose:
+    """A beam's dose on a fine grid near the field and a coarse one over the rest of the body.
+
+    Points inside the near grid read it; all others read the far grid (the out-of-field dose: phantom scatter
+    tail, head scatter, jaw transmission, leakage).
+    """
+
+    near: BevDose
+    far: BevDose
+
+    def _from_wab(self, w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Dose at points given by distance along the axis and the field's x and y (mm)."""
+        near = self.near._from_wab(w, a, b)
+        top = np.asarray(self.near.dose.shape, dtype=np.float64)[:, None] - 1.0
+        inside = np.all((near >= 0.0) & (near <= top), axis=0)
+        out = np.empty(len(w), dtype=np.float32)
+        out[inside] = ndimage.map_coordinates(
+            self.near.dose, near[:, inside], order=1, mode="constant", cval=0.0, prefilter=False
+        )
+        rest = ~inside
+        if np.any(rest):
+            far = self.far._from_wab(w[rest], a[rest], b[rest])
+            out[rest] = ndimage.map_coordinates(
+                self.far.dose, far, order=1, mode="constant", cval=0.0, prefilter=False
+            )
+        return out
+
+    def at(self, points_lps_mm: np.ndarray) -> np.ndarray:
+        """Dose (Gy per unit weight) at ``(n, 3)`` LPS points."""
+        pts = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
+        out = np.empty(len(pts), dtype=np.float32)
+        basis = np.stack([self.near.d, self.near.u_hat, self.near.v_hat])
+        for start in range(0, len(pts), 2_000_000):
+            wab = (pts[start : start + 2_000_000] - self.near.source) @ basis.T
+            out[start : start + len(wab)] = self._from_wab(wab[:, 0], wab[:, 1], wab[:, 2])
+        return out
+
+    def at_indices(self, geometry: Geometry, index: np.ndarray) -> np.ndarray:
+        """Dose (Gy per unit weight) at voxel indices ``(n, 3)`` of ``geometry``."""
+        wab = self.near.wab_at_indices(geometry, index)  # both grids share the beam's frame
+        return self._from_wab(wab[:, 0], wab[:, 1], wab[:, 2])
+
+    def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """LPS bounding box of both grids."""
+        (a, b), (c, d) = self.near.bounds_lps_mm(), self.far.bounds_lps_mm()
+        return np.minimum(a, c), np.maximum(b, d)
+
+
+def _linear_weights(start: int, stop: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower coarse index and weight of fine pixels ``start..stop-1`` (coarse = 2 x 2 bins of fine)."""
+    c = np.clip((np.arange(start, stop) - 0.5) / 2.0, 0.0, n_coarse - 1.0)
+    lower = np.minimum(np.floor(c).astype(np.intp), n_coarse - 2)
+    return lower, (c - lower).astype(np.float32)
+
+
+def _upsample(coarse: np.ndarray, weights: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Linear interpolation of a coarse 2D array at fine pixels (weights from :func:`_linear_weights`)."""
+    (iy, wy), (ix, wx) = weights
+    rows = coarse[iy] * (1.0 - wy)[:, None] + coarse[iy + 1] * wy[:, None]
+    return rows[:, ix] * (1.0 - wx)[None, :] + rows[:, ix + 1] * wx[None, :]
+
+
+def _bin2(values: np.ndarray) -> np.ndarray:
+    """Mean of each 2 x 2 block of a 2D array with even sides (half the resolution)."""
+    ny, nx = values.shape
+    return values.reshape(ny // 2, 2, nx // 2, 2).mean(axis=(1, 3))
+
+
+def _lateral_mean(rho: np.ndarray, inside: np.ndarray, lateral_mm: float, pixel_mm: float) -> np.ndarray:
+    """Mean density over interior body voxels in a ``lateral_mm`` square across the ray (1 with none)."""
+    size = max(round(lateral_mm / pixel_mm), 1)
+    num = ndimage.uniform_filter(rho * inside, size=(1, size, size), mode="nearest")
+    den = ndimage.uniform_filter(inside, size=(1, size, size), mode="nearest")
+    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 1.0).astype(np.float32)
+
+
+def _upstream_mean(lateral: np.ndarray, mass_step: np.ndarray, reach_mm: float) -> np.ndarray:
+    """Mean of ``lateral`` over the mass upstream along each ray, weighted ``exp(-m / reach_mm)``.
+
+    ``m`` is the water-equivalent distance back to that mass (``mass_step`` holds density x step length per
+    BEV voxel), so in lung the reach covers ``1 / density`` times more tissue, as the scaling theorem says.
+    The photon-scatter kernel is stretched by ``1 / density`` where its energy travels through low density:
+    scatter reaching a point crossed the tissue within about the build-up length above it (the lateral
+    spread in lung, where the mean over that length is the local density), and was set in motion within the
+    scatter range above it (beyond lung, where that mean is still below water for several centimetres);
+    the engine takes the lower of the two means. Where a ray has met no tissue yet the mean is 1.
+    """
+    out = np.ones_like(lateral)
+    keep = np.exp(-mass_step / np.float32(2.0 * reach_mm))  # half a step's decay, applied twice
+    weighted = np.zeros(lateral.shape[1:], dtype=np.float32)
+    total = np.zeros_like(weighted)
+    for i in range(len(lateral)):
+        weighted *= keep[i]
+        total *= keep[i]
+        weighted += lateral[i] * mass_step[i]
+        total += mass_step[i]
+        out[i] = np.where(total > 1e-6, weighted / np.maximum(total, 1e-6), 1.0)
+        weighted *= keep[i]
+        total *= keep[i]
+    return out
+
+
 def _empty(beam: Beam) -> BevDose:
     source, d, u, v = beam.frame()
     return BevDose(np.zeros((1, 1, 1), np.float32), source, d, u, v, 0.0, 1.0, 0.0, 0.0, 1.0)
@@ -152,24 +281,36 @@ class ConvolutionEngine(DoseEngine):
     Parameters
     ----------
     margin_mm
-        How far beyond the jaws (mm at the isocentre plane) dose is computed; beyond it the scatter tail is
-        cut (at 80 mm from the edge it is about 1 % of the central dose for large fields).
+        How far beyond the jaws (mm at the isocentre plane) dose is computed at full resolution. Beyond it,
+        over the rest of the body, the dose (phantom scatter tail, head scatter, jaw transmission, leakage) is
+        computed on a coarser grid, ``far_factor`` times the resolution across the beam.
     reach_mm
         Zero padding around the BEV plane for the FFT (physical mm), so that kernel tails do not wrap.
     workers
         Threads for scipy.fft.
+    far_factor
+        Coarsening of the out-of-field grid across the beam (and half of it along the beam).
     """
 
     name = "convolution"
 
-    def __init__(self, margin_mm: float = 80.0, reach_mm: float = 250.0, workers: int = 2) -> None:
+    def __init__(
+        self, margin_mm: float = 80.0, reach_mm: float = 250.0, workers: int = 2, far_factor: int = 4
+    ) -> None:
         self.margin_mm = margin_mm
         self.reach_mm = reach_mm
         self.workers = workers
+        self.far_factor = far_factor
 
     # ------------------------------------------------------------------ geometry of the BEV grid
     def _bev_grid(
-        self, beam: Beam, geometry: Geometry, density: np.ndarray, resolution_mm: float
+        self,
+        beam: Beam,
+        geometry: Geometry,
+        density: np.ndarray,
+        resolution_mm: float,
+        margin_mm: float,
+        depth_step_mm: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         source, d, u_hat, v_hat = beam.frame()
         inside = (
@@ -189,8 +330,8 @@ class ConvolutionEngine(DoseEngine):
             w = np.maximum(w, 1.0)
         pu = (rel @ u_hat) * SAD_MM / w
         pv = (rel @ v_hat) * SAD_MM / w
-        hx = beam.field_mm[0] / 2 + self.margin_mm
-        hy = beam.field_mm[1] / 2 + self.margin_mm
+        hx = beam.field_mm[0] / 2 + margin_mm
+        hy = beam.field_mm[1] / 2 + margin_mm
         u_lo, u_hi = max(-hx, pu.min()), min(hx, pu.max())
         v_lo, v_hi = max(-hy, pv.min()), min(hy, pv.max())
         if u_lo >= u_hi or v_lo >= v_hi:
@@ -202,7 +343,7 @@ class ConvolutionEngine(DoseEngine):
         nv = int(np.ceil((v_hi - v_lo) / du)) + 3
         u_mm = (u_lo + u_hi) / 2 + (np.arange(nu) - (nu - 1) / 2) * du
         v_mm = (v_lo + v_hi) / 2 + (np.arange(nv) - (nv - 1) / 2) * du
-        dw = resolution_mm
+        dw = resolution_mm if depth_step_mm is None else depth_step_mm
         nw = int(np.ceil((w_hi - w_lo) / dw)) + 3
         w_mm = w_lo - dw + np.arange(nw) * dw
         return w_mm, v_mm, u_mm
@@ -248,12 +389,56 @@ class ConvolutionEngine(DoseEngine):
         resolution_mm: float,
         heterogeneity: bool,
     ) -> BevDose:
-        """Dose of ``beam`` on its BEV grid (see the module docstring for the model)."""
+        """Dose of ``beam``: its BEV grid near the field, plus a coarser one over the rest of the body."""
+        near = self._grid_dose(beam, density, geometry, resolution_mm, heterogeneity, self.margin_mm)
+        far_grid = self._bev_grid(
+            beam,
+            geometry,
+            density,
+            resolution_mm * self.far_factor,
+            np.inf,
+            resolution_mm * self.far_factor / 2,
+        )
+        if far_grid is None or near.dose.size <= 1:
+            return near
+        # the far grid is needed only when the body reaches beyond the near grid across the beam
+        u_far, v_far = far_grid[2], far_grid[1]
+        u_near = (near.u0_mm, near.u0_mm + (near.dose.shape[2] - 1) * near.du_mm)
+        v_near = (near.v0_mm, near.v0_mm + (near.dose.shape[1] - 1) * near.du_mm)
+        if (
+            u_far[0] >= u_near[0]
+            and u_far[-1] <= u_near[1]
+            and v_far[0] >= v_near[0]
+            and v_far[-1] <= v_near[1]
+        ):
+            return near
+        # out of the field the electrons' lateral spread does not matter: only the photon scatter is scaled
+        far = self._grid_dose(
+            beam, density, geometry, resolution_mm, heterogeneity, np.inf, grid=far_grid, electrons=False
+        )
+        return NearFarDose(near, far)
+
+    def _grid_dose(
+        self,
+        beam: Beam,
+        density: np.ndarray,
+        geometry: Geometry,
+        resolution_mm: float,
+        heterogeneity: bool,
+        margin_mm: float,
+        grid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        electrons: bool = True,
+    ) -> BevDose:
+        """Dose of ``beam`` on one BEV grid (see the module docstring for the model).
+
+        ``electrons=False`` leaves the narrow (electron) part of the kernel unscaled in lung (out of field).
+        """
         quality = beam_quality(beam.energy)
         kernel = kernel_for_energy(beam.energy)
         # photons per unit weight: calibration (10 x 10 cm, SSD 1000 mm) x the jaws' head scatter
         calibration = calibration_gy_per_unit(beam.energy) * head_scatter_factor(beam.energy, beam.field_mm)
-        grid = self._bev_grid(beam, geometry, density, resolution_mm)
+        if grid is None:
+            grid = self._bev_grid(beam, geometry, density, resolution_mm, margin_mm)
         if grid is None:
             return _empty(beam)
         w_mm, v_mm, u_mm = grid
@@ -269,27 +454,35 @@ class ConvolutionEngine(DoseEngine):
         depth -= 0.5 * step
         del step
 
-        # 2. local density for the kernel's lateral spread: mean over body voxels within about 1 cm
+        # 2. the density each kernel component sees (lung; see _upstream_mean): the narrow (electron) part the
+        #    local density, the broad (photon-scatter) part the lower of two means over the mass upstream
+        rho_n = rho_b = None
         levels = [1.0]
-        rho_eff = None
         if heterogeneity:
-            # interior voxels only: partial-volume voxels on the skin must not look like lung
-            inside = ndimage.binary_erosion(rho > 0.05).astype(np.float32)
-            size = (
-                max(round(10.0 / dw), 1),
-                *(max(round(10.0 * SAD_MM / (float(w_mm.mean()) * du)), 1),) * 2,
-            )
-            num = ndimage.uniform_filter(rho * inside, size=size, mode="nearest")
-            den = ndimage.uniform_filter(inside, size=size, mode="nearest")
-            rho_eff = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 1.0).astype(np.float32)
-            del num, den, inside
-            low = float(rho_eff[rho > 0.05].min()) if np.any(rho > 0.05) else 1.0
-            levels = [lv for lv in DENSITY_LEVELS if lv >= low - 1e-6 or lv == DENSITY_LEVELS[0]]
-            if low < levels[-1] - 1e-6 and len(levels) < len(DENSITY_LEVELS):
-                levels = list(DENSITY_LEVELS[: len(levels) + 1])
-            if low > 0.95:
-                levels = [1.0]
-                rho_eff = None
+            body = rho > 0.05
+            if np.any(body & (rho < 0.95)):
+                mass_step = rho * (dw * path)[None, :, :]
+                # interior voxels only: partial-volume voxels on the skin must not look like lung
+                inside = ndimage.binary_erosion(body).astype(np.float32)
+                pixel_mm = du * float(w_mm.mean()) / SAD_MM
+                rho_n = (
+                    _lateral_mean(rho, inside, ELECTRON_LATERAL_MM, pixel_mm)
+                    if electrons
+                    else np.ones_like(rho)
+                )
+                lateral = _lateral_mean(rho, inside, SCATTER_LATERAL_MM, pixel_mm)
+                rho_b = np.minimum(
+                    _upstream_mean(lateral, mass_step, kernel.buildup_length_mm()),
+                    _upstream_mean(lateral, mass_step, kernel.scatter_range_mm()),
+                )
+                del mass_step, inside, lateral
+                low = float(min(rho_n[body].min(), rho_b[body].min()))
+                levels = [lv for lv in DENSITY_LEVELS if lv >= low - 1e-6]
+                if low < levels[-1] - 1e-6 and len(levels) < len(DENSITY_LEVELS):
+                    levels.append(DENSITY_LEVELS[len(levels)])
+                if len(levels) == 1:
+                    rho_n = rho_b = None
+            del body
 
         # 3. fluence on a padded plane and its transform
         max_depth = float(depth.max())
@@ -299,13 +492,14 @@ class ConvolutionEngine(DoseEngine):
         )
         w_surface = self._axis_surface(w_mm, rho)
         pad = int(np.ceil(self.reach_mm * SAD_MM / (w_surface * du)))
+        # even sizes whose halves are fast too: the broad (photon-scatter) corrections use a 2x coarser grid
         shape = (
-            scipy.fft.next_fast_len(len(v_mm) + 2 * pad, real=True),
-            scipy.fft.next_fast_len(len(u_mm) + 2 * pad, real=True),
+            2 * scipy.fft.next_fast_len((len(v_mm) + 2 * pad + 1) // 2, real=True),
+            2 * scipy.fft.next_fast_len((len(u_mm) + 2 * pad + 1) // 2, real=True),
         )
         pu = u_mm[0] - pad * du + np.arange(shape[1]) * du
         pv = v_mm[0] - pad * du + np.arange(shape[0]) * du
-        fluence = fluence_map(
+        primary = fluence_map(
             beam,
             pu,
             pv,
@@ -313,23 +507,50 @@ class ConvolutionEngine(DoseEngine):
             primary_radius_mm=quality.primary_radius_mm,
             primary_sigma_mm=quality.primary_sigma_mm,
         )
+        # plus head scatter, jaw transmission and leakage behind the jaws (hbiview.dose.out_of_field)
+        fluence = primary + out_of_field_fluence(beam, pu, pv, primary)
         spectrum = scipy.fft.rfft2(fluence, workers=self.workers)
         # off-axis horns, smaller with depth (off-axis softening): fluence x (1 + h(z) q(r))
-        horn_spectrum = scipy.fft.rfft2(
-            fluence * horn_shape(pu, pv, quality.horn_radius_mm), workers=self.workers
-        )
+        horned = primary * horn_shape(pu, pv, quality.horn_radius_mm)
+        del primary
+        horn_spectrum = scipy.fft.rfft2(horned, workers=self.workers)
         broad_layers = kernel.broad_beam(layers)
-        ratio = np.empty((len(levels), len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
         crop = (slice(pad, pad + len(v_mm)), slice(pad, pad + len(u_mm)))
-        for m, level in enumerate(levels):
-            for k, z in enumerate(layers):
-                pixel = du * (w_surface + z) / SAD_MM
-                transfer = kernel.transfer(float(z), pixel, shape, density=level)
-                horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
-                conv = scipy.fft.irfft2(
-                    (spectrum + horn * horn_spectrum) * transfer, s=shape, workers=self.workers
-                )
-                ratio[m, k] = conv[crop] / broad_layers[k]
+        ratio = np.empty((len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
+        # differences from water of the narrow and broad components at each lower density level
+        lower = levels[1:]
+        d_narrow = np.empty((len(lower), len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
+        d_broad = np.empty_like(d_narrow)
+        if lower:
+            spectrum_c = scipy.fft.rfft2(_bin2(fluence), workers=self.workers)
+            horn_c = scipy.fft.rfft2(_bin2(horned), workers=self.workers)
+        half = (shape[0] // 2, shape[1] // 2)
+        upsample = [_linear_weights(crop[a].start, crop[a].stop, half[a]) for a in (0, 1)]
+        missing = self._missing_tissue(
+            kernel, quality, rho, depth, fluence, horned, crop, shape, du, w_surface, dw
+        )
+        del horned
+        for k, z in enumerate(layers):
+            pixel = du * (w_surface + z) / SAD_MM
+            horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
+            incident = spectrum + horn * horn_spectrum
+            water_narrow = kernel.transfer(float(z), pixel, shape, part="narrow")
+            transfer = water_narrow + kernel.transfer(float(z), pixel, shape, part="broad")
+            conv = scipy.fft.irfft2(incident * transfer, s=shape, workers=self.workers)
+            ratio[k] = conv[crop] / broad_layers[k]
+            if not lower:
+                continue
+            water_broad = kernel.transfer(float(z), 2 * pixel, half, part="broad")
+            source_c = spectrum_c + horn * horn_c
+            for m, level in enumerate(lower):
+                if electrons:
+                    t_n = kernel.transfer(float(z), pixel, shape, density=level, part="narrow") - water_narrow
+                    conv = scipy.fft.irfft2(incident * t_n, s=shape, workers=self.workers)
+                    d_narrow[m, k] = conv[crop] / broad_layers[k]
+                t_b = kernel.transfer(float(z), 2 * pixel, half, broad_density=level, part="broad")
+                t_b -= water_broad
+                conv_c = scipy.fft.irfft2(source_c * t_b, s=half, workers=self.workers)
+                d_broad[m, k] = _upsample(conv_c, upsample) / broad_layers[k]
 
         # 4. each BEV voxel: interpolate between depth layers (and density levels)
         k = np.clip(np.searchsorted(layers, depth, side="right") - 1, 0, len(layers) - 2)
@@ -337,32 +558,44 @@ class ConvolutionEngine(DoseEngine):
         frac_z = np.clip((depth - z0) / (layers[k + 1] - z0).astype(np.float32), 0.0, 1.0)
         del z0
         jv, ju = np.ogrid[: len(v_mm), : len(u_mm)]
+        shape_ratio = ratio[k, jv, ju]
+        shape_ratio += frac_z * (ratio[k + 1, jv, ju] - shape_ratio)
+        if lower and rho_n is not None and rho_b is not None:
+            # only the voxels whose components see less than water density get the corrections
+            where = np.nonzero((rho_n < 0.995) | (rho_b < 0.995) if electrons else rho_b < 0.995)
+            kk, fz = k[where], frac_z[where]
 
-        def at_level(m: int, where: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
-            if where is None:
-                lower = ratio[m][k, jv, ju]
-                upper = ratio[m][k + 1, jv, ju]
-                return lower + frac_z * (upper - lower)
-            kk = k[where]
-            lower = ratio[m][kk, where[1], where[2]]
-            upper = ratio[m][kk + 1, where[1], where[2]]
-            return lower + frac_z[where] * (upper - lower)
+            def layer_value(table: np.ndarray) -> np.ndarray:
+                below = table[kk, where[1], where[2]]
+                return below + fz * (table[kk + 1, where[1], where[2]] - below)
 
-        shape_ratio = at_level(0)  # water everywhere first
-        if len(levels) > 1 and rho_eff is not None:
-            # then the few voxels in low density: interpolate between the density levels there only
-            ascending = np.asarray(levels[::-1], dtype=np.float32)
-            where = np.nonzero(rho_eff < ascending[-1])
-            r = np.clip(rho_eff[where], ascending[0], ascending[-1])
-            j = np.clip(np.searchsorted(ascending, r, side="right") - 1, 0, len(levels) - 2)
-            t = (r - ascending[j]) / (ascending[j + 1] - ascending[j])
-            by_level = [at_level(len(levels) - 1 - i, where) for i in range(len(levels))]  # ascending density
-            value = np.zeros_like(r)
-            for i in range(len(levels) - 1):
-                sel = j == i
-                value[sel] = (1 - t[sel]) * by_level[i][sel] + t[sel] * by_level[i + 1][sel]
-            shape_ratio[where] = value
-            del by_level, value, where
+            ascending = np.asarray([*lower[::-1], 1.0], dtype=np.float32)
+            tables = ((d_narrow, rho_n), (d_broad, rho_b)) if electrons else ((d_broad, rho_b),)
+            for table, rho_c in tables:
+                by_level = [layer_value(table[m]) for m in range(len(lower))][::-1]  # ascending density
+                by_level.append(np.zeros(len(kk), dtype=np.float32))  # water: no difference
+                r = np.clip(rho_c[where], ascending[0], ascending[-1])
+                j = np.clip(np.searchsorted(ascending, r, side="right") - 1, 0, len(ascending) - 2)
+                t = (r - ascending[j]) / (ascending[j + 1] - ascending[j])
+                value = np.zeros_like(r)
+                for i in range(len(ascending) - 1):
+                    sel = j == i
+                    value[sel] = (1 - t[sel]) * by_level[i][sel] + t[sel] * by_level[i + 1][sel]
+                shape_ratio[where] += value
+            del where, kk, fz
+        del d_narrow, d_broad, rho_n, rho_b
+        if missing is not None:
+            # 5. no photon scatter from pencils that cross no tissue at this level (narrow body parts)
+            samples, values = missing
+            for i in range(len(w_mm)):
+                j = int(np.clip(np.searchsorted(samples, i, side="right") - 1, 0, len(samples) - 1))
+                if j + 1 < len(samples):
+                    t = np.float32((i - samples[j]) / (samples[j + 1] - samples[j]))
+                    shape_ratio[i] -= _upsample((1 - t) * values[j] + t * values[j + 1], upsample)
+                else:
+                    shape_ratio[i] -= _upsample(values[j], upsample)
+            np.maximum(shape_ratio, 0.0, out=shape_ratio)
+            del values
         if quality.contamination_gy > 0:
             sigma_px = quality.contamination_sigma_mm / du
             fy = scipy.fft.fftfreq(shape[0])[:, None]
@@ -397,6 +630,63 @@ class ConvolutionEngine(DoseEngine):
             float(v_mm[0]),
             du,
         )
+
+    def _missing_tissue(
+        self,
+        kernel: PencilKernel,
+        quality: BeamQuality,
+        rho: np.ndarray,
+        depth: np.ndarray,
+        fluence: np.ndarray,
+        horned: np.ndarray,
+        crop: tuple[slice, slice],
+        shape: tuple[int, int],
+        du: float,
+        w_surface: float,
+        dw: float,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The photon-scatter part of the kernel that pencils through air beside the body would give.
+
+        The Nyholm kernel is for a semi-infinite phantom: every pencil of the field scatters into every other.
+        Where the body is narrower than the field (neck, arms, legs, the flanks of the trunk) the pencils
+        beside it cross no tissue at that level and scatter nothing. At every :data:`MISSING_TISSUE_STEP_MM`
+        along the beam, this convolves the fluence of the pencils outside the body at that level with the
+        kernel's broad component at the level's radiological depth (2x coarser grid) and returns it as a ratio
+        to the broad-beam dose, to be subtracted (the narrow, electron, part reaches only millimetres).
+
+        Returns
+        -------
+        tuple or None
+            BEV slice indices sampled and the ``(n, ny // 2, nx // 2)`` coarse ratios there; ``None`` if every
+            level with tissue is covered by tissue wherever the field has fluence.
+        """
+        body = rho > 0.05
+        has_body = np.flatnonzero(body.any(axis=(1, 2)))
+        if has_body.size == 0:
+            return None
+        step = max(round(MISSING_TISSUE_STEP_MM / dw), 1)
+        samples = np.unique(np.r_[has_body[0] : has_body[-1] + 1 : step, has_body[-1]])
+        half = (shape[0] // 2, shape[1] // 2)
+        values = np.zeros((len(samples), *half), dtype=np.float32)
+        air = np.ones(shape, dtype=np.float32)
+        any_missing = False
+        for n, i in enumerate(samples):
+            inside = body[i]
+            if not inside.any():
+                continue
+            z = float(np.median(depth[i][inside]))
+            horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
+            air[crop] = ~inside
+            outside = (fluence + horn * horned) * air
+            if float(outside[crop].max(initial=0.0)) < 1e-3 and float(outside.max()) < 1e-3:
+                continue
+            any_missing = True
+            pixel = du * (w_surface + z) / SAD_MM
+            transfer = kernel.transfer(z, 2 * pixel, half, part="broad")
+            spectrum = scipy.fft.rfft2(_bin2(outside), workers=self.workers)
+            conv = scipy.fft.irfft2(spectrum * transfer, s=half, workers=self.workers)
+            values[n] = conv / float(kernel.broad_beam(z))
+        return (samples, values) if any_missing else None
 
     @staticmethod
     def _axis_surface(w_mm: np.ndarray, rho: np.ndarray) -> float:
