@@ -97,9 +97,14 @@ def test_upper_hbi_neck_and_arm_hot_spot_falls_with_compensation(sample_ct_dir) 
     x, _, z = before["max_lps_mm"]
     # without compensation the hottest voxel is in an arm or the neck (thin tissue), not in the trunk
     assert abs(x) > trunk_half_width or z > case.border_z_mm("lung_apex")
-    # 6 Gy x 1: the body's near-maximum and maximum fall by more than 8 % (the engine gives 14 %)
-    assert after["d2_pct_gy"] < 0.92 * before["d2_pct_gy"]
-    assert after["max_gy"] < 0.92 * before["max_gy"]
+    # with compensators the arms and neck are no longer the hottest: what remains is in the trunk, where the
+    # lungs transmit more than their thickness says (thickness compensation does not correct for density)
+    x, _, z = after["max_lps_mm"]
+    assert abs(x) <= trunk_half_width and z <= case.border_z_mm("lung_apex")
+    # 6 Gy x 1: the body's near-maximum and maximum fall by more than 4 % (the engine gives 5.7 % and 6.7 %
+    # on this 10 mm grid: the open fields' excess over 6 Gy shrinks by a third)
+    assert after["d2_pct_gy"] < 0.96 * before["d2_pct_gy"]
+    assert after["max_gy"] < 0.96 * before["max_gy"]
 
 
 def test_dose_command_shows_hot_spots_with_and_without_compensation(sample_ct_dir, tmp_path, capsys) -> None:
