@@ -18,7 +18,7 @@ from hbiview.anatomy.marrow import marrow_weights
 from hbiview.anatomy.morph import downsample_mean, upsample_mask
 from hbiview.anatomy.names import map_structures
 from hbiview.anatomy.sites import assign_sites, site_coverage
-from hbiview.anatomy.tissues import body_mask, lung_masks, marrow_mask, skeleton_mask
+from hbiview.anatomy.tissues import body_mask, lung_masks, marrow_mask, skeleton_and_canal
 from hbiview.anatomy.types import AnatomyResult, Landmark, Landmarks, color_of
 from hbiview.errors import warn
 from hbiview.labels import BONE_SITES, MARROW_SITES
@@ -42,6 +42,7 @@ class Tissues:
     lung_r: np.ndarray
     skeleton: np.ndarray
     marrow: np.ndarray
+    canal: np.ndarray
     landmarks: Landmarks
     context: Context
     notes: list[str]
@@ -97,11 +98,12 @@ def segment_tissues(
             left = auto_l if left is None else left
             right = auto_r if right is None else right
     skeleton = given("Skeleton")
+    auto_skeleton, canal = skeleton_and_canal(hu, body, spacing)
     if skeleton is None:
-        skeleton = skeleton_mask(hu, body, spacing)
+        skeleton = auto_skeleton
     marrow = marrow_mask(hu, skeleton, spacing)
     landmarks, ctx = landmarks_from_masks(hu, body, left, right, skeleton, z_mm, spacing)
-    return Tissues(factor, flips, spacing, body, left, right, skeleton, marrow, landmarks, ctx, notes)
+    return Tissues(factor, flips, spacing, body, left, right, skeleton, marrow, canal, landmarks, ctx, notes)
 
 
 def _split_like(lungs: np.ndarray, auto_l: np.ndarray, auto_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -244,6 +246,8 @@ def segment(
     out["Lungs"] = roles.get("Lungs") or structure("Lungs", left.mask | right.mask)
     out["Skeleton"] = roles.get("Skeleton") or structure("Skeleton", _full(t.skeleton, t, ct))
     out["Marrow"] = structure("Marrow", labels_full > 0, mw.weights)
+    if "SpinalCanal" not in others:
+        out["SpinalCanal"] = structure("SpinalCanal", _full(t.canal, t, ct))
     for name, s in others.items():
         out.setdefault(name, s if s.geometry.isclose(geometry) else s.resampled(geometry))
     edge = np.zeros(t.body.shape[0], dtype=bool)

@@ -20,6 +20,7 @@ __all__ = [
     "body_mask",
     "lung_masks",
     "marrow_mask",
+    "skeleton_and_canal",
     "skeleton_mask",
 ]
 
@@ -258,6 +259,24 @@ def skeleton_mask(hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, flo
     keep[0] = False
     skeleton = keep[labels]
     return fill_holes_2d(skeleton, max(int(30.0 / (spacing_mm[1] * spacing_mm[2])), 1)) & body
+
+
+def skeleton_and_canal(
+    hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The whole skeleton (cortex and its interior) and the spinal canal, canonical orientation.
+
+    The thresholded skeleton (:func:`skeleton_mask`) holds the cortex and dense cancellous bone; the
+    cancellous interior below 150 HU (older patients: 50-250 HU) and the medullary cavities are the holes
+    it leaves in each slice, told apart from the spinal canal and from cavities (cranial cavity, chest,
+    pelvic inlet) by :mod:`hbiview.anatomy.spine`.
+    """
+    from hbiview.anatomy.spine import bone_interior, spinal_canal
+
+    cortex = skeleton_mask(hu, body, spacing_mm)
+    canal = spinal_canal(hu, cortex, body, spacing_mm)
+    interior = bone_interior(hu, cortex, canal, spacing_mm)
+    return (cortex | interior) & body, canal & ~cortex
 
 
 def marrow_mask(hu: np.ndarray, skeleton: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
