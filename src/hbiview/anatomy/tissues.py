@@ -30,6 +30,8 @@ AIR_HU = -400.0
 BONE_HU = 150.0
 #: A bone must reach this (HU) somewhere (its cortex); contrast-filled vessels rarely do.
 CORTEX_HU = 500.0
+#: Smallest lung (cm3) taken when it is cut by the scan's first or last slice.
+EDGE_LUNG_MIN_CC = 5.0
 #: Pure gas (bowel gas, airway): lungs have vessels and septa and sit well above this median.
 GAS_MEDIAN_HU = -960.0
 
@@ -147,6 +149,20 @@ def _airway(air: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.n
     return airway
 
 
+def _edge_growing(labels: np.ndarray, sizes: np.ndarray, voxel_cc: float) -> set[int]:
+    """Labels that touch the first or last slice with at least half their largest cross-section there."""
+    out: set[int] = set()
+    for edge in (0, labels.shape[0] - 1):
+        for lab in np.unique(labels[edge]):
+            if lab == 0 or sizes[lab] * voxel_cc < EDGE_LUNG_MIN_CC:
+                continue
+            m = labels == lab
+            area = m.sum(axis=(1, 2))
+            if area[edge] >= 0.5 * area.max():
+                out.add(int(lab))
+    return out
+
+
 def lung_masks(
     hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float], x_sign: float
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -171,6 +187,7 @@ def lung_masks(
     # air pockets trapped by hole filling between arm and trunk lie at the surface: peel 5 mm first
     inner = ndimage.binary_erosion(body, structure=disk(5.0, spacing_mm[1:]))
     air = inner & (hu < AIR_HU)
+    raw_air = air
     air = ndimage.binary_opening(air, structure=PLANE4) | (
         air & ndimage.binary_erosion(air, structure=PLANE4)
     )
@@ -192,21 +209,38 @@ def lung_masks(
     sizes[0] = 0
     # a lung holds at least 100 cm3, or 25 cm2 in every slice of a scan too short for that
     min_cc = min(100.0, 2.5 * spacing_mm[0] * body.shape[0])
+    # a lung cut by the first or last slice (the bases at the top of an abdominal CT, the apices at the
+    # bottom of a head-and-neck CT) may be a few cm3: it counts when it widens towards the scan's edge
+    edge_ids = _edge_growing(labels, sizes, voxel_cc)
     candidates = []
-    for lab in np.argsort(sizes)[::-1][:6]:
-        if lab == 0 or sizes[lab] * voxel_cc < min_cc:
+    edge_candidates = []
+    for lab in np.argsort(sizes)[::-1][:12]:
+        if lab == 0 or sizes[lab] * voxel_cc < min(min_cc, EDGE_LUNG_MIN_CC):
+            continue
+        if sizes[lab] * voxel_cc < min_cc and lab not in edge_ids:
             continue
         median = float(np.median(hu[labels == lab]))
         if median < GAS_MEDIAN_HU:  # pure gas: bowel or stomach, not lung
             continue
         candidates.append(int(lab))
+        if lab in edge_ids:
+            edge_candidates.append(int(lab))
     if not candidates:
         notes.append(
-            f"no lungs in the scan (no lung-like air region of at least {min_cc:.0f} cm3 inside the body)"
+            f"no lungs in the scan (no lung-like air region of at least {min_cc:.0f} cm3 inside the body, "
+            f"nor of {EDGE_LUNG_MIN_CC:.0f} cm3 widening towards the scan's first or last slice)"
         )
         return np.zeros_like(body), np.zeros_like(body), notes
     big = sizes[candidates[0]]
-    candidates = [c for c in candidates if sizes[c] >= 0.2 * big][:2]
+    if sizes[candidates[0]] * voxel_cc >= min_cc:
+        candidates = [c for c in candidates if sizes[c] >= 0.2 * big][:2]
+    else:
+        # only lung cut by the scan's edge: every such piece (a base can show as several)
+        candidates = edge_candidates
+        notes.append(
+            f"the lungs are cut by the scan: only {sum(sizes[c] for c in candidates) * voxel_cc:.0f} cm3 "
+            "of lung at its edge"
+        )
     parts = [labels == c for c in candidates]
     if len(parts) == 1:
         only = parts[0]
@@ -222,6 +256,9 @@ def lung_masks(
                 right_of_mid = np.zeros_like(only)
                 right_of_mid[tuple(np.nonzero(only))] = side < 0
                 parts = [only & ~right_of_mid, right_of_mid]
+    # give back the rim that the opening took (thin lung, e.g. the bases' crescents on coarse pixels)
+    free = raw_air & ~airway
+    parts = [ndimage.binary_dilation(p, structure=PLANE4, iterations=2, mask=free) | p for p in parts]
     left = np.zeros_like(body)
     right = np.zeros_like(body)
     for part in parts:
