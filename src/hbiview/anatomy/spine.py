@@ -159,8 +159,9 @@ def spinal_canal(
                 found[k, r0:r1, c0:c1] = best[0]
                 centre[k] = (best[1][0] + r0, best[1][1] + c0)
                 break
-    # keep the longest chain of slices whose centres move by at most 12 mm from one found slice to the
-    # next (a lone hole elsewhere, e.g. in the skull or between pelvic bones, is not the canal)
+    # keep the longest chain of slices whose centres move by at most 12 mm (plus 0.3 mm per mm of gap,
+    # gaps up to 60 mm) from one found slice to the next (a lone hole elsewhere, e.g. in the skull or
+    # between pelvic bones, is not the canal)
     ks = [k for k in range(nz) if centre[k] is not None]
     if not ks:
         return found
@@ -168,16 +169,18 @@ def spinal_canal(
     for k in ks:
         c = centre[k]
         assert c is not None
+        best_chain, best_d = None, np.inf
         for chain in chains:
-            last = chain[-1]
-            lc = centre[last]
+            lc = centre[chain[-1]]
             assert lc is not None
-            gap_mm = (k - last) * sz
-            if gap_mm <= 40.0 and np.hypot((c[0] - lc[0]) * sy, (c[1] - lc[1]) * sx) <= 12.0 + 0.3 * gap_mm:
-                chain.append(k)
-                break
-        else:
+            gap_mm = (k - chain[-1]) * sz
+            d = float(np.hypot((c[0] - lc[0]) * sy, (c[1] - lc[1]) * sx))
+            if gap_mm <= 60.0 and d <= 12.0 + 0.3 * gap_mm and d < best_d:
+                best_chain, best_d = chain, d
+        if best_chain is None:
             chains.append([k])
+        else:
+            best_chain.append(k)
     chain = max(chains, key=lambda ch: (len(ch), ch[-1] - ch[0]))
     min_slices = max(int(np.ceil(15.0 / sz)), 2)
     canal = np.zeros_like(found)

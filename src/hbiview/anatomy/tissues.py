@@ -32,6 +32,10 @@ BONE_HU = 150.0
 CORTEX_HU = 500.0
 #: Smallest lung (cm3) taken when it is cut by the scan's first or last slice.
 EDGE_LUNG_MIN_CC = 5.0
+#: Air whose centre lies further in front of the body's centre than this fraction of the body's depth is
+#: bowel or stomach gas (supine: gas rises to the front; measured on the real abdomen CT: gas 0.24-0.32,
+#: whole lungs behind the centre, the anterior tip of a lung base 0.16)
+FRONT_GAS = 0.2
 #: Pure gas (bowel gas, airway): lungs have vessels and septa and sit well above this median.
 GAS_MEDIAN_HU = -960.0
 
@@ -149,6 +153,28 @@ def _airway(air: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.n
     return airway
 
 
+def _in_front(part: np.ndarray, body: np.ndarray) -> float:
+    """How far a region's centre lies in front of the body's centre, as a fraction of the body's depth.
+
+    Compared slice by slice over the region's slices (rows grow towards the back; negative: behind). The
+    lungs fill the back of the chest and their centre is behind the body's or near it; gas in the bowel and
+    stomach of a patient lying on the back rises to the front.
+    """
+    k, j, _ = np.nonzero(part)
+    rows = np.arange(body.shape[1])
+    ks = np.unique(k)
+    area = body[ks].sum(axis=2)
+    count = np.maximum(area.sum(axis=1), 1)
+    centre = (area * rows).sum(axis=1) / count
+    occupied = area > 0
+    depth = np.where(occupied.any(axis=1), occupied.shape[1] - np.argmax(occupied[:, ::-1], axis=1), 0)
+    depth = depth - np.argmax(occupied, axis=1)
+    lut_c = np.zeros(body.shape[0])
+    lut_d = np.zeros(body.shape[0])
+    lut_c[ks], lut_d[ks] = centre, depth
+    return -float(np.mean(j - lut_c[k])) / max(float(np.mean(lut_d[k])), 1.0)
+
+
 def _edge_growing(labels: np.ndarray, sizes: np.ndarray, voxel_cc: float) -> set[int]:
     """Labels that touch the first or last slice with at least half their largest cross-section there."""
     out: set[int] = set()
@@ -156,8 +182,7 @@ def _edge_growing(labels: np.ndarray, sizes: np.ndarray, voxel_cc: float) -> set
         for lab in np.unique(labels[edge]):
             if lab == 0 or sizes[lab] * voxel_cc < EDGE_LUNG_MIN_CC:
                 continue
-            m = labels == lab
-            area = m.sum(axis=(1, 2))
+            area = (labels == lab).sum(axis=(1, 2))
             if area[edge] >= 0.5 * area.max():
                 out.add(int(lab))
     return out
@@ -221,6 +246,8 @@ def lung_masks(
             continue
         median = float(np.median(hu[labels == lab]))
         if median < GAS_MEDIAN_HU:  # pure gas: bowel or stomach, not lung
+            continue
+        if _in_front(labels == lab, body) > FRONT_GAS:  # gas in the bowel rises to the front, lungs lie back
             continue
         candidates.append(int(lab))
         if lab in edge_ids:
