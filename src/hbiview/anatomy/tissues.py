@@ -301,7 +301,38 @@ def lung_masks(
     # vessels inside the lungs belong to them (holes filled), the airway does not
     left = fill_holes_2d(left) & ~airway
     right = fill_holes_2d(right) & ~left & ~airway
+    trachea = _midline_tube(left | right, spacing_mm, mid_x)
+    if trachea.any():
+        left &= ~trachea
+        right &= ~trachea
     return left, right, notes
+
+
+def _midline_tube(lungs: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.ndarray) -> np.ndarray:
+    """Airway left in the lung mask above the lungs' widest slice: small pieces on the midline.
+
+    On coarse CTs the tracheal lumen is not pure air (partial volume with its wall), so the airway search
+    can miss it and the trachea joins the lungs, putting the apex at the larynx. Above the slice where the
+    lungs are largest, a separate piece of the mask in a slice of at most 700 mm2 whose centre lies within
+    20 mm of the midline is the trachea (or a main bronchus before the carina), not lung: the apices lie
+    30 mm or more to each side of the midline.
+    """
+    out = np.zeros_like(lungs)
+    area = lungs.sum(axis=(1, 2))
+    if not area.any():
+        return out
+    widest = int(np.argmax(area))
+    pix_mm2 = spacing_mm[1] * spacing_mm[2]
+    for k in range(widest + 1, lungs.shape[0]):
+        if not area[k]:
+            continue
+        labels, n = ndimage.label(lungs[k])
+        sizes = np.bincount(labels.ravel())
+        cms = ndimage.center_of_mass(lungs[k], labels, range(1, n + 1))
+        for lab, (_, cx) in zip(range(1, n + 1), cms):
+            if sizes[lab] * pix_mm2 <= 700.0 and abs(cx - mid_x[k]) * spacing_mm[2] <= 20.0:
+                out[k] |= labels == lab
+    return out
 
 
 def skeleton_mask(hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
