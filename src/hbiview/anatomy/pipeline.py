@@ -1,4 +1,4 @@
-"""The segmentation pipeline: body, lungs, skeleton, marrow by site with active-marrow weights, landmarks.
+"""The segmentation pipeline: body, lungs, skeleton, spinal canal, marrow by site with weights, landmarks.
 
 The CT is viewed in canonical orientation (head up the slices, back down the rows, left along the
 columns), block-averaged in-plane to about 2 mm pixels (4 mm for landmarks alone), segmented there with
@@ -186,8 +186,9 @@ def segment(
     -------
     AnatomyResult
         Structures ``Body``, ``Lung_L``, ``Lung_R``, ``Lungs``, ``Skeleton``, ``Marrow`` (with weights:
-        each voxel's fraction of the body's active marrow) on the CT grid, the site label volume, the
-        landmarks, and the active-marrow sites outside the scan with the fraction they carry.
+        each voxel's fraction of the body's active marrow), ``SpinalCanal`` on the CT grid, the site
+        label volume, the landmarks, and the active-marrow sites outside the scan with the fraction they
+        carry.
     """
     roles, others = map_structures(imported or [], names_map)
     roles = {

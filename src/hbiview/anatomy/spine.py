@@ -7,14 +7,21 @@ cranial cavity and, where ribs, sternum and spine close a ring, the whole chest.
 them apart:
 
 * the spinal canal is the hole near the midline behind the vertebral body: 30-700 mm2, of soft-tissue
-  density (cord, CSF, epidural fat; its median below 60 HU, while the body's cancellous bone is denser),
-  with the vertebral body in front of it. It is followed from slice to slice (centre within 12 mm of the
-  last one found); across slices where the arch is open (discs, the gap between laminae) it is carried
-  over from the nearest slices found, without its bone;
+  density (cord, CSF, epidural fat: its median below 60 HU, while the body's cancellous bone is denser),
+  with bone or bone interior over most of the 20 mm in front of it. Where the arch is open in a slice
+  (between the laminae, thin laminae on coarse pixels) gaps of 1-3 pixels and 6 mm are closed first. The
+  canal is followed from slice to slice (the longest chain of slices whose centres move by at most 12 mm
+  plus 0.3 mm per mm of gap); across slices where no canal is enclosed (discs), and 20 mm beyond the
+  chain's ends, it is carried over from the nearest slice found, without its bone;
 * every other hole is bone interior, unless it is a cavity: a hole whose largest inscribed circle has a
-  radius above 30 mm anywhere (cranial cavity, chest, pelvic inlet; the widest adult cancellous bone, the
-  femoral head and the S1 body, has an interior radius of about 20-25 mm) or that is connected through the
-  slices to the spinal canal.
+  radius above 30 mm (cranial cavity, chest, pelvic inlet; the widest adult cancellous bone, the femoral
+  head and the S1 body, has an interior radius of about 20-25 mm), or a hole lying mostly on a cavity of
+  the next slice (the narrow ends of those cavities);
+* where the shell is open (sacral foramina, thin cortex below 150 HU on coarse pixels), tissue above
+  -50 HU with cortex within 20 mm on all four in-plane sides is bone interior too.
+
+Measured on a real abdomen-pelvis CT (3 mm, older patient) against TotalSegmentator's bones: the skeleton's
+Dice rises from 0.72 to 0.86; on the ICRP 110 female phantom (spongiosa 50-200 HU) from 0.64 to 0.95.
 """
 
 from __future__ import annotations
@@ -216,7 +223,7 @@ def bone_interior(
     Parameters
     ----------
     hu
-        CT in HU on the working grid (not used for the decision but for soft-tissue checks).
+        CT in HU on the working grid (an open shell's interior must be above -50 HU).
     skeleton
         Thresholded skeleton (cortical bone), same grid.
     canal

@@ -1,8 +1,11 @@
 """Body outline, lungs and skeleton from Hounsfield units (scipy.ndimage, on a working grid).
 
 Thresholds are the usual CT ones: air/lung below -400 HU (lung parenchyma -900..-500), soft tissue above,
-bone above 150 HU (cancellous bone 150-400, cortical 700-1500). Sizes are in millimetres and converted
-to voxels with the grid's spacing, so the same code runs on 1 mm and 4 mm CTs.
+bone above 150 HU (cancellous bone 150-400, cortical 700-1500); the cancellous interior below that (older
+patients: 50-250 HU) is filled in from the cortical shell and the spinal canal found by
+:mod:`hbiview.anatomy.spine`. Sizes are in millimetres and converted to voxels with the grid's spacing, so
+the same code runs on 1 mm and 4 mm CTs. Lungs cut by the scan's first or last slice are found however
+little of them is inside; bowel gas is told apart by its purity and its place in front.
 """
 
 from __future__ import annotations
