@@ -31,6 +31,8 @@ __all__ = [
 AIR_HU = -400.0
 #: At or above this (HU) inside the body: bone (cancellous bone starts near 150 HU).
 BONE_HU = 150.0
+#: Next to bone, a pixel at or above this (HU) is the bone's partial-volume rim.
+RIM_HU = 100.0
 #: A bone must reach this (HU) somewhere (its cortex); contrast-filled vessels rarely do.
 CORTEX_HU = 500.0
 #: Smallest lung (cm3) taken when it is cut by the scan's first or last slice.
@@ -374,7 +376,11 @@ def skeleton_and_canal(
     cortex = skeleton_mask(hu, body, spacing_mm)
     canal = spinal_canal(hu, cortex, body, spacing_mm)
     interior = bone_interior(hu, cortex, canal, spacing_mm)
-    return (cortex | interior) & body, canal & ~cortex
+    bone = (cortex | interior) & body
+    # the partial-volume rim of thin bone (ribs, laminae, transverse processes one or two pixels thick reach
+    # only 100-150 HU): one pixel in the slice around the bone where the CT is at least RIM_HU
+    rim = ndimage.binary_dilation(bone, structure=np.ones((1, 3, 3), dtype=bool)) & (hu >= RIM_HU)
+    return bone | (rim & body & ~canal), canal & ~cortex
 
 
 def marrow_mask(hu: np.ndarray, skeleton: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
