@@ -98,11 +98,13 @@ def segment_tissues(
             left = auto_l if left is None else left
             right = auto_r if right is None else right
     skeleton = given("Skeleton")
-    auto_skeleton, canal = skeleton_and_canal(hu, body, spacing)
+    auto_skeleton, canal, solid = skeleton_and_canal(hu, body, spacing)
     if skeleton is None:
         skeleton = auto_skeleton
+    else:
+        solid = skeleton
     marrow = marrow_mask(hu, skeleton, spacing)
-    landmarks, ctx = landmarks_from_masks(hu, body, left, right, skeleton, z_mm, spacing)
+    landmarks, ctx = landmarks_from_masks(hu, body, left, right, solid, z_mm, spacing)
     return Tissues(factor, flips, spacing, body, left, right, skeleton, marrow, canal, landmarks, ctx, notes)
 
 

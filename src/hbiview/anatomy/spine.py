@@ -219,7 +219,7 @@ def bone_interior(
     skeleton: np.ndarray,
     canal: np.ndarray,
     spacing_mm: tuple[float, float, float],
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """The holes of the skeleton that are bone interior (cancellous bone, medullary cavities).
 
     Parameters
@@ -235,8 +235,9 @@ def bone_interior(
 
     Returns
     -------
-    numpy.ndarray
-        Boolean mask of the interiors (disjoint from ``skeleton`` and ``canal``).
+    holes, enclosed
+        Boolean masks (disjoint from ``skeleton``, ``canal`` and each other): the interiors closed by the
+        shell in their slice, and the tissue enclosed by cortex where the shell is open.
     """
     _sz, sy, sx = spacing_mm
     nz = skeleton.shape[0]
@@ -285,7 +286,7 @@ def bone_interior(
     for axis, n in ((1, reach[0]), (2, reach[1])):
         for flip in (False, True):
             enclosed &= _cortex_within(skeleton, axis, n, flip)
-    return (interior | (enclosed & ~cavity)) & ~canal
+    return interior & ~canal, enclosed & ~cavity & ~interior & ~canal
 
 
 def _cortex_within(bone: np.ndarray, axis: int, n: int, reverse: bool) -> np.ndarray:

@@ -363,24 +363,32 @@ def skeleton_mask(hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, flo
 
 def skeleton_and_canal(
     hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The whole skeleton (cortex and its interior) and the spinal canal, canonical orientation.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole skeleton (cortex and its interior), the spinal canal and the closed bones, canonical view.
 
     The thresholded skeleton (:func:`skeleton_mask`) holds the cortex and dense cancellous bone; the
     cancellous interior below 150 HU (older patients: 50-250 HU) and the medullary cavities are the holes
     it leaves in each slice, told apart from the spinal canal and from cavities (cranial cavity, chest,
     pelvic inlet) by :mod:`hbiview.anatomy.spine`.
+
+    Returns
+    -------
+    skeleton, canal, solid
+        ``solid`` is the cortex with the interiors its shell closes, without the tissue filled in where the
+        shell is open nor the partial-volume rim: the landmark finder measures the femoral heads on it
+        (filling the hip joint would move their centres towards the acetabulum).
     """
     from hbiview.anatomy.spine import bone_interior, spinal_canal
 
     cortex = skeleton_mask(hu, body, spacing_mm)
     canal = spinal_canal(hu, cortex, body, spacing_mm)
-    interior = bone_interior(hu, cortex, canal, spacing_mm)
-    bone = (cortex | interior) & body
+    holes, enclosed = bone_interior(hu, cortex, canal, spacing_mm)
+    solid = (cortex | holes) & body
+    bone = solid | (enclosed & body)
     # the partial-volume rim of thin bone (ribs, laminae, transverse processes one or two pixels thick reach
     # only 100-150 HU): one pixel in the slice around the bone where the CT is at least RIM_HU
     rim = ndimage.binary_dilation(bone, structure=np.ones((1, 3, 3), dtype=bool)) & (hu >= RIM_HU)
-    return bone | (rim & body & ~canal), canal & ~cortex
+    return bone | (rim & body & ~canal), canal & ~cortex, solid
 
 
 def marrow_mask(hu: np.ndarray, skeleton: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
