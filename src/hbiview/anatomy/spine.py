@@ -290,13 +290,12 @@ def bone_interior(
 
 
 def _cortex_within(bone: np.ndarray, axis: int, n: int, reverse: bool) -> np.ndarray:
-    """Whether bone lies within ``n`` pixels along ``axis`` (towards lower indices, or higher if reverse)."""
-    b = np.flip(bone, axis=axis) if reverse else bone
-    size = b.shape[axis]
-    shape = [1, 1, 1]
-    shape[axis] = size
-    idx = np.arange(size, dtype=np.int32).reshape(shape)
-    last = np.where(b, idx, np.int32(-(10**6)))
-    last = np.maximum.accumulate(last, axis=axis)
-    out = (idx - last) <= n
-    return np.flip(out, axis=axis) if reverse else out
+    """Whether bone lies within ``n`` pixels along ``axis`` (towards lower indices, or higher if reverse).
+
+    A running maximum over the window ``[i - n, i]`` (or ``[i, i + n]``), shifted by the filter's origin.
+    """
+    origin = -((n + 1) // 2) if reverse else n // 2
+    window = ndimage.maximum_filter1d(
+        bone.view(np.uint8), size=n + 1, axis=axis, origin=origin, mode="constant", cval=0
+    )
+    return window.view(bool)

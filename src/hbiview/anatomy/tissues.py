@@ -158,6 +158,16 @@ def _airway(air: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.n
     return airway
 
 
+def _regrow(part: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """``part`` grown by two pixels in its slices into ``free`` (worked in the part's bounding box)."""
+    box = bbox(part, 2)
+    if box is None:
+        return part
+    out = part.copy()
+    out[box] |= ndimage.binary_dilation(part[box], structure=PLANE4, iterations=2, mask=free[box])
+    return out
+
+
 def _in_front(part: np.ndarray, body: np.ndarray) -> float:
     """How far a region's centre lies in front of the body's centre, as a fraction of the body's depth.
 
@@ -290,7 +300,7 @@ def lung_masks(
                 parts = [only & ~right_of_mid, right_of_mid]
     # give back the rim that the opening took (thin lung, e.g. the bases' crescents on coarse pixels)
     free = raw_air & ~airway
-    parts = [ndimage.binary_dilation(p, structure=PLANE4, iterations=2, mask=free) | p for p in parts]
+    parts = [_regrow(p, free) for p in parts]
     left = np.zeros_like(body)
     right = np.zeros_like(body)
     for part in parts:
