@@ -9,9 +9,9 @@ Physical doses are converted to the equivalent dose in 2 Gy fractions with the l
     EQD2 = D (d + alpha/beta) / (2 Gy + alpha/beta),
 
 where D is the total dose and d the dose per fraction, with alpha/beta = 2 Gy for spinal-cord-like
-(late-responding) tissue and 10 Gy for marrow (and for most tumours; early-responding). The spinal cord is
-taken from the sample patient's own organ labels (the phantom's ground truth); hbiview's segmentation does
-not find it.
+(late-responding) tissue and 10 Gy for marrow (and for most tumours; early-responding). The cord is
+represented by the spinal canal that hbiview segments (the vertebral foramen that holds the cord, a little
+wider than the cord itself: its maximum is a slightly cautious estimate of the cord's).
 
 Run: ``python examples/04_fractionation.py [--out DIR]`` (about 15 s). Writes ``fractionation.png``,
 ``spine_field.png`` and ``summary.md``.
@@ -27,7 +27,6 @@ import numpy as np
 import hbiview
 from hbiview import dvh
 from hbiview.errors import InputError
-from hbiview.labels import TISSUE_LABELS
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
 from hbiview.pipeline import load_case, run_plan
 from hbiview.sample import make_phantom
@@ -47,12 +46,10 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    phantom = make_phantom()  # the sample patient with its organ labels (same image as sample_ct/)
-    case = case or load_case(phantom.ct)
-    if not case.ct.geometry.isclose(phantom.ct.geometry):
-        raise InputError("lesson 4 needs the bundled sample patient (its spinal cord label); pass case=None")
-    cord_label = next(k for k, v in TISSUE_LABELS.items() if v == "spinal_cord")
-    cord = hbiview.Structure(case.ct.geometry, phantom.labels == cord_label, name="spinal cord")
+    case = case or load_case(make_phantom().ct)  # the sample patient (same image as sample_ct/)
+    if "SpinalCanal" not in case.structures or not case.structures["SpinalCanal"].mask.any():
+        raise InputError("lesson 4 needs the spinal canal, and the segmentation found none on this CT")
+    cord = case.structures["SpinalCanal"]
     grid = 5.0 if quick else 2.5
     runs = {
         s: run_plan(case, "spine", level="T10", schedule=s, grid_mm=grid, structures=["Marrow"])
@@ -126,7 +123,7 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
             ax.plot(depth_mm / 10, curve, color=COLOURS[schedule], label=f"{total:g} Gy x {n}")
         if cord_depth is not None:
             ax.axvspan(cord_depth[0] / 10, cord_depth[1] / 10, color="#6a3d9a", alpha=0.15)
-            ax.text(np.mean(cord_depth) / 10, 1.0, "spinal\ncord", ha="center", va="bottom", color="#6a3d9a")
+            ax.text(np.mean(cord_depth) / 10, 1.0, "spinal\ncanal", ha="center", va="bottom", color="#6a3d9a")
         ax.axvline(presc_depth / 10, color="black", ls=":", lw=2)
         ax.text(presc_depth / 10 + 0.2, 1.0, "prescription\npoint (5 cm)", va="bottom", fontsize=15)
         ax.set_xlabel("depth from the back along the beam axis (cm)")
@@ -168,6 +165,9 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         f"**Take-away.** {takeaway.replace(chr(10), ' ')}.",
         "",
         f"PA field on T10: {first.plan.description}",
+        "",
+        "The cord is represented by the spinal canal that hbiview segments on the CT (the vertebral foramen "
+        "that holds the cord and its sheath): its D0.03cc is a slightly cautious estimate of the cord's.",
         "",
         "| schedule | dose per fraction | EQD2 α/β 10 Gy (marrow) | EQD2 α/β 2 Gy (cord) "
         "| cord D0.03cc (physical) | cord D0.03cc in EQD2 (α/β 2) | active marrow in field |",

@@ -1,4 +1,4 @@
-"""The segmentation pipeline: body, lungs, skeleton, marrow by site with active-marrow weights, landmarks.
+"""The segmentation pipeline: body, lungs, skeleton, spinal canal, marrow by site with weights, landmarks.
 
 The CT is viewed in canonical orientation (head up the slices, back down the rows, left along the
 columns), block-averaged in-plane to about 2 mm pixels (4 mm for landmarks alone), segmented there with
@@ -18,7 +18,7 @@ from hbiview.anatomy.marrow import marrow_weights
 from hbiview.anatomy.morph import downsample_mean, upsample_mask
 from hbiview.anatomy.names import map_structures
 from hbiview.anatomy.sites import assign_sites, site_coverage
-from hbiview.anatomy.tissues import body_mask, lung_masks, marrow_mask, skeleton_mask
+from hbiview.anatomy.tissues import body_mask, lung_masks, marrow_mask, skeleton_and_canal
 from hbiview.anatomy.types import AnatomyResult, Landmark, Landmarks, color_of
 from hbiview.errors import warn
 from hbiview.labels import BONE_SITES, MARROW_SITES
@@ -42,6 +42,7 @@ class Tissues:
     lung_r: np.ndarray
     skeleton: np.ndarray
     marrow: np.ndarray
+    canal: np.ndarray
     landmarks: Landmarks
     context: Context
     notes: list[str]
@@ -97,11 +98,14 @@ def segment_tissues(
             left = auto_l if left is None else left
             right = auto_r if right is None else right
     skeleton = given("Skeleton")
+    auto_skeleton, canal, solid = skeleton_and_canal(hu, body, spacing)
     if skeleton is None:
-        skeleton = skeleton_mask(hu, body, spacing)
+        skeleton = auto_skeleton
+    else:
+        solid = skeleton
     marrow = marrow_mask(hu, skeleton, spacing)
-    landmarks, ctx = landmarks_from_masks(hu, body, left, right, skeleton, z_mm, spacing)
-    return Tissues(factor, flips, spacing, body, left, right, skeleton, marrow, landmarks, ctx, notes)
+    landmarks, ctx = landmarks_from_masks(hu, body, left, right, solid, z_mm, spacing)
+    return Tissues(factor, flips, spacing, body, left, right, skeleton, marrow, canal, landmarks, ctx, notes)
 
 
 def _split_like(lungs: np.ndarray, auto_l: np.ndarray, auto_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,8 +222,9 @@ def segment(
     -------
     AnatomyResult
         Structures ``Body``, ``Lung_L``, ``Lung_R``, ``Lungs``, ``Skeleton``, ``Marrow`` (with weights:
-        each voxel's fraction of the body's active marrow) on the CT grid, the site label volume, the
-        landmarks, and the active-marrow sites outside the scan with the fraction they carry.
+        each voxel's fraction of the body's active marrow), ``SpinalCanal`` on the CT grid, the site
+        label volume, the landmarks, and the active-marrow sites outside the scan with the fraction they
+        carry.
     """
     roles, others = map_structures(imported or [], names_map)
     roles = {
@@ -278,6 +283,8 @@ def segment(
     out["Lungs"] = roles.get("Lungs") or structure("Lungs", left.mask | right.mask)
     out["Skeleton"] = roles.get("Skeleton") or structure("Skeleton", _full(t.skeleton, t, ct))
     out["Marrow"] = structure("Marrow", labels_full > 0, mw.weights)
+    if "SpinalCanal" not in others:
+        out["SpinalCanal"] = structure("SpinalCanal", _full(t.canal, t, ct))
     for name, s in others.items():
         out.setdefault(name, s if s.geometry.isclose(geometry) else s.resampled(geometry))
     edge = np.zeros(t.body.shape[0], dtype=bool)

@@ -97,7 +97,8 @@ def assign_sites(
         todo &= ~sel
 
     big = 1e9
-    sb = est.get("skull_base", big)
+    # without a skull base found (coarse slices), C1, placed from the other landmarks, sits just below it
+    sb = est.get("skull_base", est["C1"] + 5.0 if "C1" in est else big)
     apex = est.get("lung_apex", est.get("T1", -big))
     base = est.get("lung_base", est.get("T10", -big))
     crest = est.get("iliac_crest", est.get("L4", -big))

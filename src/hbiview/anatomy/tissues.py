@@ -1,8 +1,11 @@
 """Body outline, lungs and skeleton from Hounsfield units (scipy.ndimage, on a working grid).
 
 Thresholds are the usual CT ones: air/lung below -400 HU (lung parenchyma -900..-500), soft tissue above,
-bone above 150 HU (cancellous bone 150-400, cortical 700-1500). Sizes are in millimetres and converted
-to voxels with the grid's spacing, so the same code runs on 1 mm and 4 mm CTs.
+bone above 150 HU (cancellous bone 150-400, cortical 700-1500); the cancellous interior below that (older
+patients: 50-250 HU) is filled in from the cortical shell and the spinal canal found by
+:mod:`hbiview.anatomy.spine`. Sizes are in millimetres and converted to voxels with the grid's spacing, so
+the same code runs on 1 mm and 4 mm CTs. Lungs cut by the scan's first or last slice are found however
+little of them is inside; bowel gas is told apart by its purity and its place in front.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ __all__ = [
     "body_mask",
     "lung_masks",
     "marrow_mask",
+    "skeleton_and_canal",
     "skeleton_mask",
 ]
 
@@ -27,8 +31,16 @@ __all__ = [
 AIR_HU = -400.0
 #: At or above this (HU) inside the body: bone (cancellous bone starts near 150 HU).
 BONE_HU = 150.0
+#: Next to bone, a pixel at or above this (HU) is the bone's partial-volume rim.
+RIM_HU = 100.0
 #: A bone must reach this (HU) somewhere (its cortex); contrast-filled vessels rarely do.
 CORTEX_HU = 500.0
+#: Smallest lung (cm3) taken when it is cut by the scan's first or last slice.
+EDGE_LUNG_MIN_CC = 5.0
+#: Air whose centre lies further in front of the body's centre than this fraction of the body's depth is
+#: bowel or stomach gas (supine: gas rises to the front; measured on the real abdomen CT: gas 0.24-0.32,
+#: whole lungs behind the centre, the anterior tip of a lung base 0.16)
+FRONT_GAS = 0.2
 #: Pure gas (bowel gas, airway): lungs have vessels and septa and sit well above this median.
 GAS_MEDIAN_HU = -960.0
 
@@ -146,6 +158,51 @@ def _airway(air: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.n
     return airway
 
 
+def _regrow(part: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """``part`` grown by two pixels in its slices into ``free`` (worked in the part's bounding box)."""
+    box = bbox(part, 2)
+    if box is None:
+        return part
+    out = part.copy()
+    out[box] |= ndimage.binary_dilation(part[box], structure=PLANE4, iterations=2, mask=free[box])
+    return out
+
+
+def _in_front(part: np.ndarray, body: np.ndarray) -> float:
+    """How far a region's centre lies in front of the body's centre, as a fraction of the body's depth.
+
+    Compared slice by slice over the region's slices (rows grow towards the back; negative: behind). The
+    lungs fill the back of the chest and their centre is behind the body's or near it; gas in the bowel and
+    stomach of a patient lying on the back rises to the front.
+    """
+    k, j, _ = np.nonzero(part)
+    rows = np.arange(body.shape[1])
+    ks = np.unique(k)
+    area = body[ks].sum(axis=2)
+    count = np.maximum(area.sum(axis=1), 1)
+    centre = (area * rows).sum(axis=1) / count
+    occupied = area > 0
+    depth = np.where(occupied.any(axis=1), occupied.shape[1] - np.argmax(occupied[:, ::-1], axis=1), 0)
+    depth = depth - np.argmax(occupied, axis=1)
+    lut_c = np.zeros(body.shape[0])
+    lut_d = np.zeros(body.shape[0])
+    lut_c[ks], lut_d[ks] = centre, depth
+    return -float(np.mean(j - lut_c[k])) / max(float(np.mean(lut_d[k])), 1.0)
+
+
+def _edge_growing(labels: np.ndarray, sizes: np.ndarray, voxel_cc: float) -> set[int]:
+    """Labels that touch the first or last slice with at least half their largest cross-section there."""
+    out: set[int] = set()
+    for edge in (0, labels.shape[0] - 1):
+        for lab in np.unique(labels[edge]):
+            if lab == 0 or sizes[lab] * voxel_cc < EDGE_LUNG_MIN_CC:
+                continue
+            area = (labels == lab).sum(axis=(1, 2))
+            if area[edge] >= 0.5 * area.max():
+                out.add(int(lab))
+    return out
+
+
 def lung_masks(
     hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float], x_sign: float
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -170,6 +227,7 @@ def lung_masks(
     # air pockets trapped by hole filling between arm and trunk lie at the surface: peel 5 mm first
     inner = ndimage.binary_erosion(body, structure=disk(5.0, spacing_mm[1:]))
     air = inner & (hu < AIR_HU)
+    raw_air = air
     air = ndimage.binary_opening(air, structure=PLANE4) | (
         air & ndimage.binary_erosion(air, structure=PLANE4)
     )
@@ -191,21 +249,40 @@ def lung_masks(
     sizes[0] = 0
     # a lung holds at least 100 cm3, or 25 cm2 in every slice of a scan too short for that
     min_cc = min(100.0, 2.5 * spacing_mm[0] * body.shape[0])
+    # a lung cut by the first or last slice (the bases at the top of an abdominal CT, the apices at the
+    # bottom of a head-and-neck CT) may be a few cm3: it counts when it widens towards the scan's edge
+    edge_ids = _edge_growing(labels, sizes, voxel_cc)
     candidates = []
-    for lab in np.argsort(sizes)[::-1][:6]:
-        if lab == 0 or sizes[lab] * voxel_cc < min_cc:
+    edge_candidates = []
+    for lab in np.argsort(sizes)[::-1][:12]:
+        if lab == 0 or sizes[lab] * voxel_cc < min(min_cc, EDGE_LUNG_MIN_CC):
+            continue
+        if sizes[lab] * voxel_cc < min_cc and lab not in edge_ids:
             continue
         median = float(np.median(hu[labels == lab]))
         if median < GAS_MEDIAN_HU:  # pure gas: bowel or stomach, not lung
             continue
+        if _in_front(labels == lab, body) > FRONT_GAS:  # gas in the bowel rises to the front, lungs lie back
+            continue
         candidates.append(int(lab))
+        if lab in edge_ids:
+            edge_candidates.append(int(lab))
     if not candidates:
         notes.append(
-            f"no lungs in the scan (no lung-like air region of at least {min_cc:.0f} cm3 inside the body)"
+            f"no lungs in the scan (no lung-like air region of at least {min_cc:.0f} cm3 inside the body, "
+            f"nor of {EDGE_LUNG_MIN_CC:.0f} cm3 widening towards the scan's first or last slice)"
         )
         return np.zeros_like(body), np.zeros_like(body), notes
     big = sizes[candidates[0]]
-    candidates = [c for c in candidates if sizes[c] >= 0.2 * big][:2]
+    if sizes[candidates[0]] * voxel_cc >= min_cc:
+        candidates = [c for c in candidates if sizes[c] >= 0.2 * big][:2]
+    else:
+        # only lung cut by the scan's edge: every such piece (a base can show as several)
+        candidates = edge_candidates
+        notes.append(
+            f"the lungs are cut by the scan: only {sum(sizes[c] for c in candidates) * voxel_cc:.0f} cm3 "
+            "of lung at its edge"
+        )
     parts = [labels == c for c in candidates]
     if len(parts) == 1:
         only = parts[0]
@@ -221,6 +298,9 @@ def lung_masks(
                 right_of_mid = np.zeros_like(only)
                 right_of_mid[tuple(np.nonzero(only))] = side < 0
                 parts = [only & ~right_of_mid, right_of_mid]
+    # give back the rim that the opening took (thin lung, e.g. the bases' crescents on coarse pixels)
+    free = raw_air & ~airway
+    parts = [_regrow(p, free) for p in parts]
     left = np.zeros_like(body)
     right = np.zeros_like(body)
     for part in parts:
@@ -236,7 +316,38 @@ def lung_masks(
     # vessels inside the lungs belong to them (holes filled), the airway does not
     left = fill_holes_2d(left) & ~airway
     right = fill_holes_2d(right) & ~left & ~airway
+    trachea = _midline_tube(left | right, spacing_mm, mid_x)
+    if trachea.any():
+        left &= ~trachea
+        right &= ~trachea
     return left, right, notes
+
+
+def _midline_tube(lungs: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.ndarray) -> np.ndarray:
+    """Airway left in the lung mask above the lungs' widest slice: small pieces on the midline.
+
+    On coarse CTs the tracheal lumen is not pure air (partial volume with its wall), so the airway search
+    can miss it and the trachea joins the lungs, putting the apex at the larynx. Above the slice where the
+    lungs are largest, a separate piece of the mask in a slice of at most 700 mm2 whose centre lies within
+    20 mm of the midline is the trachea (or a main bronchus before the carina), not lung: the apices lie
+    30 mm or more to each side of the midline.
+    """
+    out = np.zeros_like(lungs)
+    area = lungs.sum(axis=(1, 2))
+    if not area.any():
+        return out
+    widest = int(np.argmax(area))
+    pix_mm2 = spacing_mm[1] * spacing_mm[2]
+    for k in range(widest + 1, lungs.shape[0]):
+        if not area[k]:
+            continue
+        labels, n = ndimage.label(lungs[k])
+        sizes = np.bincount(labels.ravel())
+        cms = ndimage.center_of_mass(lungs[k], labels, range(1, n + 1))
+        for lab, (_, cx) in zip(range(1, n + 1), cms):
+            if sizes[lab] * pix_mm2 <= 700.0 and abs(cx - mid_x[k]) * spacing_mm[2] <= 20.0:
+                out[k] |= labels == lab
+    return out
 
 
 def skeleton_mask(hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
@@ -258,6 +369,36 @@ def skeleton_mask(hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, flo
     keep[0] = False
     skeleton = keep[labels]
     return fill_holes_2d(skeleton, max(int(30.0 / (spacing_mm[1] * spacing_mm[2])), 1)) & body
+
+
+def skeleton_and_canal(
+    hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole skeleton (cortex and its interior), the spinal canal and the closed bones, canonical view.
+
+    The thresholded skeleton (:func:`skeleton_mask`) holds the cortex and dense cancellous bone; the
+    cancellous interior below 150 HU (older patients: 50-250 HU) and the medullary cavities are the holes
+    it leaves in each slice, told apart from the spinal canal and from cavities (cranial cavity, chest,
+    pelvic inlet) by :mod:`hbiview.anatomy.spine`.
+
+    Returns
+    -------
+    skeleton, canal, solid
+        ``solid`` is the cortex with the interiors its shell closes, without the tissue filled in where the
+        shell is open nor the partial-volume rim: the landmark finder measures the femoral heads on it
+        (filling the hip joint would move their centres towards the acetabulum).
+    """
+    from hbiview.anatomy.spine import bone_interior, spinal_canal
+
+    cortex = skeleton_mask(hu, body, spacing_mm)
+    canal = spinal_canal(hu, cortex, body, spacing_mm)
+    holes, enclosed = bone_interior(hu, cortex, canal, spacing_mm)
+    solid = (cortex | holes) & body
+    bone = solid | (enclosed & body)
+    # the partial-volume rim of thin bone (ribs, laminae, transverse processes one or two pixels thick reach
+    # only 100-150 HU): one pixel in the slice around the bone where the CT is at least RIM_HU
+    rim = ndimage.binary_dilation(bone, structure=np.ones((1, 3, 3), dtype=bool)) & (hu >= RIM_HU)
+    return bone | (rim & body & ~canal), canal & ~cortex, solid
 
 
 def marrow_mask(hu: np.ndarray, skeleton: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:

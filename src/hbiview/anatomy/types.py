@@ -32,6 +32,7 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "Lung_R": (120, 180, 250),
     "Skeleton": (240, 232, 205),
     "Marrow": (200, 30, 45),
+    "SpinalCanal": (250, 210, 40),
 }
 
 #: Colours of the marrow sites (reds and oranges), in the order of :data:`hbiview.labels.MARROW_SITES`.

@@ -379,7 +379,7 @@ def write_rtstruct(
     return target
 
 
-_AUTO_NAMES = {"Body", "Lung_L", "Lung_R", "Lungs", "Skeleton", "Marrow"}
+_AUTO_NAMES = {"Body", "Lung_L", "Lung_R", "Lungs", "Skeleton", "Marrow", "SpinalCanal"}
 _CONTOUR_DATA = 0x30060050
 
 
