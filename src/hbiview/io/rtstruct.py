@@ -237,9 +237,9 @@ def rasterize_contours(
                 xy = contour[:, :2] - a[:2, 3] - a[:2, 0] * k_plane
                 polys.append(xy @ inv_inplane.T)
             cache[p] = _fill_plane(polys, ny, nx)
-        raster = cache[p]
-        if raster is not None:
-            mask[k] = raster
+        plane_raster = cache[p]
+        if plane_raster is not None:
+            mask[k] = plane_raster
     return mask
 
 
