@@ -532,7 +532,9 @@ def _same_grid_box(dose: DoseGrid, geometry: Geometry) -> tuple[slice, slice, sl
     return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))  # type: ignore[return-value]
 
 
-def _histogram(values: np.ndarray, sample_cc: float, weights: np.ndarray | None, bin_width_gy: float):
+def _histogram(
+    values: np.ndarray, sample_cc: float, weights: np.ndarray | None, bin_width_gy: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     # a dose within 1e-6 of a bin edge (in bins) counts as on the edge: 0.29 / 0.01 is 28.999999999999996
     top = float(values.max()) if values.size else 0.0
     nbins = math.floor(top / bin_width_gy + EDGE_GUARD_BINS) + 1
@@ -642,6 +644,7 @@ def dvh(
     edges, cum, wcum = _histogram(values, sample_cc, w, bin_width_gy)
     marrow_share = weighted_mean = None
     if w is not None:
+        assert wcum is not None  # _histogram returns it whenever weights are given
         share = float(w.sum())
         if share > 1.0 + WEIGHT_SHARE_TOLERANCE:
             warn(

@@ -463,7 +463,7 @@ def list_rois(path: str | os.PathLike[str]) -> list[RoiInfo]:
 
 def _default_geometry(
     contours: Sequence[np.ndarray], plane_spacing_mm: float, spacing_mm: float, uid: str | None
-):
+) -> Geometry:
     points = np.concatenate(contours)
     lower = points.min(axis=0)
     upper = points.max(axis=0)
