@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy import ndimage
@@ -273,7 +273,8 @@ def _bbox(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     slices = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
     if slices.size == 0:
         return None
-    plane = mask[slices[0] : slices[-1] + 1].any(axis=0)
+    # numpy's stubs type any(axis=0) of an unknown-shape array as a scalar; it is a 2-D array here
+    plane = cast(np.ndarray, mask[slices[0] : slices[-1] + 1].any(axis=0))
     rows = np.flatnonzero(plane.any(axis=1))
     cols = np.flatnonzero(plane.any(axis=0))
     lo = np.array([slices[0], rows[0], cols[0]])
@@ -431,14 +432,15 @@ def _interpolated_mask(structure: Structure, factor: int) -> tuple[np.ndarray, G
                 mask[p * n + k] = (1.0 - t) * distance[p] + t * distance[p + 1] < 0.0
     affine = planes_grid.affine.copy()
     affine[:3, 0] = planes_grid.affine[:3, 0] / n
-    geometry = Geometry(mask.shape, affine, planes_grid.frame_of_reference_uid)  # type: ignore[arg-type]
+    geometry = Geometry(mask.shape, affine, planes_grid.frame_of_reference_uid)
     return mask, geometry
 
 
 def _halve_end_planes(mask: np.ndarray, sub_slices: int) -> None:
     """Give the first and last plane of every run of contour planes half its thickness (in place)."""
     n_planes = mask.shape[0] // sub_slices
-    present = mask.reshape(n_planes, sub_slices, -1).any(axis=(1, 2))
+    # numpy's stubs type any(axis=...) as 'scalar or array'; over two of three axes it is a 1-D array
+    present = cast(np.ndarray, mask.reshape(n_planes, sub_slices, -1).any(axis=(1, 2)))
     half = sub_slices // 2
     for p in np.flatnonzero(present):
         start = p * sub_slices
@@ -459,8 +461,9 @@ def _sample(
     """
     requested = _parse_factor(supersample)
     rasterized = getattr(structure, "rasterized", None)
-    if rasterized is not None and getattr(structure, "contours", ()) and structure.weights is None:
+    if rasterized is not None and getattr(structure, "contours", None) and structure.weights is None:
         factor = _contour_factor(structure, requested)
+        fine: Geometry | None
         if end_caps == "interpolated":
             found = _interpolated_mask(structure, factor)
             if found is not None:
@@ -529,7 +532,9 @@ def _same_grid_box(dose: DoseGrid, geometry: Geometry) -> tuple[slice, slice, sl
     return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))  # type: ignore[return-value]
 
 
-def _histogram(values: np.ndarray, sample_cc: float, weights: np.ndarray | None, bin_width_gy: float):
+def _histogram(
+    values: np.ndarray, sample_cc: float, weights: np.ndarray | None, bin_width_gy: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     # a dose within 1e-6 of a bin edge (in bins) counts as on the edge: 0.29 / 0.01 is 28.999999999999996
     top = float(values.max()) if values.size else 0.0
     nbins = math.floor(top / bin_width_gy + EDGE_GUARD_BINS) + 1
@@ -639,6 +644,7 @@ def dvh(
     edges, cum, wcum = _histogram(values, sample_cc, w, bin_width_gy)
     marrow_share = weighted_mean = None
     if w is not None:
+        assert wcum is not None  # _histogram returns it whenever weights are given
         share = float(w.sum())
         if share > 1.0 + WEIGHT_SHARE_TOLERANCE:
             warn(

@@ -62,8 +62,8 @@ class Geometry:
     def from_spacing(
         cls,
         shape: Sequence[int],
-        spacing_mm: Sequence[float],
-        origin_mm: Sequence[float] = (0.0, 0.0, 0.0),
+        spacing_mm: npt.ArrayLike,
+        origin_mm: npt.ArrayLike = (0.0, 0.0, 0.0),
         direction: npt.ArrayLike | None = None,
         frame_of_reference_uid: str | None = None,
     ) -> Geometry:
@@ -88,7 +88,7 @@ class Geometry:
         direction = np.asarray(direction, dtype=float)
         spacing = np.asarray(spacing_mm, dtype=float)
         if spacing.shape != (3,) or np.any(spacing <= 0):
-            raise GeometryError(f"spacing must be three positive numbers (mm), got {spacing_mm}")
+            raise GeometryError(f"spacing must be three positive numbers (mm), got {spacing_mm!s}")
         affine = np.eye(4)
         affine[:3, :3] = direction * spacing[np.newaxis, :]
         affine[:3, 3] = np.asarray(origin_mm, dtype=float)
@@ -97,8 +97,8 @@ class Geometry:
     @classmethod
     def box(
         cls,
-        lower_mm: Sequence[float],
-        upper_mm: Sequence[float],
+        lower_mm: npt.ArrayLike,
+        upper_mm: npt.ArrayLike,
         spacing_mm: float | Sequence[float],
         frame_of_reference_uid: str | None = None,
     ) -> Geometry:
@@ -256,15 +256,15 @@ class Geometry:
         affine = np.eye(4)
         affine[:3, :3] = direction * new[np.newaxis, :]
         affine[:3, 3] = centre - affine[:3, :3] @ ((shape - 1) / 2)
-        return Geometry(tuple(shape), affine, self.frame_of_reference_uid)  # type: ignore[arg-type]
+        return Geometry(tuple(shape), affine, self.frame_of_reference_uid)
 
-    def cropped(self, start: Sequence[int], stop: Sequence[int]) -> Geometry:
+    def cropped(self, start: npt.ArrayLike, stop: npt.ArrayLike) -> Geometry:
         """The sub-grid ``array[start[0]:stop[0], start[1]:stop[1], start[2]:stop[2]]``."""
         start_arr = np.asarray(start, dtype=int)
         shape = np.asarray(stop, dtype=int) - start_arr
         affine = self.affine.copy()
         affine[:3, 3] = self.index_to_lps(start_arr)
-        return Geometry(tuple(shape), affine, self.frame_of_reference_uid)  # type: ignore[arg-type]
+        return Geometry(tuple(shape), affine, self.frame_of_reference_uid)
 
     def subdivided(self, factor: int) -> Geometry:
         """Every voxel split into ``factor**3`` sub-voxels: same extent, same directions.

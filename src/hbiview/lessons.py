@@ -30,10 +30,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hbiview.errors import InputError, MissingInputError
 from hbiview.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "EXAMPLES_ENV",
@@ -269,7 +272,7 @@ def lesson_cli(main: Callable[..., Mapping[str, Any]], number: int, argv: Sequen
 
 
 #: matplotlib settings for pictures projected in a lecture hall (large, bold enough, dark-on-white)
-_LECTURE_RC = {
+_LECTURE_RC: dict[RcKeyType, Any] = {
     "font.size": 17,
     "axes.titlesize": 19,
     "axes.labelsize": 18,

@@ -821,8 +821,8 @@ def junction_region(
         ``{"between", "kind" ("overlap" | "gap"), "z_mm" (low, high), "width_mm", "max_gy", "max_lps_mm",
         "near"}``, or ``None`` when fewer than two courses reach 50 %.
     """
-    extents = [(r, _in_field_z(r)) for r in runs]
-    extents = [(r, e) for r, e in extents if e is not None]
+    all_extents = [(r, _in_field_z(r)) for r in runs]
+    extents = [(r, e) for r, e in all_extents if e is not None]
     if len(extents) < 2:
         return None
     best: tuple[float, PlanRun, PlanRun, tuple[float, float]] | None = None
@@ -855,8 +855,8 @@ def junction_region(
         from hbiview.labels import LANDMARK_NAMES
         from hbiview.plans import _to_z
 
-        marks = {k: _to_z(landmarks[k]) for k in LANDMARK_NAMES if k in landmarks}
-        marks = {k: v for k, v in marks.items() if v is not None}
+        found = {k: _to_z(landmarks[k]) for k in LANDMARK_NAMES if k in landmarks}
+        marks = {k: v for k, v in found.items() if v is not None}
         if marks:
             centre = (lo + hi) / 2
             name, zm = min(marks.items(), key=lambda kv: abs(kv[1] - centre))

@@ -20,7 +20,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -515,6 +515,12 @@ def ct_patient_position(ct: CTVolume) -> str:
     return code
 
 
+def _xyz(values: Iterable[float], ndigits: int | None = None) -> tuple[float, float, float]:
+    """An LPS point ``(x, y, z)`` as three floats, rounded to ``ndigits`` decimals when given."""
+    x, y, z = (float(c) if ndigits is None else round(float(c), ndigits) for c in values)
+    return x, y, z
+
+
 def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
     """Place every beam on ``ct`` and check that the plan fits the patient.
 
@@ -615,7 +621,7 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
                     f"{where}{key}.field_mm: the {beam.field_mm[0]:g} x {beam.field_mm[1]:g} mm field lies "
                     f"entirely outside {what}; check isocentre_lps_mm, gantry_deg and field_mm"
                 )
-        beams.append(replace(beam, isocentre_lps_mm=tuple(float(c) for c in iso)))
+        beams.append(replace(beam, isocentre_lps_mm=_xyz(iso)))
     return replace(plan, beams=tuple(beams))
 
 
@@ -938,7 +944,7 @@ def _to_z(value: Any) -> float | None:
 WHOLE_BODY_MM = 1400.0
 
 
-class _Marks(dict):  # type: ignore[type-arg]
+class _Marks(dict):
     """Landmark name -> z (mm) for the presets, and where the missing ones lie.
 
     ``position`` holds ``"above_scan"`` / ``"below_scan"`` for landmarks beyond the images (their z is then
@@ -1486,7 +1492,7 @@ def _midplane_in_tissue(plan: Plan, ct: CTVolume, marks: Mapping[str, float]) ->
     if found is None or not found[1]:
         return plan  # on the central axis as usual (or nowhere: the dose engine says so)
     point, where = found
-    lps = tuple(round(float(c), 1) for c in point)
+    lps = _xyz(point, 1)
     why = "passes between the legs, through air" if plan.name == "lower-hbi" else "passes through air"
     at = f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm"
     note = f"{where}, because the central axis {why}"
@@ -1582,7 +1588,7 @@ def _two_pairs(
         for gantry, label, skin in ((0.0, "AP", ya), (180.0, "PA", yb)):
             d, _, _ = beam_basis(gantry)
             source = np.array([x_c, skin, z_c]) - ssd * d
-            iso = tuple(round(float(c), 1) for c in source + SAD_MM * d)
+            iso = _xyz(source + SAD_MM * d, 1)
             crossing = axis_crossing(ct, np.asarray(iso), d)  # the SSD on the beam's own axis, if it hits
             axis_ssd = SAD_MM + crossing[0] if crossing else ssd
             beams.append(
@@ -1596,7 +1602,7 @@ def _two_pairs(
                     isocentre_lps_mm=iso,
                     name=f"{label} {where}",
                 )
-            )  # type: ignore[arg-type]
+            )
     on_skin = [jaw[1] * ssd / SAD_MM for jaw in jaws]
     gap = junction_gap_mm(on_skin[0], ssd, on_skin[1], ssd, depth)
     reason = (
@@ -1845,9 +1851,7 @@ def preset(
             d, _, _ = beam_basis(beam.gantry_deg, 0.0, beam.patient_position or "HFS")
             cross = axis_crossing(ct, centre, d)
             entry = centre + (cross[0] if cross else -separation / 2) * d
-            placed.append(
-                replace(beam, isocentre_lps_mm=tuple(round(float(c), 1) for c in entry + (SAD_MM - ssd) * d))
-            )
+            placed.append(replace(beam, isocentre_lps_mm=_xyz(entry + (SAD_MM - ssd) * d, 1)))
         resolved = resolve_plan(replace(plan, beams=tuple(placed)), ct)
         return _midplane_in_tissue(resolved, ct, marks)
 
@@ -1885,7 +1889,7 @@ def preset(
             depth = float(options.get("depth_mm", 50.0))
             entry = centre + (cross[0] if cross else -(y1 - y0) / 2) * np.array([0.0, -1.0, 0.0])
             iso = np.round(entry, 1)
-            beams = (
+            preset_beams: tuple[Beam, ...] = (
                 Beam(
                     energy,
                     180.0,
@@ -1895,23 +1899,25 @@ def preset(
                     isocentre_lps_mm=tuple(iso),
                     name="PA",
                 ),
-            )  # type: ignore[arg-type]
+            )
             norm = Normalization("depth", depth_mm=depth)
-            setup = f"single PA field at SSD 1000 mm, prescribed at {depth:g} mm depth"
+            setup_text = f"single PA field at SSD 1000 mm, prescribed at {depth:g} mm depth"
         else:
-            beams = tuple(
-                Beam(energy, g, 0.0, (width, round(length, 1)), isocentre_lps_mm=tuple(centre), name=lab)  # type: ignore[arg-type]
+            preset_beams = tuple(
+                Beam(energy, g, 0.0, (width, round(length, 1)), isocentre_lps_mm=tuple(centre), name=lab)
                 for g, lab in ((0.0, "AP"), (180.0, "PA"))
             )
             norm = Normalization("midplane")
-            setup = "AP/PA isocentric (SAD 1000 mm) at the body's midplane, prescribed at midplane"
-        beams = _for_patient(beams, ct)
+            setup_text = "AP/PA isocentric (SAD 1000 mm) at the body's midplane, prescribed at midplane"
+        preset_beams = _for_patient(preset_beams, ct)
         description = (
             f"Spine {level} (z {z_c:.0f} mm), {schedule}: field {width:g} x {length:.0f} mm at 1000 mm "
             f"covering {VERTEBRAE[max(i - 1, 0)]}-{VERTEBRAE[min(i + 1, len(VERTEBRAE) - 1)]}; "
-            f"{setup}; collimator 0."
+            f"{setup_text}; collimator 0."
         )
-        plan = Plan(f"spine-{level}", beams, dose, fractions, norm, heterogeneity, grid_mm, description)
+        plan = Plan(
+            f"spine-{level}", preset_beams, dose, fractions, norm, heterogeneity, grid_mm, description
+        )
         return resolve_plan(plan, ct)
 
     # pelvis: iliac crest (+20 mm) to 80 mm below the femoral heads (below the lesser trochanters)
@@ -1932,17 +1938,24 @@ def preset(
     centre = np.round(np.array([(x0 + x1) / 2, (y0 + y1) / 2, (superior + inferior) / 2]), 1)
     if length > MAX_JAW_MM:
         raise PlanError(f"preset pelvis: the {length:.0f} mm border-to-border length exceeds 400 mm jaws")
-    beams = tuple(
-        Beam(energy, g, 0.0, (round(width, 1), round(length, 1)), isocentre_lps_mm=tuple(centre), name=lab)  # type: ignore[arg-type]
+    preset_beams = tuple(
+        Beam(energy, g, 0.0, (round(width, 1), round(length, 1)), isocentre_lps_mm=tuple(centre), name=lab)
         for g, lab in ((0.0, "AP"), (180.0, "PA"))
     )
-    beams = _for_patient(beams, ct)
+    preset_beams = _for_patient(preset_beams, ct)
     description = (
         f"Pelvis and hips, {schedule}: iliac crest + 20 mm to femoral heads - 80 mm (z {inferior:.0f} to "
         f"{superior:.0f} mm), width {width:.0f} mm (body + {margin:g} mm); AP/PA isocentric (SAD 1000 mm) "
         f"at the body centre, collimator 0, prescribed at midplane.{beyond_text}"
     )
     plan = Plan(
-        "pelvis", beams, dose, fractions, Normalization("midplane"), heterogeneity, grid_mm, description
+        "pelvis",
+        preset_beams,
+        dose,
+        fractions,
+        Normalization("midplane"),
+        heterogeneity,
+        grid_mm,
+        description,
     )
     return resolve_plan(plan, ct)

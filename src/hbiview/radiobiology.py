@@ -69,7 +69,7 @@ def default_alpha_beta() -> dict[str, float]:
 def _check_ab(alpha_beta_gy: npt.ArrayLike) -> np.ndarray:
     ab = np.asarray(alpha_beta_gy, dtype=float)
     if np.any(~(ab > 0)):
-        raise InputError(f"alpha/beta must be positive (Gy), got {alpha_beta_gy}")
+        raise InputError(f"alpha/beta must be positive (Gy), got {alpha_beta_gy!s}")
     return ab
 
 

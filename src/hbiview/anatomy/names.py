@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -174,10 +175,10 @@ def load_names_map(path: str | os.PathLike[str]) -> dict[str, str]:
         if file.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            try:
+            if sys.version_info >= (3, 11):
                 import tomllib
-            except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
             data = tomllib.loads(text)
     except ValueError as exc:
         raise InputError(f"{file}: not valid {file.suffix.lstrip('.').upper() or 'TOML'}: {exc}") from exc

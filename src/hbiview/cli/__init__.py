@@ -51,7 +51,7 @@ Start with:  hbiview demo            (everything, on the bundled sample patient)
 
 
 def _load_commands() -> dict[str, object]:
-    modules = {}
+    modules: dict[str, object] = {}
     for name in COMMANDS:
         try:
             modules[name] = importlib.import_module(f"hbiview.cli.{name}")

@@ -346,4 +346,4 @@ def run_plans(
         for (plan, het), label in zip(jobs, labels, strict=True)
     ]
     results = [task() for task in progress(tasks, desc="segmenting, computing dose and DVHs")]
-    return results[1:]
+    return [r for r in results[1:] if r is not None]  # all of them: run_plan returns a PlanRun

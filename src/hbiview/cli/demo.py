@@ -10,6 +10,7 @@ structures as RTSTRUCT.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -366,9 +367,7 @@ def _run_steps(folder: Path, step: _Steps, *, quick: bool, ct: str | None, serie
         words = f"dose: {preset}{settings}" + (", heterogeneity off" if heterogeneity is False else "")
         runs[key] = step(
             words + ", DVHs and metrics",
-            lambda p=preset, o=options, h=heterogeneity, g=grid: run_plan(
-                case, p, heterogeneity=h, grid_mm=g, **o
-            ),
+            functools.partial(run_plan, case, preset, heterogeneity=heterogeneity, grid_mm=grid, **options),
         )
         notes += list(runs[key].notes)
     if len({r.label for r in runs.values()}) != len(runs):  # e.g. a CT where two presets get the same name

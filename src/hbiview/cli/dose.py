@@ -285,7 +285,7 @@ def _run_sum(args: argparse.Namespace) -> int:
         SimpleNamespace(label=lab, dose=r.dose, prescription_gy=r.plan.total_dose_gy)
         for lab, r in zip(labels, results, strict=True)
     ]
-    junction = junction_region(courses, total, case.plan_landmarks)  # type: ignore[arg-type]
+    junction = junction_region(courses, total, case.plan_landmarks)
     _write(total, out, case.ct, args.force)
     if args.json:
         document = {

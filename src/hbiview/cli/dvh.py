@@ -492,6 +492,7 @@ def compare_planning_dvhs(
             ours = ours * (100.0 / h.total_volume_cc)
         gap = float(np.max(np.abs(ours - theirs.volume_cc)) / theirs.total_volume * 100.0)
         in_cc = theirs.volume_unit == "CM3"
+        assert number is not None  # theirs was looked up by it
         row = {
             "structure": structure.name,
             "roi_number": int(number),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,8 +194,9 @@ def load_case(
     jobs = [(plan, heterogeneity) for plan in placed]
     if water_twin:
         jobs.append((placed[0], False))
-    tasks = [lambda: case.structures] + [
-        lambda p=plan, h=het: compute_dose_result(case.ct, p, grid_mm=grid_mm, heterogeneity=h)
+    tasks: list[Callable[[], Any]] = [lambda: case.structures]
+    tasks += [
+        functools.partial(compute_dose_result, case.ct, plan, grid_mm=grid_mm, heterogeneity=het)
         for plan, het in jobs
     ]
     results = [task() for task in progress(tasks, desc="segmenting and computing dose")]

@@ -257,8 +257,8 @@ def hot_spots(dose: DoseGrid, landmarks: Mapping[str, Any] | None = None) -> dic
         from hbiview.labels import LANDMARK_NAMES
         from hbiview.plans import _to_z
 
-        marks = {k: _to_z(landmarks[k]) for k in LANDMARK_NAMES if k in landmarks}
-        marks = {k: v for k, v in marks.items() if v is not None}
+        found = {k: _to_z(landmarks[k]) for k in LANDMARK_NAMES if k in landmarks}
+        marks = {k: v for k, v in found.items() if v is not None}
         if marks:
             name, z = min(marks.items(), key=lambda kv: abs(kv[1] - float(lps[2])))
             side = "above" if lps[2] >= z else "below"

@@ -171,8 +171,9 @@ def _prescription_point(
                 f"{where}the central axis of beams[1] misses the body; cannot place the prescription point "
                 f"{norm.depth_mm:g} mm deep on it: use a midplane or an LPS prescription point"
             )
-        point = iso + (crossing[0] + float(norm.depth_mm)) * d  # type: ignore[arg-type]
-        if norm.depth_mm > crossing[1] - crossing[0]:  # type: ignore[operator]
+        assert norm.depth_mm is not None  # a "depth" normalization carries depth_mm (checked on reading)
+        point = iso + (crossing[0] + float(norm.depth_mm)) * d
+        if norm.depth_mm > crossing[1] - crossing[0]:
             raise PlanError(
                 f"{where}normalization.depth_mm = {norm.depth_mm:g} mm is beyond the patient's thickness "
                 f"{crossing[1] - crossing[0]:.0f} mm on the central axis"

@@ -140,7 +140,7 @@ def junction_dose(
     points = grid.reshape(-1, 3)
     index = np.rint(model.density_geometry.lps_to_index(points)).astype(int)
     ok = np.all((index >= 0) & (index < np.asarray(model.body.shape)), axis=1)
-    inside = np.zeros(len(points), dtype=bool)
+    inside: np.ndarray = np.zeros(len(points), dtype=bool)
     inside[ok] = model.body[index[ok, 0], index[ok, 1], index[ok, 2]]
     inside = inside.reshape(len(steps), len(across))
     total_rx = plan.prescription_gy * plan.fractions

@@ -191,7 +191,7 @@ def write_ct(
         The folder exists and is not empty (without ``force``), or cannot be written.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian
+    from pydicom.uid import UID, ExplicitVRLittleEndian
 
     if transfer_syntax not in TRANSFER_SYNTAXES:
         raise InputError(
@@ -236,8 +236,8 @@ def write_ct(
     def dataset(k: int) -> Dataset:
         sop_uid = _uid(uid_seed, "image", series_number, k)
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
-        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.MediaStorageSOPClassUID = UID(CT_IMAGE_STORAGE)
+        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds = Dataset()
         ds.file_meta = meta
@@ -1192,7 +1192,7 @@ def _decode_encapsulated(header: _Header) -> np.ndarray:
     from pydicom.pixels import get_decoder
 
     decoder = get_decoder(header.transfer_syntax)
-    options = {
+    options: dict[str, Any] = {
         "rows": header.rows,
         "columns": header.columns,
         "samples_per_pixel": header.samples,
@@ -1243,7 +1243,8 @@ def _to_hu(header: _Header, out: np.ndarray) -> None:
 
 def _decode(slices: list[_Header], dtype: np.dtype, workers: int | None) -> np.ndarray:
     first = slices[0]
-    out = np.empty((len(slices), first.rows, first.columns), dtype=dtype)  # type: ignore[arg-type]
+    assert first.rows is not None and first.columns is not None  # image slices always carry Rows, Columns
+    out = np.empty((len(slices), first.rows, first.columns), dtype=dtype)
     n_workers = max(1, workers or min(8, os.cpu_count() or 1))
     if any(h.encapsulated or h.transfer_syntax not in _NATIVE_LITTLE_ENDIAN for h in slices):
         with _quiet_native_decoders():
@@ -1368,7 +1369,7 @@ def read_ct(
     first = slices[0]
     position_code = _patient_position(slices)
     frame_uid = first.attrs["FrameOfReferenceUID"] or None
-    geometry = Geometry(values.shape, layout.affine, frame_uid)  # type: ignore[arg-type]
+    geometry = Geometry(values.shape, layout.affine, frame_uid)
     metadata: dict[str, Any] = {key: first.attrs[key] for key in _METADATA_KEYWORDS}
     metadata.update(
         # in slice order; after resampling a gap the slices no longer match files, so none are referenced

@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -38,7 +39,7 @@ __all__ = [
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
 
-def _nibabel():
+def _nibabel() -> ModuleType:
     try:
         import nibabel
     except ModuleNotFoundError as exc:  # pragma: no cover - nibabel is in the test environment

@@ -137,7 +137,7 @@ def read_rtdose(path: str | os.PathLike[str], fractions: int = 1) -> DoseGrid:
     affine[:3, 2] = row * pixel_spacing[1]
     affine[:3, 3] = position
     frame_uid = str(ds.get("FrameOfReferenceUID", "")) or None
-    geometry = Geometry(dose.shape, affine, frame_uid)  # type: ignore[arg-type]
+    geometry = Geometry(dose.shape, affine, frame_uid)
     summation = str(ds.get("DoseSummationType", "")).upper()
     if summation == "FRACTION":
         dose = dose * np.float32(fractions)
@@ -235,7 +235,7 @@ def write_rtdose(
         The file exists (without ``force``) or cannot be written.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     if bits not in _STORED_MAX:
         raise InputError(f"RT Dose bits must be 16 or 32, not {bits!r}")
@@ -278,8 +278,8 @@ def write_rtdose(
 
     meta = FileMetaDataset()
     sop_uid = sop_uid or (_uid(uid_seed, "rtdose") if uid_seed else str(generate_uid()))
-    meta.MediaStorageSOPClassUID = RT_DOSE_STORAGE
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(RT_DOSE_STORAGE)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta

@@ -21,6 +21,7 @@ import datetime as _dt
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from hbiview.io.dicom import _ds
 from hbiview.io.dicom_modules import ct_identity, derived_uid, set_common_modules
 from hbiview.plans import SAD_MM, Plan
 from hbiview.volume import CTVolume
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["MU_NOTE", "RT_PLAN_STORAGE", "write_rtplan"]
 
@@ -48,7 +52,7 @@ MU_NOTE = (
 _NOMINAL_MEV = {"Co60": 1.25, "6MV": 6.0, "10MV": 10.0, "15MV": 15.0, "18MV": 18.0}
 
 
-def _item(**values: object) -> object:
+def _item(**values: object) -> Dataset:
     from pydicom.dataset import Dataset
 
     ds = Dataset()
@@ -57,7 +61,7 @@ def _item(**values: object) -> object:
     return ds
 
 
-def _jaws(field_mm: Sequence[float]) -> list[object]:
+def _jaws(field_mm: Sequence[float]) -> list[Dataset]:
     fx, fy = float(field_mm[0]), float(field_mm[1])
     return [
         _item(RTBeamLimitingDeviceType="ASYMX", LeafJawPositions=[_ds(-fx / 2), _ds(fx / 2)]),
@@ -117,7 +121,7 @@ def write_rtplan(
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
     target = check_writable(path, force)
     if not plan.beams:
@@ -135,8 +139,8 @@ def write_rtplan(
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RT_PLAN_STORAGE
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(RT_PLAN_STORAGE)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()

@@ -237,9 +237,9 @@ def rasterize_contours(
                 xy = contour[:, :2] - a[:2, 3] - a[:2, 0] * k_plane
                 polys.append(xy @ inv_inplane.T)
             cache[p] = _fill_plane(polys, ny, nx)
-        raster = cache[p]
-        if raster is not None:
-            mask[k] = raster
+        plane_raster = cache[p]
+        if plane_raster is not None:
+            mask[k] = plane_raster
     return mask
 
 
@@ -463,7 +463,7 @@ def list_rois(path: str | os.PathLike[str]) -> list[RoiInfo]:
 
 def _default_geometry(
     contours: Sequence[np.ndarray], plane_spacing_mm: float, spacing_mm: float, uid: str | None
-):
+) -> Geometry:
     points = np.concatenate(contours)
     lower = points.min(axis=0)
     upper = points.max(axis=0)

@@ -101,7 +101,7 @@ def field_extent(
     their divergence makes the field larger on the far side of the patient than at the isocentre plane.
     """
     lo, hi = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
-    points = []
+    points: list[np.ndarray] = []
     for source, corners in outlines:
         src = np.asarray(source, dtype=float)
         for corner in np.asarray(corners, dtype=float):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from hbiview.errors import InputError
 from hbiview.render import beams as _beams
@@ -29,7 +30,7 @@ from hbiview.render.style import (
     prescription_total_gy,
     structures_by_role,
 )
-from hbiview.volume import CTVolume, DoseGrid, Structure, Volume
+from hbiview.volume import CTVolume, DoseGrid, Structure
 
 __all__ = [
     "CAMERAS",
@@ -169,7 +170,7 @@ class Wash:
         Title of the scalar bar.
     """
 
-    values: Volume
+    values: DoseGrid
     cmap: Any
     clim: tuple[float, float]
     threshold: float
@@ -249,7 +250,7 @@ def prepare_anatomy(
     for lung in roles["lung"]:
         colour = LUNG_COLOR  # one pale colour, never mistaken for the 50 % isodose's blue
         surface = mask_surface(lung.mask, lung.geometry, smoothing_mm=2.5, max_faces=max_faces // 2)
-        meshes.lungs.append((lung.name, surface, colour))  # type: ignore[arg-type]
+        meshes.lungs.append((lung.name, surface, colour))
     if bone == "skeleton":
         skeleton = _union(roles["skeleton"]) or _union(roles["marrow"])
         if skeleton is not None:
@@ -298,7 +299,7 @@ def orientation_marker() -> Any:
     return cube
 
 
-def add_axes_glyph(plotter: Any, bounds: Sequence[float], length_mm: float = 120.0) -> list[Any]:
+def add_axes_glyph(plotter: Any, bounds: npt.ArrayLike, length_mm: float = 120.0) -> list[Any]:
     """Three labelled arrows made of geometry: patient's left (L), posterior (P) and head (H).
 
     For views that cannot draw VTK's orientation widget (the vtk.js page shows only geometry). The
@@ -398,7 +399,7 @@ def camera_for(name: str, plan: PlanLike | None) -> str:
     return "anterior-oblique"
 
 
-def set_camera(plotter: Any, name: str, bounds: Sequence[float], zoom: float = 1.0) -> None:
+def set_camera(plotter: Any, name: str, bounds: npt.ArrayLike, zoom: float = 1.0) -> None:
     """Point the active camera from direction ``name`` (see :data:`CAMERAS`) at ``bounds``, head up."""
     if name not in CAMERAS:
         raise InputError(f"unknown camera {name!r}: choose one of {', '.join(CAMERAS)}")
@@ -860,7 +861,7 @@ def _add_beams(
     outlines: Sequence[tuple[Any, Any]],
     anatomy: AnatomyMeshes,
     ct: CTVolume,
-    frame: Sequence[float] | None = None,
+    frame: npt.ArrayLike | None = None,
     margin_mm: float = 120.0,
 ) -> list[Any]:
     """Divergent edges and the field outline on the skin; edges end ``margin_mm`` outside ``frame``.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -341,7 +341,8 @@ def _draw_structures(ax: Any, plane: SlicePlane, structures: list[Structure], sc
             continue
         role = classify_structure(structure.name)
         # lungs in one pale colour of their own: their structure blues looked like the 50 % isodose
-        colour = LUNG_COLOR if role == "lung" else tuple(c / 255.0 for c in structure.color)
+        r, g, b = structure.color
+        colour = LUNG_COLOR if role == "lung" else (r / 255.0, g / 255.0, b / 255.0)
         width = (1.0 if role in ("body", "skeleton", "marrow") else 1.4) * scale
         # marrow is dotted so that a red marrow outline is never read as the red 105 % isodose line
         style = ":" if role == "marrow" else "-"
@@ -699,7 +700,8 @@ def render_compare_slices(
     style = style or SliceStyle()
     structure_list = _structure_list(structures)
     if position_mm is None or np.ndim(position_mm) == 0:
-        positions = [position_mm] * len(cases)
+        # np.ndim(...) == 0: one number or None (mypy cannot narrow on np.ndim)
+        positions = [cast("float | None", position_mm)] * len(cases)
     else:
         positions = [float(p) for p in position_mm]  # type: ignore[union-attr]
         if len(positions) != len(cases):

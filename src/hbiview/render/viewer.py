@@ -74,10 +74,11 @@ class Viewer:
         lower, upper = ct.geometry.bounds_mm()
         centre = _beams.field_centre(self.cases[0][0].beam_outlines(), lower, upper)
         start = np.clip(centre if centre is not None else (lower + upper) / 2, lower, upper)
+        xyz = base.plane_position_mm or start
         self.options = replace(
             base,
             planes=("axial", "coronal", "sagittal") if base.planes == SceneOptions().planes else base.planes,
-            plane_position_mm=tuple(float(v) for v in (base.plane_position_mm or start)),
+            plane_position_mm=(float(xyz[0]), float(xyz[1]), float(xyz[2])),
         )
         self.extra_isodose_pct: float | None = None
         self.visible = dict.fromkeys(TOGGLES, True)
@@ -154,7 +155,7 @@ class Viewer:
             raise InputError(f"unknown plane {view!r}: choose axial, coronal or sagittal")
         position = list(self.options.plane_position_mm or (0.0, 0.0, 0.0))
         position[_SLIDER_AXES[view]] = float(position_mm)
-        self.options = replace(self.options, plane_position_mm=tuple(position))
+        self.options = replace(self.options, plane_position_mm=(position[0], position[1], position[2]))
         self._sync(view, position_mm)
         self._build()
 
@@ -213,7 +214,7 @@ class Viewer:
         for row, (view, axis) in enumerate((("axial", 2), ("coronal", 1), ("sagittal", 0))):
             y = 0.92 - 0.11 * row
             self._sliders[view] = plotter.add_slider_widget(
-                lambda value, view=view: self._ready and self.set_slice(view, value),
+                lambda value, view=view: self.set_slice(view, value) if self._ready else None,
                 (float(lower[axis]), float(upper[axis])),
                 value=float(position[axis]),
                 title=f"{view} ({'xyz'[axis]} mm)",
@@ -224,7 +225,7 @@ class Viewer:
                 **style,
             )
         self._sliders["isodose"] = plotter.add_slider_widget(
-            lambda value: self._ready and self.set_isodose(value),
+            lambda value: self.set_isodose(value) if self._ready else None,
             (10.0, 120.0),
             value=70.0,
             title="extra isodose (% of prescription)",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hbiview.errors import OutputError
 from hbiview.io.atomic import check_writable
@@ -88,11 +88,17 @@ def write_report(
             + ", ".join(sorted(REPORT_FORMATS))
         )
     check_writable(target, force)
+    results: list[PlanResult]
     if plans and all(isinstance(p, PlanResult) for p in plans):
-        results = list(plans)  # type: ignore[arg-type]
+        results = [p for p in plans if isinstance(p, PlanResult)]  # all of them
     else:
+        # plan inputs (label, dose, structures[, summary]); anything else fails in _unpack with an InputError
         results = evaluate_plans(
-            plans, alpha_beta_gy=alpha_beta_gy, kinds=kinds, supersample=supersample, end_caps=end_caps
+            cast("Sequence[Sequence[Any]]", plans),
+            alpha_beta_gy=alpha_beta_gy,
+            kinds=kinds,
+            supersample=supersample,
+            end_caps=end_caps,
         )
     if suffix == ".csv":
         return write_metrics_csv(target, results, force=force)

@@ -145,8 +145,8 @@ def difference_table(results: Sequence[PlanResult]) -> tuple[list[str], list[lis
     base = results[0]
     headings = ["Structure", "Metric", *[r.label for r in results], *[f"Δ {r.label}" for r in results[1:]]]
     rows: list[list[str]] = []
-    mld = [r.mean_lung_dose_gy for r in results]
-    if all(v is not None for v in mld):
+    mld = [r.mean_lung_dose_gy for r in results if r.mean_lung_dose_gy is not None]
+    if len(mld) == len(results):
         rows.append(
             [
                 "Lungs",
@@ -159,8 +159,8 @@ def difference_table(results: Sequence[PlanResult]) -> tuple[list[str], list[lis
     names = [n for n in base.dvhs if all(n in p for p in by_plan[1:])]
     for name in names:
         for key, label, fmt, dfmt in DIFFERENCE_METRICS:
-            values = [p[name].get(key) for p in by_plan]
-            if any(v is None for v in values):
+            values = [p[name][key] for p in by_plan if p[name].get(key) is not None]
+            if len(values) < len(by_plan):
                 continue
             diffs = [_fmt(v - values[0], dfmt) for v in values[1:]]
             rows.append([name, label, *[_fmt(v, fmt) for v in values], *diffs])

@@ -214,8 +214,9 @@ def evaluate_plans(
         prescription = summary.get("prescription_gy")
         rows = []
         for name, h in dvhs.items():
-            ab = alpha_beta_for(name, alpha_beta_gy, {name: kind_of[name]} if kind_of[name] else kinds)
-            row = {"plan": label, "kind": kind_of[name] or ""}
+            kind = kind_of[name]
+            ab = alpha_beta_for(name, alpha_beta_gy, {name: kind} if kind else kinds)
+            row: dict[str, Any] = {"plan": label, "kind": kind or ""}
             m = metrics(h, prescription_gy=prescription, alpha_beta_gy=ab)
             m["structure"] = name
             row.update(m)

@@ -31,9 +31,9 @@ applied to the marrow; hbiview does not).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -174,10 +174,11 @@ def deposit_energy(
 
 
 def _deposit(
-    decays: Mapping[str, np.ndarray], nuclide: Any, spacing_mm: tuple[float, float, float]
+    decays: Mapping[str, np.ndarray], nuclide: Any, spacing_mm: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Energy (J) per voxel of the alpha particles and electrons, and of the photons."""
-    total = sum(np.asarray(d, np.float64) for d in decays.values())
+    # typeshed's sum() allows 0 for an empty iterable; every compartment has its array here
+    total = cast(np.ndarray, sum(np.asarray(d, np.float64) for d in decays.values()))
     spacing = tuple(float(s) for s in spacing_mm)
     out = total * (nuclide.energy_per_decay_mev("alpha") * MEV_J)
     e_mev = nuclide.energy_per_decay_mev("electron")
@@ -423,11 +424,11 @@ def compute_systemic(
         "(ICRP 30 absorbed fractions), elsewhere the water-equivalent voxel dose"
     )
     description = f"{ag.nuclide.name} {ag.product.split(' (')[0]} {activity_mbq:.0f} MBq (systemic)"
-    grid = DoseGrid(geometry, dose.astype(np.float32), 1, description)
+    dose_grid = DoseGrid(geometry, dose.astype(np.float32), 1, description)
     return SystemicDose(
         ag,
         float(activity_mbq),
-        grid,
+        dose_grid,
         red_marrow_gy,
         bone_surface_gy,
         sites,
