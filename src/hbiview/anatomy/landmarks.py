@@ -211,9 +211,9 @@ def locate_missing(marks: Mapping[str, Landmark], scan_mm: tuple[float, float]) 
                     z = None
             if z is None:
                 continue
-            side = "above_scan" if z > (low + high) / 2 else "below_scan"
-            z = max(z, high) if side == "above_scan" else min(z, low)
-            out[name] = replace(mark, position=side, estimate_mm=float(z))
+            beyond = "above_scan" if z > (low + high) / 2 else "below_scan"
+            z = max(z, high) if beyond == "above_scan" else min(z, low)
+            out[name] = replace(mark, position=beyond, estimate_mm=float(z))
             continue
         if name not in order:
             continue
@@ -302,7 +302,9 @@ def _trunk_and_midline(
     return trunk, mid
 
 
-def _spine(skeleton: np.ndarray, trunk: np.ndarray, mid: np.ndarray, spacing: tuple[float, float, float]):
+def _spine(
+    skeleton: np.ndarray, trunk: np.ndarray, mid: np.ndarray, spacing: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per slice: the bone nearest the midline in the back half of the trunk (the vertebra), smoothed."""
     nz, ny, nx = skeleton.shape
     sy, sx = spacing[1], spacing[2]
@@ -539,7 +541,7 @@ def landmarks_from_masks(
             region = (np.sign(dx_mm[sub]) == side) & (np.abs(dx_mm[sub]) >= 50.0)
             scored = np.where(region, edt, 0.0)
             if scored.max() >= 12.0:  # mm: a femoral head has a radius of 20-27 mm
-                k, j, i = np.unravel_index(int(scored.argmax()), scored.shape)
+                k, j, i = (int(n) for n in np.unravel_index(int(scored.argmax()), scored.shape))
                 femoral_heads.append((float(k + start), float(j), float(i), float(scored.max())))
         if femoral_heads:
             # the tip of the greater trochanter, the most lateral bone of the hips, lies level with the

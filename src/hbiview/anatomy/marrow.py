@@ -31,8 +31,8 @@ def marrow_shares() -> dict[str, float]:
         99.9, so each is divided by 99.9).
     """
     ref = resources.files("hbiview") / "data" / "red_marrow.csv"
-    with ref.open("r", newline="") as handle:
-        rows = list(csv.DictReader(line for line in handle if not line.lstrip().startswith("#")))
+    lines = ref.read_text(encoding="utf-8").splitlines()
+    rows = list(csv.DictReader(line for line in lines if not line.lstrip().startswith("#")))
     shares = {r["site"]: float(r["percent_of_active_marrow"]) / 100.0 for r in rows}
     if set(shares) != set(MARROW_SITES):  # pragma: no cover - the packaged table is fixed
         raise RuntimeError("hbiview/data/red_marrow.csv does not list the sites of hbiview.labels")

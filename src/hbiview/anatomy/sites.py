@@ -156,7 +156,7 @@ def assign_sites(
 
     # ---- spinal column
     if "T1" not in est:  # no vertebral level known: the thoracic spine is where the lungs are, else unknown
-        with_lungs = lungs.any(axis=(1, 2))[k]
+        with_lungs = np.asarray(lungs.any(axis=(1, 2)))[k]
         take(spinal & with_lungs, "thoracic_spine")
         take(spinal, None)
     take(spinal & (z > b_ct), "cervical_spine")

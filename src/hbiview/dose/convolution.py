@@ -388,7 +388,7 @@ class ConvolutionEngine(DoseEngine):
         *,
         resolution_mm: float,
         heterogeneity: bool,
-    ) -> BevDose:
+    ) -> BevDose | NearFarDose:
         """Dose of ``beam``: its BEV grid near the field, plus a coarser one over the rest of the body."""
         near = self._grid_dose(beam, density, geometry, resolution_mm, heterogeneity, self.margin_mm)
         far_grid = self._bev_grid(
@@ -553,17 +553,17 @@ class ConvolutionEngine(DoseEngine):
                 d_broad[m, k] = _upsample(conv_c, upsample) / broad_layers[k]
 
         # 4. each BEV voxel: interpolate between depth layers (and density levels)
-        k = np.clip(np.searchsorted(layers, depth, side="right") - 1, 0, len(layers) - 2)
-        z0 = layers[k].astype(np.float32)
-        frac_z = np.clip((depth - z0) / (layers[k + 1] - z0).astype(np.float32), 0.0, 1.0)
+        layer = np.clip(np.searchsorted(layers, depth, side="right") - 1, 0, len(layers) - 2)
+        z0 = layers[layer].astype(np.float32)
+        frac_z = np.clip((depth - z0) / (layers[layer + 1] - z0).astype(np.float32), 0.0, 1.0)
         del z0
         jv, ju = np.ogrid[: len(v_mm), : len(u_mm)]
-        shape_ratio = ratio[k, jv, ju]
-        shape_ratio += frac_z * (ratio[k + 1, jv, ju] - shape_ratio)
+        shape_ratio = ratio[layer, jv, ju]
+        shape_ratio += frac_z * (ratio[layer + 1, jv, ju] - shape_ratio)
         if lower and rho_n is not None and rho_b is not None:
             # only the voxels whose components see less than water density get the corrections
             where = np.nonzero((rho_n < 0.995) | (rho_b < 0.995) if electrons else rho_b < 0.995)
-            kk, fz = k[where], frac_z[where]
+            kk, fz = layer[where], frac_z[where]
 
             def layer_value(table: np.ndarray) -> np.ndarray:
                 below = table[kk, where[1], where[2]]

@@ -139,7 +139,7 @@ def mask_edge_polygons(mask2d: np.ndarray) -> list[np.ndarray]:
     starts, directions = [], []
     # each boundary edge runs clockwise around its inside pixel (the inside on its right); corner (R, C) is
     # the top-left corner of padded pixel (R, C)
-    for direction, (dr, dc), corner in (
+    for code, (dr, dc), corner in (
         (0, (-1, 0), (0, 0)),  # outside above: top edge, left to right
         (1, (0, 1), (0, 1)),  # outside on the right: right edge, downwards
         (2, (1, 0), (1, 1)),  # outside below: bottom edge, right to left
@@ -147,7 +147,7 @@ def mask_edge_polygons(mask2d: np.ndarray) -> list[np.ndarray]:
     ):
         hit = ~m[rows + dr, cols + dc]
         starts.append((rows[hit] + corner[0]) * width + cols[hit] + corner[1])
-        directions.append(np.full(int(hit.sum()), direction))
+        directions.append(np.full(int(hit.sum()), code))
     start = np.concatenate(starts)
     direction = np.concatenate(directions)
     step = _STEPS[direction]
@@ -256,7 +256,7 @@ def write_rtstruct(
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
     target = check_writable(path, force)
     items = _as_list(structures)
@@ -274,8 +274,8 @@ def write_rtstruct(
 
     rtss_uid = sop_uid or _uid("rtstruct", grid_key, [s.name for s in items], now.isoformat())
     file_meta = FileMetaDataset()
-    file_meta.MediaStorageSOPClassUID = RT_STRUCTURE_SET_STORAGE
-    file_meta.MediaStorageSOPInstanceUID = rtss_uid
+    file_meta.MediaStorageSOPClassUID = UID(RT_STRUCTURE_SET_STORAGE)
+    file_meta.MediaStorageSOPInstanceUID = UID(rtss_uid)
     file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()
