@@ -119,6 +119,6 @@ def test_dose_command_shows_hot_spots_with_and_without_compensation(sample_ct_di
     assert document["compensation"] == "midplane"
     with_, without = document["hot_spots"], document["hot_spots_without_compensation"]
     # the same plan computed open is hotter (the numbers of the API test above, 10 mm grid)
-    assert with_["max_gy"] < 0.92 * without["max_gy"] and with_["d2_pct_gy"] < without["d2_pct_gy"]
+    assert with_["max_gy"] < 0.96 * without["max_gy"] and with_["d2_pct_gy"] < without["d2_pct_gy"]
     # the prescription still holds at its point (0.5 % normalisation)
     assert document["dose_at_prescription_point_gy_per_fraction"] == pytest.approx(6.0, rel=0.005)

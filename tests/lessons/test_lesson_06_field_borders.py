@@ -44,10 +44,12 @@ def test_junction(run_quick):
     # near the junction, about 190 mm off axis, by 10-15 %)
     assert junction["overlap"]["max_gy"] >= 1.25 * 8.0
     # 1 cm gap: midway, each field is 5 mm outside its 50 % edge, where a broad-beam penumbra gives at most
-    # ~30 %: at most 0.3 x 6 + 0.3 x 8 = 4.2 Gy (2.6 Gy at the 5 mm grid, 4.0 Gy at the 10 mm quick grid),
+    # ~30 %, plus the head scatter seen through the jaw opening (a few % of the field's dose just behind the
+    # jaw, hbiview.dose.out_of_field): at most 0.33 x 6 + 0.33 x 8 = 4.6 Gy (3.4 Gy at the 5 mm grid, 4.3 Gy
+    # at the 10 mm quick grid, whose voxel midway averages the penumbra from both 50 % edges),
     # and clearly colder than the matched junction (the penumbra tails no longer meet at their 50 % level):
     # by at least 0.5 Gy at the 10 mm quick grid (measured 0.9 Gy; since the jaw edges are averaged over the
     # fluence pixels, issue 19, a 10 mm pixel straddling an edge holds its covered fraction instead of all
     # or nothing, which fills a 1 cm gap a little at that grid)
-    assert junction["gap"]["min_gy"] <= 0.3 * 6.0 + 0.3 * 8.0
+    assert junction["gap"]["min_gy"] <= 0.33 * 6.0 + 0.33 * 8.0
     assert junction["gap"]["min_gy"] <= junction["crest"]["min_gy"] - 0.5
