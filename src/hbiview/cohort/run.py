@@ -95,6 +95,8 @@ def _client(workers: int | None, scheduler: str | None, memory_gb: float) -> Ite
         processes=True,
         memory_limit=f"{memory_gb}GB",
         dashboard_address=None,
+        # one patient per core: the numerical libraries' own thread pools would only oversubscribe the cores
+        env={name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
     )
     with cluster, Client(cluster) as client:
         yield client
