@@ -267,12 +267,8 @@ def test_real_ct_femoral_heads(real):
     _check_presets(ct, marks, truth, tol)
 
 
-@pytest.mark.xfail(
-    reason="open (issue 11 item 2, lung segmentation): on 6 mm slices bowel gas is counted as lung down to "
-    "the iliac crests, so the crest is taken for the lowest ribs",
-    strict=False,
-)
 def test_real_ct_6_mm_slices_with_noise(real):
+    # passes since the lungs no longer take in bowel gas in front of the body's centre (issue 11 item 2)
     ct, truth = real
     sub = _cut(ct, 180.0, 1000.0, 6.0, 10.0)
     tol = float(sub.geometry.spacing_mm[0]) + GOAL_MM  # one slice plus 10 mm

@@ -336,6 +336,9 @@ def _lung_base(lung: np.ndarray, z_mm: np.ndarray, sz: float) -> float | None:
     area = lung.sum(axis=(1, 2)).astype(float)
     if area.max() == 0:
         return None
+    if int(area.argmax()) >= len(area) - 2:
+        # still widening at the top of the scan: its largest section, and so its 60 % level, lie above
+        return None
     # the lowest slice where the lung still has 60 % of its largest cross-section: the first one going
     # down from the largest would stop early where the heart narrows the left lung to about 60 %
     return float(z_mm[int(np.flatnonzero(area >= 0.6 * area.max())[0])])
@@ -485,12 +488,15 @@ def landmarks_from_masks(
             put("lung_base", None, 0.0, "not in scan: the lungs reach the bottom slice")
         else:
             bases = [b for b in (_lung_base(lung_l, z_mm, sz), _lung_base(lung_r, z_mm, sz)) if b is not None]
-            put(
-                "lung_base",
-                max(bases),
-                0.8,
-                "top of the higher diaphragm dome (lung cross-section below 60 % of its largest)",
-            )
+            if bases:
+                put(
+                    "lung_base",
+                    max(bases),
+                    0.8,
+                    "top of the higher diaphragm dome (lung cross-section below 60 % of its largest)",
+                )
+            else:  # only the lungs' lower tips are in the scan, still widening at its top slice
+                put("lung_base", None, 0.0, "not in scan: the lungs reach the top slice still widening")
 
     # ---- iliac crest: lateral bone of the trunk, the run that reaches down to the hips
     dx_mm = (cols[None, None, :] - mid[:, None, None]) * sx
