@@ -48,7 +48,7 @@ def test_missing_scripts_are_explained(monkeypatch, capsys):
 
 def test_examples_env_typo_is_an_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv(lessons.EXAMPLES_ENV, str(tmp_path))
-    monkeypatch.chdir(tmp_path)  # the default output folder lesson_output/01 of an earlier run is not in the way
+    monkeypatch.chdir(tmp_path)  # an earlier run's lesson_output/01 is not in the way
     assert main(["lessons", "run", "1"]) == 2
     assert "HBIVIEW_EXAMPLES" in capsys.readouterr().err
 
