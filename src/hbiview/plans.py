@@ -546,14 +546,12 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
         Naming the key (and the plan file) when a field misses the CT or the body entirely, when the source
         would be inside the patient, or when ``ssd_mm`` does not match the patient's surface distance.
     """
-    from hbiview.dose.body import axis_crossing, body_extent_mm
+    from hbiview.dose.body import axis_crossing, body_outline_points
 
     where = f"{plan.source}: " if plan.source else f"plan {plan.name!r}: "
-    geometry, mask = body_extent_mm(ct)
-    if not mask.any():
+    body_pts = body_outline_points(ct)  # the outline is enough for the body's box and the field checks
+    if not len(body_pts):
         raise PlanError(f"{where}the CT shows no body (nothing above -400 HU); check the series")
-    kk, jj, ii = np.nonzero(mask)
-    body_pts = geometry.index_to_lps(np.stack([kk, jj, ii], axis=1).astype(float))
     centre = (body_pts.min(axis=0) + body_pts.max(axis=0)) / 2
     ct_lower, ct_upper = ct.geometry.bounds_mm()
     ct_corners = np.array(np.meshgrid(*zip(ct_lower, ct_upper), indexing="ij")).reshape(3, -1).T

@@ -29,8 +29,9 @@ def test_kernel_transfer_at_zero_frequency_is_the_broad_beam_integral() -> None:
     kernel = PencilKernel(0.74)
     for depth in (0.0, 20.0, 100.0, 300.0):
         transfer = kernel.transfer(depth, 2.0, (64, 64))
-        # the 2D integral of (A e^-ar + B e^-br)/r is 2 pi (A/a + B/b) in closed form
-        assert transfer[0, 0].real == pytest.approx(float(kernel.broad_beam(depth)), rel=1e-12)
+        # the 2D integral of (A e^-ar + B e^-br)/r is 2 pi (A/a + B/b) in closed form; the transfer is
+        # computed in float32 (9 alias terms summed): a few units of its 1.2e-7 rounding
+        assert transfer[0, 0].real == pytest.approx(float(kernel.broad_beam(depth)), rel=1e-6)
 
 
 def test_fft_convolution_matches_radial_integration_of_a_square_field() -> None:

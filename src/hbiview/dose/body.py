@@ -29,6 +29,7 @@ __all__ = [
     "body_mask",
     "body_of",
     "body_on",
+    "body_outline_points",
     "density_on",
     "ensure_body",
     "resample_hu",
@@ -109,6 +110,8 @@ def use_body(ct: CTVolume, body: Structure | None) -> None:
     else:
         _BODIES[ct] = body
     _EXTENT_CACHE.pop(ct, None)
+    _OUTLINE_CACHE.pop(ct, None)
+    _DENSITY_CACHE.pop(ct, None)
 
 
 def ensure_body(ct: CTVolume) -> Structure:
@@ -145,6 +148,16 @@ def body_on(ct: CTVolume, target: Geometry, hu: np.ndarray | None = None) -> np.
     return np.asarray(inside >= 0.5)
 
 
+#: Densities already computed per CT with the default table: (grid, heterogeneity) -> (density, mask),
+#: read-only arrays.
+#: A plan computed again on the same patient (another border, a live viewer, with and without
+#: compensation) walks through the same density; a few grids per CT are kept, the oldest dropped first.
+_DENSITY_CACHE: weakref.WeakKeyDictionary[
+    CTVolume, dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]]
+] = weakref.WeakKeyDictionary()
+_DENSITY_CACHE_SIZE = 4
+
+
 def density_on(
     ct: CTVolume,
     target: Geometry,
@@ -153,6 +166,9 @@ def density_on(
     table: HuDensityTable | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Relative electron density and the body mask of ``ct`` on the grid ``target``.
+
+    Computed once per CT, grid and setting (the last few are kept with the CT; :func:`use_body` forgets
+    them); the arrays returned are read-only.
 
     Parameters
     ----------
@@ -170,6 +186,15 @@ def density_on(
     density, mask
         float32 relative electron density (0 outside the body) and the boolean body mask, both on ``target``.
     """
+    key = (
+        target.shape,
+        target.affine.tobytes(),
+        bool(heterogeneity),
+        id(table) if table is not None else None,
+    )
+    cached = _DENSITY_CACHE.setdefault(ct, {})
+    if key in cached and table is None:
+        return cached[key]
     hu = resample_hu(ct, target)
     mask = body_on(ct, target, hu)
     density = hu_to_density(hu, table).astype(np.float32)
@@ -179,6 +204,12 @@ def density_on(
         # where it lies with heterogeneity on
         interior = ndimage.binary_erosion(mask)
         density = np.where(interior, np.float32(1.0), np.minimum(density, np.float32(1.0)))
+    density.setflags(write=False)
+    mask.setflags(write=False)
+    if table is None:  # a custom table is not kept (it could be changed in place)
+        while len(cached) >= _DENSITY_CACHE_SIZE:
+            cached.pop(next(iter(cached)))
+        cached[key] = (density, mask)
     return density, mask
 
 
@@ -209,6 +240,37 @@ def body_extent_mm(ct: CTVolume, spacing_mm: float = 5.0) -> tuple[Geometry, np.
     if spacing_mm == 5.0:
         _EXTENT_CACHE[ct] = result
     return result
+
+
+_OUTLINE_CACHE: weakref.WeakKeyDictionary[CTVolume, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def body_outline_points(ct: CTVolume) -> np.ndarray:
+    """LPS positions (mm) of the outermost voxels of the coarse body mask (:func:`body_extent_mm`).
+
+    What plan checks need of the whole body (its bounding box; whether a field, projected from its source,
+    meets the patient) holds for its outline: every ray from the source through a point inside the body
+    enters it through an outline voxel on the same ray. About a tenth of the body's voxels; computed once
+    per CT and read-only.
+
+    Parameters
+    ----------
+    ct
+        The CT.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 3)`` float array; empty when the CT shows no body.
+    """
+    if ct in _OUTLINE_CACHE:
+        return _OUTLINE_CACHE[ct]
+    geometry, mask = body_extent_mm(ct)
+    outline = mask & ~ndimage.binary_erosion(mask)
+    points = geometry.index_to_lps(np.argwhere(outline).astype(float))
+    points.setflags(write=False)
+    _OUTLINE_CACHE[ct] = points
+    return points
 
 
 def axis_crossing(ct: CTVolume, point: np.ndarray, d: np.ndarray) -> tuple[float, float] | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hbiview.dose.body import axis_crossing, body_extent_mm, density_on
+from hbiview.dose.body import axis_crossing, body_outline_points, density_on
 from hbiview.dose.engine import BeamDose, get_engine
 from hbiview.errors import PlanError, warn
 from hbiview.geometry import Geometry
@@ -185,13 +185,11 @@ def _prescription_point(
 
 
 def _grids(ct: CTVolume, grid_mm: float, density_grid_mm: float | None) -> tuple[Geometry, Geometry]:
-    coarse, mask = body_extent_mm(ct)
-    if not mask.any():
+    outline = body_outline_points(ct)  # the body's box is its outline's
+    if not len(outline):
         raise PlanError("the CT shows no body (nothing above -400 HU); check the series")
-    k, j, i = np.nonzero(mask)
-    corners = coarse.index_to_lps(np.array([[k.min(), j.min(), i.min()], [k.max(), j.max(), i.max()]], float))
-    lower = np.minimum(corners[0], corners[1]) - 5.0
-    upper = np.maximum(corners[0], corners[1]) + 5.0
+    lower = outline.min(axis=0) - 5.0
+    upper = outline.max(axis=0) + 5.0
     ct_lo, ct_hi = ct.geometry.bounds_mm()
     lower, upper = np.maximum(lower, ct_lo), np.minimum(upper, ct_hi)
     frame = ct.geometry.frame_of_reference_uid

@@ -74,9 +74,7 @@ class PencilKernel:
 
     def parameters(self, depth_mm: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``A_z/a_z``, ``B_z/b_z`` (dimensionless) and ``a_z``, ``b_z`` (1/cm) at water depths (mm)."""
-        c = coefficients()
-        t = self.kernel_tpr
-        p = {k: float(np.polynomial.polynomial.polyval(t, v)) for k, v in c.items()}
+        p = _polynomials(self.kernel_tpr)
         z = np.maximum(np.asarray(depth_mm, dtype=np.float64), 0.0) / 10.0
         att = np.exp(-self.extra_mu_per_cm * z)
 
@@ -166,31 +164,58 @@ class PencilKernel:
         numpy.ndarray
             Complex array of shape ``(ny, nx // 2 + 1)``.
         """
-        a_ratio, b_ratio, a_z, b_z = (float(x) for x in self.parameters(depth_mm))
-
-        def lorentz(c: float, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-            return 1.0 / np.sqrt(1.0 + (2 * np.pi / c) ** 2 * (gx**2 + gy**2))
-
-        out = np.zeros((shape[0], shape[1] // 2 + 1))
-        if part in ("both", "narrow"):
-            step_cm = pixel_mm * density / 10.0  # pixel size in water-equivalent cm for the electrons
-            fy = np.fft.fftfreq(shape[0], d=step_cm)[:, None]
-            fx = np.fft.rfftfreq(shape[1], d=step_cm)[None, :]
-            nyq2 = 1.0 / step_cm
-            narrow = np.zeros_like(out)
-            for my in (-1, 0, 1):
-                for mx in (-1, 0, 1):
-                    gx, gy = fx - mx * nyq2, fy - my * nyq2
-                    narrow += lorentz(a_z, gx, gy) * np.sinc(gx * step_cm) * np.sinc(gy * step_cm)
-            out += a_ratio * narrow
-        if part in ("both", "broad"):
-            water_cm = pixel_mm * broad_density / 10.0
-            gy_w = np.fft.fftfreq(shape[0], d=water_cm)[:, None]
-            gx_w = np.fft.rfftfreq(shape[1], d=water_cm)[None, :]
-            out += b_ratio * lorentz(b_z, gx_w, gy_w) * np.sinc(gx_w * water_cm) * np.sinc(gy_w * water_cm)
         if part not in ("both", "narrow", "broad"):
             raise ValueError(f"part must be 'both', 'narrow' or 'broad', got {part!r}")
-        return 2 * np.pi * out
+        a_ratio, b_ratio, a_z, b_z = (float(x) for x in self.parameters(depth_mm))
+        out = np.zeros((shape[0], shape[1] // 2 + 1), dtype=np.float32)
+        if part in ("both", "narrow"):
+            # the first ring of aliases summed (mx, my = -1, 0, 1): a 1/r peak has power up to the Nyquist
+            # frequency and beyond
+            step_cm = pixel_mm * density / 10.0  # pixel size in water-equivalent cm for the electrons
+            _add_lorentz(out, shape[1], a_ratio, a_z, step_cm, aliases=(-1, 0, 1))
+        if part in ("both", "broad"):
+            _add_lorentz(out, shape[1], b_ratio, b_z, pixel_mm * broad_density / 10.0, aliases=(0,))
+        out *= np.float32(2 * np.pi)
+        return out
+
+
+def _add_lorentz(
+    out: np.ndarray, nx: int, weight: float, c_per_cm: float, step_cm: float, aliases: tuple[int, ...]
+) -> None:
+    """Add ``weight / sqrt(1 + (2 pi f / c)^2) sinc(fx step) sinc(fy step)`` (``rfft2`` layout) to ``out``.
+
+    The transform of ``weight c exp(-c r) / r`` integrated over pixels of ``step_cm``, with the aliases
+    ``f - m / step`` for each ``m`` in ``aliases`` along both axes; ``nx`` is the full (real) width. The
+    sinc factors are separable and taken per axis; the 2D part is done in place in float32 (relative error
+    about 1e-7), several times faster than broadcasting in float64.
+    """
+    fy = np.fft.fftfreq(out.shape[0], d=step_cm)
+    fx = np.fft.rfftfreq(nx, d=step_cm)
+    c2 = (2 * np.pi / c_per_cm) ** 2
+    columns = [
+        (
+            (c2 * (fx - m / step_cm) ** 2).astype(np.float32),
+            np.sinc((fx - m / step_cm) * step_cm).astype(np.float32),
+        )
+        for m in aliases
+    ]
+    term = np.empty_like(out)
+    for m in aliases:
+        gy = fy - m / step_cm
+        rows = (1.0 + c2 * gy**2).astype(np.float32)[:, None]
+        row_sinc = (weight * np.sinc(gy * step_cm)).astype(np.float32)[:, None]
+        for col_g2, col_sinc in columns:
+            np.add(rows, col_g2[None, :], out=term)
+            np.sqrt(term, out=term)
+            np.divide(col_sinc[None, :], term, out=term)
+            term *= row_sinc
+            out += term
+
+
+@lru_cache(maxsize=64)
+def _polynomials(kernel_tpr: float) -> dict[str, float]:
+    """Each Nyholm parameter's polynomial evaluated at the quality index ``kernel_tpr``."""
+    return {k: float(np.polynomial.polynomial.polyval(kernel_tpr, v)) for k, v in coefficients().items()}
 
 
 @lru_cache(maxsize=16)
