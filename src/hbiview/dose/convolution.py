@@ -281,6 +281,26 @@ def _upstream_mean(lateral: np.ndarray, mass_step: np.ndarray, reach_mm: float) 
     return out
 
 
+def _taps_along(values: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
+    """Linear interpolation of ``values`` along one axis at fractional indices; 0 outside ``[0, n - 1]``.
+
+    The values of ``scipy.ndimage.map_coordinates(order=1, mode="constant", cval=0)`` along that axis.
+    """
+    n = values.shape[axis]
+    valid = (index >= 0.0) & (index <= n - 1)
+    below = np.clip(np.floor(index).astype(np.int64), 0, max(n - 2, 0))
+    frac = np.clip(index - below, 0.0, 1.0)
+    shape = [1] * values.ndim
+    shape[axis] = len(index)
+    w_below = np.where(valid, 1.0 - frac, 0.0).astype(np.float32).reshape(shape)
+    w_above = np.where(valid, frac, 0.0).astype(np.float32).reshape(shape)
+    low = np.take(values, below, axis=axis)
+    low *= w_below
+    if n > 1:
+        low += np.take(values, below + 1, axis=axis) * w_above
+    return low
+
+
 def _broad_beam_at(kernel: PencilKernel, depth: np.ndarray, max_depth_mm: float) -> np.ndarray:
     """The kernel's broad-beam depth dose at each radiological depth (mm), float32.
 
@@ -396,6 +416,18 @@ class ConvolutionEngine(DoseEngine):
         uu = u_mm[None, :]
         vv = v_mm[:, None]
         values = np.ascontiguousarray(density, dtype=np.float32)
+        axes = [np.flatnonzero(np.abs(c) > 1e-9 * np.abs(c).max()) for c in (col_d, col_u, col_v)]
+        if all(len(a) == 1 for a in axes) and len({int(a[0]) for a in axes}) == 3:
+            # the beam's axes run along the grid's (AP, PA, lateral beams at collimator 0 or 90): each BEV
+            # slice is a plane of the grid, zoomed; the trilinear interpolation is done per axis
+            a_d, a_u, a_v = (int(a[0]) for a in axes)
+            for i, w in enumerate(w_mm):
+                plane = _taps_along(values, a_d, np.array([base[a_d] + w * col_d[a_d]]))
+                plane = _taps_along(plane, a_v, base[a_v] + w * col_v[a_v] * v_mm)
+                plane = _taps_along(plane, a_u, base[a_u] + w * col_u[a_u] * u_mm)
+                plane = np.squeeze(plane, axis=a_d)
+                out[i] = plane if a_v < a_u else plane.T
+            return out
         for i, w in enumerate(w_mm):
             coords = [base[a] + w * (col_d[a] + col_u[a] * uu + col_v[a] * vv) for a in range(3)]
             out[i] = ndimage.map_coordinates(
@@ -488,10 +520,11 @@ class ConvolutionEngine(DoseEngine):
         levels = [1.0]
         if heterogeneity:
             body = rho > 0.05
-            if np.any(body & (rho < 0.95)):
+            # interior voxels only: partial-volume voxels on the skin must not look like lung
+            interior = ndimage.binary_erosion(body)
+            if np.any(interior & (rho < 0.95)):
                 mass_step = rho * (dw * path)[None, :, :]
-                # interior voxels only: partial-volume voxels on the skin must not look like lung
-                inside = ndimage.binary_erosion(body).astype(np.float32)
+                inside = interior.astype(np.float32)
                 pixel_mm = du * float(w_mm.mean()) / SAD_MM
                 rho_n = (
                     _lateral_mean(rho, inside, ELECTRON_LATERAL_MM, pixel_mm)
@@ -510,7 +543,7 @@ class ConvolutionEngine(DoseEngine):
                     levels.append(DENSITY_LEVELS[len(levels)])
                 if len(levels) == 1:
                     rho_n = rho_b = None
-            del body
+            del body, interior
 
         # 3. fluence on a padded plane and its transform
         max_depth = float(depth.max())
