@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -10,11 +12,14 @@ from hbiview.dose.body import axis_crossing, body_outline_points, density_on
 from hbiview.dose.engine import BeamDose, get_engine
 from hbiview.errors import PlanError, warn
 from hbiview.geometry import Geometry
-from hbiview.plans import SAD_MM, Normalization, Plan, resolve_plan
+from hbiview.plans import SAD_MM, Beam, Normalization, Plan, resolve_plan
 from hbiview.progress import progress
 from hbiview.volume import CTVolume, DoseGrid
 
 __all__ = ["DoseResult", "PlanDoseModel", "compute_dose", "compute_dose_result", "plan_dose_model"]
+
+#: Beams computed at the same time (threads; numpy, SciPy's FFT and ndimage release the GIL).
+BEAM_THREADS = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,10 +250,15 @@ def plan_dose_model(
 
         resolved = compensate(resolved, density_geometry, body, point, grid)
     calculator = get_engine(engine)
-    beams = tuple(
-        calculator.beam_dose(beam, density, density_geometry, resolution_mm=grid, heterogeneity=hetero)
-        for beam in progress(resolved.beams, desc="dose: beams")
-    )
+
+    def one_beam(beam: Beam) -> Any:
+        return calculator.beam_dose(beam, density, density_geometry, resolution_mm=grid, heterogeneity=hetero)
+
+    # beams are independent: two at a time (the array work releases the GIL, so 2 cores share it)
+    with ThreadPoolExecutor(max_workers=min(BEAM_THREADS, len(resolved.beams))) as pool:
+        beams = tuple(
+            progress(pool.map(one_beam, resolved.beams), total=len(resolved.beams), desc="dose: beams")
+        )
     raw = sum(float(b.at(point[None, :])[0]) * beam.weight for b, beam in zip(beams, resolved.beams))
     if raw <= 1e-9:
         raise PlanError(f"plan {resolved.name!r}: the prescription point receives no dose from any beam")
