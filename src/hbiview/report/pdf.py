@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
 import io
 import os
+import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 from hbiview import __version__
+from hbiview.errors import InputError
 from hbiview.io.atomic import atomic_path
 from hbiview.report.content import difference_table, display_table, limits, marrow_table, summary_lines
 from hbiview.report.evaluate import PlanResult
@@ -198,21 +201,96 @@ def _titled_table(
     return [CondPageBreak(60 + 4 * 12), *parts]  # the heading, the heading row and 3 rows, or a new page
 
 
+def _png_stream(png: bytes) -> Any | None:
+    """An image XObject holding a PNG's own compressed pixels, or ``None`` if it is not a plain PNG.
+
+    PNG stores its pixels as one deflate stream of rows, each with a filter byte: what PDF's FlateDecode
+    with a PNG predictor reads, so the picture is embedded as it is (reportlab decompresses a picture and
+    compresses it again, without predictor and in ASCII85: about twice the size, and slower). Plain: 8-bit
+    grey or RGB, not interlaced.
+    """
+    from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream
+
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", png[16:29])
+    colours = {0: 1, 2: 3}.get(colour)
+    if colours is None or depth != 8 or interlace:
+        return None
+    chunks, pos = [], 8
+    while pos + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        if kind == b"IDAT":
+            chunks.append(png[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    stream = PDFStream(content=b"".join(chunks))
+    stream.dictionary.dict.update(
+        Type=PDFName("XObject"),
+        Subtype=PDFName("Image"),
+        Width=width,
+        Height=height,
+        BitsPerComponent=8,
+        ColorSpace=PDFName("DeviceRGB" if colours == 3 else "DeviceGray"),
+        Filter=PDFName("FlateDecode"),  # one filter: a name, and its DecodeParms a dictionary
+        DecodeParms=PDFDictionary(
+            {"Predictor": 15, "Colors": colours, "BitsPerComponent": 8, "Columns": width}
+        ),
+    )
+    return stream
+
+
+def _draw_png(canvas: Any, png: bytes, width: float, height: float) -> None:
+    """Draw a picture into the box (0, 0, ``width``, ``height``) points, a plain PNG embedded as it is."""
+    stream = _png_stream(png)
+    if stream is None:  # a PNG with transparency, a JPEG...: through reportlab
+        from reportlab.lib.utils import ImageReader
+
+        canvas.drawImage(ImageReader(io.BytesIO(png)), 0, 0, width, height)
+        return
+    # what canvas.drawImage does for its own image objects: the XObject once per document, used by name
+    name = "png" + hashlib.sha1(png).hexdigest()
+    internal = canvas._doc.getXObjectName(name)
+    if internal not in canvas._doc.idToObject:
+        canvas._doc.addForm(name, stream)
+    canvas.saveState()
+    canvas.scale(width, height)
+    canvas._code.append(f"/{internal} Do")
+    canvas.restoreState()
+    canvas._formsinuse.append(name)
+    canvas._currentPageHasImages = 1
+
+
+def _as_made(png: bytes) -> Callable[[float, float], bytes]:
+    """A picture that is what it is at any size (for :func:`_picture`)."""
+    return lambda width_in, height_in: png
+
+
+def _rgb_png(png: bytes) -> bytes:
+    """A matplotlib PNG (RGBA, on an opaque white page) as an RGB PNG, which :func:`_draw_png` embeds."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(png)) as picture:
+        picture.convert("RGB").save(out, format="png")
+    return out.getvalue()
+
+
 @functools.cache
-def _plot_flowable() -> type:
-    """The class of :func:`_plot` (defined on first use: reportlab is imported only when a PDF is written)."""
-    from reportlab.lib.utils import ImageReader
+def _picture_flowable() -> type:
+    """The class of :func:`_picture` (defined on first use: reportlab is imported only for a PDF)."""
     from reportlab.platypus import Flowable
 
-    class Plot(Flowable):
-        """A matplotlib figure drawn at the size it prints: ``height`` tall, less (to ``least``) to fill."""
+    class Picture(Flowable):
+        """A picture made by ``png(width_in, height_in)`` at the size it prints.
+
+        It is ``height`` tall (or less, down to ``least``, to fill a page), ``share`` of the frame's width.
+        """
 
         def __init__(
-            self, make: Callable[[float, float], Any], height: float, least: float, share: float
+            self, png: Callable[[float, float], bytes], height: float, least: float, share: float, align: str
         ) -> None:
             super().__init__()
-            self.make, self.preferred, self.least, self.share = make, height, least, share
-            self.hAlign = "LEFT"
+            self.png, self.preferred, self.least, self.share, self.hAlign = png, height, least, share, align
 
         def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
             fits = self.least <= avail_h < self.preferred
@@ -220,17 +298,27 @@ def _plot_flowable() -> type:
             return self.width, self.height
 
         def draw(self) -> None:
-            png = figure_png(self.make(self.width / INCH, self.height / INCH), dpi=DPI)
-            self.canv.drawImage(ImageReader(io.BytesIO(png)), 0, 0, self.width, self.height)
+            _draw_png(self.canv, self.png(self.width / INCH, self.height / INCH), self.width, self.height)
 
-    return Plot
+    return Picture
+
+
+def _picture(
+    png: Callable[[float, float], bytes],
+    height: float,
+    least: float | None = None,
+    share: float = 1.0,
+    align: str = "LEFT",
+) -> Any:
+    """A flowable drawing the picture ``png(width_in, height_in)``, ``share`` of the frame's width."""
+    return _picture_flowable()(png, height, height if least is None else least, share, align)
 
 
 def _plot(
     make: Callable[[float, float], Any], height: float, least: float | None = None, share: float = 1.0
 ) -> Any:
-    """A flowable drawing the figure ``make(width_in, height_in)``, ``share`` of the width of the page."""
-    return _plot_flowable()(make, height, height if least is None else least, share)
+    """A flowable drawing the matplotlib figure ``make(width_in, height_in)`` at the size it prints."""
+    return _picture(lambda w, h: _rgb_png(figure_png(make(w, h), dpi=DPI)), height, least, share)
 
 
 def _plot_then_tables(plot: list[Any], tables: list[list[Any]]) -> Any:
@@ -348,12 +436,12 @@ def _document(tmp: Path, title: str, results: Sequence[PlanResult], styles: _Sty
 def _story(
     results: Sequence[PlanResult],
     title: str,
-    images: Sequence[tuple[str, bytes]],
+    images: Sequence[tuple[str, bytes, tuple[int, int]]],
     end_caps: str,
     styles: _Styles,
 ) -> list[Any]:
     """The flowables of the report, top to bottom."""
-    from reportlab.platypus import CondPageBreak, Image, KeepTogether, NextPageTemplate, PageBreak, Table
+    from reportlab.platypus import CondPageBreak, KeepTogether, NextPageTemplate, PageBreak, Table
 
     width = PAGE_W - 2 * MARGIN
     story: list[Any] = [_p(title, styles.title)]
@@ -397,21 +485,21 @@ def _story(
             f"Differences from {results[0].label}", *difference_table(results), styles, width
         )
     landscape = False
-    for number, (caption, png) in enumerate(images, 1):
-        w_px, h_px = _png_size(png)
-        outline = f"Picture {number}: {caption}"[:80]
+    for caption, png, (w_px, h_px) in images:
+        outline = caption if len(caption) <= 60 else caption[:59].rstrip(" ,;:") + "…"
         if w_px >= 1.5 * h_px:  # a wide picture fills a landscape page of its own, at its own pixels
             lines = 1 + len(caption) // 150
             room_w, room_h = PAGE_H - 2 * MARGIN, PAGE_W - 1.3 * INCH - lines * 12
-            pic_w = min(room_w, room_h * w_px / h_px)
+            pic_w, share = min(room_w, room_h * w_px / h_px), min(1.0, room_h * w_px / h_px / room_w)
             story += [NextPageTemplate("landscape"), PageBreak()]
             landscape = True
         else:
             pic_w = min(width, (PAGE_H - 2.2 * INCH) * w_px / h_px)
+            share = pic_w / width
             if landscape:
                 story += [NextPageTemplate("portrait"), PageBreak()]
                 landscape = False
-        picture = Image(io.BytesIO(png), pic_w, pic_w * h_px / w_px)
+        picture = _picture(_as_made(png), pic_w * h_px / w_px, share=share, align="CENTER")
         picture.outline = (outline, 0)
         story.append(KeepTogether([picture, _p(caption, styles.caption)]))
     if landscape:
@@ -441,12 +529,23 @@ def _bullet(text: str, styles: _Styles) -> Any:
     return Paragraph(escape(text), styles.bullet, bulletText="•")
 
 
-def _png_size(png: bytes) -> tuple[int, int]:
-    """Width and height of a PNG or any picture Pillow reads, pixels."""
-    from PIL import Image
+def _read_picture(caption: str, image: bytes | str | os.PathLike[str]) -> tuple[str, bytes, tuple[int, int]]:
+    """Caption, bytes and size (width, height in pixels) of a picture, checked before anything is written."""
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(io.BytesIO(png)) as picture:
-        return picture.size
+    if isinstance(image, (bytes, bytearray)):
+        data, where = bytes(image), ""
+    else:
+        where = f"{os.fspath(image)}: "
+        try:
+            data = Path(image).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{where}cannot read picture {caption!r}: {exc.strerror or exc}") from exc
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            return caption, data, picture.size
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{where}picture {caption!r} is not an image file (PNG or JPEG expected)") from exc
 
 
 def write_pdf(
@@ -481,10 +580,7 @@ def write_pdf(
     pathlib.Path
         The file written.
     """
-    pictures = [
-        (caption, bytes(image) if isinstance(image, (bytes, bytearray)) else Path(image).read_bytes())
-        for caption, image in images
-    ]
+    pictures = [_read_picture(caption, image) for caption, image in images]
     styles = _Styles(*_register_fonts())
     with atomic_path(path, force=force) as tmp:
         doc = _document(tmp, title, results, styles)
