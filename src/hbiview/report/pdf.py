@@ -25,7 +25,7 @@ from hbiview.errors import InputError
 from hbiview.io.atomic import atomic_path
 from hbiview.report.content import difference_table, display_table, limits, marrow_table, summary_lines
 from hbiview.report.evaluate import PlanResult
-from hbiview.report.figures import comparison_figure, dvh_figure, figure_png, shared_structures
+from hbiview.report.figures import draw_comparison, dvh_figure, figure_png, shared_structures
 
 __all__ = ["write_pdf"]
 
@@ -89,6 +89,7 @@ class _Styles:
         self.title = ParagraphStyle("title", heading, fontSize=18, leading=22, spaceAfter=4)
         self.h2 = ParagraphStyle("h2", heading, fontSize=14, leading=17, spaceBefore=10, spaceAfter=2)
         self.h3 = ParagraphStyle("h3", heading, fontSize=11, leading=14, spaceBefore=8, spaceAfter=4)
+        self.h3_loose = ParagraphStyle("h3_loose", self.h3, keepWithNext=0)
         self.body = ParagraphStyle("intro", base, fontSize=9, leading=12, spaceAfter=8)
         self.key = ParagraphStyle("key", base, fontName=bold, textColor=HexColor("#333333"))
         self.value = base
@@ -195,10 +196,12 @@ def _titled_table(
     """A table under its heading: a short one moves whole to the next page, a long one splits."""
     from reportlab.platypus import CondPageBreak, KeepTogether
 
-    parts = [*_heading(title, styles.h3, 1), _table(headings, rows, styles, width)]
+    table = _table(headings, rows, styles, width)
     if len(rows) <= SHORT_TABLE:
-        return [KeepTogether(parts)]
-    return [CondPageBreak(60 + 4 * 12), *parts]  # the heading, the heading row and 3 rows, or a new page
+        return [KeepTogether([*_heading(title, styles.h3, 1), table])]
+    # the heading, the heading row and 3 rows, or a new page; not kept with the table as a whole (which
+    # would move a table that fits a page to the next one, leaving this one half blank)
+    return [CondPageBreak(60 + 4 * 12), *_heading(title, styles.h3_loose, 1), table]
 
 
 def _png_stream(png: bytes) -> Any | None:
@@ -364,8 +367,14 @@ def _comparison_row(results: Sequence[PlanResult], names: Sequence[str]) -> Call
     """A row of overlaid-DVH panels (one per structure in ``names``) drawn at the size it prints."""
 
     def make(width_in: float, height_in: float) -> Any:
-        fig = comparison_figure(results, names, width_in)
-        fig.set_size_inches(width_in, height_in)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(width_in, height_in), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = [fig.add_subplot(1, len(names), i + 1) for i in range(len(names))]
+        draw_comparison(axes, results, names)
+        axes[0].legend(loc="upper right", fontsize=7, frameon=True, framealpha=0.9)  # fits a lone panel
         return fig
 
     return make
