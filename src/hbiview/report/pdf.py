@@ -1,5 +1,7 @@
 """The PDF report: A4 pages laid out by reportlab's platypus (flowing text, tables, embedded TrueType fonts).
 
+This module imports reportlab and Pillow: :func:`hbiview.report.write_report` imports it only to write a PDF.
+
 Text is set in DejaVu Sans (the TrueType font matplotlib ships), embedded as a subset, so that it is
 selectable and copies as Unicode ("≥ 2 Gy", "cm³", "Δ"); tables repeat their heading row on every page they
 span; each section is a bookmark. DVH plots are matplotlib figures drawn at the size they print and
@@ -19,6 +21,30 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
+
+from PIL import Image, UnidentifiedImageError
+from reportlab.lib.colors import HexColor
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.fonts import addMapping
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Flowable,
+    Frame,
+    KeepTogether,
+    NextPageTemplate,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Table,
+    TableStyle,
+)
+from reportlab.platypus.flowables import HRFlowable
 
 from hbiview import __version__
 from hbiview.errors import InputError
@@ -49,9 +75,6 @@ def _register_fonts() -> tuple[str, str]:
     ``findfont`` finds). Helvetica, one of the PDF's standard fonts, has no "≥" nor "Δ".
     """
     from matplotlib.font_manager import FontProperties, findfont
-    from reportlab.lib.fonts import addMapping
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
 
     if FONT in pdfmetrics.getRegisteredFontNames():
         return FONT, BOLD
@@ -72,11 +95,7 @@ class _Styles:
     """The paragraph styles of the report, in the fonts that could be registered."""
 
     def __init__(self, regular: str, bold: str) -> None:
-        from reportlab.lib.colors import HexColor
-        from reportlab.lib.enums import TA_CENTER, TA_RIGHT
-        from reportlab.lib.styles import ParagraphStyle
-
-        self.regular, self.bold = regular, bold
+        self.regular, self.bold = self.fonts = regular, bold
         base = ParagraphStyle(
             "body",
             fontName=regular,
@@ -114,20 +133,14 @@ class _Styles:
 
 def _p(text: str, style: Any) -> Any:
     """A paragraph of plain text (markup characters escaped, newlines kept)."""
-    from reportlab.platypus import Paragraph
-
     return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
 
 def _heading(text: str, style: Any, level: int) -> Any:
     """A heading that is also a bookmark (``level`` 0 or 1 in the outline); level 0 is ruled underneath."""
-    from reportlab.platypus import Paragraph
-
     paragraph = Paragraph(escape(text), style)
     paragraph.outline = (text, level)  # read by _Document.afterFlowable
     if level == 0:
-        from reportlab.platypus.flowables import HRFlowable
-
         return [paragraph, HRFlowable(width="100%", thickness=1.2, color=style.textColor, spaceAfter=6)]
     return [paragraph]
 
@@ -141,15 +154,14 @@ def _column_widths(
     room left over goes to the columns whose headings would wrap most. If even that does not fit, the font
     shrinks, down to 5 pt.
     """
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
     pad = 2 * 3 + 1  # cell padding either side, and the grid line
     while True:
-        body = [
-            max([stringWidth(r[c], styles.regular, size) for r in rows] + [0.0]) for c in range(len(headings))
-        ]
-        words = [max(stringWidth(w, styles.bold, size) for w in h.split() or [""]) for h in headings]
-        lines = [max(stringWidth(line, styles.bold, size) for line in h.split("\n")) for h in headings]
+        regular, bold = (
+            functools.partial(pdfmetrics.stringWidth, fontSize=size, fontName=f) for f in styles.fonts
+        )
+        body = [max([regular(r[c]) for r in rows] + [0.0]) for c in range(len(headings))]
+        words = [max(bold(word) for word in h.split() or [""]) for h in headings]
+        lines = [max(bold(line) for line in h.split("\n")) for h in headings]
         least = [max(b, w) + pad for b, w in zip(body, words)]
         wanted = [max(b, n) + pad for b, n in zip(body, lines)]
         if sum(least) <= width or size <= 5.0:
@@ -164,10 +176,6 @@ def _column_widths(
 
 def _table(headings: Sequence[str], rows: Sequence[Sequence[str]], styles: _Styles, width: float) -> Any:
     """A grid table whose heading row repeats on every page it spans; numbers right-aligned."""
-    from reportlab.lib.colors import HexColor
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.platypus import Table, TableStyle
-
     size, widths = _column_widths(headings, rows, 7.2, width, styles)
     head, left, right = (
         ParagraphStyle(s.name, s, fontSize=size, leading=1.2 * size)
@@ -194,8 +202,6 @@ def _titled_table(
     title: str, headings: Sequence[str], rows: Sequence[Sequence[str]], styles: _Styles, width: float
 ) -> list[Any]:
     """A table under its heading: a short one moves whole to the next page, a long one splits."""
-    from reportlab.platypus import CondPageBreak, KeepTogether
-
     table = _table(headings, rows, styles, width)
     if len(rows) <= SHORT_TABLE:
         return [KeepTogether([*_heading(title, styles.h3, 1), table])]
@@ -212,8 +218,6 @@ def _png_stream(png: bytes) -> Any | None:
     compresses it again, without predictor and in ASCII85: about twice the size, and slower). Plain: 8-bit
     grey or RGB, not interlaced.
     """
-    from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream
-
     if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
         return None
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", png[16:29])
@@ -246,8 +250,6 @@ def _draw_png(canvas: Any, png: bytes, width: float, height: float) -> None:
     """Draw a picture into the box (0, 0, ``width``, ``height``) points, a plain PNG embedded as it is."""
     stream = _png_stream(png)
     if stream is None:  # a PNG with transparency, a JPEG...: through reportlab
-        from reportlab.lib.utils import ImageReader
-
         canvas.drawImage(ImageReader(io.BytesIO(png)), 0, 0, width, height)
         return
     # what canvas.drawImage does for its own image objects: the XObject once per document, used by name
@@ -264,103 +266,89 @@ def _draw_png(canvas: Any, png: bytes, width: float, height: float) -> None:
 
 
 def _as_made(png: bytes) -> Callable[[float, float], bytes]:
-    """A picture that is what it is at any size (for :func:`_picture`)."""
+    """A picture that is what it is at any size (for :class:`_Picture`)."""
     return lambda width_in, height_in: png
 
 
 def _rgb_png(png: bytes) -> bytes:
     """A matplotlib PNG (RGBA, on an opaque white page) as an RGB PNG, which :func:`_draw_png` embeds."""
-    from PIL import Image
-
     out = io.BytesIO()
     with Image.open(io.BytesIO(png)) as picture:
         picture.convert("RGB").save(out, format="png")
     return out.getvalue()
 
 
-@functools.cache
-def _picture_flowable() -> type:
-    """The class of :func:`_picture` (defined on first use: reportlab is imported only for a PDF)."""
-    from reportlab.platypus import Flowable
+class _Picture(Flowable):
+    """A picture made by ``png(width_in, height_in)`` at the size it prints.
 
-    class Picture(Flowable):
-        """A picture made by ``png(width_in, height_in)`` at the size it prints.
+    It is ``height`` tall (or less, down to ``least``, to fill a page), ``share`` of the frame's width.
+    """
 
-        It is ``height`` tall (or less, down to ``least``, to fill a page), ``share`` of the frame's width.
-        """
+    def __init__(
+        self,
+        png: Callable[[float, float], bytes],
+        height: float,
+        least: float | None = None,
+        share: float = 1.0,
+        align: str = "LEFT",
+    ) -> None:
+        super().__init__()
+        self.png, self.preferred, self.share, self.hAlign = png, height, share, align
+        self.least = height if least is None else least
 
-        def __init__(
-            self, png: Callable[[float, float], bytes], height: float, least: float, share: float, align: str
-        ) -> None:
-            super().__init__()
-            self.png, self.preferred, self.least, self.share, self.hAlign = png, height, least, share, align
+    def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
+        fits = self.least <= avail_h < self.preferred
+        self.width, self.height = avail_w * self.share, avail_h if fits else self.preferred
+        return self.width, self.height
 
-        def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
-            fits = self.least <= avail_h < self.preferred
-            self.width, self.height = avail_w * self.share, avail_h if fits else self.preferred
-            return self.width, self.height
-
-        def draw(self) -> None:
-            _draw_png(self.canv, self.png(self.width / INCH, self.height / INCH), self.width, self.height)
-
-    return Picture
-
-
-def _picture(
-    png: Callable[[float, float], bytes],
-    height: float,
-    least: float | None = None,
-    share: float = 1.0,
-    align: str = "LEFT",
-) -> Any:
-    """A flowable drawing the picture ``png(width_in, height_in)``, ``share`` of the frame's width."""
-    return _picture_flowable()(png, height, height if least is None else least, share, align)
+    def draw(self) -> None:
+        _draw_png(self.canv, self.png(self.width / INCH, self.height / INCH), self.width, self.height)
 
 
 def _plot(
     make: Callable[[float, float], Any], height: float, least: float | None = None, share: float = 1.0
 ) -> Any:
     """A flowable drawing the matplotlib figure ``make(width_in, height_in)`` at the size it prints."""
-    return _picture(lambda w, h: _rgb_png(figure_png(make(w, h), dpi=DPI)), height, least, share)
+    return _Picture(lambda w, h: _rgb_png(figure_png(make(w, h), dpi=DPI)), height, least, share)
 
 
-def _plot_then_tables(plot: list[Any], tables: list[list[Any]]) -> Any:
-    """A plan's DVH plot and tables, placed so that no page is left half blank.
+class _PlotThenTables(Flowable):
+    """A plan's DVH plot (and its caption) and tables, placed so that no page is left half blank.
 
     The plot comes first when it fits the room left on the page (shrunk if need be); when it does not,
     the tables that fit there come first (a short one before a longer one that does not) and the plot
     follows on the next page.
     """
-    from reportlab.platypus import Flowable
 
-    class PlotThenTables(Flowable):
-        def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
-            return avail_w, avail_h + 1  # never drawn itself: split() orders its parts for this page
+    def __init__(self, plot: list[Any], tables: list[list[Any]]) -> None:
+        super().__init__()
+        self.plot, self.tables = plot, tables
 
-        def split(self, avail_w: float, avail_h: float) -> list[Any]:
-            def height(flowables: Sequence[Any]) -> float:
-                """Height of flowables one below the other (of the parts of a KeepTogether), points."""
-                return sum(
-                    height(f._content)
-                    if hasattr(f, "_content")
-                    else f.wrapOn(self.canv, avail_w, avail_h)[1] + f.getSpaceBefore() + f.getSpaceAfter()
-                    for f in flowables
-                )
+    def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
+        return avail_w, avail_h + 1  # never drawn itself: split() orders its parts for this page
 
-            room, first, rest = avail_h, [], list(tables)
-            least = plot[0].least + height(plot[1:]) + 12
-            for table in list(rest):
-                if room >= least:
-                    break
-                if height(table) <= room:
-                    first += table
-                    rest.remove(table)
-                    room -= height(table)
-            if room < least and not first:
-                return []  # neither fits: a new page, where the plot comes first
-            return [*first, *plot, *[f for table in rest for f in table]]
+    def split(self, avail_w: float, avail_h: float) -> list[Any]:
+        def height(flowables: Sequence[Any]) -> float:
+            """Height of flowables one below the other (of the parts of a KeepTogether), points."""
+            return sum(
+                height(f._content)
+                if hasattr(f, "_content")
+                else f.wrapOn(self.canv, avail_w, avail_h)[1] + f.getSpaceBefore() + f.getSpaceAfter()
+                for f in flowables
+            )
 
-    return PlotThenTables()
+        room, first, rest = avail_h, [], list(self.tables)
+        least = self.plot[0].least + height(self.plot[1:]) + 12
+        for table in list(rest):
+            if room >= least:
+                break
+            if height(table) <= room:
+                first += table
+                rest.remove(table)
+                room -= height(table)
+        if room < least and not first:
+            return []  # neither fits: a new page, where the plot comes first
+        return [*first, *self.plot, *[f for table in rest for f in table]]
 
 
 def _comparison_row(results: Sequence[PlanResult], names: Sequence[str]) -> Callable[[float, float], Any]:
@@ -380,19 +368,25 @@ def _comparison_row(results: Sequence[PlanResult], names: Sequence[str]) -> Call
     return make
 
 
+class _Document(BaseDocTemplate):
+    def afterFlowable(self, flowable: Any) -> None:
+        """Each heading (and picture) becomes a bookmark in the PDF's outline."""
+        if getattr(flowable, "outline", None):
+            text, level = flowable.outline
+            key = f"s{id(flowable)}"
+            self.canv.bookmarkPage(key)
+            self.canv.addOutlineEntry(text, key, level=level, closed=level > 0)
+
+
 def _document(tmp: Path, title: str, results: Sequence[PlanResult], styles: _Styles) -> Any:
     """The document: portrait and landscape A4 page templates with running head, footer and outline."""
-    from reportlab.lib.colors import HexColor
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-    from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
-
     stamp = f"hbiview {__version__} · {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
 
     def running_title(page_w: float) -> str:
         """The title, cut short with an ellipsis so that it never meets the version stamp."""
-        room = page_w - 2 * MARGIN - stringWidth(stamp, styles.regular, 8) - 0.3 * INCH
+        room = page_w - 2 * MARGIN - pdfmetrics.stringWidth(stamp, styles.regular, 8) - 0.3 * INCH
         text = title
-        while len(text) > 1 and stringWidth(text, styles.regular, 8) > room:
+        while len(text) > 1 and pdfmetrics.stringWidth(text, styles.regular, 8) > room:
             text = text[:-2].rstrip() + "…"
         return text
 
@@ -408,17 +402,8 @@ def _document(tmp: Path, title: str, results: Sequence[PlanResult], styles: _Sty
         canvas.drawCentredString(page_w / 2, 0.3 * INCH, footer)
         canvas.restoreState()
 
-    class Document(BaseDocTemplate):
-        def afterFlowable(self, flowable: Any) -> None:
-            """Each heading (and picture) becomes a bookmark in the PDF's outline."""
-            if getattr(flowable, "outline", None):
-                text, level = flowable.outline
-                key = f"s{id(flowable)}"
-                self.canv.bookmarkPage(key)
-                self.canv.addOutlineEntry(text, key, level=level, closed=level > 0)
-
     plans = ", ".join(r.label for r in results)
-    doc = Document(
+    doc = _Document(
         str(tmp),
         pagesize=(PAGE_W, PAGE_H),
         title=title,
@@ -450,8 +435,6 @@ def _story(
     styles: _Styles,
 ) -> list[Any]:
     """The flowables of the report, top to bottom."""
-    from reportlab.platypus import CondPageBreak, KeepTogether, NextPageTemplate, PageBreak, Table
-
     width = PAGE_W - 2 * MARGIN
     story: list[Any] = [_p(title, styles.title)]
     story.append(
@@ -482,7 +465,7 @@ def _story(
         marrow = marrow_table(result)
         if marrow is not None:
             tables.append(_titled_table("Active marrow", *marrow, styles, width))
-        story.append(_plot_then_tables(plot, tables))
+        story.append(_PlotThenTables(plot, tables))
     if len(results) > 1:
         names = shared_structures(results)
         story += [CondPageBreak(PANEL_H + 0.5 * INCH), *_heading("Comparison of plans", styles.h2, 0)]
@@ -508,7 +491,7 @@ def _story(
             if landscape:
                 story += [NextPageTemplate("portrait"), PageBreak()]
                 landscape = False
-        picture = _picture(_as_made(png), pic_w * h_px / w_px, share=share, align="CENTER")
+        picture = _Picture(_as_made(png), pic_w * h_px / w_px, share=share, align="CENTER")
         picture.outline = (outline, 0)
         story.append(KeepTogether([picture, _p(caption, styles.caption)]))
     if landscape:
@@ -519,8 +502,6 @@ def _story(
 
 
 def _summary_style(styles: _Styles) -> Any:
-    from reportlab.platypus import TableStyle
-
     return TableStyle(
         [
             ("FONTNAME", (0, 0), (-1, -1), styles.regular),
@@ -533,15 +514,11 @@ def _summary_style(styles: _Styles) -> Any:
 
 
 def _bullet(text: str, styles: _Styles) -> Any:
-    from reportlab.platypus import Paragraph
-
     return Paragraph(escape(text), styles.bullet, bulletText="•")
 
 
 def _read_picture(caption: str, image: bytes | str | os.PathLike[str]) -> tuple[str, bytes, tuple[int, int]]:
     """Caption, bytes and size (width, height in pixels) of a picture, checked before anything is written."""
-    from PIL import Image, UnidentifiedImageError
-
     if isinstance(image, (bytes, bytearray)):
         data, where = bytes(image), ""
     else:
