@@ -25,7 +25,6 @@ from xml.sax.saxutils import escape
 from PIL import Image, UnidentifiedImageError
 from reportlab.lib.colors import HexColor
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
-from reportlab.lib.fonts import addMapping
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
@@ -85,9 +84,6 @@ def _register_fonts() -> tuple[str, str]:
         pdfmetrics.registerFont(TTFont(BOLD, bold))
     except (ValueError, OSError):
         return "Helvetica", "Helvetica-Bold"
-    for italic in (0, 1):  # <i> falls back to upright: the report has no italics
-        addMapping(FONT, 0, italic, FONT)
-        addMapping(FONT, 1, italic, BOLD)
     return FONT, BOLD
 
 
