@@ -82,10 +82,18 @@ def test_document_properties_and_page_count(two_plans: Path) -> None:
     assert 2 <= pages <= 5, info
 
 
-@pytest.mark.skipif(shutil.which("pdftohtml") is None, reason="pdftohtml (poppler-utils) is not installed")
+@pytest.mark.skipif(
+    shutil.which("pdftohtml") is None or shutil.which("pdfinfo") is None,
+    reason="pdftohtml/pdfinfo (poppler-utils) are not installed",
+)
 def test_every_section_is_a_bookmark(two_plans: Path) -> None:
     xml = _run("pdftohtml", "-xml", "-i", "-stdout", "-l", "1", str(two_plans))
-    items = re.findall(r'<item page="\d+">([^<]*)</item>', xml)
+    found = re.findall(r'<item page="(\d+)">([^<]*)</item>', xml)
+    pages = [int(page) for page, _ in found]
+    # in reading order, each on its own page: the first plan on page 1, the limits on the last page
+    pages_total = int(re.search(r"Pages:\s+(\d+)", _run("pdfinfo", str(two_plans))).group(1))
+    assert pages == sorted(pages) and pages[0] == 1 and pages[-1] == pages_total, found
+    items = [text for _, text in found]
     assert items == [
         "corrected",
         "Dose-volume metrics",

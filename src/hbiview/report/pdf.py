@@ -369,7 +369,10 @@ class _Document(BaseDocTemplate):
         """Each heading (and picture) becomes a bookmark in the PDF's outline."""
         if getattr(flowable, "outline", None):
             text, level = flowable.outline
-            key = f"s{id(flowable)}"
+            self.bookmarks = (
+                getattr(self, "bookmarks", 0) + 1
+            )  # a key of its own (ids of drawn flowables recur)
+            key = f"s{self.bookmarks}"
             self.canv.bookmarkPage(key)
             self.canv.addOutlineEntry(text, key, level=level, closed=level > 0)
 
