@@ -155,6 +155,36 @@ def test_pictures_are_embedded_as_they_are(tmp_path: Path) -> None:
     assert len(same) == 1 and np.array_equal(same[0], pixels)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdfimages") is None, reason="pdfimages (poppler-utils) is not installed")
+def test_pictures_of_other_kinds_keep_their_pixels(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (90, 80, 3), dtype=np.uint8)
+    grey = rng.integers(0, 256, (90, 80), dtype=np.uint8)
+    palette = Image.fromarray(rgb).quantize(16)
+    files = {
+        "grey": Image.fromarray(grey),  # embedded as it is, as DeviceGray
+        "palette": palette,  # as RGB
+        "rgba": Image.fromarray(np.dstack([rgb[::-1], np.full((90, 80), 128, np.uint8)])),  # alpha dropped
+        "jpeg": Image.fromarray(rgb),  # not decoded: embedded as JPEG
+    }
+    images = []
+    for name, picture in files.items():
+        path = tmp_path / f"{name}.{'jpg' if name == 'jpeg' else 'png'}"
+        picture.save(path)
+        images.append((name, path))
+    pdf = write_report(tmp_path / "r.pdf", [("a", *hbi_case(), {"prescription_gy": 6.0})], images=images)
+    listing = _run("pdfimages", "-list", str(pdf)).splitlines()[2:]
+    assert [row.split()[8] for row in listing].count("jpeg") == 1  # the JPEG stays a JPEG (DCTDecode)
+    subprocess.run(["pdfimages", "-png", str(pdf), str(tmp_path / "x")], check=True, timeout=60)
+    found = [np.asarray(Image.open(p)) for p in sorted(tmp_path.glob("x-*.png"))]
+    expected = [grey, np.asarray(palette.convert("RGB")), rgb[::-1]]
+    for pixels in expected:  # lossless kinds: the very same pixels
+        assert sum(f.shape == pixels.shape and np.array_equal(f, pixels) for f in found) == 1
+
+
 def test_bad_output_path_is_one_error_and_writes_nothing(tmp_path: Path, capsys) -> None:
     plain = tmp_path / "plain.txt"
     plain.write_text("not a folder")

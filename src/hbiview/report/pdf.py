@@ -244,10 +244,13 @@ def _png_stream(png: bytes) -> Any | None:
 
 def _draw_png(canvas: Any, png: bytes, width: float, height: float) -> None:
     """Draw a picture into the box (0, 0, ``width``, ``height``) points, a plain PNG embedded as it is."""
-    stream = _png_stream(png)
-    if stream is None:  # a PNG with transparency, a JPEG...: through reportlab
+    if png[:3] == b"\xff\xd8\xff":  # a JPEG: reportlab embeds it as it is
         canvas.drawImage(ImageReader(io.BytesIO(png)), 0, 0, width, height)
         return
+    stream = _png_stream(png)
+    if stream is None:  # transparency, a palette, 16 bits, interlaced, another format: as 8-bit RGB
+        png = _rgb_png(png)
+        stream = _png_stream(png)
     # what canvas.drawImage does for its own image objects: the XObject once per document, used by name
     name = "png" + hashlib.sha1(png).hexdigest()
     internal = canvas._doc.getXObjectName(name)
@@ -267,7 +270,7 @@ def _as_made(png: bytes) -> Callable[[float, float], bytes]:
 
 
 def _rgb_png(png: bytes) -> bytes:
-    """A matplotlib PNG (RGBA, on an opaque white page) as an RGB PNG, which :func:`_draw_png` embeds."""
+    """A picture (a matplotlib PNG is RGBA, on an opaque page) as an 8-bit RGB PNG, what PDF embeds as is."""
     out = io.BytesIO()
     with Image.open(io.BytesIO(png)) as picture:
         picture.convert("RGB").save(out, format="png")
