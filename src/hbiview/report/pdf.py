@@ -416,10 +416,6 @@ def _document(tmp: Path, title: str, results: Sequence[PlanResult], styles: _Sty
         lang="en",
         displayDocTitle=1,
         initialFontName=styles.regular,  # else every page sets Helvetica first, listed as a font not embedded
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=0.6 * INCH,
-        bottomMargin=0.6 * INCH,
     )
     templates = []
     for name, (w, h) in (("portrait", (PAGE_W, PAGE_H)), ("landscape", (PAGE_H, PAGE_W))):
