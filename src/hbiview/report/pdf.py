@@ -1,437 +1,535 @@
-"""The PDF report: A4 pages drawn with matplotlib (vector plots and tables, embedded images)."""
+"""The PDF report: A4 pages laid out by reportlab's platypus (flowing text, tables, embedded TrueType fonts).
+
+This module imports reportlab and Pillow: :func:`hbiview.report.write_report` imports it only to write a PDF.
+
+Text is set in DejaVu Sans (the TrueType font matplotlib ships), embedded as a subset, so that it is
+selectable and copies as Unicode ("≥ 2 Gy", "cm³", "Δ"); tables repeat their heading row on every page they
+span; each section is a bookmark. DVH plots are matplotlib figures drawn at the size they print and
+embedded at 200 dpi; pictures (3D renders, slices) are embedded at their own pixels, a wide one on a
+landscape page of its own.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
 import io
 import os
-import textwrap
-from collections.abc import Sequence
-from dataclasses import dataclass
+import struct
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
+
+from PIL import Image, UnidentifiedImageError
+from reportlab.lib.colors import HexColor
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFName, PDFStream
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Flowable,
+    Frame,
+    KeepTogether,
+    NextPageTemplate,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Table,
+    TableStyle,
+)
+from reportlab.platypus.flowables import HRFlowable
 
 from hbiview import __version__
+from hbiview.errors import InputError
 from hbiview.io.atomic import atomic_path
 from hbiview.report.content import difference_table, display_table, limits, marrow_table, summary_lines
 from hbiview.report.evaluate import PlanResult
-from hbiview.report.figures import draw_comparison, draw_dvh, shared_structures
+from hbiview.report.figures import draw_comparison, dvh_figure, figure_png, shared_structures
 
 __all__ = ["write_pdf"]
 
-PAGE_W, PAGE_H = 8.27, 11.69  # A4 portrait, inches
-MARGIN = 0.6
+INCH = 72.0  # points
+PAGE_W, PAGE_H = 595.27, 841.89  # A4 portrait, points
+MARGIN = 0.6 * INCH
 BLUE = "#1f4e79"
-ROW_H = 0.2  # table row height, inches
-HEAD_H = 0.36  # table heading row height (two lines), inches
-DVH_H = 3.3  # height of a plan's DVH plot, inches
-DVH_MIN_H = 2.3  # the least height a DVH plot shrinks to, to fill a page, inches
-CAPTION_H = 0.35  # height of the caption under a DVH plot, inches
-PANEL_H = 2.9  # height of a row of comparison panels, inches
+GREY = "#777777"
+DPI = 200  # resolution of the embedded plots
+DVH_H = 3.3 * INCH  # height of a plan's DVH plot
+DVH_MIN_H = 2.3 * INCH  # the least height a DVH plot shrinks to, to fill a page
+PANEL_H = 2.9 * INCH  # height of a row of comparison panels
+SHORT_TABLE = 15  # rows: a table this short moves whole to the next page rather than split
+FONT, BOLD = "DejaVuSans", "DejaVuSans-Bold"
 
 
-def _text_width_in(text: str, size: float, weight: str = "normal") -> float:
-    """Width of one line of text as matplotlib draws it, inches."""
-    from matplotlib.backends.backend_agg import RendererAgg
-    from matplotlib.font_manager import FontProperties
+def _register_fonts() -> tuple[str, str]:
+    """Register DejaVu Sans (regular, bold) with reportlab; Helvetica if matplotlib's copy is not found.
 
-    global _RENDERER
-    if _RENDERER is None:
-        _RENDERER = RendererAgg(10, 10, 72)  # 72 dpi: one pixel is one point
-    width_pt, _, _ = _RENDERER.get_text_width_height_descent(
-        text, FontProperties(size=size, weight=weight), ismath=False
-    )
-    return width_pt / 72
-
-
-_RENDERER: Any = None
-
-
-def _wrap_to_width(text: str, width_in: float, size: float, weight: str = "normal") -> list[str]:
-    """Greedy word wrap of ``text`` into lines no wider than ``width_in`` inches (existing newlines kept).
-
-    A single word wider than the width stays on its own line (the caller shrinks the font if it must fit).
+    matplotlib ships DejaVu Sans (some Linux packages of matplotlib use the system's copy instead, which
+    ``findfont`` finds). Helvetica, one of the PDF's standard fonts, has no "≥" nor "Δ".
     """
-    lines: list[str] = []
-    for part in text.split("\n"):
-        line = ""
-        for word in part.split():
-            candidate = f"{line} {word}" if line else word
-            if line and _text_width_in(candidate, size, weight) > width_in:
-                lines.append(line)
-                line = word
-            else:
-                line = candidate
-        lines.append(line)
-    return lines
+    from matplotlib.font_manager import FontProperties, findfont
+
+    if FONT in pdfmetrics.getRegisteredFontNames():
+        return FONT, BOLD
+    try:
+        regular = findfont(FontProperties(family="DejaVu Sans"), fallback_to_default=False)
+        bold = findfont(FontProperties(family="DejaVu Sans", weight="bold"), fallback_to_default=False)
+        pdfmetrics.registerFont(TTFont(FONT, regular))
+        pdfmetrics.registerFont(TTFont(BOLD, bold))
+    except (ValueError, OSError):
+        return "Helvetica", "Helvetica-Bold"
+    return FONT, BOLD
 
 
-@dataclass(frozen=True)
-class _TableLayout:
-    """How a table is drawn: font size (pt), column widths (inches), wrapped headings, heading height (in)."""
+class _Styles:
+    """The paragraph styles of the report, in the fonts that could be registered."""
 
-    font: float
-    widths_in: list[float]
-    headings: list[str]
-    head_h: float
+    def __init__(self, regular: str, bold: str) -> None:
+        self.regular, self.bold = self.fonts = regular, bold
+        base = ParagraphStyle(
+            "body",
+            fontName=regular,
+            bulletFontName=regular,
+            fontSize=8.5,
+            leading=11.5,
+            textColor=HexColor("#222222"),
+        )
+        heading = ParagraphStyle("h", base, fontName=bold, textColor=HexColor(BLUE), keepWithNext=1)
+        self.title = ParagraphStyle("title", heading, fontSize=18, leading=22, spaceAfter=4)
+        self.h2 = ParagraphStyle("h2", heading, fontSize=14, leading=17, spaceBefore=10, spaceAfter=2)
+        self.h3 = ParagraphStyle("h3", heading, fontSize=11, leading=14, spaceBefore=8, spaceAfter=4)
+        self.h3_loose = ParagraphStyle("h3_loose", self.h3, keepWithNext=0)
+        self.body = ParagraphStyle("intro", base, fontSize=9, leading=12, spaceAfter=8)
+        self.key = ParagraphStyle("key", base, fontName=bold, textColor=HexColor("#333333"))
+        self.value = base
+        self.note = ParagraphStyle(
+            "note",
+            base,
+            backColor=HexColor("#fff8e5"),
+            borderColor=HexColor("#e6a000"),
+            borderWidth=0.8,
+            borderPadding=4,
+            spaceBefore=8,
+            spaceAfter=10,
+        )
+        self.caption = ParagraphStyle(
+            "caption", base, fontSize=8, leading=10.5, textColor=HexColor("#555555")
+        )
+        self.bullet = ParagraphStyle("bullet", base, leftIndent=12, bulletIndent=2, spaceAfter=4)
+        self.cell = ParagraphStyle("cell", base, leading=1.2 * 7.2)
+        self.cell_right = ParagraphStyle("cell_right", self.cell, alignment=TA_RIGHT)
+        self.cell_head = ParagraphStyle("cell_head", self.cell, fontName=bold, alignment=TA_CENTER)
 
 
-def _cell_width_in(text_width_in: float) -> float:
-    """Column width that holds a text: matplotlib's table cells pad by 10 % of the width on each side."""
-    return text_width_in / 0.8 + 0.03
+def _p(text: str, style: Any) -> Any:
+    """A paragraph of plain text (markup characters escaped, newlines kept)."""
+    return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
 
-def _table_layout(
-    headings: Sequence[str], rows: Sequence[Sequence[str]], font: float, width_in: float
-) -> _TableLayout:
-    """Column widths from the measured text, headings wrapped at spaces to fit their columns.
+def _heading(text: str, style: Any, level: int) -> Any:
+    """A heading that is also a bookmark (``level`` 0 or 1 in the outline); level 0 is ruled underneath."""
+    paragraph = Paragraph(escape(text), style)
+    paragraph.outline = (text, level)  # read by _Document.afterFlowable
+    if level == 0:
+        return [paragraph, HRFlowable(width="100%", thickness=1.2, color=style.textColor, spaceAfter=6)]
+    return [paragraph]
 
-    Each column is at least as wide as its widest cell and its widest heading word; room left over goes
-    to the columns whose headings would otherwise wrap most. If even that does not fit, the font shrinks
-    (down to 5 pt).
+
+def _column_widths(
+    headings: Sequence[str], rows: Sequence[Sequence[str]], size: float, width: float, styles: _Styles
+) -> tuple[float, list[float]]:
+    """Font size and column widths (points) that fit a table into ``width``.
+
+    A column is at least as wide as its widest cell and its headings' widest word (headings wrap at spaces);
+    room left over goes to the columns whose headings would wrap most. If even that does not fit, the font
+    shrinks, down to 5 pt.
     """
+    pad = 2 * 3 + 1  # cell padding either side, and the grid line
     while True:
-        body = [max([_text_width_in(str(r[c]), font) for r in rows] + [0.0]) for c in range(len(headings))]
-        words = [
-            max(_text_width_in(word, font, "bold") for word in (str(h).split() or [""])) for h in headings
-        ]
-        lines = [max(_text_width_in(line, font, "bold") for line in str(h).split("\n")) for h in headings]
-        minimum = [_cell_width_in(max(b, w)) for b, w in zip(body, words)]
-        preferred = [_cell_width_in(max(b, n)) for b, n in zip(body, lines)]
-        if sum(minimum) <= width_in or font <= 5.0:
+        regular, bold = (
+            functools.partial(pdfmetrics.stringWidth, fontSize=size, fontName=f) for f in styles.fonts
+        )
+        body = [max([regular(r[c]) for r in rows] + [0.0]) for c in range(len(headings))]
+        words = [max(bold(word) for word in h.split() or [""]) for h in headings]
+        lines = [max(bold(line) for line in h.split("\n")) for h in headings]
+        least = [max(b, w) + pad for b, w in zip(body, words)]
+        wanted = [max(b, n) + pad for b, n in zip(body, lines)]
+        if sum(least) <= width or size <= 5.0:
             break
-        font -= 0.4
-    if sum(preferred) <= width_in:
-        widths = [p * width_in / sum(preferred) for p in preferred]
-    else:
-        spare = width_in - sum(minimum)
-        wanted = sum(p - m for p, m in zip(preferred, minimum))
-        widths = [m + (p - m) * spare / wanted if wanted > 0 else m for p, m in zip(preferred, minimum)]
-        widths = [w * width_in / sum(widths) for w in widths]  # fills the width; no-op unless font hit 5 pt
-    wrapped = [
-        "\n".join(_wrap_to_width(str(h), w * 0.8 - 0.02, font, "bold")) for h, w in zip(headings, widths)
+        size -= 0.4
+    if sum(wanted) <= width:
+        return size, [w * width / sum(wanted) for w in wanted]
+    spare, extra = width - sum(least), sum(w - m for w, m in zip(wanted, least))
+    widths = [m + (w - m) * spare / extra if extra > 0 else m for w, m in zip(wanted, least)]
+    return size, [w * width / sum(widths) for w in widths]
+
+
+def _table(headings: Sequence[str], rows: Sequence[Sequence[str]], styles: _Styles, width: float) -> Any:
+    """A grid table whose heading row repeats on every page it spans; numbers right-aligned."""
+    size, widths = _column_widths(headings, rows, 7.2, width, styles)
+    head, left, right = (
+        ParagraphStyle(s.name, s, fontSize=size, leading=1.2 * size)
+        for s in (styles.cell_head, styles.cell, styles.cell_right)
+    )
+    numeric = [c > 0 and all(r[c][:1] in "+-–0123456789" for r in rows) for c in range(len(headings))]
+    data = [[_p(h, head) for h in headings]]
+    data += [[_p(cell, right if numeric[c] else left) for c, cell in enumerate(row)] for row in rows]
+    style = [
+        ("FONTNAME", (0, 0), (-1, -1), styles.regular),  # else Helvetica is listed (unused, not embedded)
+        ("GRID", (0, 0), (-1, -1), 0.5, HexColor("#c8c8c8")),
+        ("BACKGROUND", (0, 0), (-1, 0), HexColor("#eef3f8")),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [HexColor("#ffffff"), HexColor("#f8f8f8")]),
     ]
-    n_lines = max(text.count("\n") + 1 for text in wrapped)
-    head_h = max(HEAD_H, n_lines * font / 72 * 1.2 + 0.12)
-    return _TableLayout(font, widths, wrapped, head_h)
+    return Table(data, colWidths=widths, repeatRows=1, style=TableStyle(style), hAlign="LEFT")
 
 
-class _Pages:
-    """A cursor over A4 pages: elements are placed top to bottom, a new page starts when one is full."""
+def _titled_table(
+    title: str, headings: Sequence[str], rows: Sequence[Sequence[str]], styles: _Styles, width: float
+) -> list[Any]:
+    """A table under its heading: a short one moves whole to the next page, a long one splits."""
+    table = _table(headings, rows, styles, width)
+    if len(rows) <= SHORT_TABLE:
+        return [KeepTogether([*_heading(title, styles.h3, 1), table])]
+    # the heading, the heading row and 3 rows, or a new page; not kept with the table as a whole (which
+    # would move a table that fits a page to the next one, leaving this one half blank)
+    return [CondPageBreak(60 + 4 * 12), *_heading(title, styles.h3_loose, 1), table]
 
-    def __init__(self, pdf: Any, title: str) -> None:
-        self.pdf = pdf
-        self.title = title
-        self.fig: Any = None
-        self.y = 0.0
-        self.number = 0
-        self.stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        # the running head shares the top line with the version stamp: cut it short with an ellipsis
-        room_in = PAGE_W - 2 * MARGIN - _text_width_in(f"hbiview {__version__} · {self.stamp}", 8) - 0.3
-        self.running_title = title
-        while len(self.running_title) > 1 and _text_width_in(self.running_title, 8) > room_in:
-            self.running_title = self.running_title[:-2].rstrip() + "…"
 
-    def new_page(self, landscape: bool = False) -> Any:
-        """Start a page (A4 portrait, or landscape for a wide picture) with running head and footer."""
+def _png_stream(png: bytes) -> Any | None:
+    """An image XObject holding a PNG's own compressed pixels, or ``None`` if it is not a plain PNG.
+
+    PNG stores its pixels as one deflate stream of rows, each with a filter byte: what PDF's FlateDecode
+    with a PNG predictor reads, so the picture is embedded as it is (reportlab decompresses a picture and
+    compresses it again, without predictor and in ASCII85: about twice the size, and slower). Plain: 8-bit
+    grey or RGB, not interlaced.
+    """
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", png[16:29])
+    colours = {0: 1, 2: 3}.get(colour)
+    if colours is None or depth != 8 or interlace:
+        return None
+    chunks, pos = [], 8
+    while pos + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        if kind == b"IDAT":
+            chunks.append(png[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    stream = PDFStream(content=b"".join(chunks))
+    stream.dictionary.dict.update(
+        Type=PDFName("XObject"),
+        Subtype=PDFName("Image"),
+        Width=width,
+        Height=height,
+        BitsPerComponent=8,
+        ColorSpace=PDFName("DeviceRGB" if colours == 3 else "DeviceGray"),
+        Filter=PDFName("FlateDecode"),  # one filter: a name, and its DecodeParms a dictionary
+        DecodeParms=PDFDictionary(
+            {"Predictor": 15, "Colors": colours, "BitsPerComponent": 8, "Columns": width}
+        ),
+    )
+    return stream
+
+
+def _draw_png(canvas: Any, png: bytes, width: float, height: float) -> None:
+    """Draw a picture into the box (0, 0, ``width``, ``height``) points, a plain PNG embedded as it is."""
+    if png[:3] == b"\xff\xd8\xff":  # a JPEG: reportlab embeds it as it is
+        canvas.drawImage(ImageReader(io.BytesIO(png)), 0, 0, width, height)
+        return
+    stream = _png_stream(png)
+    if stream is None:  # transparency, a palette, 16 bits, interlaced, another format: as 8-bit RGB
+        png = _rgb_png(png)
+        stream = _png_stream(png)
+    # what canvas.drawImage does for its own image objects: the XObject once per document, used by name
+    name = "png" + hashlib.sha1(png).hexdigest()
+    internal = canvas._doc.getXObjectName(name)
+    if internal not in canvas._doc.idToObject:
+        canvas._doc.addForm(name, stream)
+    canvas.saveState()
+    canvas.scale(width, height)
+    canvas._code.append(f"/{internal} Do")
+    canvas.restoreState()
+    canvas._formsinuse.append(name)
+    canvas._currentPageHasImages = 1
+
+
+def _as_made(png: bytes) -> Callable[[float, float], bytes]:
+    """A picture that is what it is at any size (for :class:`_Picture`)."""
+    return lambda width_in, height_in: png
+
+
+def _rgb_png(png: bytes) -> bytes:
+    """A picture (a matplotlib PNG is RGBA, on an opaque page) as an 8-bit RGB PNG, what PDF embeds as is."""
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(png)) as picture:
+        picture.convert("RGB").save(out, format="png")
+    return out.getvalue()
+
+
+class _Picture(Flowable):
+    """A picture made by ``png(width_in, height_in)`` at the size it prints.
+
+    It is ``height`` tall (or less, down to ``least``, to fill a page), ``share`` of the frame's width.
+    """
+
+    def __init__(
+        self,
+        png: Callable[[float, float], bytes],
+        height: float,
+        least: float | None = None,
+        share: float = 1.0,
+        align: str = "LEFT",
+    ) -> None:
+        super().__init__()
+        self.png, self.preferred, self.share, self.hAlign = png, height, share, align
+        self.least = height if least is None else least
+
+    def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
+        fits = self.least <= avail_h < self.preferred
+        self.width, self.height = avail_w * self.share, avail_h if fits else self.preferred
+        return self.width, self.height
+
+    def draw(self) -> None:
+        _draw_png(self.canv, self.png(self.width / INCH, self.height / INCH), self.width, self.height)
+
+
+def _plot(
+    make: Callable[[float, float], Any], height: float, least: float | None = None, share: float = 1.0
+) -> Any:
+    """A flowable drawing the matplotlib figure ``make(width_in, height_in)`` at the size it prints."""
+    return _Picture(lambda w, h: _rgb_png(figure_png(make(w, h), dpi=DPI)), height, least, share)
+
+
+class _PlotThenTables(Flowable):
+    """A plan's DVH plot (and its caption) and tables, placed so that no page is left half blank.
+
+    The plot comes first when it fits the room left on the page (shrunk if need be); when it does not,
+    the tables that fit there come first (a short one before a longer one that does not) and the plot
+    follows on the next page.
+    """
+
+    def __init__(self, plot: list[Any], tables: list[list[Any]]) -> None:
+        super().__init__()
+        self.plot, self.tables = plot, tables
+
+    def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
+        return avail_w, avail_h + 1  # never drawn itself: split() orders its parts for this page
+
+    def split(self, avail_w: float, avail_h: float) -> list[Any]:
+        def height(flowables: Sequence[Any]) -> float:
+            """Height of flowables one below the other (of the parts of a KeepTogether), points."""
+            return sum(
+                height(f._content)
+                if hasattr(f, "_content")
+                else f.wrapOn(self.canv, avail_w, avail_h)[1] + f.getSpaceBefore() + f.getSpaceAfter()
+                for f in flowables
+            )
+
+        room, first, rest = avail_h, [], list(self.tables)
+        least = self.plot[0].least + height(self.plot[1:]) + 12
+        for table in list(rest):
+            if room >= least:
+                break
+            if height(table) <= room:
+                first += table
+                rest.remove(table)
+                room -= height(table)
+        if room < least and not first:
+            return []  # neither fits: a new page, where the plot comes first
+        return [*first, *self.plot, *[f for table in rest for f in table]]
+
+
+def _comparison_row(results: Sequence[PlanResult], names: Sequence[str]) -> Callable[[float, float], Any]:
+    """A row of overlaid-DVH panels (one per structure in ``names``) drawn at the size it prints."""
+
+    def make(width_in: float, height_in: float) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        self.finish()
-        width, height = (PAGE_H, PAGE_W) if landscape else (PAGE_W, PAGE_H)
-        fig = Figure(figsize=(width, height))
+        fig = Figure(figsize=(width_in, height_in), layout="constrained")
         FigureCanvasAgg(fig)
-        self.number += 1
-        fig.text(MARGIN / width, 1 - 0.38 / height, self.running_title, fontsize=8, color="#777777")
-        fig.text(
-            1 - MARGIN / width,
-            1 - 0.38 / height,
-            f"hbiview {__version__} · {self.stamp}",
-            fontsize=8,
-            color="#777777",
-            ha="right",
-        )
-        fig.text(
-            0.5,
-            0.3 / height,
-            f"page {self.number} · for comparison and teaching, not for clinical use",
-            fontsize=7.5,
-            color="#777777",
-            ha="center",
-        )
-        if landscape:
-            return fig
-        self.fig = fig
-        self.y = PAGE_H - 0.65
+        axes = [fig.add_subplot(1, len(names), i + 1) for i in range(len(names))]
+        draw_comparison(axes, results, names)
+        axes[0].legend(loc="upper right", fontsize=7, frameon=True, framealpha=0.9)  # fits a lone panel
         return fig
 
-    def finish(self) -> None:
-        if self.fig is not None:
-            self.pdf.savefig(self.fig)
-            self.fig = None
+    return make
 
-    def need(self, height_in: float) -> None:
-        if self.fig is None or self.y - height_in < 0.7:
-            self.new_page()
 
-    # ------------------------------------------------------------------ elements
-    def heading(self, text: str, size: float = 15, gap: float = 0.15) -> None:
-        lines = _wrap_to_width(text, PAGE_W - 2 * MARGIN, size, "bold")  # long titles wrap, never run off
-        line_h = size / 72 * 1.3
-        self.need(len(lines) * line_h + gap + 0.1 + HEAD_H + ROW_H)  # keep a heading with what follows
-        self.y -= len(lines) * line_h
-        self.fig.text(
-            MARGIN / PAGE_W,
-            self.y / PAGE_H,
-            "\n".join(lines),
-            fontsize=size,
-            color=BLUE,
-            weight="bold",
-            linespacing=1.3,
+class _Document(BaseDocTemplate):
+    def afterFlowable(self, flowable: Any) -> None:
+        """Each heading (and picture) becomes a bookmark in the PDF's outline."""
+        if getattr(flowable, "outline", None):
+            text, level = flowable.outline
+            self.bookmarks = (
+                getattr(self, "bookmarks", 0) + 1
+            )  # a key of its own (ids of drawn flowables recur)
+            key = f"s{self.bookmarks}"
+            self.canv.bookmarkPage(key)
+            self.canv.addOutlineEntry(text, key, level=level, closed=level > 0)
+
+
+def _document(tmp: Path, title: str, results: Sequence[PlanResult], styles: _Styles) -> Any:
+    """The document: portrait and landscape A4 page templates with running head, footer and outline."""
+    stamp = f"hbiview {__version__} · {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
+
+    def running_title(page_w: float) -> str:
+        """The title, cut short with an ellipsis so that it never meets the version stamp."""
+        room = page_w - 2 * MARGIN - pdfmetrics.stringWidth(stamp, styles.regular, 8) - 0.3 * INCH
+        text = title
+        while len(text) > 1 and pdfmetrics.stringWidth(text, styles.regular, 8) > room:
+            text = text[:-2].rstrip() + "…"
+        return text
+
+    def decorate(canvas: Any, doc: Any) -> None:
+        page_w, page_h = canvas._pagesize
+        canvas.saveState()
+        canvas.setFillColor(HexColor(GREY))
+        canvas.setFont(styles.regular, 8)
+        canvas.drawString(MARGIN, page_h - 0.38 * INCH, running_title(page_w))
+        canvas.drawRightString(page_w - MARGIN, page_h - 0.38 * INCH, stamp)
+        canvas.setFont(styles.regular, 7.5)
+        footer = f"page {doc.page} · for comparison and teaching, not for clinical use"
+        canvas.drawCentredString(page_w / 2, 0.3 * INCH, footer)
+        canvas.restoreState()
+
+    plans = ", ".join(r.label for r in results)
+    doc = _Document(
+        str(tmp),
+        pagesize=(PAGE_W, PAGE_H),
+        title=title,
+        author="hbiview",
+        subject=f"Dose-volume report of {len(results)} plan(s): {plans}",
+        creator=f"hbiview {__version__}",
+        keywords=["radiotherapy", "dose-volume histogram", *[r.label for r in results]],
+        lang="en",
+        displayDocTitle=1,
+        initialFontName=styles.regular,  # else every page sets Helvetica first, listed as a font not embedded
+    )
+    templates = []
+    for name, (w, h) in (("portrait", (PAGE_W, PAGE_H)), ("landscape", (PAGE_H, PAGE_W))):
+        frame = Frame(MARGIN, 0.5 * INCH, w - 2 * MARGIN, h - 1.05 * INCH, 0, 0, 0, 0, id=name)
+        templates.append(PageTemplate(id=name, frames=[frame], onPage=decorate, pagesize=(w, h)))
+    doc.addPageTemplates(templates)
+    return doc
+
+
+def _story(
+    results: Sequence[PlanResult],
+    title: str,
+    images: Sequence[tuple[str, bytes, tuple[int, int]]],
+    end_caps: str,
+    styles: _Styles,
+) -> list[Any]:
+    """The flowables of the report, top to bottom."""
+    width = PAGE_W - 2 * MARGIN
+    story: list[Any] = [_p(title, styles.title)]
+    story.append(
+        _p(
+            f"{len(results)} plan(s): {', '.join(r.label for r in results)}. For comparison and teaching, "
+            "not a clinical treatment planning system; the limits of the model are listed at the end.",
+            styles.body,
         )
-        if size >= 14:
-            self.fig.add_artist(
-                __import__("matplotlib.lines", fromlist=["Line2D"]).Line2D(
-                    [MARGIN / PAGE_W, 1 - MARGIN / PAGE_W], [(self.y - 0.08) / PAGE_H] * 2, color=BLUE, lw=1.2
-                )
-            )
-        self.y -= gap + 0.08
-
-    def paragraph(
-        self,
-        text: str,
-        size: float = 8.5,
-        width: int = 110,
-        colour: str = "#222222",
-        box: str | None = None,
-        bullet: bool = False,
-    ) -> None:
-        lines = textwrap.wrap(text, width=width - (3 if bullet else 0))
-        if bullet and lines:
-            lines = ["•  " + lines[0]] + ["    " + line for line in lines[1:]]
-        height = len(lines) * size / 72 * 1.35 + 0.1
-        self.need(height)
-        top = self.y
-        self.fig.text(
-            MARGIN / PAGE_W + (0.1 / PAGE_W if box else 0),
-            (top - 0.05) / PAGE_H,
-            "\n".join(lines),
-            fontsize=size,
-            color=colour,
-            va="top",
-            linespacing=1.35,
-        )
-        if box:
-            from matplotlib.patches import Rectangle
-
-            self.fig.add_artist(
-                Rectangle(
-                    (MARGIN / PAGE_W - 0.03 / PAGE_W, (top - height - 0.02) / PAGE_H),
-                    (PAGE_W - 2 * MARGIN) / PAGE_W,
-                    (height + 0.04) / PAGE_H,
-                    facecolor=box,
-                    edgecolor="#e6a000",
-                    lw=0.8,
-                    zorder=-1,
-                )
-            )
-        self.y -= height + 0.08
-
-    @staticmethod
-    def key_values_height(pairs: Sequence[tuple[str, str]]) -> float:
-        """Height that :meth:`key_values` takes, inches."""
-        return sum(len(textwrap.wrap(value, width=88) or [""]) * 0.17 + 0.03 for _, value in pairs) + 0.1
-
-    @staticmethod
-    def paragraph_height(text: str, size: float = 8.5, width: int = 110) -> float:
-        """Height that :meth:`paragraph` takes, inches."""
-        return len(textwrap.wrap(text, width=width)) * size / 72 * 1.35 + 0.18
-
-    def key_values(self, pairs: Sequence[tuple[str, str]]) -> None:
-        for key, value in pairs:
-            lines = textwrap.wrap(value, width=88) or [""]
-            height = len(lines) * 0.17 + 0.03
-            self.need(height)
-            self.fig.text(
-                MARGIN / PAGE_W,
-                (self.y - 0.03) / PAGE_H,
-                key,
-                fontsize=8.5,
-                weight="bold",
-                va="top",
-                color="#333333",
-            )
-            self.fig.text(
-                (MARGIN + 1.45) / PAGE_W,
-                (self.y - 0.03) / PAGE_H,
-                "\n".join(lines),
-                fontsize=8.5,
-                va="top",
-                linespacing=1.3,
-            )
-            self.y -= height
-        self.y -= 0.1
-
-    def table(
-        self,
-        headings: Sequence[str],
-        rows: Sequence[Sequence[str]],
-        font: float = 7.2,
-        title: str | None = None,
-    ) -> None:
-        """A table, split over pages when long; a short one moves whole to a new page with its ``title``."""
-        rows = list(rows)
-        layout = _table_layout(headings, rows, font, PAGE_W - 2 * MARGIN)
-        head_h = layout.head_h
-        if title is not None:
-            title_h = 11 / 72 * 1.3 + 0.16
-            available = int((self.y - title_h - 0.7 - head_h) / ROW_H) if self.fig is not None else 0
-            if available < len(rows) and (available < 3 or len(rows) <= 15):
-                self.new_page()
-            self.heading(title, size=11, gap=0.08)
-        start = 0
-        while start < len(rows) or start == 0:
-            available = int((self.y - 0.7 - head_h) / ROW_H) if self.fig is not None else 0
-            fits_fresh = len(rows) - start <= int((PAGE_H - 1.4 - head_h) / ROW_H)
-            if available < len(rows) - start and (available < 3 or (fits_fresh and len(rows) - start <= 15)):
-                self.new_page()
-                available = int((self.y - 0.7 - head_h) / ROW_H)
-            chunk = rows[start : start + available]
-            self._table_chunk(layout, chunk)
-            start += len(chunk)
-            if not chunk:
-                break
-
-    def _table_chunk(self, layout: _TableLayout, rows: Sequence[Sequence[str]]) -> None:
-        height = len(rows) * ROW_H + layout.head_h
-        width = PAGE_W - 2 * MARGIN
-        ax = self.fig.add_axes((MARGIN / PAGE_W, (self.y - height) / PAGE_H, width / PAGE_W, height / PAGE_H))
-        ax.axis("off")
-        table = ax.table(
-            cellText=[list(r) for r in rows] or None,
-            colLabels=list(layout.headings),
-            colWidths=[w / width for w in layout.widths_in],
-            loc="upper left",
-            cellLoc="right",
-            colLoc="center",
-            bbox=(0, 0, 1, 1),
-        )
-        table.auto_set_font_size(False)
-        table.set_fontsize(layout.font)
-        head_share = layout.head_h / height
-        numeric = [
-            c > 0 and all(str(r[c])[:1] in "+-–0123456789" for r in rows) for c in range(len(layout.headings))
-        ]
-        for (r, c), cell in table.get_celld().items():
-            cell.set_height(head_share if r == 0 else (1 - head_share) / max(len(rows), 1))
-            cell.set_edgecolor("#c8c8c8")
-            cell.set_linewidth(0.5)
-            if r == 0:
-                cell.set_facecolor("#eef3f8")
-                cell.get_text().set_weight("bold")
-                cell.get_text().set_linespacing(1.15)
-            elif not numeric[c]:
-                cell.get_text().set_horizontalalignment("left")
-                cell._loc = "left"
-            if r > 0 and r % 2 == 0:
-                cell.set_facecolor("#f8f8f8")
-        self.y -= height + 0.2
-
-    def table_height(
-        self, headings: Sequence[str], rows: Sequence[Sequence[str]], font: float = 7.2
-    ) -> float:
-        """Height that :meth:`table` with a title takes when the table fits on the page, inches."""
-        layout = _table_layout(headings, list(rows), font, PAGE_W - 2 * MARGIN)
-        return 11 / 72 * 1.3 + 0.16 + layout.head_h + len(rows) * ROW_H + 0.2
-
-    def axes(self, height_in: float, width_fraction: float = 0.72, keep_below_in: float = 0.0) -> Any:
-        """Axes for a plot ``height_in`` tall; ``keep_below_in`` of what follows (a caption) stays with it."""
-        self.need(height_in + 0.3 + keep_below_in)
-        width = (PAGE_W - 2 * MARGIN) * width_fraction
-        ax = self.fig.add_axes(
-            (
-                (MARGIN + 0.45) / PAGE_W,
-                (self.y - height_in + 0.1) / PAGE_H,
-                (width - 0.45) / PAGE_W,
-                (height_in - 0.45) / PAGE_H,
+    )
+    for result in results:
+        story += [CondPageBreak(2 * INCH), *_heading(result.label, styles.h2, 0)]
+        pairs = [[_p(key, styles.key), _p(value, styles.value)] for key, value in summary_lines(result)]
+        story.append(
+            Table(
+                pairs,
+                colWidths=[1.45 * INCH, width - 1.45 * INCH],
+                hAlign="LEFT",
+                style=_summary_style(styles),
             )
         )
-        self.y -= height_in + 0.3
-        return ax
-
-    def comparison_panels(self, results: Sequence[PlanResult], names: Sequence[str], panel_h: float) -> None:
-        """Overlaid DVH panels, two per row, each row drawn on the page it lands on."""
+        if result.lung_assessment is not None:
+            story.append(_p(result.lung_assessment.text, styles.note))
+        plot = [_plot(functools.partial(dvh_figure, result), DVH_H, DVH_MIN_H)]
+        if any(h.weighted_fraction is not None for h in result.dvhs.values()):
+            caption = "Solid: % of each structure's volume. Dashed: % of the structure's active marrow"
+            plot.append(_p(caption + " (marrow-weighted).", styles.caption))
+        tables = [_titled_table("Dose-volume metrics", *display_table(result), styles, width)]
+        marrow = marrow_table(result)
+        if marrow is not None:
+            tables.append(_titled_table("Active marrow", *marrow, styles, width))
+        story.append(_PlotThenTables(plot, tables))
+    if len(results) > 1:
+        names = shared_structures(results)
+        story += [CondPageBreak(PANEL_H + 0.5 * INCH), *_heading("Comparison of plans", styles.h2, 0)]
         cols = 2 if len(names) > 1 else 1
-        width = (PAGE_W - 2 * MARGIN) / cols
         for start in range(0, len(names), cols):
-            self.need(panel_h)
-            row = list(names[start : start + cols])
-            axes = []
-            for c in range(len(row)):
-                left = MARGIN + c * width + 0.5
-                axes.append(
-                    self.fig.add_axes(
-                        (
-                            left / PAGE_W,
-                            (self.y - panel_h + 0.45) / PAGE_H,
-                            (width - 0.75) / PAGE_W,
-                            (panel_h - 0.75) / PAGE_H,
-                        )
-                    )
-                )
-            draw_comparison(axes, results, row)
-            axes[0].legend(loc="upper right", fontsize=7, frameon=True, framealpha=0.9)
-            self.y -= panel_h
-
-    def image(self, png: bytes, caption: str) -> None:
-        """A picture and its caption; a wide one (3:2 and wider) fills a landscape page of its own.
-
-        On a portrait page a 1920 px wide comparison is printed at 270 px per inch, so its 18-20 px labels
-        came out at about 5 pt (3 pt at the former 1800 x 800 and 15 px); across a landscape page they
-        print at 180 px per inch, 7-8 pt.
-        """
-        from matplotlib.image import imread
-
-        data = imread(io.BytesIO(png), format="png")
-        h_px, w_px = data.shape[:2]
-        if w_px >= 1.5 * h_px:
-            self._landscape_image(data, caption)
-            return
-        width = PAGE_W - 2 * MARGIN
-        height = min(width * h_px / w_px, PAGE_H - 2.2)
-        width = height * w_px / h_px
-        self.need(height + 0.5)
-        left = (PAGE_W - width) / 2
-        ax = self.fig.add_axes((left / PAGE_W, (self.y - height) / PAGE_H, width / PAGE_W, height / PAGE_H))
-        ax.imshow(data, interpolation="lanczos")
-        ax.axis("off")
-        self.y -= height + 0.05
-        self.paragraph(caption, size=8, colour="#555555")
-
-    def _landscape_image(self, data: Any, caption: str) -> None:
-        """A landscape page holding one wide picture as large as the margins allow, caption below."""
-        h_px, w_px = data.shape[:2]
-        page_w, page_h = PAGE_H, PAGE_W
-        caption_lines = textwrap.wrap(caption, width=150)
-        room_h = page_h - 1.3 - len(caption_lines) * 9 / 72 * 1.35
-        width = min(page_w - 2 * MARGIN, room_h * w_px / h_px)
-        height = width * h_px / w_px
-        fig = self.new_page(landscape=True)
-        top = page_h - 0.6
-        left = (page_w - width) / 2
-        ax = fig.add_axes((left / page_w, (top - height) / page_h, width / page_w, height / page_h))
-        ax.imshow(data, interpolation="none")  # "none": embedded at its own pixels, not resampled to 100 dpi
-        ax.axis("off")
-        fig.text(
-            (page_w - width) / 2 / page_w,
-            (top - height - 0.08) / page_h,
-            "\n".join(caption_lines),
-            fontsize=9,
-            color="#555555",
-            va="top",
-            linespacing=1.35,
+            row = names[start : start + cols]
+            story.append(_plot(_comparison_row(results, row), PANEL_H, share=len(row) / cols))
+        story += _titled_table(
+            f"Differences from {results[0].label}", *difference_table(results), styles, width
         )
-        self.pdf.savefig(fig)
+    landscape = False
+    for caption, png, (w_px, h_px) in images:
+        outline = caption if len(caption) <= 60 else caption[:59].rstrip(" ,;:") + "…"
+        if w_px >= 1.5 * h_px:  # a wide picture fills a landscape page of its own, at its own pixels
+            lines = 1 + len(caption) // 150
+            room_w, room_h = PAGE_H - 2 * MARGIN, PAGE_W - 1.3 * INCH - lines * 12
+            pic_w, share = min(room_w, room_h * w_px / h_px), min(1.0, room_h * w_px / h_px / room_w)
+            story += [NextPageTemplate("landscape"), PageBreak()]
+            landscape = True
+        else:
+            pic_w = min(width, (PAGE_H - 2.2 * INCH) * w_px / h_px)
+            share = pic_w / width
+            if landscape:
+                story += [NextPageTemplate("portrait"), PageBreak()]
+                landscape = False
+        picture = _Picture(_as_made(png), pic_w * h_px / w_px, share=share, align="CENTER")
+        picture.outline = (outline, 0)
+        story.append(KeepTogether([picture, _p(caption, styles.caption)]))
+    if landscape:
+        story += [NextPageTemplate("portrait"), PageBreak()]
+    story += _heading("Limits of this report", styles.h2, 0)
+    story += [_bullet(text, styles) for text in limits(results, end_caps)]
+    return story
+
+
+def _summary_style(styles: _Styles) -> Any:
+    return TableStyle(
+        [
+            ("FONTNAME", (0, 0), (-1, -1), styles.regular),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 1),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+        ]
+    )
+
+
+def _bullet(text: str, styles: _Styles) -> Any:
+    return Paragraph(escape(text), styles.bullet, bulletText="•")
+
+
+def _read_picture(caption: str, image: bytes | str | os.PathLike[str]) -> tuple[str, bytes, tuple[int, int]]:
+    """Caption, bytes and size (width, height in pixels) of a picture, checked before anything is written."""
+    if isinstance(image, (bytes, bytearray)):
+        data, where = bytes(image), ""
+    else:
+        where = f"{os.fspath(image)}: "
+        try:
+            data = Path(image).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{where}cannot read picture {caption!r}: {exc.strerror or exc}") from exc
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            return caption, data, picture.size
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{where}picture {caption!r} is not an image file (PNG or JPEG expected)") from exc
 
 
 def write_pdf(
@@ -443,75 +541,32 @@ def write_pdf(
     end_caps: str = "full",
     force: bool = False,
 ) -> Path:
-    """Write the PDF report (A4): per plan a summary, DVH plot and tables; a comparison; images; limits."""
-    from matplotlib.backends.backend_pdf import PdfPages
+    """Write the PDF report (A4): per plan a summary, DVH plot and tables; a comparison; pictures; limits.
 
+    Parameters
+    ----------
+    path
+        The PDF file; written under a temporary name and renamed when complete.
+    results
+        Evaluated plans (:func:`hbiview.report.evaluate_plans`).
+    title
+        Title of the report, its running head and its document properties.
+    images
+        Pictures ``(caption, PNG bytes or path)``; one at least 1.5 times as wide as tall gets a landscape
+        page of its own.
+    end_caps
+        How contour planes became volumes, for the limits section (see :func:`hbiview.report.content.limits`).
+    force
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    pictures = [_read_picture(caption, image) for caption, image in images]
+    styles = _Styles(*_register_fonts())
     with atomic_path(path, force=force) as tmp:
-        with PdfPages(tmp, metadata={"Title": title, "Creator": f"hbiview {__version__}"}) as pdf:
-            pages = _Pages(pdf, title)
-            pages.new_page()
-            pages.heading(title, size=18, gap=0.1)
-            pages.paragraph(
-                f"{len(results)} plan(s): "
-                + ", ".join(r.label for r in results)
-                + ". For comparison and teaching, "
-                "not a clinical treatment planning system; the limits of the model are listed at the end.",
-                size=9,
-            )
-            for result in results:
-                # a plan starts on the page in hand when its heading and summary fit there, or 2 inches of
-                # them (the summary goes on over the page); what follows fills the rest (a table, or a
-                # smaller DVH plot); else on a new page
-                text_h = 14 / 72 * 1.3 + 0.23 + pages.key_values_height(summary_lines(result))
-                if result.lung_assessment is not None:
-                    text_h += pages.paragraph_height(result.lung_assessment.text)
-                room = pages.y - 0.7 if pages.fig is not None else 0.0
-                if room < min(text_h, 2.0):
-                    pages.new_page()
-                pages.heading(result.label, size=14)
-                pages.key_values(summary_lines(result))
-                if result.lung_assessment is not None:
-                    pages.paragraph(result.lung_assessment.text, size=8.5, box="#fff8e5")
-                tables = [(display_table(result), "Dose-volume metrics")]
-                marrow = marrow_table(result)
-                if marrow is not None:
-                    tables.append((marrow, "Active marrow"))
-                # a DVH plot that no longer fits (even shrunk) would leave the rest of the page blank: the
-                # tables that fit there come first (a short one before a longer one that does not), the
-                # plot follows on the next page
-                for table in list(tables):
-                    if pages.y - 0.7 >= DVH_MIN_H + 0.3 + CAPTION_H:
-                        break
-                    (headings, rows), name = table
-                    if pages.y - 0.7 >= pages.table_height(headings, rows):
-                        pages.table(headings, rows, title=name)
-                        tables.remove(table)
-                # the plot shrinks (to DVH_MIN_H at least) rather than leave the bottom of a page blank
-                room = pages.y - 0.7 - 0.3 - CAPTION_H
-                dvh_h = DVH_H if room >= DVH_H or room < DVH_MIN_H else room
-                draw_dvh(pages.axes(dvh_h, keep_below_in=CAPTION_H), result)
-                if any(h.weighted_fraction is not None for h in result.dvhs.values()):
-                    pages.y -= 0.02
-                    pages.paragraph(
-                        "Solid: % of each structure's volume. Dashed: % of the structure's active marrow "
-                        "(marrow-weighted).",
-                        size=7.5,
-                        colour="#555555",
-                    )
-                for (headings, rows), name in tables:
-                    pages.table(headings, rows, title=name)
-            if len(results) > 1:
-                names = shared_structures(results)
-                pages.need(14 / 72 * 1.3 + 0.23 + (PANEL_H if names else HEAD_H + 3 * ROW_H))
-                pages.heading("Comparison of plans", size=14)
-                if names:
-                    pages.comparison_panels(results, names, PANEL_H)
-                pages.table(*difference_table(results), title=f"Differences from {results[0].label}")
-            for caption, image in images:
-                png = bytes(image) if isinstance(image, (bytes, bytearray)) else Path(image).read_bytes()
-                pages.image(png, caption)
-            pages.heading("Limits of this report", size=14)
-            for text in limits(results, end_caps):
-                pages.paragraph(text, size=8.5, bullet=True)
-            pages.finish()
+        doc = _document(tmp, title, results, styles)
+        doc.build(_story(results, title, pictures, end_caps, styles))
     return Path(path)
