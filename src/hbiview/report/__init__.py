@@ -1,4 +1,4 @@
-"""Reports of DVHs and metrics: CSV, JSON, curves CSV, self-contained HTML and PDF (matplotlib).
+"""Reports of DVHs and metrics: CSV, JSON, curves CSV, self-contained HTML and PDF (reportlab).
 
 matplotlib is imported only when a figure is drawn (HTML and PDF). The column and key names of the CSV
 and JSON outputs are documented in :mod:`hbiview.report.tables`; the plan inputs in
