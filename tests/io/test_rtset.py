@@ -217,7 +217,11 @@ def _dicompyler_python(request: pytest.FixtureRequest) -> str:
     check = [sys.executable, "-c", "from dicompylercore import dicomparser"]
     if subprocess.run(check, capture_output=True, check=False).returncode == 0:
         return sys.executable
-    folder = Path(request.config.cache.mkdir("dicompyler-core-venv"))
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider: a temporary venv
+    if cache is not None:
+        folder = Path(cache.mkdir("dicompyler-core-venv"))
+    else:
+        folder = request.getfixturevalue("tmp_path_factory").mktemp("dicompyler-core-venv")
     python = folder / "bin" / "python"
     if not python.exists():
         subprocess.run(
