@@ -30,6 +30,35 @@ def test_dvh_label_overlap_is_detected(monkeypatch) -> None:
     assert text_overlaps(dvh_figure(result)) == [("Rx 6.5 Gy", "MLD 6.60 Gy")]
 
 
+@pytest.mark.parametrize("extra", [30, 90])
+def test_a_planning_systems_structure_set_keeps_the_plot_and_the_legend_on_the_figure(extra: int) -> None:
+    """Dozens of structures (an RTSTRUCT from a planning system): the legend goes into columns and counts
+    what does not fit, the plot keeps most of its width, every legend entry is inside the figure."""
+    from dataclasses import replace
+
+    dose, structures = hbi_case()
+    many = [*structures, *(replace(structures[0], name=f"PTV ring {k}") for k in range(extra))]
+    result = evaluate_plans([("x", dose, many, {"prescription_gy": 6.0})], supersample=1)[0]
+    fig = dvh_figure(result)
+    fig.canvas.draw()  # a collapsed layout warns, which the test settings turn into an error
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    curves = len(ax.get_legend_handles_labels()[1])  # one per structure, plus the active-marrow curve
+    assert curves == len(many) + 1
+    room = report_figures.LEGEND_ROWS * report_figures.LEGEND_COLUMNS
+    assert len(texts) == min(curves, room)
+    if curves > room:  # the last entry counts the curves left out
+        assert texts[-1] == f"... {curves - room + 1} more (see the tables)"
+    renderer = fig.canvas.get_renderer()
+    figure_box = fig.bbox
+    for text in legend.get_texts():
+        box = text.get_window_extent(renderer)
+        assert box.x1 <= figure_box.x1 + 1 and box.y0 >= figure_box.y0 - 1, text.get_text()
+    # the plot keeps at least 35 % of the figure's width beside three legend columns
+    assert ax.get_position().width >= 0.35
+
+
 @pytest.mark.skipif(shutil.which("pdfimages") is None, reason="pdfimages (poppler) is not installed")
 def test_wide_pictures_print_on_a_landscape_page_at_their_own_pixels(tmp_path: Path) -> None:
     from PIL import Image

@@ -186,8 +186,42 @@ def draw_dvh(ax: Any, result: PlanResult, legend: bool = True) -> None:
         marrow,
     )
     if legend:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+        _side_legend(ax)
     _separate_labels(ax)
+
+
+#: At most this many legend entries per column beside a DVH plot (about the plot's height at 7 pt).
+LEGEND_ROWS = 22
+#: and at most this many columns; further curves are counted in the last entry (the tables list them all).
+LEGEND_COLUMNS = 3
+
+
+def _side_legend(ax: Any) -> None:
+    """The legend beside the plot, in columns of :data:`LEGEND_ROWS`.
+
+    A planning system's structure set (dozens of structures) must neither overflow the figure nor squeeze
+    the plot to nothing.
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    room = LEGEND_ROWS * LEGEND_COLUMNS
+    if len(handles) > room:
+        left = len(handles) - (room - 1)
+        handles = [*handles[: room - 1], ax.plot([], [], color="none")[0]]
+        labels = [*labels[: room - 1], f"... {left} more (see the tables)"]
+    columns = -(-len(handles) // LEGEND_ROWS)
+    ax.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7 if columns == 1 else 6,
+        ncols=columns,
+        frameon=False,
+        columnspacing=0.8,
+        handlelength=1.6,
+    )
 
 
 def dvh_figure(result: PlanResult, width_in: float = 7.2, height_in: float = 4.4) -> Any:
