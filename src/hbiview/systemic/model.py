@@ -5,8 +5,9 @@ The chain, each link with its source in ``hbiview/data/bone_seekers.toml``:
 1. **Where the activity sits.** The skeleton of the case (its CT segmentation) on a dose grid: trabecular
    bone is the cancellous, marrow-holding bone of the active-marrow sites (the ``Marrow`` structure),
    cortical bone the rest of the ``Skeleton``. Skeletal activity is split between trabecular and cortical
-   bone surfaces and volumes as the agent's biokinetic model says (step 2). Within each compartment it is spread evenly over the bone (trabecular voxels by
-   volume, cortical voxels by their bone fraction), optionally weighted by a lesion mask (lesion voxels
+   bone surfaces and volumes as the agent's biokinetic model says (step 2). Within each compartment it is
+   spread evenly over the bone (trabecular voxels by volume, cortical voxels by their bone fraction),
+   optionally weighted by a lesion mask (lesion voxels
    take up ``lesion_ratio`` times more) or an uptake image (bone scan or SPECT, values taken as relative
    uptake). The share of the skeleton outside the scan (from the marrow sites the scan misses) carries its
    activity outside the grid.
@@ -24,7 +25,8 @@ The chain, each link with its source in ``hbiview/data/bone_seekers.toml``:
    fractions (surface or volume source in trabecular or cortical bone, to red marrow and to the 10 um
    bone-surface layer); the marrow of a voxel holds ``w x 1.12 kg`` of active marrow (``w`` its share of
    the body's active marrow, from the case's marrow sites), the bone surfaces 0.12 kg in all (Cristy and
-   Eckerman's reference adult). Photons add their dose to the marrow as to water.
+   Eckerman's reference adult). Photons, and the particles of the activity in soft tissue (per kg of soft
+   tissue), add their dose to the marrow as to water.
 
 Doses are absorbed doses (Gy), never RBE-weighted (for the alpha emitter Ra-223 an RBE of about 5 is often
 applied to the marrow; hbiview does not).
