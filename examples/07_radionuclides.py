@@ -6,10 +6,11 @@ to the active marrow, the lungs and the bone surfaces where the metastases grow?
 
 On the bundled sample patient the two hemi-body fields are computed with hbiview's convolution engine and
 the two radionuclides with its systemic model (``hbiview.systemic``: the patient's skeleton from the CT,
-ICRP 30 skeletal absorbed fractions, the products' biokinetics, beta and photon kernels by FFT
-convolution). For the fields the "bone-surface" column is the mean dose to the whole skeleton (an external
-beam irradiates bone surfaces and the bone around them alike); for the radionuclides it is the mean dose to
-the 10 um layer of cells on the bone surfaces (ICRP 30 model).
+the ICRP alkaline-earth biokinetic model for strontium, the Quadramet label's biodistribution for Sm-153,
+ICRP 30 skeletal absorbed fractions, beta and photon kernels by FFT convolution). For the fields the
+"bone-surface" column is the mean dose to the whole skeleton (an external beam irradiates bone surfaces
+and the bone around them alike); for the radionuclides it is the mean dose to the 10 um layer of cells on
+the bone surfaces (ICRP 30 model).
 
 Run: ``python examples/07_radionuclides.py [--out DIR]`` (about 30 s). Writes ``radionuclides.png`` and
 ``summary.md``.
@@ -112,7 +113,7 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
             0.01,
             0.01,
             "Absorbed doses, not RBE- or dose-rate-weighted. Fields: convolution engine; radionuclides: "
-            "hbiview.systemic (ICRP 30 skeletal model; Metastron/ICRP 53 and Quadramet biokinetics).",
+            "hbiview.systemic (ICRP alkaline-earth model for Sr, Quadramet label for Sm; ICRP 30 skeleton).",
             fontsize=13,
             color="#444444",
         )
@@ -145,7 +146,8 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         "The hemi-body fields irradiate half of the skeleton each, weeks apart, and the upper field the "
         "lungs with it (the dose behind its pneumonitis risk); a bone-seeking agent goes wherever bone is "
         "being formed, so every metastasis in the skeleton is treated by one injection, and the lungs get "
-        "only the photons and the betas from the edge of the ribs and spine.",
+        "only the photons, the betas from the edge of the ribs and spine, and the activity still in blood "
+        "and soft tissue (for Sr-89 about the 0.8 mGy/MBq the Metastron label gives soft-tissue organs).",
         "",
         "What the numbers do not say (limits):",
         "",
@@ -158,15 +160,21 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         "- The skeletal uptake is that of the reference adult (uniform over normal bone). In patients with "
         "widespread metastases far more is retained (the Metastron label: 'well over half' of Sr-89), so "
         "their marrow doses are higher and lesions get several times the bone-surface dose.",
-        "- Sr-89 residence times reproduce ICRP 53's reference doses by construction; the Sm-153 numbers "
-        "follow from the Quadramet label's uptake alone "
-        f"(model {rows['sm153']['marrow_mgy_per_mbq']:.2f} against the label's "
-        f"{1000 * sm_ref.reference_red_marrow_gy_per_mbq:.2f} mGy/MBq to the red marrow).",
+        "- The decays come from published biokinetic models, nothing fitted to the reference doses. Sm-153 "
+        "from the Quadramet label's uptake gives "
+        f"{rows['sm153']['marrow_mgy_per_mbq']:.2f} mGy/MBq to the red marrow (label "
+        f"{1000 * sm_ref.reference_red_marrow_gy_per_mbq:.2f}). Sr-89 from the ICRP alkaline-earth model "
+        f"gives {rows['sr89']['marrow_mgy_per_mbq']:.1f}, about twice ICRP 53's "
+        f"{1000 * sr_ref.reference_red_marrow_gy_per_mbq:g}: the ICRP model puts 55 % of skeletal "
+        "strontium in trabecular bone, next to the marrow, where the older ICRP 30 dosimetry behind ICRP "
+        "53 split bone-volume activity by bone mass (20 % trabecular; with that split the same decays give "
+        "10.4). The Sr-89 marrow dose is uncertain by that factor of two.",
         "- The fields' marrow dose is the mean over the whole body's active marrow; its biology is that of "
         "a large acute dose to half of it, with the other half spared (lesson 3).",
         "",
-        "Sources: prescriptions Salazar et al., Cancer 1986;58:29 (RTOG 78-10); Sr-89 dosimetry ICRP "
-        f"Publication 53 as in the Metastron label ({1000 * sr_ref.reference_red_marrow_gy_per_mbq:g} "
+        "Sources: prescriptions Salazar et al., Cancer 1986;58:29 (RTOG 78-10); Sr-89 biokinetics ICRP "
+        "Publication 67 (Leggett 1992; rates of ICRP 134), reference dosimetry ICRP Publication 53 as in "
+        f"the Metastron label ({1000 * sr_ref.reference_red_marrow_gy_per_mbq:g} "
         "mGy/MBq red marrow); Sm-153 EDTMP uptake and dosimetry, Quadramet label; skeletal absorbed "
         "fractions ICRP Publication 30; decay data ICRP Publication 107; reference masses Cristy and "
         "Eckerman, ORNL/TM-8381 (all in hbiview/data/bone_seekers.toml).",

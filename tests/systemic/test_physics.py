@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hbiview.systemic import AGENTS, agent, deposit_energy, skeletal_model
-from hbiview.systemic.agents import MEV_J, water_mu_per_mm
+from hbiview.systemic.agents import COMPARTMENTS, MEV_J, water_mu_per_mm
 from hbiview.systemic.kernels import loevinger_nu_per_mm, voxel_kernel
 
 
@@ -60,42 +60,127 @@ def test_beta_kernel_is_normalised_and_isotropic() -> None:
     assert (nu, cee) == (pytest.approx(1.11, rel=0.01), 1.5)  # 18.6 (1.459)^-1.37 cm2/g = 11.1 cm2/g
 
 
-def test_reference_adult_strontium_reproduces_icrp53() -> None:
-    # Sr-89: the table's residence times are derived from ICRP 53's red-marrow and bone-surface doses
-    # (11.0 and 17.0 mGy/MBq) with this skeletal model; solving the two equations again must give them
-    # back (0.1 %: the table rounds to 0.01 h) -- a check of the table, not of the biokinetics
+@pytest.mark.parametrize("name", AGENTS)
+def test_biokinetics_closed_form_matches_the_integrated_activity(name: str) -> None:
+    # the time-integrated activity -A^-1 q0 (closed form) against the trapezoidal integral of exp(A t) q0
+    # (scipy expm) on a log-spaced time grid out to 40 half-lives: 0.5 % covers the quadrature's error
+    a = agent(name)
+    model, half_life = a.biokinetics, a.nuclide.half_life_d
+    closed = model.time_integrated_h(half_life)
+    t = np.concatenate([[0.0], np.geomspace(1e-4, 40 * half_life, 1500)])
+    q = model.activity(t, half_life)
+    numeric = np.trapezoid(q, t, axis=0) * 24.0
+    for i, c in enumerate(model.compartments):
+        assert numeric[i] == pytest.approx(closed[c], rel=5e-3, abs=1e-3 * sum(closed.values()))
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_every_injected_atom_decays_or_leaves(name: str) -> None:
+    # conservation: d(sum q)/dt = -lambda sum q - excretion, so lambda x (all decays in the body) plus the
+    # activity excreted before it decays is the injected unit (1e-9: a linear solve)
+    a = agent(name)
+    model, half_life = a.biokinetics, a.nuclide.half_life_d
+    lam_per_h = np.log(2.0) / (half_life * 24.0)
+    integrals = model.time_integrated_h(half_life)
+    excreted = sum(
+        rate / 24.0 * integrals[f] for f, to, rate in model.transfers if to not in model.regions
+    )  # per-day rates over hours
+    assert lam_per_h * sum(integrals.values()) + excreted == pytest.approx(1.0, abs=1e-9)
+
+
+def test_radium_skeletal_uptake_of_the_icrp_model() -> None:
+    # the ICRP model's skeleton holds about 30 % of injected radium at 4 h (Hoellriegl et al., EJNMMI Phys
+    # 8:44, 2021, Table 4: 29.8 % with the ICRP 137 model; this model 28.8 %); measured in patients
+    # 61 +- 10 % (Carrasquillo et al. 2013, same table) -- why the Xofigo label's doses, from patient
+    # data, are higher (below).
+    # 10 %: their modelled figure includes marrow and the progeny's own kinetics
+    ra = agent("ra223")
+    q = ra.biokinetics.activity(np.array([4.0 / 24.0]), ra.nuclide.half_life_d)[0]
+    bone = sum(v for c, v in zip(ra.biokinetics.compartments, q) if ra.biokinetics.regions[c] in COMPARTMENTS)
+    decayed = np.exp(-np.log(2.0) * 4.0 / 24.0 / ra.nuclide.half_life_d)
+    assert bone / decayed == pytest.approx(0.298, rel=0.10)
+
+
+#: measured on this model (mGy/MBq), for the xfail reasons
+SR_MEASURED = "red marrow 21.3 mGy/MBq (+94 %)"
+RA_MEASURED = "red marrow 103 mGy/MBq (-26 %), bone surfaces 759 mGy/MBq (-34 %)"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=f"Sr-89 with the ICRP alkaline-earth model: {SR_MEASURED} against ICRP 53's 11.0. Leggett's model "
+    "puts 55 % of skeletal strontium in trabecular bone (blood to trabecular surface 2.08 against cortical "
+    "1.67 per day, the same exchange from both) and the trabecular volume irradiates the marrow (ICRP 30 "
+    "absorbed fraction 0.35, cortical 0), whereas the ICRP 30 dosimetric model of ICRP 53's time splits "
+    "bone-volume activity by bone mass (20 % trabecular). With that split the same decays give 10.4 "
+    "(see the next test).",
+)
+def test_reference_adult_strontium_against_icrp53() -> None:
+    # Sr-89 from the published ICRP alkaline-earth model (no parameter fitted to ICRP 53): red marrow and
+    # bone surfaces within the issue's 20 % of ICRP 53 (11.0 and 17.0 mGy/MBq; the Metastron label's table)
+    doses = skeletal_model().reference_doses_gy_per_mbq(agent("sr89"))
+    assert doses["BS"] == pytest.approx(17.0e-3, rel=0.20)  # 20.0 (+18 %): passes
+    assert doses["RM"] == pytest.approx(11.0e-3, rel=0.20)  # 21.3 (+94 %): fails
+
+
+def test_strontium_decays_split_as_icrp30_reproduce_icrp53() -> None:
+    # the physics behind the miss above: the same Leggett-model decays in bone volume (292 h per MBq), split
+    # between trabecular and cortical bone by bone mass as the ICRP 30 dosimetric model does for volume
+    # seekers (1 kg : 4 kg), give ICRP 53's doses within the issue's 20 % -- so the model's decays are
+    # right and the difference is where in the skeleton they happen
     model = skeletal_model()
     sr = agent("sr89")
-    doses = model.reference_doses_gy_per_mbq(sr)
-    assert doses["RM"] == pytest.approx(11.0e-3, rel=1e-3)
-    assert doses["BS"] == pytest.approx(17.0e-3, rel=1e-3)
+    d = sr.decays_per_mbq
+    volume = d["TBV"] + d["CBV"]
+    split = {"TBS": d["TBS"], "CBS": d["CBS"], "TBV": 0.2 * volume, "CBV": 0.8 * volume}
+    soft = d["ST"] * sr.nuclide.energy_per_decay_mev() * MEV_J / model.soft_tissue_kg
+    rm = sum(n * model.energy_to_target_mev(sr.nuclide, c, "RM") for c, n in split.items()) * MEV_J
+    bs = sum(n * model.energy_to_target_mev(sr.nuclide, c, "BS") for c, n in split.items()) * MEV_J
+    assert rm / model.red_marrow_kg + soft == pytest.approx(11.0e-3, rel=0.20)
+    assert bs / model.bone_surface_kg + soft == pytest.approx(17.0e-3, rel=0.20)
 
 
 def test_reference_adult_samarium_predicts_the_quadramet_label() -> None:
-    # Sm-153 EDTMP from its label's biokinetics alone (65.5 % skeletal uptake, no release, surface
-    # seeker), ICRP 107 emissions and ICRP 30 absorbed fractions: an independent prediction of the label's
-    # dosimetry table (red marrow 1.54, bone surfaces 6.76 mGy/MBq), within the issue's 20 %. Without
-    # photons (added on the patient) the model gives 1.51 and 6.32.
-    model = skeletal_model()
+    # Sm-153 EDTMP from the label's biodistribution alone (65.5 % skeletal uptake, no release, the rest
+    # to urine within hours), ICRP 107 emissions and ICRP 30 absorbed fractions: an independent prediction
+    # of the label's dosimetry table (red marrow 1.54, bone surfaces 6.76 mGy/MBq), within the issue's 20 %.
+    # Without photons (added on the patient) the model gives 1.51 and 6.33.
     sm = agent("sm153")
-    assert sm.surface_residence_h == pytest.approx(0.655 * sm.nuclide.mean_life_h, rel=1e-3)
-    doses = model.reference_doses_gy_per_mbq(sm)
+    skeleton = sum(sm.decays_per_mbq[c] for c in COMPARTMENTS) / 3.6e9  # hours
+    assert skeleton == pytest.approx(0.655 * sm.nuclide.mean_life_h, rel=0.01)  # uptake within minutes
+    doses = skeletal_model().reference_doses_gy_per_mbq(sm)
     assert doses["RM"] == pytest.approx(1.54e-3, rel=0.20)
     assert doses["BS"] == pytest.approx(6.76e-3, rel=0.20)
 
 
-def test_reference_adult_radium_bone_surface_against_xofigo() -> None:
-    # Ra-223: the surface residence time reproduces the label's red-marrow absorbed dose (139 mGy/MBq);
-    # the bone-surface dose is then a prediction: within 20 % of the label's osteogenic cells (1152
-    # mGy/MBq). Absorbed doses, not RBE-weighted, as in the label's table.
-    model = skeletal_model()
-    ra = agent("ra223")
-    doses = model.reference_doses_gy_per_mbq(ra)
-    assert doses["RM"] == pytest.approx(0.139, rel=1e-3)
+@pytest.mark.xfail(
+    strict=True,
+    reason=f"Ra-223 with the ICRP alkaline-earth model: {RA_MEASURED} against the Xofigo label (139 and "
+    "1152). "
+    "The label's biokinetics come from patients with bone metastases, whose skeleton takes up about twice "
+    "what the ICRP model (built on healthy adults) gives: 61 +- 10 % against 29 % at 4 h (Hoellriegl et al. "
+    "2021, Table 4). The ICRP model itself agrees with Lassmann and Nosske's ICRP 67 dosimetry (next test).",
+)
+def test_reference_adult_radium_against_xofigo() -> None:
+    # Ra-223 from the published ICRP model (no parameter fitted to the label): absorbed doses, not
+    # RBE-weighted, within the issue's 20 % of the Xofigo label (red marrow 139, osteogenic cells 1152)
+    doses = skeletal_model().reference_doses_gy_per_mbq(agent("ra223"))
+    assert doses["RM"] == pytest.approx(0.139, rel=0.20)
     assert doses["BS"] == pytest.approx(1.152, rel=0.20)
+
+
+def test_reference_adult_radium_matches_lassmann_nosske_icrp67() -> None:
+    # a peer calculation with the same ICRP 67 model: Lassmann and Nosske (Eur J Nucl Med Mol Imaging
+    # 40:207, 2013): six injections of 0.05 MBq/kg (21 MBq for 70 kg) give the bone endosteal cells about
+    # 16 Gy and the red marrow about 1.5 Gy of alpha dose: 0.76 and 0.071 Gy/MBq. ICRP 67's reference man
+    # (ICRP 23) has 1.5 kg of red marrow. 10 %: their figures are rounded to two digits (3 %) and their
+    # progeny follow their own kinetics (Pb-211 partly leaves bone); this model gives 0.754 and 0.0727
+    doses = skeletal_model().reference_doses_gy_per_mbq(agent("ra223"), red_marrow_kg=1.5, kinds=("alpha",))
+    assert doses["BS"] == pytest.approx(16.0 / 21.0, rel=0.10)
+    assert doses["RM"] == pytest.approx(1.5 / 21.0, rel=0.10)
     # the Xofigo label: 95.3 % of the emitted energy as alpha particles (daughters in equilibrium)
-    alpha = ra.nuclide.energy_per_decay_mev("alpha") / ra.nuclide.energy_per_decay_mev()
-    assert alpha == pytest.approx(0.953, abs=0.005)
+    ra = agent("ra223").nuclide
+    assert ra.energy_per_decay_mev("alpha") / ra.energy_per_decay_mev() == pytest.approx(0.953, abs=0.005)
 
 
 def test_unknown_agent_is_refused() -> None:

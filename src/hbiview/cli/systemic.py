@@ -20,8 +20,9 @@ NRRD of 0 and 1: lesion bone takes up --lesion-ratio times more) or an uptake im
 (bone scan or SPECT, any other values: relative uptake). The skeleton, its marrow and the marrow sites come
 from the CT as for the plans.
 
-Model: ICRP 30 skeletal absorbed fractions, biokinetics from the product labels (Metastron/ICRP 53,
-Quadramet, Xofigo), Loevinger beta kernel and first-interaction photon kernel by FFT convolution; sources in
+Model: biokinetics from the ICRP alkaline-earth model (strontium, radium; ICRP 67 with the rates of ICRP
+134/137) and the Quadramet label (Sm-153 EDTMP), solved as compartment systems; ICRP 30 skeletal absorbed
+fractions; Loevinger beta kernel and first-interaction photon kernel by FFT convolution; sources in
 hbiview/data/bone_seekers.toml. Absorbed dose (Gy), not RBE-weighted. Inside trabecular bone the map holds
 the active-marrow dose, elsewhere the water-equivalent dose. For comparison and teaching, not for treatment.
 """

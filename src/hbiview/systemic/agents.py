@@ -1,7 +1,8 @@
 """Bone-seeking agents and their radionuclides, read from ``hbiview/data/bone_seekers.toml``.
 
 Every figure comes from the table, which names its source (ICRP 30 skeletal absorbed fractions, ICRP 107
-decay data, the Metastron, Quadramet and Xofigo labels, ICRP 53).
+decay data, the ICRP alkaline-earth biokinetic model for strontium and radium, the Quadramet label's
+biodistribution, and the reference doses of ICRP 53 and the Metastron, Quadramet and Xofigo labels).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ else:  # pragma: no cover
 __all__ = [
     "AGENTS",
     "MEV_J",
+    "REGIONS",
     "Agent",
+    "Biokinetics",
     "Emission",
     "Nuclide",
     "SkeletalModel",
@@ -39,6 +42,9 @@ MEV_J = 1.602176634e-13
 AGENTS = ("sr89", "sm153", "ra223")
 #: Compartments of the ICRP 30 skeleton: trabecular/cortical bone surface/volume.
 COMPARTMENTS = ("TBS", "CBS", "TBV", "CBV")
+#: Dosimetric regions of a biokinetic model: the skeleton's four, soft tissue (with blood) and the contents
+#: of bladder and gut on their way out (``"OUT"``, not on the dose grid).
+REGIONS = (*COMPARTMENTS, "ST", "OUT")
 
 
 @lru_cache(maxsize=1)
@@ -114,6 +120,74 @@ class Nuclide:
         return self.half_life_d * 24.0 / np.log(2.0)
 
 
+@dataclass(frozen=True, eq=False)
+class Biokinetics:
+    """A linear compartment model of the systemic biokinetics of an agent.
+
+    Parameters
+    ----------
+    name, source
+        Table key and the publication the rates come from.
+    inject
+        The compartment that receives the injected activity.
+    regions
+        Compartment -> dosimetric region (one of :data:`REGIONS`).
+    transfers
+        ``(from, to, rate per day)``; a ``to`` that is no compartment leaves the body (urine, faeces).
+    """
+
+    name: str
+    source: str
+    inject: str
+    regions: dict[str, str]
+    transfers: tuple[tuple[str, str, float], ...]
+
+    @property
+    def compartments(self) -> tuple[str, ...]:
+        """Compartment names, in matrix order."""
+        return tuple(self.regions)
+
+    def rate_matrix(self, half_life_d: float) -> np.ndarray:
+        """The matrix ``A`` (per day) of ``dq/dt = A q``: biological transfers and physical decay."""
+        index = {c: i for i, c in enumerate(self.compartments)}
+        a = np.zeros((len(index), len(index)))
+        for source, target, rate in self.transfers:
+            a[index[source], index[source]] -= rate
+            if target in index:
+                a[index[target], index[source]] += rate
+        return a - np.log(2.0) / half_life_d * np.eye(len(index))
+
+    def _start(self) -> np.ndarray:
+        q0 = np.zeros(len(self.regions))
+        q0[self.compartments.index(self.inject)] = 1.0
+        return q0
+
+    def activity(self, t_d: np.ndarray, half_life_d: float) -> np.ndarray:
+        """Activity in each compartment per unit injected at ``t_d`` days, shape ``(len(t), n)`` (expm)."""
+        from scipy.linalg import expm
+
+        a = self.rate_matrix(half_life_d)
+        q0 = self._start()
+        return np.array([expm(a * float(t)) @ q0 for t in np.atleast_1d(t_d)])
+
+    def time_integrated_h(self, half_life_d: float) -> dict[str, float]:
+        """Time-integrated activity coefficient (h) of each compartment per unit injected.
+
+        The integral of ``exp(A t) q0`` from 0 to infinity is ``-A^-1 q0`` (days), given here in hours.
+        """
+        from scipy.linalg import solve
+
+        integral_d = solve(-self.rate_matrix(half_life_d), self._start())
+        return {c: float(v) * 24.0 for c, v in zip(self.compartments, integral_d)}
+
+    def region_decays_per_mbq(self, half_life_d: float) -> dict[str, float]:
+        """Decays per MBq injected in each region of :data:`REGIONS`."""
+        out = dict.fromkeys(REGIONS, 0.0)
+        for compartment, hours in self.time_integrated_h(half_life_d).items():
+            out[self.regions[compartment]] += hours * 3600.0 * 1e6
+        return out
+
+
 @dataclass(frozen=True)
 class Agent:
     """A bone-seeking radiopharmaceutical and its biokinetics in the reference adult.
@@ -124,8 +198,8 @@ class Agent:
         ``"sr89"``; ``"strontium-89 chloride (Metastron)"``.
     nuclide
         Its radionuclide.
-    surface_residence_h, volume_residence_h
-        Time-integrated activity coefficients (h) on bone surfaces and in bone volume of the whole skeleton.
+    biokinetics
+        Its systemic biokinetic model.
     reference
         Where the reference doses come from.
     reference_red_marrow_gy_per_mbq, reference_bone_surface_gy_per_mbq
@@ -137,8 +211,7 @@ class Agent:
     key: str
     product: str
     nuclide: Nuclide
-    surface_residence_h: float
-    volume_residence_h: float
+    biokinetics: Biokinetics
     reference: str
     reference_red_marrow_gy_per_mbq: float
     reference_bone_surface_gy_per_mbq: float
@@ -147,11 +220,11 @@ class Agent:
 
     @property
     def decays_per_mbq(self) -> dict[str, float]:
-        """Decays per MBq administered on bone surfaces and in bone volume (``"surface"``, ``"volume"``)."""
-        return {
-            "surface": self.surface_residence_h * 3600.0 * 1e6,
-            "volume": self.volume_residence_h * 3600.0 * 1e6,
-        }
+        """Decays per MBq administered in each region of :data:`REGIONS`.
+
+        From the biokinetic model and the physical half-life (a new dict at each call).
+        """
+        return dict(_region_decays(self.biokinetics, self.nuclide.half_life_d))
 
     def typical_activity(self, body_mass_kg: float) -> float:
         """The usual activity (MBq) for a patient of ``body_mass_kg``."""
@@ -162,23 +235,22 @@ class Agent:
 
 @dataclass(frozen=True)
 class SkeletalModel:
-    """The ICRP 30 skeletal dosimetry model (absorbed fractions, partition) with MIRD target masses.
+    """The ICRP 30 skeletal dosimetry model (absorbed fractions) with MIRD target masses.
 
     Parameters
     ----------
     absorbed_fractions
         Column (``"alpha"``, ``"beta_high"``, ``"beta_low"``) -> ``"TBS_RM"`` ... ``"CBV_BS"`` -> fraction.
-    surface_trabecular, volume_trabecular
-        Share of surface-seeking / volume-seeking skeletal activity in trabecular bone.
     red_marrow_kg, bone_surface_kg
         Target masses of the reference adult.
+    soft_tissue_kg
+        Soft tissue of the reference adult over which activity in blood and soft tissue is spread.
     """
 
     absorbed_fractions: dict[str, dict[str, float]]
-    surface_trabecular: float
-    volume_trabecular: float
     red_marrow_kg: float
     bone_surface_kg: float
+    soft_tissue_kg: float
 
     def phi(self, emission: Emission, source: str, target: str) -> float:
         """Absorbed fraction from compartment ``source`` (``"TBS"``...) to ``target`` (``"RM"``, ``"BS"``)."""
@@ -191,22 +263,43 @@ class SkeletalModel:
         return float(sum(e.energy_per_decay_mev * self.phi(e, source, target) for e in nuclide.emissions))
 
     def compartment_decays(self, agent: Agent) -> dict[str, float]:
-        """Decays per MBq in TBS, CBS, TBV and CBV of the reference skeleton."""
+        """Decays per MBq in TBS, CBS, TBV and CBV of the reference skeleton (from the biokinetic model)."""
         d = agent.decays_per_mbq
-        return {
-            "TBS": d["surface"] * self.surface_trabecular,
-            "CBS": d["surface"] * (1.0 - self.surface_trabecular),
-            "TBV": d["volume"] * self.volume_trabecular,
-            "CBV": d["volume"] * (1.0 - self.volume_trabecular),
-        }
+        return {c: d[c] for c in COMPARTMENTS}
 
-    def reference_doses_gy_per_mbq(self, agent: Agent) -> dict[str, float]:
-        """Red-marrow and bone-surface dose (Gy/MBq) of the reference adult, alpha and electrons only."""
-        decays = self.compartment_decays(agent)
+    def reference_doses_gy_per_mbq(
+        self, agent: Agent, *, red_marrow_kg: float | None = None, kinds: tuple[str, ...] | None = None
+    ) -> dict[str, float]:
+        """Red-marrow (``"RM"``) and bone-surface (``"BS"``) dose (Gy/MBq) of the reference adult.
+
+        Alpha particles and electrons only (photons are transported on the patient): from the skeleton by
+        the ICRP 30 absorbed fractions, from soft tissue as the dose to any soft tissue of a source spread
+        evenly over :attr:`soft_tissue_kg` (marrow and bone-surface cells are soft tissue).
+
+        Parameters
+        ----------
+        agent
+            The agent.
+        red_marrow_kg
+            Red-marrow mass (kg) instead of the table's 1.12 kg (ICRP 23 Reference Man, whose doses
+            ICRP 53 and ICRP 67 give, has 1.5 kg).
+        kinds
+            Particle kinds to count (``("alpha",)``...); default alpha and electrons.
+        """
+        kinds = kinds or ("alpha", "electron")
+        nuclide = agent.nuclide
+        decays = agent.decays_per_mbq
+        soft_mev = sum(nuclide.energy_per_decay_mev(k) for k in kinds)
+        soft_gy = decays["ST"] * soft_mev * MEV_J / self.soft_tissue_kg
         out = {}
-        for target, mass in (("RM", self.red_marrow_kg), ("BS", self.bone_surface_kg)):
-            mev = sum(n * self.energy_to_target_mev(agent.nuclide, c, target) for c, n in decays.items())
-            out[target] = mev * MEV_J / mass
+        for target, mass in (("RM", red_marrow_kg or self.red_marrow_kg), ("BS", self.bone_surface_kg)):
+            mev = sum(
+                decays[c] * e.energy_per_decay_mev * self.phi(e, c, target)
+                for c in COMPARTMENTS
+                for e in nuclide.emissions
+                if e.kind in kinds
+            )
+            out[target] = mev * MEV_J / mass + soft_gy
         return out
 
 
@@ -216,11 +309,27 @@ def skeletal_model() -> SkeletalModel:
     t = _table()
     return SkeletalModel(
         {k: dict(v) for k, v in t["absorbed_fractions"].items()},
-        float(t["partition"]["surface_trabecular"]),
-        float(t["partition"]["volume_trabecular"]),
         float(t["masses"]["red_marrow_kg"]),
         float(t["masses"]["bone_surface_kg"]),
+        float(t["masses"]["soft_tissue_kg"]),
     )
+
+
+@cache
+def biokinetics(name: str) -> Biokinetics:
+    """The biokinetic model called ``name`` in the table (``"strontium"``, ``"radium"``, ``"edtmp"``)."""
+    b = _table()["biokinetics"][name]
+    regions = {str(k): str(v) for k, v in b["compartments"].items()}
+    bad = sorted(set(regions.values()) - set(REGIONS))
+    if bad or b["inject"] not in regions:  # pragma: no cover - a table error
+        raise ValueError(f"bone_seekers.toml: biokinetics.{name}: bad regions {bad} or inject")
+    transfers = tuple((str(f), str(t), float(r)) for f, t, r in b["transfers"])
+    return Biokinetics(name, b["source"], b["inject"], regions, transfers)
+
+
+@cache
+def _region_decays(model: Biokinetics, half_life_d: float) -> dict[str, float]:
+    return model.region_decays_per_mbq(half_life_d)
 
 
 def _nuclide(key: str) -> Nuclide:
@@ -250,8 +359,7 @@ def agent(name: str) -> Agent:
         key,
         a["product"],
         _nuclide(a["nuclide"]),
-        float(a["surface_residence_h"]),
-        float(a["volume_residence_h"]),
+        biokinetics(a["biokinetics"]),
         a["reference"],
         float(a["reference_red_marrow_mgy_per_mbq"]) / 1000.0,
         float(a["reference_bone_surface_mgy_per_mbq"]) / 1000.0,

@@ -4,15 +4,18 @@ The chain, each link with its source in ``hbiview/data/bone_seekers.toml``:
 
 1. **Where the activity sits.** The skeleton of the case (its CT segmentation) on a dose grid: trabecular
    bone is the cancellous, marrow-holding bone of the active-marrow sites (the ``Marrow`` structure),
-   cortical bone the rest of the ``Skeleton``. Skeletal activity is split as ICRP 30 says for the
-   reference adult: surface seekers half on trabecular, half on cortical bone surfaces; volume seekers by
-   bone mass (1 : 4). Within each compartment it is spread evenly over the bone (trabecular voxels by
-   volume, cortical voxels by their bone fraction), optionally weighted by a lesion mask (lesion voxels
+   cortical bone the rest of the ``Skeleton``. Skeletal activity is split between trabecular and cortical
+   bone surfaces and volumes as the agent's biokinetic model says (step 2). Within each compartment it is
+   spread evenly over the bone (trabecular voxels by volume, cortical voxels by their bone fraction),
+   optionally weighted by a lesion mask (lesion voxels
    take up ``lesion_ratio`` times more) or an uptake image (bone scan or SPECT, values taken as relative
    uptake). The share of the skeleton outside the scan (from the marrow sites the scan misses) carries its
    activity outside the grid.
-2. **How many decays.** Time-integrated activity coefficients on bone surfaces and in bone volume per MBq
-   administered (the product labels and ICRP 53; see the table).
+2. **How many decays.** A linear compartment model with physical decay
+   (:class:`hbiview.systemic.agents.Biokinetics`): the ICRP alkaline-earth model (Leggett 1992, ICRP 67;
+   rates of ICRP 134 and 137) for strontium and radium, the Quadramet label's biodistribution for Sm-153
+   EDTMP. It gives the decays on trabecular and cortical bone surfaces and volumes, in blood and soft tissue
+   (spread evenly over the body's soft tissue) and in the bladder and gut contents (not on the grid).
 3. **Where the energy goes.** Alpha particles stay in their voxel; beta particles and electrons spread by
    Loevinger's point kernel, photons by a first-interaction kernel, both by FFT convolution
    (:mod:`hbiview.systemic.kernels`). The dose map is the energy per mass of water in each voxel of the
@@ -22,7 +25,8 @@ The chain, each link with its source in ``hbiview/data/bone_seekers.toml``:
    fractions (surface or volume source in trabecular or cortical bone, to red marrow and to the 10 um
    bone-surface layer); the marrow of a voxel holds ``w x 1.12 kg`` of active marrow (``w`` its share of
    the body's active marrow, from the case's marrow sites), the bone surfaces 0.12 kg in all (Cristy and
-   Eckerman's reference adult). Photons add their dose to the marrow as to water.
+   Eckerman's reference adult). Photons, and the particles of the activity in soft tissue (per kg of soft
+   tissue), add their dose to the marrow as to water.
 
 Doses are absorbed doses (Gy), never RBE-weighted (for the alpha emitter Ra-223 an RBE of about 5 is often
 applied to the marrow; hbiview does not).
@@ -40,7 +44,7 @@ import numpy as np
 from hbiview.errors import InputError, warn
 from hbiview.geometry import Geometry
 from hbiview.labels import MARROW_SITES
-from hbiview.systemic.agents import MEV_J, Agent, agent, skeletal_model, water_mu_per_mm
+from hbiview.systemic.agents import COMPARTMENTS, MEV_J, Agent, agent, skeletal_model, water_mu_per_mm
 from hbiview.systemic.kernels import convolve, voxel_kernel
 from hbiview.volume import DoseGrid, Structure, Volume, resample_array
 
@@ -134,8 +138,8 @@ class SystemicDose:
         rm, bs = 1000 * self.red_marrow_gy_per_mbq, 1000 * self.bone_surface_gy_per_mbq
         return {
             "description": f"{a.product}, {self.activity_mbq:.1f} MBq intravenous, uptake {self.uptake}",
-            "engine": "hbiview.systemic: ICRP 30 skeletal model, Loevinger beta kernel, FFT convolution, "
-            f"{float(self.dose.geometry.spacing_mm[0]):g} mm grid",
+            "engine": f"hbiview.systemic: {a.biokinetics.source}; ICRP 30 skeletal absorbed fractions, "
+            f"Loevinger beta kernel, FFT convolution, {float(self.dose.geometry.spacing_mm[0]):g} mm grid",
             "active_marrow": f"{self.red_marrow_gy:.3g} Gy mean ({rm:.3g} mGy/MBq)",
             "bone_surfaces": f"{self.bone_surface_gy:.3g} Gy mean ({bs:.3g} mGy/MBq)",
             "reference": f"{a.reference}: red marrow {1000 * a.reference_red_marrow_gy_per_mbq:g}, bone "
@@ -393,6 +397,18 @@ def compute_systemic(
             decays[comp] = np.zeros(geometry.shape)
             continue
         decays[comp] = w * (n_per_mbq * activity_mbq * in_scan / total_w)
+    # blood and soft tissue: spread over the body's soft tissue (the scan's share as for the skeleton)
+    region_decays = ag.decays_per_mbq
+    soft = body * (1.0 - bone_fraction) * ~trabecular
+    soft_decays = region_decays["ST"] * activity_mbq * in_scan
+    if soft_decays > 0 and soft.sum() > 0:
+        decays["ST"] = soft * (soft_decays / float(soft.sum()))
+    out_share = region_decays["OUT"] / max(sum(region_decays.values()), 1e-300)
+    if out_share > 0.005:
+        notes.append(
+            f"{out_share:.0%} of the decays happen in the bladder and gut contents on their way out; "
+            "they are not on the dose grid"
+        )
 
     spacing = tuple(float(s) for s in geometry.spacing_mm)
     nuclide = ag.nuclide
@@ -400,18 +416,23 @@ def compute_systemic(
     energy = particles + photon_only
     water_kg = voxel_cc / 1000.0
     dose = np.where(body, energy / water_kg, 0.0)
-    # active marrow inside trabecular bone: ICRP 30 absorbed fractions, mass w x M_RM
+    # active marrow inside trabecular bone: ICRP 30 absorbed fractions, mass w x M_RM; soft-tissue activity
+    # adds its particle energy per kg of soft tissue (marrow and bone-surface cells are soft tissue)
     rm_energy = np.zeros(geometry.shape)
     bs_energy_j = 0.0
-    for comp, n in decays.items():
+    for comp in COMPARTMENTS:
+        n = decays[comp]
         rm_energy += n * model.energy_to_target_mev(nuclide, comp, "RM") * MEV_J
         bs_energy_j += float(n.sum()) * model.energy_to_target_mev(nuclide, comp, "BS") * MEV_J
+    particle_mev = nuclide.energy_per_decay_mev("alpha") + nuclide.energy_per_decay_mev("electron")
+    soft_kg = float(soft.sum()) * water_kg
+    soft_gy = soft_decays * particle_mev * MEV_J / soft_kg if "ST" in decays else 0.0
     marrow = weights > 0
     dose[marrow] = (
-        rm_energy[marrow] / (model.red_marrow_kg * weights[marrow]) + photon_only[marrow] / water_kg
+        rm_energy[marrow] / (model.red_marrow_kg * weights[marrow]) + photon_only[marrow] / water_kg + soft_gy
     )
     red_marrow_gy = float(np.sum(weights * dose) / in_scan)
-    bone_surface_gy = bs_energy_j / (model.bone_surface_kg * in_scan)
+    bone_surface_gy = bs_energy_j / (model.bone_surface_kg * in_scan) + soft_gy
     sites = {}
     for index, site in enumerate(MARROW_SITES, start=1):
         sel = labels == index
