@@ -157,6 +157,7 @@ class ViewerApp:
         s.title_a = ""
         s.title_b = ""
         s.description_a = ""
+        s.warnings_a = []
         s.numbers_a = []
         s.numbers_b = []
         s.pneumonitis_a = ""
@@ -314,6 +315,7 @@ class ViewerApp:
         s.title_a = self._title(a)
         s.title_b = self._title(b) if b is not None else ""
         s.description_a = a.run.plan.description
+        s.warnings_a = list(a.warnings)
         s.numbers_a = self._numbers(a)
         s.numbers_b = self._numbers(b) if b is not None else []
         s.pneumonitis_a = a.numbers.pneumonitis
@@ -560,6 +562,11 @@ class ViewerApp:
                                         html.Td("{{ numbers_b[i] ? 'B ' + numbers_b[i].value : '' }}")
                             html.Div("{{ pneumonitis_a }}", classes="text-caption my-1", id="pneumonitis")
                             html.Div("{{ description_a }}", classes="text-caption my-1", id="description")
+                            html.Div(
+                                "{{ note }}",
+                                v_for="note in warnings_a",
+                                classes="text-caption text-orange-darken-3",
+                            )
                             html.Div("B: {{ pneumonitis_b }}", v_if="pneumonitis_b", classes="text-caption")
                             html.Div(v_html=("dvh",), id="dvh")
                     with v3.VRow(dense=True):

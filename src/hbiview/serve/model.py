@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hbiview.errors import PlanError
+from hbiview.errors import HbiviewWarning, PlanError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hbiview.pipeline import Case, PlanRun
@@ -212,11 +213,12 @@ class KeyNumbers:
 
 @dataclass(frozen=True)
 class Computed:
-    """A plan computed for the page: its settings, the run and its key numbers."""
+    """A plan computed for the page: its settings, the run, its key numbers and what hbiview warned."""
 
     settings: FieldSettings
     run: PlanRun
     numbers: KeyNumbers
+    warnings: tuple[str, ...] = ()
 
 
 def key_numbers(run: PlanRun, seconds: float = 0.0) -> KeyNumbers:
@@ -292,7 +294,9 @@ class ServeModel:
         self._defaults: dict[str, FieldSettings] = {}
         for name, opts in zip(plans, given, strict=True):
             settings = self._settings_from(str(name), dict(opts))
-            case.plan(settings.plan, **settings.preset_options())  # raises PlanError for a bad plan
+            with warnings.catch_warnings():  # said again, and shown on the page, when the plan is computed
+                warnings.simplefilter("ignore", HbiviewWarning)
+                case.plan(settings.plan, **settings.preset_options())  # raises PlanError for a bad plan
             self._defaults.setdefault(str(name), settings)
         self._lock = threading.Lock()
         self._cache: OrderedDict[FieldSettings, Computed] = OrderedDict()
@@ -378,14 +382,19 @@ class ServeModel:
             if hit is not None:
                 return hit
             start = time.perf_counter()
-            run = run_plan(
-                self.case,
-                settings.plan,
-                grid_mm=self.grid_mm,
-                heterogeneity=settings.heterogeneity,
-                **settings.preset_options(),
+            with warnings.catch_warnings(record=True) as caught:  # shown on the page beside the plan
+                warnings.simplefilter("always", HbiviewWarning)
+                run = run_plan(
+                    self.case,
+                    settings.plan,
+                    grid_mm=self.grid_mm,
+                    heterogeneity=settings.heterogeneity,
+                    **settings.preset_options(),
+                )
+            said = tuple(
+                dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, HbiviewWarning))
             )
-            result = Computed(settings, run, key_numbers(run, time.perf_counter() - start))
+            result = Computed(settings, run, key_numbers(run, time.perf_counter() - start), said)
             self._cache[settings] = result
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)

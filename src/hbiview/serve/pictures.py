@@ -29,8 +29,8 @@ _OUTLINE_RGB = {"lung": (200, 236, 255), "body": (245, 205, 175)}
 
 
 def _edge(mask: np.ndarray) -> np.ndarray:
-    """Pixels of ``mask`` that touch a pixel outside it (a one-pixel outline)."""
-    return mask & ~ndimage.binary_erosion(mask, border_value=0)
+    """Pixels of ``mask`` that touch a pixel outside it (a one-pixel outline; the picture edge is no edge)."""
+    return mask & ~ndimage.binary_erosion(mask, border_value=1)
 
 
 def slice_rgb(
