@@ -52,8 +52,8 @@ def test_colourwash_only_above_the_threshold():
 
 
 def test_structure_outline_follows_the_mask():
-    ct, dose, geometry = _box()
-    z, y, x = np.meshgrid(*geometry.axis_coordinates_mm(), indexing="ij")
+    ct, _dose, geometry = _box()
+    z, _y, x = np.meshgrid(*geometry.axis_coordinates_mm(), indexing="ij")
     body = Structure(geometry, (np.abs(x) <= 50) & (np.abs(z) <= 50), name="Body")
     rgb = slice_rgb(ct, "coronal", 0.0, structures=[body], pixel_mm=5.0)
     outline = np.all(rgb == (245, 205, 175), axis=-1)
@@ -65,7 +65,7 @@ def test_structure_outline_follows_the_mask():
 
 def test_difference_is_symmetric_and_zero_shows_plain_ct():
     ct, dose, _ = _box()
-    rgb_ab, limit_ab = difference_rgb(ct, "axial", 0.0, dose, DoseGrid(dose.geometry, dose.array * 0.5))
+    _rgb_ab, limit_ab = difference_rgb(ct, "axial", 0.0, dose, DoseGrid(dose.geometry, dose.array * 0.5))
     # at z = 0 the dose is 5 Gy: A - B = 2.5 Gy everywhere on the slice, the largest difference
     assert limit_ab == pytest.approx(2.5, rel=1e-6)  # float32 dose: 1e-6 relative
     rgb_same, _ = difference_rgb(ct, "axial", 0.0, dose, dose)
