@@ -93,6 +93,9 @@ class ViewerApp:
         self.state = self.server.state
         self.ct = model.case.ct
         self.structures = list(model.case.structures.values())
+        from hbiview.serve.pictures import SlicePainter
+
+        self.painter = SlicePainter(self.ct, [st for st in self.structures if st.name in ("Body", "Lungs")])
         self.anatomy = prepare_anatomy(model.case.structures, bone="skeleton")
         pv = pyvista(off_screen=True)
         # one render window, two renderers sharing one camera: the comparison's linked cameras (vtk.js
@@ -100,6 +103,7 @@ class ViewerApp:
         self.plotter = pv.Plotter(off_screen=True, shape=(1, 2), window_size=(1200, 700), border=False)
         self.plotter.link_views()
         self.groups: list[dict[str, list[Any]]] = [{}, {}]
+        self._anatomies: dict[Any, Any] = {}
         self.current: Computed | None = None
         self.pinned: FieldSettings | None = None
         self.other: Computed | None = None
@@ -277,12 +281,16 @@ class ViewerApp:
                 s.busy = False
                 s.message = str(exc)
             return
-        self.current, self.other = computed_a, computed_b
-        self.last_seconds = computed_a.numbers.seconds
         with s:
-            self._redraw()
+            self.show(computed_a, computed_b)
             s.busy = False
             s.message = ""
+
+    def show(self, computed_a: Computed, computed_b: Computed | None = None) -> None:
+        """Draw computed plans: numbers, DVHs, slices and the 3D scene (B beside A when given)."""
+        self.current, self.other = computed_a, computed_b
+        self.last_seconds = computed_a.numbers.seconds
+        self._redraw()
 
     def _settings_b(self) -> FieldSettings | None:
         s = self.state
@@ -327,6 +335,19 @@ class ViewerApp:
         )
         self._draw_dvh()
         self._update_slices(references, clims)
+
+    def _anatomy_for(self, geometry: Any) -> Any:
+        """The anatomy with its body already on the dose grid (the scene then masks the dose directly)."""
+        from dataclasses import replace
+
+        key = (geometry.shape, geometry.affine.tobytes())
+        hit = self._anatomies.get(key)
+        if hit is None:
+            body = self.anatomy.body
+            if body is not None and not body.geometry.isclose(geometry):
+                body = body.resampled(geometry)
+            hit = self._anatomies[key] = replace(self.anatomy, body=body)
+        return hit
 
     @staticmethod
     def _plan(c: Computed) -> Any:
@@ -386,7 +407,7 @@ class ViewerApp:
             self.groups[i] = add_scene(
                 self.plotter,
                 self.ct,
-                self.anatomy,
+                self._anatomy_for(computed.run.dose.geometry),
                 computed.run.dose,
                 self._plan(computed),
                 replace(options, dose_range_gy=clims[i]),
@@ -437,30 +458,42 @@ class ViewerApp:
     def _update_slices(
         self, references: list[float] | None = None, clims: list[tuple[float, float]] | None = None
     ) -> None:
-        from hbiview.serve.pictures import difference_png, slice_png
+        from hbiview.serve.pictures import png_data_url
 
         if self.current is None:
             return
         if references is None or clims is None:
             references, clims = self._scale()
         s = self.state
-        outline = [st for st in self.structures if st.name in ("Body", "Lungs")]
         window = str(s.window) if s.window in ("soft", "lung", "bone") else "soft"
         a, b = self.current, self.other
         for view in _VIEWS:
             position = float(np.clip(float(s[f"pos_{view}"]), *s[f"range_{view}"]))
-            s[f"img_{view}"] = slice_png(
-                self.ct, view, position, dose=a.run.dose, reference_gy=references[0], clim_gy=clims[0],
-                structures=outline, window=window,
-            )  # fmt: skip
+            s[f"img_{view}"] = png_data_url(
+                self.painter.rgb(
+                    view,
+                    position,
+                    dose=a.run.dose,
+                    reference_gy=references[0],
+                    clim_gy=clims[0],
+                    window=window,
+                )
+            )
         if b is not None:
             view = s.compare_view if s.compare_view in _VIEWS else "coronal"
             position = float(np.clip(float(s[f"pos_{view}"]), *s[f"range_{view}"]))
-            s.img_b = slice_png(
-                self.ct, view, position, dose=b.run.dose, reference_gy=references[1], clim_gy=clims[1],
-                structures=outline, window=window,
-            )  # fmt: skip
-            s.img_diff, limit = difference_png(self.ct, view, position, a.run.dose, b.run.dose, window=window)
+            s.img_b = png_data_url(
+                self.painter.rgb(
+                    view,
+                    position,
+                    dose=b.run.dose,
+                    reference_gy=references[1],
+                    clim_gy=clims[1],
+                    window=window,
+                )
+            )
+            diff, limit = self.painter.difference(view, position, a.run.dose, b.run.dose, window=window)
+            s.img_diff = png_data_url(diff)
             s.diff_text = f"A minus B, blue -{limit:.2f} Gy to red +{limit:.2f} Gy"
         else:
             s.img_b = s.img_diff = s.diff_text = ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,7 +21,15 @@ from scipy import ndimage
 
 from hbiview.volume import CTVolume, DoseGrid, Structure
 
-__all__ = ["DVH_COLOURS", "difference_png", "dvh_svg", "png_data_url", "slice_png", "slice_rgb"]
+__all__ = [
+    "DVH_COLOURS",
+    "SlicePainter",
+    "difference_png",
+    "dvh_svg",
+    "png_data_url",
+    "slice_png",
+    "slice_rgb",
+]
 
 #: Line colour of each DVH curve (CSS), the structures' usual display colours made legible on white.
 DVH_COLOURS = {"Lungs": "#2b7bba", "Marrow": "#c0392b", "Body": "#7f6a4f"}
@@ -31,6 +40,163 @@ _OUTLINE_RGB = {"lung": (200, 236, 255), "body": (245, 205, 175)}
 def _edge(mask: np.ndarray) -> np.ndarray:
     """Pixels of ``mask`` that touch a pixel outside it (a one-pixel outline; the picture edge is no edge)."""
     return mask & ~ndimage.binary_erosion(mask, border_value=1)
+
+
+class SlicePainter:
+    """Slice pictures of one CT and its structures, keeping what does not depend on the dose.
+
+    The CT's grey values and the structure outlines of a slice are kept (per view, position, window and
+    pixel size), so after a border change only the dose is sampled again: the page redraws three slices in
+    a few tens of milliseconds.
+
+    Parameters
+    ----------
+    ct
+        The CT.
+    structures
+        Structures outlined (lungs and body by their names; ``Lung_L`` / ``Lung_R`` are left to ``Lungs``).
+    keep
+        How many slices' CT and outlines are kept.
+    """
+
+    def __init__(self, ct: CTVolume, structures: Iterable[Structure] = (), keep: int = 48) -> None:
+        from hbiview.render.style import classify_structure
+
+        self.ct = ct
+        self.structures = [
+            (s, _OUTLINE_RGB[classify_structure(s.name)])
+            for s in structures
+            if classify_structure(s.name) in _OUTLINE_RGB and s.name not in ("Lung_L", "Lung_R")
+        ]
+        self.keep = keep
+        self._backdrops: OrderedDict[tuple[Any, ...], tuple[Any, np.ndarray, np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
+        self._masks: dict[int, np.ndarray] = {}
+        self._cmaps: dict[tuple[float, float], Any] = {}
+        self._dose_index: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+
+    def _sample_dose(self, dose: DoseGrid, plane: Any) -> np.ndarray:
+        """The dose (Gy) at the plane's pixels; where they fall on the dose grid is kept per grid."""
+        geometry = dose.geometry
+        key = (
+            plane.view,
+            plane.position_mm,
+            plane.points_lps.shape,
+            geometry.shape,
+            geometry.affine.tobytes(),
+        )
+        index = self._dose_index.get(key)
+        if index is None:
+            index = geometry.lps_to_index(plane.points_lps.reshape(-1, 3)).T.astype(np.float32)
+            self._dose_index[key] = index
+            while len(self._dose_index) > self.keep:
+                self._dose_index.popitem(last=False)
+        values = ndimage.map_coordinates(
+            np.asarray(dose.dose_gy, dtype=np.float32),
+            index,
+            order=1,
+            mode="constant",
+            cval=0.0,
+            prefilter=False,
+        )
+        return values.reshape(plane.points_lps.shape[:2])
+
+    def _backdrop(
+        self, view: str, position_mm: float, pixel_mm: float | None
+    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+        """The slice plane, its HU, where outlines are and their colours (RGB uint8)."""
+        from hbiview.render.planes import make_plane, sample_on_plane
+
+        key = (view, round(float(position_mm), 3), pixel_mm)
+        hit = self._backdrops.get(key)
+        if hit is not None:
+            self._backdrops.move_to_end(key)
+            return hit
+        plane = make_plane(self.ct.geometry, view, float(position_mm), pixel_mm=pixel_mm)
+        hu = sample_on_plane(self.ct.hu, self.ct.geometry, plane, order=1, fill=-1000.0)
+        outlines = np.zeros((*hu.shape, 3), dtype=np.uint8)
+        drawn = np.zeros(hu.shape, dtype=bool)
+        for structure, colour in self.structures:
+            mask = self._masks.get(id(structure))
+            if mask is None:
+                mask = self._masks[id(structure)] = structure.mask.astype(np.float32)
+            edge = _edge(sample_on_plane(mask, structure.geometry, plane, order=0) > 0.5)
+            outlines[edge] = colour
+            drawn |= edge
+        hit = (plane, hu, drawn, outlines)
+        self._backdrops[key] = hit
+        while len(self._backdrops) > self.keep:
+            self._backdrops.popitem(last=False)
+        return hit
+
+    def rgb(
+        self,
+        view: str,
+        position_mm: float,
+        *,
+        dose: DoseGrid | None = None,
+        reference_gy: float | None = None,
+        clim_gy: tuple[float, float] | None = None,
+        isodose_pct: Sequence[float] = (50.0, 80.0, 95.0, 105.0),
+        window: str = "soft",
+        pixel_mm: float | None = 2.5,
+        threshold_pct: float = 20.0,
+    ) -> np.ndarray:
+        """One slice with the dose colourwash, isodose lines and outlines; see :func:`slice_rgb`."""
+        from hbiview.render.colors import colourwash_rgb, dose_cmap, dose_range_gy
+        from hbiview.render.style import isodose_color
+
+        plane, hu, drawn, outlines = self._backdrop(view, position_mm, pixel_mm)
+        values = cmap = None
+        threshold = None
+        reference = reference_gy
+        if dose is not None:
+            values = self._sample_dose(dose, plane)
+            reference = float(reference_gy if reference_gy is not None else dose.max_gy) or 1.0
+            clim_gy = clim_gy or dose_range_gy(reference, dose.max_gy, threshold_pct)
+            span = (round(100 * clim_gy[0] / reference, 6), round(100 * clim_gy[1] / reference, 6))
+            cmap = self._cmaps.get(span)
+            if cmap is None:
+                cmap = self._cmaps[span] = dose_cmap(*span)
+            threshold = reference * threshold_pct / 100.0
+        rgb = colourwash_rgb(hu, window, values, cmap, clim_gy, threshold, alpha=0.55)
+        rgb[drawn] = outlines[drawn]
+        if values is not None and reference is not None:
+            for pct in sorted(isodose_pct):
+                edge = _edge(values >= reference * pct / 100.0)
+                rgb[edge] = (np.asarray(isodose_color(pct)) * 255 + 0.5).astype(np.uint8)
+        return rgb
+
+    def difference(
+        self,
+        view: str,
+        position_mm: float,
+        dose_a: DoseGrid,
+        dose_b: DoseGrid,
+        *,
+        limit_gy: float | None = None,
+        window: str = "soft",
+        pixel_mm: float | None = 2.5,
+        threshold_gy: float | None = None,
+    ) -> tuple[np.ndarray, float]:
+        """A minus B on one slice; see :func:`difference_rgb`."""
+        from hbiview.render.colors import colourwash_rgb, difference_cmap
+
+        plane, hu, drawn, outlines = self._backdrop(view, position_mm, pixel_mm)
+        a = self._sample_dose(dose_a, plane)
+        b = self._sample_dose(dose_b, plane)
+        diff = a - b
+        if limit_gy is None:
+            limit_gy = float(np.max(np.abs(diff))) or 1.0
+        if threshold_gy is None:
+            threshold_gy = 0.02 * max(dose_a.max_gy, dose_b.max_gy)
+        rgb = colourwash_rgb(
+            hu, window, diff, difference_cmap(), (-limit_gy, limit_gy), threshold_gy, alpha=0.6,
+            symmetric_threshold=True,
+        )  # fmt: skip
+        rgb[drawn] = outlines[drawn]
+        return rgb, float(limit_gy)
 
 
 def slice_rgb(
@@ -70,7 +236,7 @@ def slice_rgb(
     window
         CT window.
     pixel_mm
-        Pixel size (mm); the CT's own in-plane spacing when finer is not needed.
+        Pixel size (mm); ``None``: the CT's own spacing.
     threshold_pct
         Colourwash only from this percent of the reference up.
 
@@ -78,35 +244,12 @@ def slice_rgb(
     -------
     numpy.ndarray
         ``(rows, columns, 3)`` uint8, oriented as :func:`hbiview.render.planes.make_plane` lays it out.
+        A :class:`SlicePainter` makes the same pictures and keeps the CT part between calls.
     """
-    from hbiview.render.colors import colourwash_rgb, dose_cmap, dose_range_gy
-    from hbiview.render.planes import make_plane, sample_on_plane
-    from hbiview.render.style import classify_structure, isodose_color
-
-    plane = make_plane(ct.geometry, view, float(position_mm), pixel_mm=pixel_mm)
-    hu = sample_on_plane(ct.hu, ct.geometry, plane, order=1, fill=-1000.0)
-    values = cmap = None
-    threshold = None
-    reference = reference_gy
-    if dose is not None:
-        values = sample_on_plane(dose.dose_gy, dose.geometry, plane, order=1)
-        reference = float(reference_gy if reference_gy is not None else dose.max_gy) or 1.0
-        clim_gy = clim_gy or dose_range_gy(reference, dose.max_gy, threshold_pct)
-        cmap = dose_cmap(100 * clim_gy[0] / reference, 100 * clim_gy[1] / reference)
-        threshold = reference * threshold_pct / 100.0
-    rgb = colourwash_rgb(hu, window, values, cmap, clim_gy, threshold, alpha=0.55)
-    for structure in structures:
-        role = classify_structure(structure.name)
-        if role not in _OUTLINE_RGB or structure.name in ("Lung_L", "Lung_R"):
-            continue
-        inside = sample_on_plane(structure.mask.astype(np.float32), structure.geometry, plane, order=0) > 0.5
-        rgb[_edge(inside)] = _OUTLINE_RGB[role]
-    if values is not None and reference is not None:
-        for pct in sorted(isodose_pct):
-            level = reference * pct / 100.0
-            edge = _edge(values >= level)
-            rgb[edge] = (np.asarray(isodose_color(pct)) * 255 + 0.5).astype(np.uint8)
-    return rgb
+    return SlicePainter(ct, structures).rgb(
+        view, position_mm, dose=dose, reference_gy=reference_gy, clim_gy=clim_gy, isodose_pct=isodose_pct,
+        window=window, pixel_mm=pixel_mm, threshold_pct=threshold_pct,
+    )  # fmt: skip
 
 
 def difference_rgb(
@@ -128,7 +271,7 @@ def difference_rgb(
     ct, view, position_mm, window, pixel_mm
         As :func:`slice_rgb`.
     dose_a, dose_b
-        Total doses (Gy); B is sampled at A's slice pixels (grids may differ).
+        Total doses (Gy); each is sampled at the slice's pixels (their grids may differ).
     limit_gy
         The colour range is ``-limit_gy`` to ``+limit_gy``; default the largest difference on the slice.
     threshold_gy
@@ -139,23 +282,10 @@ def difference_rgb(
     rgb, limit_gy
         The picture and the colour range's half width (Gy).
     """
-    from hbiview.render.colors import colourwash_rgb, difference_cmap
-    from hbiview.render.planes import make_plane, sample_on_plane
-
-    plane = make_plane(ct.geometry, view, float(position_mm), pixel_mm=pixel_mm)
-    hu = sample_on_plane(ct.hu, ct.geometry, plane, order=1, fill=-1000.0)
-    a = sample_on_plane(dose_a.dose_gy, dose_a.geometry, plane, order=1)
-    b = sample_on_plane(dose_b.dose_gy, dose_b.geometry, plane, order=1)
-    diff = a - b
-    if limit_gy is None:
-        limit_gy = float(np.max(np.abs(diff))) or 1.0
-    if threshold_gy is None:
-        threshold_gy = 0.02 * max(dose_a.max_gy, dose_b.max_gy)
-    rgb = colourwash_rgb(
-        hu, window, diff, difference_cmap(), (-limit_gy, limit_gy), threshold_gy, alpha=0.6,
-        symmetric_threshold=True,
+    return SlicePainter(ct).difference(
+        view, position_mm, dose_a, dose_b, limit_gy=limit_gy, window=window, pixel_mm=pixel_mm,
+        threshold_gy=threshold_gy,
     )  # fmt: skip
-    return rgb, float(limit_gy)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
@@ -163,7 +293,9 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB").save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB").save(
+        buffer, format="PNG", compress_level=1
+    )
     return buffer.getvalue()
 
 
