@@ -630,6 +630,17 @@ class ViewerApp:
                             html.Div("{{ diff_text }}", classes="text-caption")
 
 
+def _shown_host(host: str) -> str:
+    """The host name to put in the printed URL: this machine's name when listening on every interface."""
+    import socket
+
+    if host in ("127.0.0.1", "::1", "localhost"):
+        return "localhost"
+    if host in ("0.0.0.0", "::", ""):
+        return socket.gethostname() or host
+    return f"[{host}]" if ":" in host else host
+
+
 def serve(
     model: ServeModel,
     *,
@@ -667,7 +678,7 @@ def serve(
         server.controller.on_server_bind.add(bind)
 
     def ready(**_: Any) -> None:
-        shown = "localhost" if host in ("127.0.0.1", "::1") else host
+        shown = _shown_host(host)
         url = f"http://{shown}:{server.port}/index.html" + (f"?token={token}" if token else "")
         if on_ready is not None:
             on_ready(url)
