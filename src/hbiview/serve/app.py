@@ -97,6 +97,7 @@ class ViewerApp:
 
         self.painter = SlicePainter(self.ct, [st for st in self.structures if st.name in ("Body", "Lungs")])
         self.anatomy = prepare_anatomy(model.case.structures, bone="skeleton")
+        self._bones: dict[str, Any] = {"skeleton": self.anatomy}
         pv = pyvista(off_screen=True)
         # one render window, two renderers sharing one camera: the comparison's linked cameras (vtk.js
         # gets one camera object referenced by both renderers)
@@ -119,6 +120,7 @@ class ViewerApp:
         )(self._on_settings)  # fmt: skip
         self.state.change("plan_a")(self._on_plan)
         self.state.change(*(f"show_{k}" for k in _TOGGLES))(self._on_toggles)
+        self.state.change("bone")(self._on_bone)
         self.state.change("pos_axial", "pos_coronal", "pos_sagittal", "compare_view", "window")(
             self._on_slices
         )
@@ -156,6 +158,12 @@ class ViewerApp:
         s.img_diff = ""
         s.diff_text = ""
         s.window = "soft"
+        s.bone = "skeleton"
+        s.bones = [
+            {"title": "skeleton", "value": "skeleton"},
+            {"title": "marrow", "value": "marrow"},
+            {"title": "marrow by active-marrow weight", "value": "marrow-weight"},
+        ]
         s.busy = False
         s.message = ""
         s.title_a = ""
@@ -224,6 +232,11 @@ class ViewerApp:
     def _on_toggles(self, **_: Any) -> None:
         self._apply_toggles()
         self._push_scene()
+
+    def _on_bone(self, **_: Any) -> None:
+        if self.current is not None:
+            references, clims = self._scale()
+            self._draw_scene(references, clims)
 
     def _on_slices(self, **_: Any) -> None:
         if self.current is not None:
@@ -336,17 +349,26 @@ class ViewerApp:
         self._draw_dvh()
         self._update_slices(references, clims)
 
-    def _anatomy_for(self, geometry: Any) -> Any:
-        """The anatomy with its body already on the dose grid (the scene then masks the dose directly)."""
+    def _anatomy_for(self, geometry: Any, bone: str = "skeleton") -> Any:
+        """The anatomy showing ``bone``, with its body already on the dose grid.
+
+        The scene then masks the dose without resampling the body; marrow surfaces are made on first use.
+        """
         from dataclasses import replace
 
-        key = (geometry.shape, geometry.affine.tobytes())
+        from hbiview.render.scene import prepare_anatomy
+
+        bone = bone if bone in ("skeleton", "marrow", "marrow-weight") else "skeleton"
+        key = (bone, geometry.shape, geometry.affine.tobytes())
         hit = self._anatomies.get(key)
         if hit is None:
-            body = self.anatomy.body
+            meshes = self._bones.get(bone)
+            if meshes is None:
+                meshes = self._bones[bone] = prepare_anatomy(self.model.case.structures, bone=bone)
+            body = meshes.body
             if body is not None and not body.geometry.isclose(geometry):
                 body = body.resampled(geometry)
-            hit = self._anatomies[key] = replace(self.anatomy, body=body)
+            hit = self._anatomies[key] = replace(meshes, body=body)
         return hit
 
     @staticmethod
@@ -390,8 +412,11 @@ class ViewerApp:
         from hbiview.render.scene import SceneOptions, add_scene, camera_for, set_camera
 
         runs = [self.current, self.other]
+        bone = (
+            str(self.state.bone) if self.state.bone in ("skeleton", "marrow", "marrow-weight") else "skeleton"
+        )
         options = SceneOptions(
-            show_title=False, show_scalar_bar=False, show_legend=False, show_orientation=False
+            bone=bone, show_title=False, show_scalar_bar=False, show_legend=False, show_orientation=False
         )
         camera = None
         if self._camera_set:
@@ -407,7 +432,7 @@ class ViewerApp:
             self.groups[i] = add_scene(
                 self.plotter,
                 self.ct,
-                self._anatomy_for(computed.run.dose.geometry),
+                self._anatomy_for(computed.run.dose.geometry, str(self.state.bone)),
                 computed.run.dose,
                 self._plan(computed),
                 replace(options, dose_range_gy=clims[i]),
@@ -560,6 +585,9 @@ class ViewerApp:
                         v3.VCheckbox(
                             label=label, v_model=(f"show_{key}",), density="compact", hide_details=True
                         )
+                    v3.VSelect(
+                        label="bones shown", v_model=("bone",), items=("bones",), density="compact",
+                    )  # fmt: skip
                     v3.VSelect(
                         label="CT window", v_model=("window",), items=("['soft', 'lung', 'bone']",),
                         density="compact",
