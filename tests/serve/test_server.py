@@ -1,6 +1,7 @@
 """The real server: started on a free loopback port with an access token, fetched over HTTP and driven by
 a headless Chromium (when one is installed): refused without the token, the page shows the model's numbers,
-two clients at once, a moved border shows the dose engine's numbers for that border."""
+two clients at once (each with their own viewer, or one shared page with ``--shared``), a moved border
+shows the dose engine's numbers for that border."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import pytest
 aiohttp = pytest.importorskip("aiohttp", reason="the web extra (trame brings aiohttp) is not installed")
 pytest.importorskip("trame", reason="the web extra (pip install 'hbiview[web]') is not installed")
 
+from hbiview.serve.rooms import SESSION_COOKIE  # noqa: E402 - after the skips
+
 pytestmark = pytest.mark.slow  # the server segments the sample patient and computes plans first
 
 TOKEN = "test-token-3f9a1c"  # the CLI makes a random one (secrets.token_urlsafe) for non-loopback hosts
@@ -27,6 +30,7 @@ SCRIPT = textwrap.dedent(
     from hbiview.pipeline import load_case, run_plan
     from hbiview.serve.app import serve
     from hbiview.serve.model import ServeModel
+    from hbiview.serve.rooms import serve_rooms
 
     case = load_case(sys.argv[1])
     model = ServeModel(case, ["upper-hbi"], grid_mm=10.0)
@@ -40,7 +44,8 @@ SCRIPT = textwrap.dedent(
         marrow = 100 * moved.active_marrow_in_field()
         print("MOVED", f"{moved.mean_lung_dose_gy:.2f}", f"{marrow:.1f}", flush=True)
 
-    serve(model, host="127.0.0.1", port=int(sys.argv[2]), token=sys.argv[3], on_ready=ready)
+    run = serve if sys.argv[4] == "shared" else serve_rooms
+    run(model, host="127.0.0.1", port=int(sys.argv[2]), token=sys.argv[3], on_ready=ready)
     """
 )
 
@@ -51,36 +56,48 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(sample_ct_dir, tmp_path_factory):
+def _start(sample_ct_dir, mode: str):
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(sample_ct_dir), str(port), TOKEN],
+        [sys.executable, "-c", SCRIPT, str(sample_ct_dir), str(port), TOKEN, mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     said: dict[str, list[str]] = {}
     deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and "MOVED" not in said:
+        line = process.stdout.readline()
+        if not line:
+            break
+        parts = line.split()
+        if parts and parts[0] in ("URL", "MLD", "MOVED"):
+            said[parts[0]] = parts[1:]
+    info = {"port": port, "url": said.get("URL", [""])[0], "mld": said.get("MLD", [""])[0]}
+    info["moved"] = said.get("MOVED")
+    return process, info
+
+
+def _stop(process) -> None:
+    process.terminate()  # the front door stops its viewers on SIGTERM
     try:
-        while time.monotonic() < deadline and "MOVED" not in said:
-            line = process.stdout.readline()
-            if not line:
-                break
-            parts = line.split()
-            if parts and parts[0] in ("URL", "MLD", "MOVED"):
-                said[parts[0]] = parts[1:]
-        if "MOVED" not in said:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def server(sample_ct_dir):
+    """A classroom server: each browser its own viewer (the default of 'hbiview serve')."""
+    process, info = _start(sample_ct_dir, "rooms")
+    try:
+        if info["moved"] is None:
             pytest.fail(f"the server did not start: {process.poll()=}")
-        yield {"port": port, "url": said["URL"][0], "mld": said["MLD"][0], "moved": said["MOVED"]}
+        yield info
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+        _stop(process)
 
 
 async def _fetch(port: int) -> dict[str, object]:
@@ -96,7 +113,7 @@ async def _fetch(port: int) -> dict[str, object]:
         except aiohttp.WSServerHandshakeError as exc:
             out["ws without token"] = exc.status
 
-    async def student() -> tuple[int, int, int]:
+    async def student() -> tuple[int, int, int, str]:
         jar = aiohttp.CookieJar(unsafe=True)  # cookies for an IP address host
         async with aiohttp.ClientSession(cookie_jar=jar) as session:
             async with session.get(f"{base}/index.html?token={TOKEN}") as response:
@@ -104,12 +121,15 @@ async def _fetch(port: int) -> dict[str, object]:
             script = re.search(r'src="([^"]+\.js)"', html).group(1).lstrip("./")
             async with session.get(f"{base}/{script}") as response:  # the cookie, no query
                 asset_status = response.status
-            ws = await session.ws_connect(base + "/ws")
+            ws = await session.ws_connect(base + "/ws")  # forwarded to the student's own viewer
             ws_status = 101 if not ws.closed else 0
             await ws.close()
-            return page_status, asset_status, ws_status
+            viewer = next((c.value for c in jar if c.key == SESSION_COOKIE), "")
+            return page_status, asset_status, ws_status, viewer
 
-    out["two students"] = await asyncio.gather(student(), student())
+    students = await asyncio.gather(student(), student())
+    out["two students"] = [s[:3] for s in students]
+    out["own viewers"] = len({s[3] for s in students if s[3]})
     return out
 
 
@@ -121,6 +141,7 @@ def test_token_refused_and_accepted_for_two_clients_at_once(server):
         "GET /index.html?token=wrong": 403,
         "ws without token": 403,
         "two students": [(200, 200, 101), (200, 200, 101)],
+        "own viewers": 2,  # two session cookies: two viewer processes
     }
     assert server["url"].endswith(f"/index.html?token={TOKEN}")
 
@@ -132,31 +153,64 @@ def _numbers_show(value: str) -> str:
     )
 
 
-def test_browsers_show_the_numbers_and_follow_a_moved_border(server, tmp_path):
-    from hbiview.serve.headless import HeadlessBrowser, find_chromium
+def _chromium():
+    from hbiview.serve.headless import find_chromium
 
     if find_chromium() is None:
         pytest.skip("no Chromium on PATH (apt-get install chromium): the page is not driven in a browser")
+
+
+def _scene_drawn(browser) -> None:
     import io
 
     import numpy as np
     from PIL import Image
 
+    picture = np.asarray(Image.open(io.BytesIO(browser.screenshot())).convert("RGB"))
+    # the 3D view draws on a dark background (0.07, 0.08, 0.10): vtk.js rendered the scene when the page
+    # holds many of its pixels
+    dark = np.all(np.abs(picture.astype(int) - (18, 20, 26)) <= 3, axis=-1)
+    assert dark.mean() > 0.05
+
+
+def test_each_browser_moves_its_own_border(server):
+    from hbiview.serve.headless import HeadlessBrowser
+
+    _chromium()
     mld_moved, marrow_moved = server["moved"]
-    with HeadlessBrowser(size=(1400, 900)) as teacher, HeadlessBrowser(size=(1000, 800)) as student:
-        for browser in (teacher, student):
+    with HeadlessBrowser(size=(1400, 900)) as first, HeadlessBrowser(size=(1000, 800)) as second:
+        for browser in (first, second):
             browser.open(server["url"])
-        for browser in (teacher, student):
-            browser.wait_for(_numbers_show(server["mld"]), timeout_s=90)
-        picture = np.asarray(Image.open(io.BytesIO(teacher.screenshot())).convert("RGB"))
-        # the 3D view draws on a dark background (0.07, 0.08, 0.10): vtk.js rendered the scene when the
-        # page holds many of its pixels and, within them, the skin and isodose colours (not only background)
-        dark = np.all(np.abs(picture.astype(int) - (18, 20, 26)) <= 3, axis=-1)
-        assert dark.mean() > 0.05
-        # the teacher moves the inferior border up to L2; the session is shared, so both pages follow, and
-        # show the mean lung dose and marrow share run_plan computes for that border
-        teacher.evaluate("window.trame.state.set('inferior', 'L2')")
-        for browser in (teacher, student):
-            browser.wait_for(_numbers_show(mld_moved), timeout_s=90)
-            assert f"{marrow_moved} %" in browser.text("#numbers")
-            assert "L2" in browser.text("#title_a")
+        for browser in (first, second):
+            browser.wait_for(_numbers_show(server["mld"]), timeout_s=120)
+        _scene_drawn(first)
+        # the first student moves the inferior border up to L2: their page shows the mean lung dose and
+        # marrow share run_plan computes for that border; the second student's page stays as it was
+        first.evaluate("window.trame.state.set('inferior', 'L2')")
+        first.wait_for(_numbers_show(mld_moved), timeout_s=120)
+        assert f"{marrow_moved} %" in first.text("#numbers") and "L2" in first.text("#title_a")
+        time.sleep(2)
+        assert f"{server['mld']} Gy" in second.text("#numbers") and "L2" not in second.text("#title_a")
+
+
+def test_shared_page_follows_the_teacher(sample_ct_dir):
+    from hbiview.serve.headless import HeadlessBrowser
+
+    _chromium()
+    process, info = _start(sample_ct_dir, "shared")
+    try:
+        assert info["moved"] is not None, "the --shared server did not start"
+        mld_moved, marrow_moved = info["moved"]
+        with HeadlessBrowser(size=(1400, 900)) as teacher, HeadlessBrowser(size=(1000, 800)) as student:
+            for browser in (teacher, student):
+                browser.open(info["url"])
+            for browser in (teacher, student):
+                browser.wait_for(_numbers_show(info["mld"]), timeout_s=120)
+            _scene_drawn(teacher)
+            # one page for the room: the teacher moves the border, both pages follow
+            teacher.evaluate("window.trame.state.set('inferior', 'L2')")
+            for browser in (teacher, student):
+                browser.wait_for(_numbers_show(mld_moved), timeout_s=120)
+                assert f"{marrow_moved} %" in browser.text("#numbers")
+    finally:
+        _stop(process)

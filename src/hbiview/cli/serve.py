@@ -27,9 +27,11 @@ examples:
       access token; requests without it are refused)
 
 The page is read-only over the case: it offers the plans given here and their
-field settings, never a file. Every browser shares the session (the teacher's
-changes show on every screen) and its computed plans: a field someone computed
-already is shown at once. Stop the server with Ctrl+C.
+field settings, never a file. Each browser gets its own viewer (a process
+forked from this one after the CT was segmented: it starts in a second), so
+every student moves their own borders; with --shared every browser shares one
+page instead (the teacher's changes show on every screen, as on a projector).
+Stop the server with Ctrl+C.
 """
 
 
@@ -54,6 +56,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "random access token in the URL)",
     )
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="one page for the whole room: every browser sees and changes the same settings (a projector); "
+        "default: each browser gets its own viewer",
+    )
     return parser
 
 
@@ -106,9 +114,13 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(lines), flush=True)
 
     from hbiview.serve.app import serve
+    from hbiview.serve.rooms import serve_rooms
 
     try:
-        serve(model, host=args.host, port=args.port, token=token, on_ready=ready)
+        if args.shared:
+            serve(model, host=args.host, port=args.port, token=token, on_ready=ready)
+        else:
+            serve_rooms(model, host=args.host, port=args.port, token=token, on_ready=ready)
     except KeyboardInterrupt:
         pass
     return 0

@@ -79,9 +79,12 @@ class ViewerApp:
         Plans on the case.
     name
         trame server name (one per application in a process).
+    anatomy
+        Skin, lung and skeleton surfaces already made (:func:`hbiview.render.scene.prepare_anatomy`);
+        default: made here.
     """
 
-    def __init__(self, model: ServeModel, name: str = "hbiview") -> None:
+    def __init__(self, model: ServeModel, name: str = "hbiview", anatomy: Any = None) -> None:
         _require_trame()
         from trame.app import get_server
 
@@ -96,7 +99,9 @@ class ViewerApp:
         from hbiview.serve.pictures import SlicePainter
 
         self.painter = SlicePainter(self.ct, [st for st in self.structures if st.name in ("Body", "Lungs")])
-        self.anatomy = prepare_anatomy(model.case.structures, bone="skeleton")
+        self.anatomy = (
+            anatomy if anatomy is not None else prepare_anatomy(model.case.structures, bone="skeleton")
+        )
         self._bones: dict[str, Any] = {"skeleton": self.anatomy}
         pv = pyvista(off_screen=True)
         # one render window, two renderers sharing one camera: the comparison's linked cameras (vtk.js

@@ -61,7 +61,7 @@ class HeadlessBrowser:
         self.size = size
         self.console: list[str] = []
         self._loop = asyncio.new_event_loop()
-        self._profile = tempfile.TemporaryDirectory(prefix="hbiview-chromium-")
+        self._profile = tempfile.TemporaryDirectory(prefix="hbiview-chromium-", ignore_cleanup_errors=True)
         self._process: subprocess.Popen[str] | None = None
         self._session: Any = None
         self._ws: Any = None
