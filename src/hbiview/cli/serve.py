@@ -113,11 +113,18 @@ def run(args: argparse.Namespace) -> int:
         lines.append("stop with Ctrl+C")
         print("\n".join(lines), flush=True)
 
+    import os
+
     from hbiview.serve.app import serve
     from hbiview.serve.rooms import serve_rooms
 
+    shared = args.shared or not hasattr(os, "fork")  # one viewer per browser needs fork (POSIX)
+    if shared and not args.shared:
+        from hbiview.errors import warn
+
+        warn("this system cannot fork: every browser shares one page (as with --shared)")
     try:
-        if args.shared:
+        if shared:
             serve(model, host=args.host, port=args.port, token=token, on_ready=ready)
         else:
             serve_rooms(model, host=args.host, port=args.port, token=token, on_ready=ready)
