@@ -26,6 +26,9 @@ __all__ = ["ViewerApp", "check_port", "serve"]
 
 _VIEWS = ("axial", "coronal", "sagittal")
 _AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
+#: Scenes whose VTK objects are kept alive (see :meth:`ViewerApp._push_scene`); a few MB each.
+KEPT_SCENES = 64
+
 _TOGGLES = {"skin": "skin", "lungs": "lungs", "bone": "bones", "shells": "isodose shells", "beams": "beams"}
 
 
@@ -110,6 +113,7 @@ class ViewerApp:
         self.plotter.link_views()
         self.groups: list[dict[str, list[Any]]] = [{}, {}]
         self._anatomies: dict[Any, Any] = {}
+        self._kept: list[list[Any]] = []
         self.current: Computed | None = None
         self.pinned: FieldSettings | None = None
         self.other: Computed | None = None
@@ -470,7 +474,7 @@ class ViewerApp:
                     self.state[f"pos_{view}"] = round(float(point[_AXIS[view]]) / 2.5) * 2.5
         self.plotter.renderers[1].SetActiveCamera(self.plotter.renderers[0].GetActiveCamera())
         self._apply_toggles()
-        self._push_scene()
+        self._push_scene(new_objects=True)
 
     def _apply_toggles(self) -> None:
         for groups in self.groups:
@@ -480,7 +484,17 @@ class ViewerApp:
                 for actor in actors:
                     actor.SetVisibility(visible)
 
-    def _push_scene(self) -> None:
+    def _push_scene(self, new_objects: bool = False) -> None:
+        """Send the scene to the browsers.
+
+        trame-vtk names VTK objects by their memory address, and vtk.js keeps the objects it was sent under
+        those names: a new surface allocated where a freed one lived would be taken for it and only
+        patched (stray triangles of an old mesh on the new points). The actors of the last
+        :data:`KEPT_SCENES` scenes are therefore kept alive, so that their addresses are not reused.
+        """
+        if new_objects:
+            self._kept.append([a for groups in self.groups for actors in groups.values() for a in actors])
+            del self._kept[:-KEPT_SCENES]
         view = getattr(self, "view3d", None)
         if view is not None:
             view.update()
