@@ -160,17 +160,23 @@ def _chromium():
         pytest.skip("no Chromium on PATH (apt-get install chromium): the page is not driven in a browser")
 
 
-def _scene_drawn(browser) -> None:
+def _scene_drawn(browser, timeout_s: float = 60.0) -> None:
     import io
 
     import numpy as np
     from PIL import Image
 
-    picture = np.asarray(Image.open(io.BytesIO(browser.screenshot())).convert("RGB"))
     # the 3D view draws on a dark background (0.07, 0.08, 0.10): vtk.js rendered the scene when the page
-    # holds many of its pixels
-    dark = np.all(np.abs(picture.astype(int) - (18, 20, 26)) <= 3, axis=-1)
-    assert dark.mean() > 0.05
+    # holds many of its pixels (the geometry arrives after the numbers: wait for it)
+    deadline = time.monotonic() + timeout_s
+    dark = 0.0
+    while time.monotonic() < deadline:
+        picture = np.asarray(Image.open(io.BytesIO(browser.screenshot())).convert("RGB"))
+        dark = float(np.all(np.abs(picture.astype(int) - (18, 20, 26)) <= 3, axis=-1).mean())
+        if dark > 0.05:
+            break
+        time.sleep(1.0)
+    assert dark > 0.05
 
 
 def test_each_browser_moves_its_own_border(server):
