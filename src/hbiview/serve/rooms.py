@@ -117,11 +117,14 @@ class Rooms:
         )
         process.start()
         child.close()
-        loop = asyncio.get_running_loop()
-        ready = await loop.run_in_executor(None, parent.poll, 120.0)
-        if not ready:
+        # poll the pipe from the loop rather than in a worker thread: the front door stays one thread, so
+        # the next fork copies no thread that might hold a lock
+        deadline = time.monotonic() + 120.0
+        while not parent.poll(0) and time.monotonic() < deadline and process.is_alive():
+            await asyncio.sleep(0.05)
+        if not parent.poll(0):
             process.terminate()
-            raise InputError("a viewer for a new browser did not start within 120 s")
+            raise InputError("a viewer for a new browser did not start (within 120 s)")
         port = int(parent.recv())
         parent.close()
         return _Session(process, port)
