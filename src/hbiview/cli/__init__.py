@@ -37,6 +37,7 @@ COMMANDS = (
     "report",
     "render",
     "view",
+    "serve",
     "batch",
     "lessons",
 )

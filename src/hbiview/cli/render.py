@@ -40,6 +40,8 @@ examples:
   hbiview render /data/ct --plan spine --set level=L2 --grid-mm 2.5 --out s.png
   hbiview render sample_ct --plan upper-hbi --no-heterogeneity --out water.png
   hbiview render sample_ct --plan upper-hbi --html upper.html --orbit upper.gif
+  hbiview render sample_ct --plan upper-hbi --html upper.html --planes coronal axial
+      (the page has checkboxes for skin, lungs, bones, beams, shells, planes)
 
 --plan takes 1 to 4 presets ('hbiview plans') or plan TOML files; several are
 compared side by side (--compare P2 ... is the same as adding them to --plan).
@@ -110,6 +112,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=("skeleton", "marrow", "marrow-weight", "none"),
         default="skeleton",
         help="3D bones: skeleton, marrow, marrow coloured by active-marrow weight, or none",
+    )
+    parser.add_argument(
+        "--planes",
+        nargs="+",
+        choices=("axial", "coronal", "sagittal"),
+        default=(),
+        metavar="VIEW",
+        help="3D and --html: CT planes (axial, coronal, sagittal) through the prescription point with the "
+        "dose colourwash; the HTML page has a checkbox to hide them",
     )
     cameras = ("auto", "anterior-oblique", "anterior", "posterior", "left", "right", "posterior-oblique")
     parser.add_argument(
@@ -282,7 +293,9 @@ def run(args: argparse.Namespace) -> int:
 
     levels = tuple(args.isodose) if args.isodose else DEFAULT_ISODOSE_PCT
     shells = tuple(args.isodose) if args.isodose else SHELL_ISODOSE_PCT
-    options = SceneOptions(isodose_pct=shells, bone=args.bone, window=args.window, camera=args.camera)
+    options = SceneOptions(
+        isodose_pct=shells, bone=args.bone, window=args.window, camera=args.camera, planes=tuple(args.planes)
+    )
     style = SliceStyle(window=args.window, isodose_pct=levels)
     needs_3d = (args.out and args.view == "3d") or args.html or args.orbit
     anatomy = prepare_anatomy(case.structures, bone=args.bone) if needs_3d else None

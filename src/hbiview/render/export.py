@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy as np
 from hbiview.errors import InputError, OutputError
 from hbiview.io.atomic import atomic_path, check_writable
 
-__all__ = ["orbit_backend", "scene_html", "write_html", "write_orbit", "write_png"]
+__all__ = ["actor_indices", "orbit_backend", "scene_html", "write_html", "write_orbit", "write_png"]
 
 
 def write_png(image: np.ndarray, out: str | os.PathLike[str], force: bool = False) -> Path:
@@ -111,6 +111,8 @@ _OVERLAY_CSS = """
 #hbiview-overlay .bar { padding-bottom: 16px; }
 #hbiview-overlay .rx { position: absolute; top: -4px; width: 0; height: 20px; border-left: 2px solid #fff;
   box-shadow: 0 0 2px #000; }
+#hbiview-overlay .toggles { pointer-events: auto; margin-top: 8px; font-size: 13px; }
+#hbiview-overlay .toggles input { margin: 0 6px 0 0; }
 #hbiview-overlay .rxlabel { position: absolute; top: 30px; transform: translateX(-50%); font-size: 12px;
   white-space: nowrap; }
 </style>
@@ -144,6 +146,45 @@ def _colour_bar_html(
     )
 
 
+def actor_indices(plotter: Any, groups: Mapping[str, Sequence[Any]]) -> dict[str, list[int]]:
+    """Label -> positions of its actors among the visible actors of the plotter's renderer, in order.
+
+    The vtk.js page rebuilds the renderer from the serialised scene, adding its actors in the order of
+    VTK's view-prop collection (hidden ones included, without geometry), so these positions index
+    ``renderer.getActors()`` in the browser.
+    """
+    props = plotter.renderer.GetViewProps()
+    order = [props.GetItemAsObject(i) for i in range(props.GetNumberOfItems())]
+    actors = [p.GetAddressAsString("vtkObject") for p in order if p.IsA("vtkActor")]
+    out = {}
+    for label, group in groups.items():
+        where = [actors.index(a.GetAddressAsString("vtkObject")) for a in group if a is not None]
+        if where:
+            out[label] = sorted(where)
+    return out
+
+
+def _toggles_html(indices: Mapping[str, Sequence[int]]) -> str:
+    """Checkboxes that show or hide groups of actors in the page's vtk.js renderer."""
+    boxes = "".join(
+        f'<label class="row"><input type="checkbox" checked data-actors="{",".join(map(str, where))}" '
+        f'onchange="hbiviewToggle(this)">{html.escape(label)}</label>'
+        for label, where in indices.items()
+    )
+    script = (
+        "<script>\nfunction hbiviewToggle(box) {\n"
+        "  const win = (window.global || window).renderWindow;\n"
+        "  if (!win) return;\n"
+        "  const renderer = win.getRenderers()\n"
+        "    .reduce((a, b) => (b.getActors().length > a.getActors().length ? b : a));\n"
+        "  const actors = renderer.getActors();\n"
+        "  for (const i of box.dataset.actors.split(',')) {\n"
+        "    if (actors[+i]) actors[+i].setVisibility(box.checked);\n  }\n"
+        "  win.render();\n}\n</script>\n"
+    )
+    return f'<div class="toggles" id="hbiview-toggles">{boxes}</div>{script}'
+
+
 def _overlay(
     title: str, legend: Sequence[tuple[str, tuple[float, float, float]]], note: str, bar: str = ""
 ) -> str:
@@ -168,6 +209,7 @@ def scene_html(
     "patient's left (L), posterior (P) and head (H)",
     colour_bar: tuple[Any, tuple[float, float], str] | None = None,
     colour_bar_mark: tuple[float, str] | None = None,
+    toggles: Mapping[str, Sequence[Any]] | None = None,
 ) -> str:
     """A standalone HTML page (vtk.js viewer with the scene embedded) of a PyVista plotter's scene.
 
@@ -186,6 +228,10 @@ def scene_html(
         ``(cmap, (low, high), label)`` of the planes' colourwash, drawn as a gradient under the legend.
     colour_bar_mark
         ``(value, text)`` marked on the colour bar, e.g. the prescription ``(6.0, "Rx 6 Gy")``.
+    toggles
+        Label -> VTK actors of the plotter's renderer: the page shows one checkbox per label that shows
+        or hides those actors in the browser (vtk.js keeps the actors in the renderer's order, which
+        :func:`actor_indices` finds on this side).
 
     Returns
     -------
@@ -204,6 +250,8 @@ def scene_html(
         "  OfflineLocalView.load(container, { base64Str });\n}\n</script>\n"
     )
     bar = "" if colour_bar is None else _colour_bar_html(*colour_bar, mark=colour_bar_mark)
+    if toggles:
+        bar += _toggles_html(actor_indices(plotter, toggles))
     overlay = _overlay(title, legend, note, bar)
     if "</body>" not in viewer:  # pragma: no cover - the viewer file changed shape
         raise OutputError("trame-vtk's static viewer has no </body>: cannot embed the scene")

@@ -399,7 +399,8 @@ def export_html(
 
     Title, legend and colour bar (with the prescription marked on it) are drawn by the page; VTK's
     orientation cube cannot be shown by vtk.js, so three labelled arrows made of geometry (L, P, H) stand
-    beside the feet instead.
+    beside the feet instead. Checkboxes on the page show or hide the skin, lungs, bones, beams, each
+    isodose shell and the CT planes (when ``options.planes`` asks for them) in the browser.
 
     Parameters
     ----------
@@ -430,8 +431,10 @@ def export_html(
         plane_pixel_mm=(options or SceneOptions()).plane_pixel_mm or 2.5,
     )
     anatomy = _anatomy(anatomy, structures, options)
-    plotter = scene_plotter(ct, dose=dose, plan=plan, anatomy=anatomy, options=options, size=(1280, 800))
+    pv = pyvista(off_screen=True)
+    plotter = pv.Plotter(off_screen=True, window_size=(1280, 800))
     try:
+        groups = add_scene(plotter, ct, anatomy, dose, plan, options)
         add_axes_glyph(plotter, _frame_bounds(anatomy, plan, ct, options.frame))
         reference = prescription_total_gy(plan) if plan is not None else None
         legend = _legend_entries(anatomy, options, reference if dose is not None else None)
@@ -442,7 +445,12 @@ def export_html(
             bar = (cmap, clim, "dose on the CT planes (Gy)")
             mark = (reference, f"Rx {reference:g} Gy")
         page = scene_html(
-            plotter, title=plan_title(plan), legend=legend, colour_bar=bar, colour_bar_mark=mark
+            plotter,
+            title=plan_title(plan),
+            legend=legend,
+            colour_bar=bar,
+            colour_bar_mark=mark,
+            toggles=_page_toggles(groups),
         )
     finally:
         plotter.close()
@@ -453,6 +461,25 @@ def export_html(
             "show fewer planes or structures"
         )
     return write_html(page, out, force=force)
+
+
+#: checkboxes of the standalone page: label -> actor groups of :func:`~hbiview.render.scene.add_scene`
+_PAGE_TOGGLES = {"skin": ("skin",), "lungs": ("lungs",), "bones": ("bone",), "beams": ("beams",)}
+
+
+def _page_toggles(groups: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+    """The page's structure toggles: skin, lungs, bones, each isodose shell, beams, CT planes."""
+    out: dict[str, list[Any]] = {}
+    for label, names in _PAGE_TOGGLES.items():
+        actors = [a for name in names for a in groups.get(name, [])]
+        if actors:
+            out[label] = actors
+    for name, actors in groups.items():
+        if name.startswith("isodose") and actors:
+            out[name.replace("isodose ", "isodose ").replace("%", " %")] = list(actors)
+    if groups.get("planes"):
+        out["CT planes"] = list(groups["planes"])
+    return out
 
 
 def render_orbit(

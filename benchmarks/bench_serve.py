@@ -1,0 +1,90 @@
+"""Benchmark: a border change in ``hbiview serve`` on the sample patient at 5 mm (issue 14 goal: <= 0.3 s,
+recomputed and shown), beside a full recompute (a fresh Case: nothing kept but the segmentation).
+
+What is timed:
+
+- full recompute: ``run_plan`` of upper-hbi on a fresh :class:`hbiview.pipeline.Case` (its CT read and
+  segmented beforehand, untimed: the viewer does that once at start), i.e. with every cache of the engine
+  cold;
+- border change: ``run_plan`` on the same Case with the inferior border moved (median of three borders
+  not computed before), i.e. what the viewer asks the engine for after a slider moves;
+- redraw: what the page then does with the new plan (:meth:`hbiview.serve.app.ViewerApp.show`: key numbers,
+  DVH chart, three slice pictures, the 3D scene's isodose surfaces and actors), so that "shown" = border
+  change + redraw (the websocket transfer to the browser is not included).
+
+Run:  python benchmarks/bench_serve.py [CT_FOLDER]     (default: sample_ct/)
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+GOAL_S = 0.3
+GRID_MM = 5.0
+BORDERS = ("L4-L5", "L4", "L3-L4")
+
+
+def _case(folder: str):
+    from hbiview.pipeline import load_case
+
+    case = load_case(folder)
+    case.anatomy  # noqa: B018 - segmentation: once at the viewer's start, not timed
+    return case
+
+
+def main(argv: list[str]) -> int:
+    from hbiview.pipeline import run_plan
+
+    folder = argv[1] if len(argv) > 1 else str(Path(__file__).resolve().parents[1] / "sample_ct")
+    warnings.simplefilter("ignore")
+    print(f"CT: {folder}; dose grid {GRID_MM:g} mm; plan upper-hbi; 2 cores shared")
+    case = _case(folder)
+    run_plan(case, "upper-hbi", grid_mm=10.0)  # warm-up: imports, kernel tables (not timed)
+
+    fresh = _case(folder)
+    start = time.perf_counter()
+    run_plan(fresh, "upper-hbi", grid_mm=GRID_MM)
+    full_s = time.perf_counter() - start
+    print(f"full recompute (fresh Case):      {full_s:6.2f} s")
+
+    changes = []
+    for border in BORDERS:
+        start = time.perf_counter()
+        run_plan(fresh, "upper-hbi", grid_mm=GRID_MM, inferior=border)
+        changes.append(time.perf_counter() - start)
+        print(f"border change to {border:6s} (same Case): {changes[-1]:6.2f} s")
+    change_s = statistics.median(changes)
+
+    # the page's own redraw of each new plan (no browser: the state is set, nothing is sent)
+    from hbiview.serve.app import ViewerApp
+    from hbiview.serve.model import ServeModel
+
+    model = ServeModel(fresh, ["upper-hbi"], grid_mm=GRID_MM)
+    app = ViewerApp(model)
+    app.show(model.compute(model.default_settings()))  # first draw: CT slices and outlines kept
+    redraws = []
+    for border in BORDERS:
+        computed = model.compute(model.default_settings().with_(inferior=border))  # cached by now
+        start = time.perf_counter()
+        app.show(computed)
+        redraws.append(time.perf_counter() - start)
+    redraw_s = statistics.median(redraws)
+    shown_s = change_s + redraw_s
+    print(f"border change, median:            {change_s:6.2f} s  (full / change = {full_s / change_s:.2f}x)")
+    print(f"redraw (numbers, 3 slices, 3D):   {redraw_s:6.2f} s")
+    verdict = "met" if shown_s <= GOAL_S else "missed"
+    print(f"border change shown:              {shown_s:6.2f} s  (goal <= {GOAL_S:g} s: {verdict})")
+    print(f"RESULT name=serve_full_recompute_5mm value={full_s:.3f} unit=s goal=")
+    print(f"RESULT name=serve_border_change_5mm value={change_s:.3f} unit=s goal=")
+    print(f"RESULT name=serve_border_change_speedup value={full_s / change_s:.2f} unit=x goal=")
+    print(f"RESULT name=serve_redraw value={redraw_s:.3f} unit=s goal=")
+    print(f"RESULT name=serve_border_change_shown_5mm value={shown_s:.3f} unit=s goal=<={GOAL_S:g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,67 @@
+"""The page's application without a browser: what it draws for one plan, for a comparison, and toggles."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("trame", reason="the web extra (pip install 'hbiview[web]') is not installed")
+
+pytestmark = pytest.mark.slow  # the sample patient is segmented and its surfaces made
+
+
+@pytest.fixture(scope="module")
+def app(serve_model):
+    from hbiview.serve.app import ViewerApp
+
+    return ViewerApp(serve_model, name="hbiview-test-app")
+
+
+def test_one_plan_fills_numbers_dvh_and_slices(app, serve_model):
+    computed = serve_model.compute(serve_model.default_settings("upper-hbi"))
+    app.show(computed)
+    s = app.state
+    mld = computed.numbers.mean_lung_dose_gy
+    assert s.numbers_a[0] == {"name": "mean lung dose", "value": f"{mld:.2f} Gy"}
+    assert s.numbers_b == [] and s.img_b == ""
+    assert s.dvh.count("<polyline") == 3  # lungs, marrow, body
+    for view in ("axial", "coronal", "sagittal"):
+        assert s[f"img_{view}"].startswith("data:image/png;base64,")
+    assert app.plotter.renderers[0].GetViewport() == (0.0, 0.0, 1.0, 1.0)  # A alone fills the view
+
+
+def test_comparison_links_cameras_and_shares_one_scale(app, serve_model):
+    a = serve_model.compute(serve_model.default_settings("upper-hbi").with_(inferior="L2"))
+    b = serve_model.compute(serve_model.default_settings("upper-hbi"))
+    app.show(a, b)
+    left, right = app.plotter.renderers[0], app.plotter.renderers[1]
+    assert left.GetActiveCamera() is right.GetActiveCamera()  # one camera: the views turn together
+    assert left.GetViewport() == (0.0, 0.0, 0.5, 1.0) and right.GetViewport() == (0.5, 0.0, 1.0, 1.0)
+    references, clims = app._scale()
+    # the same prescription (6 Gy): one scale in Gy for both (hbiview.render.colors.shared_dose_scale)
+    assert references == [6.0, 6.0] and clims[0] == clims[1]
+    assert app.state.numbers_b[0]["value"] == f"{b.numbers.mean_lung_dose_gy:.2f} Gy"
+    assert app.state.img_diff.startswith("data:image/png;base64,") and "A minus B" in app.state.diff_text
+    assert app.state.dvh.count("<polyline") == 6 and app.state.dvh.count('stroke-dasharray="6,4"') >= 3
+
+
+def test_toggles_hide_their_actors(app, serve_model):
+    app.show(serve_model.compute(serve_model.default_settings("upper-hbi")))
+    app.state.show_lungs = False
+    app._on_toggles()
+    assert all(not actor.GetVisibility() for actor in app.groups[0]["lungs"])
+    assert all(actor.GetVisibility() for actor in app.groups[0]["skin"])
+    app.state.show_lungs = True
+    app._on_toggles()
+    assert all(actor.GetVisibility() for actor in app.groups[0]["lungs"])
+
+
+def test_settings_from_the_page_are_checked(app, serve_model):
+    from hbiview.errors import PlanError
+
+    app.state.plan_a = "upper-hbi"
+    app.state.inferior = " L2 "
+    app.state.heterogeneity = False
+    settings = app.settings_from_state()
+    assert settings.inferior == "L2" and settings.heterogeneity is False and settings.superior is None
+    with pytest.raises(PlanError, match="not loaded"):
+        serve_model.check(settings.with_(plan="../../etc/passwd"))
