@@ -121,6 +121,10 @@ def test_dvh_refuses_an_unknown_agent_before_computing(ct_dir, capsys) -> None:
     code, _, err = run_cli(["dvh", ct_dir, "--systemic", "i131"], capsys)
     assert code == EXIT_BAD_INPUT
     assert "sr89, sm153, ra223" in err
+    # and biokinetics an agent does not have (there is no ICRP model for Sm-153 EDTMP)
+    code, _, err = run_cli(["dvh", ct_dir, "--systemic", "sr89@icrp", "sm153@icrp"], capsys)
+    assert code == EXIT_BAD_INPUT
+    assert "no ICRP model for Sm-153" in err
 
 
 def test_systemic_lesion_mask_file_raises_the_lesion_site(ct_dir, tmp_path, capsys) -> None:

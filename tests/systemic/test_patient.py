@@ -210,3 +210,20 @@ def test_icrp110_female_strontium_soft_tissue_against_metastron(icrp_runs) -> No
     # 20 %: the tolerance; the label's organs see no bone betas
     lung = icrp_runs["sr89", "label"].mean_lung_dose_gy
     assert lung == pytest.approx(0.8e-3, rel=0.20)
+
+
+def test_icrp_biokinetics_on_the_sample_patient(sample_case) -> None:
+    from hbiview.systemic import agent, compute_systemic, skeletal_model
+
+    label = compute_systemic(sample_case, "sr89", activity_mbq=150)
+    icrp = compute_systemic(sample_case, "sr89", activity_mbq=150, biokinetics="icrp")
+    assert label.label == "Sr-89 150 MBq" and icrp.label == "Sr-89 150 MBq (ICRP)"
+    # the same decays in the body (only their place in bone moves; 1e-6: float sums), and the marrow dose
+    # ratio of the two reference adults (21.3 / 10.4) on the patient within 10 % (its own marrow weights)
+    assert icrp.energy_emitted_j == pytest.approx(label.energy_emitted_j, rel=1e-6)
+    model = skeletal_model()
+    expected = (
+        model.reference_doses_gy_per_mbq(agent("sr89", "icrp"))["RM"]
+        / model.reference_doses_gy_per_mbq(agent("sr89"))["RM"]
+    )
+    assert icrp.red_marrow_gy / label.red_marrow_gy == pytest.approx(expected, rel=0.10)

@@ -230,3 +230,17 @@ def test_unknown_agent_is_refused() -> None:
     with pytest.raises(InputError, match="no ICRP model for Sm-153"):
         agent("sm153", "icrp")
     assert agent("Sr-89").key == "sr89"
+
+
+def test_systemic_items_carry_activity_and_biokinetics() -> None:
+    from hbiview.errors import InputError
+    from hbiview.systemic import parse_systemic
+
+    assert parse_systemic("sr89") == ("sr89", {})
+    assert parse_systemic("sr89:150@icrp") == ("sr89", {"activity_mbq": 150.0, "biokinetics": "icrp"})
+    assert parse_systemic("sm153:37/kg@label") == (
+        "sm153",
+        {"activity_mbq_per_kg": 37.0, "biokinetics": "label"},
+    )
+    with pytest.raises(InputError, match="label or icrp"):
+        parse_systemic("ra223@patients")

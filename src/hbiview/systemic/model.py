@@ -121,11 +121,11 @@ class SystemicDose:
 
     @property
     def label(self) -> str:
-        """Short name for tables: ``"Sr-89 150 MBq"``."""
+        """Short name for tables: ``"Sr-89 150 MBq"`` (``"Sr-89 150 MBq (ICRP)"`` with the ICRP model)."""
         a = self.activity_mbq
-        return (
-            f"{self.agent.nuclide.name} {a:.0f} MBq" if a >= 100 else f"{self.agent.nuclide.name} {a:.3g} MBq"
-        )
+        name = self.agent.nuclide.name
+        text = f"{name} {a:.0f} MBq" if a >= 100 else f"{name} {a:.3g} MBq"
+        return text if self.agent.choice == "label" else f"{text} ({self.agent.choice.upper()})"
 
     @property
     def red_marrow_gy_per_mbq(self) -> float:
