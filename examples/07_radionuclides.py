@@ -6,8 +6,10 @@ to the active marrow, the lungs and the bone surfaces where the metastases grow?
 
 On the bundled sample patient the two hemi-body fields are computed with hbiview's convolution engine and
 the two radionuclides with its systemic model (``hbiview.systemic``: the patient's skeleton from the CT,
-the ICRP alkaline-earth biokinetic model for strontium, the Quadramet label's biodistribution for Sm-153,
-ICRP 30 skeletal absorbed fractions, beta and photon kernels by FFT convolution). For the fields the
+the ICRP alkaline-earth biokinetic model for strontium with bone-volume activity split by bone mass as in
+the ICRP 30 dosimetry behind ICRP 53 (the default 'label' biokinetics; the current ICRP 67 split, option
+'icrp', is shown too), the Quadramet label's biodistribution for Sm-153, ICRP 30 skeletal absorbed
+fractions, beta and photon kernels by FFT convolution). For the fields the
 "bone-surface" column is the mean dose to the whole skeleton (an external beam irradiates bone surfaces
 and the bone around them alike); for the radionuclides it is the mean dose to the 10 um layer of cells on
 the bone surfaces (ICRP 30 model).
@@ -25,7 +27,7 @@ import numpy as np
 
 from hbiview.lessons import lecture_style, lesson_cli, save_figure, write_summary
 from hbiview.pipeline import load_case, run_plan
-from hbiview.systemic import agent, run_systemic
+from hbiview.systemic import agent, compute_systemic, run_systemic
 
 COLOURS = {"upper": "#d62728", "lower": "#1f77b4", "sr89": "#2ca02c", "sm153": "#9467bd"}
 
@@ -48,6 +50,8 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
     )
     sr = run_systemic(case, "sr89", activity_mbq=150.0, grid_mm=grid, structures=names)
     sm = run_systemic(case, "sm153", activity_mbq_per_kg=37.0, grid_mm=grid, structures=names)
+    # the same Sr-89 decays with the current ICRP model's own trabecular/cortical split
+    sr_icrp = compute_systemic(case, "sr89", activity_mbq=150.0, grid_mm=grid, biokinetics="icrp")
 
     rows: dict[str, dict[str, Any]] = {}
     for key, run in (("upper", upper), ("lower", lower), ("sr89", sr), ("sm153", sm)):
@@ -71,6 +75,7 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
             row["first_week"] = float(1.0 - 0.5 ** (7.0 / half_life_d))
             row["half_life_d"] = half_life_d
         rows[key] = row
+    rows["sr89"]["marrow_icrp_mgy_per_mbq"] = 1000 * float(sr_icrp.red_marrow_gy_per_mbq)
     both_marrow = rows["upper"]["marrow_gy"] + rows["lower"]["marrow_gy"]
     lung_ratio = rows["upper"]["lung_gy"] / max(rows["sr89"]["lung_gy"], rows["sm153"]["lung_gy"])
 
@@ -113,7 +118,8 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
             0.01,
             0.01,
             "Absorbed doses, not RBE- or dose-rate-weighted. Fields: convolution engine; radionuclides: "
-            "hbiview.systemic (ICRP alkaline-earth model for Sr, Quadramet label for Sm; ICRP 30 skeleton).",
+            "hbiview.systemic (ICRP alkaline-earth model for Sr split as ICRP 53, Quadramet label for Sm; "
+            "ICRP 30 skeleton).",
             fontsize=13,
             color="#444444",
         )
@@ -163,12 +169,13 @@ def main(out_dir: str | Path, *, quick: bool = False, case: Any = None) -> dict[
         "- The decays come from published biokinetic models, nothing fitted to the reference doses. Sm-153 "
         "from the Quadramet label's uptake gives "
         f"{rows['sm153']['marrow_mgy_per_mbq']:.2f} mGy/MBq to the red marrow (label "
-        f"{1000 * sm_ref.reference_red_marrow_gy_per_mbq:.2f}). Sr-89 from the ICRP alkaline-earth model "
-        f"gives {rows['sr89']['marrow_mgy_per_mbq']:.1f}, about twice ICRP 53's "
-        f"{1000 * sr_ref.reference_red_marrow_gy_per_mbq:g}: the ICRP model puts 55 % of skeletal "
-        "strontium in trabecular bone, next to the marrow, where the older ICRP 30 dosimetry behind ICRP "
-        "53 split bone-volume activity by bone mass (20 % trabecular; with that split the same decays give "
-        "10.4). The Sr-89 marrow dose is uncertain by that factor of two.",
+        f"{1000 * sm_ref.reference_red_marrow_gy_per_mbq:.2f}). Sr-89 from the ICRP alkaline-earth model, "
+        "its bone-volume activity split by bone mass (20 % trabecular) as the ICRP 30 dosimetry behind "
+        f"ICRP 53 does, gives {rows['sr89']['marrow_mgy_per_mbq']:.1f} (ICRP 53: "
+        f"{1000 * sr_ref.reference_red_marrow_gy_per_mbq:g}). The current ICRP model's own split puts 55 % "
+        "of skeletal strontium in trabecular bone, next to the marrow, and gives "
+        f"{rows['sr89']['marrow_icrp_mgy_per_mbq']:.1f} (`--biokinetics icrp`): the Sr-89 marrow dose is "
+        "uncertain by that factor of two.",
         "- The fields' marrow dose is the mean over the whole body's active marrow; its biology is that of "
         "a large acute dose to half of it, with the other half spared (lesson 3).",
         "",

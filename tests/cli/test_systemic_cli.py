@@ -39,14 +39,17 @@ def test_systemic_writes_rt_dose_of_strontium(ct_dir, tmp_path, capsys) -> None:
     assert summary["activity_mbq"] == 150.0  # Metastron's usual activity
     assert summary["rbe_weighted"] is False
     # the whole skeleton is in the sample's scan, so the patient's per-MBq doses are those of the model's
-    # reference adult (ICRP alkaline-earth model: 21.3 and 20.0 mGy/MBq; ICRP 53 gives 11.0 and 17.0, see
-    # tests/systemic/test_physics.py) up to the scan's missing marrow and the grid: 10 %
+    # reference adult (default 'label' biokinetics: the ICRP alkaline-earth decays with ICRP 30's bone-mass
+    # split, 10.4 and 17.1 mGy/MBq; see tests/systemic/test_physics.py) up to the scan's missing marrow and
+    # the grid: 10 %; and ICRP 53's 11.0 and 17.0 within the issue's 20 %
     from hbiview.systemic import agent, skeletal_model
 
+    assert summary["biokinetics"] == "label"
     reference = skeletal_model().reference_doses_gy_per_mbq(agent("sr89"))
     assert summary["red_marrow_mgy_per_mbq"] == pytest.approx(1000 * reference["RM"], rel=0.10)
     assert summary["bone_surface_mgy_per_mbq"] == pytest.approx(1000 * reference["BS"], rel=0.10)
-    assert summary["bone_surface_mgy_per_mbq"] == pytest.approx(17.0, rel=0.20)  # ICRP 53: within 20 %
+    assert summary["red_marrow_mgy_per_mbq"] == pytest.approx(11.0, rel=0.20)  # ICRP 53
+    assert summary["bone_surface_mgy_per_mbq"] == pytest.approx(17.0, rel=0.20)  # ICRP 53
     from hbiview.io.dicom import read_ct
     from hbiview.io.rtdose import read_rtdose
 
@@ -56,6 +59,31 @@ def test_systemic_writes_rt_dose_of_strontium(ct_dir, tmp_path, capsys) -> None:
     # 16-bit pixels store the dose in steps of max/65535 (io.rtdose): the maximum survives within 1e-4
     assert float(dose.array.max()) == pytest.approx(summary["max_dose_gy"], rel=1e-4)
     assert np.all(dose.array >= 0)
+
+
+def test_systemic_icrp_biokinetics_doubles_the_strontium_marrow_dose(ct_dir, tmp_path, capsys) -> None:
+    out = tmp_path / "sr89_icrp.nii.gz"
+    argv = ["systemic", ct_dir, "--agent", "sr89", "--biokinetics", "icrp", "--out", out, "--json"]
+    code, stdout, err = run_cli(argv, capsys)
+    assert code == EXIT_OK, err
+    summary = json.loads(stdout)
+    assert summary["biokinetics"] == "icrp"
+    # ICRP 67's own split (55 % of skeletal strontium in trabecular bone) against the reference adult of
+    # the same model (21.3 mGy/MBq), 10 % as above; about twice the 'label' (ICRP 53) figure
+    from hbiview.systemic import agent, skeletal_model
+
+    reference = skeletal_model().reference_doses_gy_per_mbq(agent("sr89", "icrp"))
+    assert summary["red_marrow_mgy_per_mbq"] == pytest.approx(1000 * reference["RM"], rel=0.10)
+    assert 1.6 < summary["red_marrow_mgy_per_mbq"] / 11.0 < 2.4
+
+
+def test_systemic_refuses_icrp_biokinetics_for_samarium(ct_dir, tmp_path, capsys) -> None:
+    # there is no ICRP model for Sm-153 EDTMP: one line naming what it has, nothing written
+    argv = ["systemic", ct_dir, "--agent", "sm153", "--biokinetics", "icrp", "--out", tmp_path / "x.dcm"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == EXIT_BAD_INPUT
+    assert "no ICRP model for Sm-153" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(
@@ -93,6 +121,10 @@ def test_dvh_refuses_an_unknown_agent_before_computing(ct_dir, capsys) -> None:
     code, _, err = run_cli(["dvh", ct_dir, "--systemic", "i131"], capsys)
     assert code == EXIT_BAD_INPUT
     assert "sr89, sm153, ra223" in err
+    # and biokinetics an agent does not have (there is no ICRP model for Sm-153 EDTMP)
+    code, _, err = run_cli(["dvh", ct_dir, "--systemic", "sr89@icrp", "sm153@icrp"], capsys)
+    assert code == EXIT_BAD_INPUT
+    assert "no ICRP model for Sm-153" in err
 
 
 def test_systemic_lesion_mask_file_raises_the_lesion_site(ct_dir, tmp_path, capsys) -> None:

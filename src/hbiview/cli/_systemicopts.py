@@ -1,7 +1,8 @@
 """``--systemic AGENT[:ACTIVITY]`` for ``dvh``, ``report`` and ``render``: radionuclides beside the plans.
 
 ``--systemic sr89`` (the usual 150 MBq), ``--systemic sr89:200`` (MBq) or ``--systemic sm153:37/kg``
-(MBq per kg of body mass); repeatable. Each becomes a :class:`hbiview.systemic.SystemicRun` on the same case
+(MBq per kg of body mass), ``--systemic sr89@icrp`` (the current ICRP model instead of the biokinetics of
+the reference doses); repeatable. Each becomes a :class:`hbiview.systemic.SystemicRun` on the same case
 as the plans, so that one table and one picture hold them all.
 """
 
@@ -21,7 +22,8 @@ __all__ = [
 
 SYSTEMIC_HELP = (
     "a bone-seeking radionuclide beside the plans: sr89, sm153 or ra223, optionally with its activity "
-    "(sr89:150 in MBq, sm153:37/kg in MBq/kg; default the usual activity); repeatable"
+    "(sr89:150 in MBq, sm153:37/kg in MBq/kg; default the usual activity) and its biokinetics (@label, the "
+    "default: those of its reference doses; @icrp: the current ICRP model, e.g. sr89@icrp); repeatable"
 )
 
 
@@ -34,13 +36,13 @@ def add_systemic_argument(parser: argparse.ArgumentParser) -> None:
 
 def check_systemic(items: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """Parse every ``--systemic`` item before any long step (bad agents and activities fail first)."""
-    from hbiview.systemic import AGENTS, agent, parse_systemic
+    from hbiview.systemic import agent, parse_systemic
 
     parsed = []
     for item in items:
         name, options = parse_systemic(item)
-        if name not in AGENTS:
-            agent(name)  # raises InputError naming the agents
+        # raises InputError naming the agents, or the biokinetics an agent has (no ICRP model for Sm-153)
+        agent(name, options.get("biokinetics"))
         parsed.append((name, options))
     return parsed
 

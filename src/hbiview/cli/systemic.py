@@ -14,15 +14,28 @@ examples:
   hbiview systemic /data/ct --agent ra223 --activity-mbq-per-kg 0.055 --out ra223.nii.gz --json
   hbiview systemic /data/ct --agent sr89 --uptake lesions.nii.gz --lesion-ratio 8 --out sr89.dcm
   hbiview systemic /data/ct --agent sm153 --uptake spect_on_ct.nii.gz --out sm153.dcm
+  hbiview systemic sample_ct --agent sr89 --biokinetics icrp --out sr89_icrp.dcm   (the modern ICRP model)
+
+--biokinetics picks where the decays happen. 'label' (default) uses the biokinetics each agent's reference
+doses were computed with, so that hbiview's numbers can be checked against them:
+  sr89   ICRP alkaline-earth model (ICRP 67, rates of ICRP 134), bone-volume activity split between
+         trabecular and cortical bone by bone mass (1 : 4), as the ICRP 30 dosimetry behind ICRP 53 and the
+         Metastron label (11.0 mGy/MBq to red marrow);
+  sm153  the Quadramet label's biodistribution (65.5 % to bone, kept; the rest to urine);
+  ra223  patients with bone metastases (61 % in bone at 4 h, the rest through the gut; Carrasquillo et al.
+         2013) with the ICRP model's bone kinetics, as the population behind the Xofigo label.
+'icrp' uses the current ICRP models for healthy adults: Sr-89 with ICRP 67's own split (55 % of skeletal
+strontium in trabecular bone, next to the marrow: about twice the marrow dose, 21 mGy/MBq) and Ra-223 by
+ICRP 137 (29 % in bone at 4 h). The Xofigo label's doses lie between Ra-223's two: 'label' gives about 1.4
+times its red-marrow dose, 'icrp' 0.74 times. Sm-153 EDTMP has no ICRP model.
 
 --uptake takes 'uniform' (default: the same uptake everywhere in the skeleton), a lesion mask (NIfTI or
 NRRD of 0 and 1: lesion bone takes up --lesion-ratio times more) or an uptake image registered to the CT
 (bone scan or SPECT, any other values: relative uptake). The skeleton, its marrow and the marrow sites come
 from the CT as for the plans.
 
-Model: biokinetics from the ICRP alkaline-earth model (strontium, radium; ICRP 67 with the rates of ICRP
-134/137) and the Quadramet label (Sm-153 EDTMP), solved as compartment systems; ICRP 30 skeletal absorbed
-fractions; Loevinger beta kernel and first-interaction photon kernel by FFT convolution; sources in
+Model: biokinetics (above) solved as linear compartment systems with physical decay; ICRP 30 skeletal
+absorbed fractions; Loevinger beta kernel and first-interaction photon kernel by FFT convolution; sources in
 hbiview/data/bone_seekers.toml. Absorbed dose (Gy), not RBE-weighted. Inside trabecular bone the map holds
 the active-marrow dose, elsewhere the water-equivalent dose. For comparison and teaching, not for treatment.
 """
@@ -56,6 +69,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--lesion-ratio", type=float, default=5.0, metavar="R", help="lesion to normal bone uptake (mask)"
     )
     parser.add_argument("--out", required=True, metavar="FILE", help="output: .dcm, .nii, .nii.gz or .vti")
+    parser.add_argument(
+        "--biokinetics",
+        choices=("label", "icrp"),
+        default="label",
+        help="whose biokinetics: 'label' (default), those the agent's reference doses were computed with; "
+        "'icrp', the current ICRP model for healthy adults (Sr-89, Ra-223); see below",
+    )
     parser.add_argument("--grid-mm", type=float, default=5.0, metavar="G", help="dose grid spacing (5 mm)")
     parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID of the CT to read")
     parser.add_argument("--force", action="store_true", help="replace an existing output file")
@@ -106,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         uptake=uptake,
         lesion_ratio=args.lesion_ratio,
         grid_mm=args.grid_mm,
+        biokinetics=args.biokinetics,
     )
     dose = result.dose
     if lower.endswith(".dcm"):
@@ -119,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "agent": args.agent,
         "product": result.agent.product,
+        "biokinetics": result.agent.choice,
+        "biokinetic_model": result.agent.model_source,
         "activity_mbq": round(result.activity_mbq, 2),
         "body_mass_kg": round(result.body_mass_kg, 1),
         "uptake": result.uptake,
@@ -140,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{result.agent.product}: {result.activity_mbq:.1f} MBq "
             f"({result.body_mass_kg:.0f} kg in the scan)\n"
+            f"  biokinetics    {result.agent.choice}: {result.agent.model_source}\n"
             f"  active marrow  {result.red_marrow_gy:.3f} Gy  ({rm:g} mGy/MBq)\n"
             f"  bone surfaces  {result.bone_surface_gy:.3f} Gy  ({bs:g} mGy/MBq)\n"
             f"  reference      {summary['reference']}\n"

@@ -24,6 +24,7 @@ else:  # pragma: no cover
 
 __all__ = [
     "AGENTS",
+    "BIOKINETICS",
     "MEV_J",
     "REGIONS",
     "Agent",
@@ -40,6 +41,9 @@ __all__ = [
 MEV_J = 1.602176634e-13
 #: Names of the agents, as ``--agent`` takes them.
 AGENTS = ("sr89", "sm153", "ra223")
+#: Biokinetic choices: ``"label"`` (those the agent's reference doses were computed with; the default) or
+#: ``"icrp"`` (the current ICRP model: Sr-89 with ICRP 67's own skeletal split, Ra-223 as in ICRP 137).
+BIOKINETICS = ("label", "icrp")
 #: Compartments of the ICRP 30 skeleton: trabecular/cortical bone surface/volume.
 COMPARTMENTS = ("TBS", "CBS", "TBV", "CBV")
 #: Dosimetric regions of a biokinetic model: the skeleton's four, soft tissue (with blood) and the contents
@@ -206,6 +210,12 @@ class Agent:
         The reference adult's doses (Gy/MBq) this model is validated against.
     typical_activity_mbq, typical_activity_mbq_per_kg
         The usual administered activity (one of them).
+    choice
+        Which biokinetics (one of :data:`BIOKINETICS`).
+    skeletal_split
+        ``"model"``: decays in trabecular and cortical bone as the biokinetic model says; ``"mass"``: the
+        model's decays in bone volume re-split by the ICRP 30 bone masses (1 kg trabecular : 4 kg
+        cortical), as the dosimetry behind ICRP 53 did.
     """
 
     key: str
@@ -217,14 +227,34 @@ class Agent:
     reference_bone_surface_gy_per_mbq: float
     typical_activity_mbq: float | None = None
     typical_activity_mbq_per_kg: float | None = None
+    choice: str = "label"
+    skeletal_split: str = "model"
 
     @property
     def decays_per_mbq(self) -> dict[str, float]:
         """Decays per MBq administered in each region of :data:`REGIONS`.
 
-        From the biokinetic model and the physical half-life (a new dict at each call).
+        From the biokinetic model and the physical half-life, bone volume split as :attr:`skeletal_split`
+        says (a new dict at each call).
         """
-        return dict(_region_decays(self.biokinetics, self.nuclide.half_life_d))
+        decays = dict(_region_decays(self.biokinetics, self.nuclide.half_life_d))
+        if self.skeletal_split == "mass":
+            t = _table()["masses"]
+            trabecular, cortical = float(t["trabecular_bone_kg"]), float(t["cortical_bone_kg"])
+            volume = decays["TBV"] + decays["CBV"]
+            decays["TBV"] = volume * trabecular / (trabecular + cortical)
+            decays["CBV"] = volume * cortical / (trabecular + cortical)
+        return decays
+
+    @property
+    def model_source(self) -> str:
+        """The biokinetics in words (model and skeletal split), for summaries."""
+        split = (
+            "; bone-volume activity split by ICRP 30 bone mass (1 : 4 trabecular to cortical)"
+            if self.skeletal_split == "mass"
+            else ""
+        )
+        return f"{self.biokinetics.source}{split}"
 
     def typical_activity(self, body_mass_kg: float) -> float:
         """The usual activity (MBq) for a patient of ``body_mass_kg``."""
@@ -327,6 +357,9 @@ def biokinetics(name: str) -> Biokinetics:
     return Biokinetics(name, b["source"], b["inject"], regions, transfers)
 
 
+_biokinetic_model = biokinetics  # ``agent()`` takes a parameter of that name
+
+
 @cache
 def _region_decays(model: Biokinetics, half_life_d: float) -> dict[str, float]:
     return model.region_decays_per_mbq(half_life_d)
@@ -342,29 +375,48 @@ def _nuclide(key: str) -> Nuclide:
 
 
 @cache
-def agent(name: str) -> Agent:
+def agent(name: str, biokinetics: str | None = None) -> Agent:
     """The agent called ``name`` (``"sr89"``, ``"sm153"``, ``"ra223"``; ``"Sr-89"`` also works).
+
+    Parameters
+    ----------
+    name
+        The agent.
+    biokinetics
+        ``"label"`` (default): the biokinetics its reference doses were computed with (Sr-89: the ICRP
+        alkaline-earth model's decays with ICRP 30's bone-mass split, as behind ICRP 53 and the Metastron
+        label; Sm-153: the Quadramet label; Ra-223: patients with bone metastases, as behind the Xofigo
+        label). ``"icrp"``: the current ICRP model (Sr-89 ICRP 67/134, Ra-223 ICRP 67/137 with their own
+        trabecular/cortical split; none exists for Sm-153 EDTMP).
 
     Raises
     ------
     InputError
-        For an agent the table does not have.
+        For an agent the table does not have, or a biokinetic choice it has not.
     """
     key = name.lower().replace("-", "").replace("_", "").strip()
     table = _table()["agents"]
     if key not in table:
         raise InputError(f"unknown agent {name!r}; choose one of {', '.join(AGENTS)}")
     a = table[key]
+    choice = (biokinetics or "label").lower().strip()
+    if choice not in a["biokinetics"]:
+        raise InputError(
+            f"{a['product']}: no {choice!r} biokinetics; it has {' and '.join(map(repr, a['biokinetics']))}"
+            + (" (there is no ICRP model for Sm-153 EDTMP)" if key == "sm153" else "")
+        )
     return Agent(
         key,
         a["product"],
         _nuclide(a["nuclide"]),
-        biokinetics(a["biokinetics"]),
+        _biokinetic_model(a["biokinetics"][choice]),
         a["reference"],
         float(a["reference_red_marrow_mgy_per_mbq"]) / 1000.0,
         float(a["reference_bone_surface_mgy_per_mbq"]) / 1000.0,
         a.get("typical_activity_mbq"),
         a.get("typical_activity_mbq_per_kg"),
+        choice,
+        str(a["skeletal_split"][choice]),
     )
 
 

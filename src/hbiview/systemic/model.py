@@ -12,9 +12,14 @@ The chain, each link with its source in ``hbiview/data/bone_seekers.toml``:
    uptake). The share of the skeleton outside the scan (from the marrow sites the scan misses) carries its
    activity outside the grid.
 2. **How many decays.** A linear compartment model with physical decay
-   (:class:`hbiview.systemic.agents.Biokinetics`): the ICRP alkaline-earth model (Leggett 1992, ICRP 67;
-   rates of ICRP 134 and 137) for strontium and radium, the Quadramet label's biodistribution for Sm-153
-   EDTMP. It gives the decays on trabecular and cortical bone surfaces and volumes, in blood and soft tissue
+   (:class:`hbiview.systemic.agents.Biokinetics`), by default the biokinetics each agent's reference doses
+   were computed with (``biokinetics="label"``): Sr-89 by the ICRP alkaline-earth model (Leggett 1992,
+   ICRP 67; rates of ICRP 134) with its bone-volume decays split by bone mass as the ICRP 30 dosimetry of
+   ICRP 53 does; Ra-223 by the biodistribution measured in patients with bone metastases (61 % in bone at
+   4 h, the rest through the gut) with the ICRP model's bone kinetics; Sm-153 EDTMP by the Quadramet
+   label's biodistribution. ``biokinetics="icrp"`` takes the current ICRP models instead (Sr-89 and Ra-223,
+   rates of ICRP 134 and 137, their own trabecular/cortical split). It gives the decays on trabecular and
+   cortical bone surfaces and volumes, in blood and soft tissue
    (spread evenly over the body's soft tissue) and in the bladder and gut contents (not on the grid).
 3. **Where the energy goes.** Alpha particles stay in their voxel; beta particles and electrons spread by
    Loevinger's point kernel, photons by a first-interaction kernel, both by FFT convolution
@@ -116,11 +121,11 @@ class SystemicDose:
 
     @property
     def label(self) -> str:
-        """Short name for tables: ``"Sr-89 150 MBq"``."""
+        """Short name for tables: ``"Sr-89 150 MBq"`` (``"Sr-89 150 MBq (ICRP)"`` with the ICRP model)."""
         a = self.activity_mbq
-        return (
-            f"{self.agent.nuclide.name} {a:.0f} MBq" if a >= 100 else f"{self.agent.nuclide.name} {a:.3g} MBq"
-        )
+        name = self.agent.nuclide.name
+        text = f"{name} {a:.0f} MBq" if a >= 100 else f"{name} {a:.3g} MBq"
+        return text if self.agent.choice == "label" else f"{text} ({self.agent.choice.upper()})"
 
     @property
     def red_marrow_gy_per_mbq(self) -> float:
@@ -138,8 +143,9 @@ class SystemicDose:
         rm, bs = 1000 * self.red_marrow_gy_per_mbq, 1000 * self.bone_surface_gy_per_mbq
         return {
             "description": f"{a.product}, {self.activity_mbq:.1f} MBq intravenous, uptake {self.uptake}",
-            "engine": f"hbiview.systemic: {a.biokinetics.source}; ICRP 30 skeletal absorbed fractions, "
-            f"Loevinger beta kernel, FFT convolution, {float(self.dose.geometry.spacing_mm[0]):g} mm grid",
+            "engine": f"hbiview.systemic: {a.choice} biokinetics, {a.model_source}; ICRP 30 skeletal "
+            f"absorbed fractions, Loevinger beta kernel, FFT convolution, "
+            f"{float(self.dose.geometry.spacing_mm[0]):g} mm grid",
             "active_marrow": f"{self.red_marrow_gy:.3g} Gy mean ({rm:.3g} mGy/MBq)",
             "bone_surfaces": f"{self.bone_surface_gy:.3g} Gy mean ({bs:.3g} mGy/MBq)",
             "reference": f"{a.reference}: red marrow {1000 * a.reference_red_marrow_gy_per_mbq:g}, bone "
@@ -326,6 +332,7 @@ def compute_systemic(
     uptake: str | Structure | Volume | None = "uniform",
     lesion_ratio: float = DEFAULT_LESION_RATIO,
     grid_mm: float = DEFAULT_GRID_MM,
+    biokinetics: str | None = None,
 ) -> SystemicDose:
     """Absorbed dose of one intravenous administration of a bone-seeking agent on a case.
 
@@ -345,6 +352,9 @@ def compute_systemic(
         Uptake of lesion voxels relative to normal bone (with a lesion mask).
     grid_mm
         Dose grid spacing (mm).
+    biokinetics
+        ``"label"`` (default): the biokinetics the agent's reference doses were computed with; ``"icrp"``:
+        the current ICRP model (see :func:`hbiview.systemic.agents.agent`). Ignored for an :class:`Agent`.
 
     Returns
     -------
@@ -355,7 +365,7 @@ def compute_systemic(
     InputError
         Bad activity, unknown agent, no skeleton, a mask or image that misses the patient.
     """
-    ag = agent_name if isinstance(agent_name, Agent) else agent(agent_name)
+    ag = agent_name if isinstance(agent_name, Agent) else agent(agent_name, biokinetics)
     if activity_mbq is not None and activity_mbq_per_kg is not None:
         raise InputError("give the activity in MBq or in MBq/kg, not both")
     for value, unit in ((activity_mbq, "MBq"), (activity_mbq_per_kg, "MBq/kg")):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hbiview.errors import InputError
+from hbiview.systemic.agents import BIOKINETICS
 from hbiview.systemic.model import SystemicDose, compute_systemic
 from hbiview.volume import DoseGrid, Structure
 
@@ -174,13 +175,23 @@ def run_systemic(
 def parse_systemic(text: str) -> tuple[str, dict[str, Any]]:
     """``"sr89"``, ``"sr89:150"`` (MBq) or ``"sm153:37/kg"`` (MBq/kg) -> agent and activity options.
 
+    A trailing ``@icrp`` or ``@label`` picks the biokinetics (``"sr89:150@icrp"``; default ``label``).
+
     Raises
     ------
     InputError
-        For an activity that is not a positive number.
+        For an activity that is not a positive number, or unknown biokinetics.
     """
-    agent, _, amount = text.partition(":")
+    text, _, choice = text.partition("@")
     options: dict[str, Any] = {}
+    if choice:
+        choice = choice.strip().lower()
+        if choice not in BIOKINETICS:
+            raise InputError(
+                f"--systemic {text}@{choice}: the biokinetics after '@' must be {' or '.join(BIOKINETICS)}"
+            )
+        options["biokinetics"] = choice
+    agent, _, amount = text.partition(":")
     if amount:
         per_kg = amount.lower().endswith("/kg")
         number = amount[:-3] if per_kg else amount
