@@ -853,7 +853,7 @@ def junction_region(
         out["max_lps_mm"] = tuple(round(float(c), 1) for c in total.geometry.index_to_lps(np.array(k, float)))
     if landmarks:
         from hbiview.labels import LANDMARK_NAMES
-        from hbiview.plans import _to_z
+        from hbiview.plans.borders import _to_z
 
         found = {k: _to_z(landmarks[k]) for k in LANDMARK_NAMES if k in landmarks}
         marks = {k: v for k, v in found.items() if v is not None}
