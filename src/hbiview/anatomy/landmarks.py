@@ -23,7 +23,8 @@ at most a voxel thick. Sizes are in millimetres (structuring elements at least a
 closed across one-pixel gaps, counting vertebral bodies stops at an implausible step, and landmarks
 that rest on thin bone get a lower confidence. A landmark that fails an anatomical plausibility check
 (skull base too close to the vertex, crest just under the lungs, hips too far from the crest) is given
-as ``None`` with a note rather than wrong, and :func:`find_landmarks` warns naming the voxel size.
+as ``None`` with a note rather than wrong, and :func:`hbiview.anatomy.find_landmarks` warns naming the voxel
+size.
 """
 
 from __future__ import annotations
@@ -39,16 +40,14 @@ from scipy import ndimage
 
 from hbiview.anatomy.morph import PLANE4, disk, fill_holes_2d
 from hbiview.anatomy.types import LANDMARK_NAMES, VERTEBRAE, Landmark, Landmarks
-from hbiview.errors import GeometryError, warn
+from hbiview.errors import GeometryError
 from hbiview.geometry import Geometry
-from hbiview.volume import CTVolume
 
 __all__ = [
     "Context",
     "canonical_view",
     "coarse_warning",
     "estimate_from_found",
-    "find_landmarks",
     "landmarks_from_masks",
     "locate_missing",
     "stature_fractions",
@@ -862,35 +861,3 @@ def coarse_warning(ct_spacing_mm: tuple[float, float, float], ctx: Context) -> s
     if ctx.doubts:
         message += "; not found reliably: " + "; ".join(ctx.doubts)
     return message + "; check them ('hbiview info CT --landmarks') or give the field borders yourself"
-
-
-def find_landmarks(ct: CTVolume, structures: dict | None = None) -> Landmarks:
-    """Find the axial landmarks and vertebral levels of a CT.
-
-    Parameters
-    ----------
-    ct
-        The CT (HU) on an axial grid.
-    structures
-        Optional ``"Body"``, ``"Lung_L"``, ``"Lung_R"``, ``"Skeleton"`` structures on the CT grid (e.g.
-        from :func:`hbiview.anatomy.segment` or imported); missing ones are segmented here on a coarse
-        grid (about 4 mm in-plane), which keeps this call to a second or two.
-
-    Returns
-    -------
-    Landmarks
-        Name -> :class:`~hbiview.anatomy.types.Landmark` for ``vertex``, ``skull_base``, ``lung_apex``,
-        ``lung_base``, ``iliac_crest``, ``femoral_heads``, ``knees``, ``ankles``, ``soles`` and ``C1`` ..
-        ``S1``; ``z_mm`` is ``None`` for what is not in the scan.
-    """
-    from hbiview.anatomy.pipeline import segment_tissues
-
-    # work at about 4 mm but never coarser than the CT needs: a whole block factor rounded down (a 2.5 mm
-    # CT is searched at 2.5 mm, not at 5 mm where its thin bone would be lost)
-    pixel_mm = float(max(ct.geometry.spacing_mm[1], ct.geometry.spacing_mm[2]))
-    factor = max(1, int(np.floor(LANDMARK_SPACING_MM / pixel_mm + 1e-6)))
-    tissues = segment_tissues(ct, target_spacing_mm=factor * pixel_mm, structures=structures)
-    message = coarse_warning(tuple(ct.geometry.spacing_mm), tissues.context)
-    if message is not None:
-        warn(message)
-    return tissues.landmarks
