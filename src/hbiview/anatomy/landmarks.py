@@ -42,6 +42,7 @@ from hbiview.anatomy.morph import PLANE4, disk, fill_holes_2d
 from hbiview.anatomy.types import LANDMARK_NAMES, VERTEBRAE, Landmark, Landmarks
 from hbiview.errors import GeometryError
 from hbiview.geometry import Geometry
+from hbiview.labels import VERTEBRA_HEIGHT_MM, typical_vertebra_centres_mm
 
 __all__ = [
     "Context",
@@ -53,10 +54,6 @@ __all__ = [
     "stature_fractions",
 ]
 
-#: Typical adult height (mm) of one vertebral body with its disc, per region (our rounded estimates of
-#: the usual anatomy-text figures: cervical 15-20, thoracic 20-30, lumbar 30-40 mm); only the ratios matter,
-#: the levels are scaled between the anchors found in the image.
-VERTEBRA_HEIGHT_MM = {"C": 18.0, "T": 25.0, "L": 36.0, "S": 36.0}
 
 #: In-plane pixel size (mm) from which thin structures (cortical shells, ribs, discs) are at most one pixel
 #: thick: landmarks that rest on them are flagged as less certain.
@@ -681,9 +678,7 @@ def _ankle_joint(found: dict[str, Landmark], bone_area: np.ndarray, z_mm: np.nda
 
 
 def _typical_centres() -> np.ndarray:
-    heights = np.array([VERTEBRA_HEIGHT_MM[n[0]] for n in VERTEBRAE])
-    tops = np.concatenate([[0.0], np.cumsum(heights)])
-    return -(tops[:-1] + heights / 2)  # downwards from the top of C1, mm (negative)
+    return -np.array(typical_vertebra_centres_mm())  # downwards from the top of C1, mm (negative)
 
 
 def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, skeleton: np.ndarray) -> None:

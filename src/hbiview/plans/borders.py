@@ -2,51 +2,37 @@
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from functools import lru_cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hbiview.errors import PlanError, warn
-from hbiview.labels import VERTEBRAE
+from hbiview.labels import VERTEBRA_HEIGHT_MM, VERTEBRAE, typical_vertebra_centres_mm
 from hbiview.plans.model import LANDMARK_KEYS, Beam, ct_patient_position
 
 if TYPE_CHECKING:
     from hbiview.volume import CTVolume
 
 
-@lru_cache(maxsize=1)
-def _stature_fractions() -> dict[str, float]:
-    ref = resources.files("hbiview") / "data" / "body_proportions.csv"
-    lines = [ln for ln in ref.read_text().splitlines() if ln and not ln.startswith("#")]
-    return {r["landmark"]: float(r["fraction_of_stature"]) for r in csv.DictReader(lines)}
-
-
-# approximate adult heights of vertebra + disc (mm): used only to spread vertebral levels between the skull
-# base and the iliac crest when no landmark finder is available (our estimate; scaled to the patient)
-_VERTEBRA_HEIGHT_MM = {"C": 16.0, "T": 23.0, "L": 34.0, "S": 34.0}
-
-
 def _heuristic_landmarks(z_low: float, z_high: float) -> dict[str, float]:
     """Landmark z (mm) from the body's z extent by stature fractions (Drillis & Contini 1966)."""
+    from hbiview.anatomy.landmarks import stature_fractions
+
     height = z_high - z_low
-    marks = {k: z_low + f * height for k, f in _stature_fractions().items()}
+    marks = {k: z_low + f * height for k, f in stature_fractions().items()}
     marks.update(_spread_vertebrae(marks["skull_base"], marks["iliac_crest"]))
     return marks
 
 
 def _spread_vertebrae(skull_base: float, iliac_crest: float) -> dict[str, float]:
     """Vertebral-body centres: C1 10 mm below the skull base, the L4/L5 disc at the iliac crest (Tuffier)."""
-    heights = np.array([_VERTEBRA_HEIGHT_MM[name[0]] for name in VERTEBRAE])
-    tops = np.concatenate([[0.0], np.cumsum(heights)])
-    centres = tops[:-1] + heights / 2
-    l4_l5 = tops[VERTEBRAE.index("L5")]
+    centres = np.array(typical_vertebra_centres_mm())
+    l5 = VERTEBRAE.index("L5")
+    l4_l5 = centres[l5] - VERTEBRA_HEIGHT_MM["L"] / 2  # the top of L5
     scale = (skull_base - 10.0 - iliac_crest) / (l4_l5 - centres[0])
     return {name: float(skull_base - 10.0 - (c - centres[0]) * scale) for name, c in zip(VERTEBRAE, centres)}
 
