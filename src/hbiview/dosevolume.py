@@ -26,7 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from hbiview.errors import GeometryError, InputError, warn
-from hbiview.geometry import Geometry
+from hbiview.geometry import Geometry, bounding_box
 from hbiview.volume import DoseGrid, Structure
 
 __all__ = [
@@ -297,17 +297,11 @@ class DVH:
 
 # ---------------------------------------------------------------------------------------------- sampling
 def _bbox(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Bounding box ``(lo, hi)`` of a 3-D mask (two passes over the array), or ``None`` if empty."""
-    slices = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
-    if slices.size == 0:
+    """Bounding box ``(lo, hi)`` of a 3-D mask (:func:`hbiview.geometry.bounding_box`), or ``None``."""
+    box = bounding_box(mask)
+    if box is None:
         return None
-    # numpy's stubs type any(axis=0) of an unknown-shape array as a scalar; it is a 2-D array here
-    plane = cast(np.ndarray, mask[slices[0] : slices[-1] + 1].any(axis=0))
-    rows = np.flatnonzero(plane.any(axis=1))
-    cols = np.flatnonzero(plane.any(axis=0))
-    lo = np.array([slices[0], rows[0], cols[0]])
-    hi = np.array([slices[-1] + 1, rows[-1] + 1, cols[-1] + 1])
-    return lo, hi
+    return np.array([s.start for s in box]), np.array([s.stop for s in box])
 
 
 def _auto_factor(n_voxels: int) -> int:
