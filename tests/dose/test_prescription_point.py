@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dose_phantoms import CYLINDER_LANDMARKS, HALF_DEPTH, water_cylinder
 
 from hbiview.dose import compute_dose_result
 from hbiview.dose.prescription import INSET_MM
@@ -44,28 +45,8 @@ def _legs() -> CTVolume:
     return CTVolume(geometry, np.where(inside, 0, -1000).astype(np.int16))
 
 
-# the cylinder of test_plans.py: water elliptic cylinder 400 mm wide, 240 mm deep, z -850 to 850 mm
-HALF_WIDTH, HALF_DEPTH = 200.0, 120.0
-CYLINDER = {
-    "vertex": 850.0,
-    "skull_base": 600.0,
-    "lung_apex": 500.0,
-    "lung_base": 250.0,
-    "iliac_crest": 50.0,
-    "femoral_heads": -50.0,
-    "knees": -450.0,
-    "ankles": -800.0,
-    "soles": -850.0,
-}
-
-
-@lru_cache(maxsize=1)
-def _cylinder() -> CTVolume:
-    geometry = Geometry.box((-260, -162, -900), (260, 162, 900), (10.0, 4.0, 4.0))
-    z, y, x = geometry.axis_coordinates_mm()
-    inside = (x[None, None, :] / HALF_WIDTH) ** 2 + (y[None, :, None] / HALF_DEPTH) ** 2 <= 1.0
-    inside = inside & (np.abs(z)[:, None, None] <= 850.0)
-    return CTVolume(geometry, np.where(inside, 0, -1000).astype(np.int16))
+CYLINDER = CYLINDER_LANDMARKS
+_cylinder = water_cylinder
 
 
 def _preset(ct: CTVolume, landmarks: dict[str, float], **options):

@@ -336,18 +336,7 @@ def _run_steps(folder: Path, step: _Steps, *, quick: bool, ct: str | None, serie
                 path("ct", "the sample patient's CT series (generated: sample_ct/ was not found)")
             )
         structures = case.structure_list()
-        courses = [
-            RTCourse(
-                key,
-                r.dose,
-                plan=r.plan,
-                prescription_point_lps_mm=r.dose_result.prescription_point_lps_mm,
-                beam_doses_gy=r.dose_result.beam_doses_gy,
-                dvhs=r.dvhs,
-                label=r.label,
-            )
-            for key, r in runs.items()
-        ]
+        courses = [RTCourse.of_run(key, r) for key, r in runs.items()]
         # the hemi-body course: upper then lower hemi-body (two single fractions, weeks apart)
         hbi = sum_doses([runs["upper-hbi"], runs["lower-hbi"]], description="upper-hbi + lower-hbi")
         courses.append(

@@ -348,18 +348,7 @@ def _run_set(args: argparse.Namespace) -> int:
     if "sum" in keys:
         raise InputError("a plan named 'sum' would clash with the summed dose rtdose_sum.dcm; rename it")
     structures = case.structure_list()
-    courses = [
-        RTCourse(
-            key,
-            r.dose,
-            plan=r.plan,
-            prescription_point_lps_mm=r.dose_result.prescription_point_lps_mm,
-            beam_doses_gy=r.dose_result.beam_doses_gy,
-            dvhs=None if args.no_dvhs else r.dvhs,
-            label=r.label,
-        )
-        for key, r in zip(keys, runs, strict=True)
-    ]
+    courses = [RTCourse.of_run(key, r, dvhs=not args.no_dvhs) for key, r in zip(keys, runs, strict=True)]
     total = None
     if len(runs) > 1:
         total = sum_doses(runs, description="sum of " + " + ".join(r.label for r in runs))

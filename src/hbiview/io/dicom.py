@@ -25,12 +25,12 @@ import numpy as np
 from hbiview.errors import DicomError, InputError, MissingInputError, warn
 from hbiview.geometry import Geometry
 from hbiview.io.atomic import atomic_folder, check_folder_writable
+from hbiview.io.dicom_modules import CT_IMAGE_STORAGE, new_dataset
 from hbiview.progress import progress
 from hbiview.volume import CTVolume
 
 __all__ = ["PATIENT_POSITIONS", "TRANSFER_SYNTAXES", "SeriesInfo", "list_series", "read_ct", "write_ct"]
 
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 #: ``write_ct`` transfer syntax name -> UID (all lossless)
 TRANSFER_SYNTAXES: dict[str, str] = {
@@ -159,8 +159,7 @@ def write_ct(
     OutputError
         The folder exists and is not empty (without ``force``), or cannot be written.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID, ExplicitVRLittleEndian
+    from pydicom.dataset import Dataset
 
     if transfer_syntax not in TRANSFER_SYNTAXES:
         raise InputError(
@@ -203,12 +202,7 @@ def write_ct(
 
     def dataset(k: int) -> Dataset:
         sop_uid = _uid(uid_seed, "image", series_number, k)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = UID(CT_IMAGE_STORAGE)
-        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
+        ds = new_dataset(CT_IMAGE_STORAGE, sop_uid)
         ds.SpecificCharacterSet = "ISO_IR 100"
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.SOPClassUID = CT_IMAGE_STORAGE

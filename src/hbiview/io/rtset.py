@@ -59,6 +59,31 @@ class RTCourse:
     parts: tuple[str, ...] = ()
     label: str = ""
 
+    @classmethod
+    def of_run(cls, key: str, run: Any, *, dvhs: bool = True) -> RTCourse:
+        """The course of one computed plan (a :class:`hbiview.pipeline.PlanRun`: its plan, dose and DVHs).
+
+        Parameters
+        ----------
+        key
+            File name part (see :class:`RTCourse`).
+        run
+            The computed plan: ``plan``, ``dose``, ``dose_result`` (prescription point and beam doses),
+            ``dvhs`` and ``label``.
+        dvhs
+            Write the run's DVHs in the RT Dose.
+        """
+        result = run.dose_result
+        return cls(
+            key,
+            run.dose,
+            plan=run.plan,
+            prescription_point_lps_mm=result.prescription_point_lps_mm,
+            beam_doses_gy=result.beam_doses_gy,
+            dvhs=run.dvhs if dvhs else None,
+            label=run.label,
+        )
+
 
 def _safe_key(key: str) -> str:
     text = "".join(c if c.isalnum() or c in "-_." else "-" for c in key).strip("-.")
