@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "import_cycles.py"
 
 
@@ -28,6 +30,7 @@ def _reach(edges: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
+@pytest.mark.slow
 def test_the_plan_model_imports_nothing_from_the_dose_engine() -> None:
     edges = _tool().graph()
     reached = _reach(edges, "hbiview.plans.model")
@@ -35,6 +38,7 @@ def test_the_plan_model_imports_nothing_from_the_dose_engine() -> None:
     assert not {m for m in reached if m.startswith("hbiview.dose")}, sorted(reached)
 
 
+@pytest.mark.slow
 def test_no_import_circles_outside_the_dose_engine() -> None:
     tool = _tool()
     circles = tool.components(tool.graph())

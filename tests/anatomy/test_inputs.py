@@ -14,6 +14,9 @@ from hbiview.labels import MARROW_SITES
 from hbiview.sample import make_phantom
 from hbiview.volume import CTVolume, Structure
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def chest():

@@ -15,6 +15,9 @@ from realdata import TS_BONES, TS_CORD, TS_LUNGS, coarsened, cropped, data_dir, 
 
 from hbiview.anatomy import segment
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 
 def _segment(case):
     with warnings.catch_warnings():

@@ -13,6 +13,9 @@ from hbiview.anatomy.marrow import marrow_shares
 from hbiview.errors import HbiviewWarning
 from hbiview.sample import make_phantom
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 
 def _segment(**kwargs):
     phantom = make_phantom(**kwargs)

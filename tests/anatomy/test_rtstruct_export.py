@@ -14,6 +14,9 @@ from hbiview.errors import OutputError
 from hbiview.io.rtstruct_write import mask_polygons, write_rtstruct
 from hbiview.volume import CTVolume
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def chest():

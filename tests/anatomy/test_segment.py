@@ -9,6 +9,9 @@ from anatomy_truth import dice, truth_masks, truth_sites
 from hbiview.anatomy.marrow import marrow_shares
 from hbiview.labels import MARROW_SITES
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     ("name", "goal"),

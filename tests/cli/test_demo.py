@@ -21,6 +21,9 @@ from hbiview.errors import MissingInputError
 from hbiview.geometry import Geometry
 from hbiview.volume import DoseGrid
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 QUICK_FILES = {
     "3d_comparison.png",
     "3d_upper-hbi.png",

@@ -13,6 +13,9 @@ from hbiview.geometry import Geometry
 from hbiview.pipeline import SUM_LEAVES_OUT, eqd2_sum, load_case, run_plan, sum_courses
 from hbiview.volume import DoseGrid
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 
 def test_eqd2_sum_of_two_fractionations_by_hand() -> None:
     geo = Geometry.box((-20, -20, -20), (20, 20, 20), 5.0)

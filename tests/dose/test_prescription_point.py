@@ -60,6 +60,7 @@ def _lower(**options):
     return _preset(_legs(), LEGS, **options)
 
 
+@pytest.mark.slow
 def test_lower_hbi_between_the_legs_is_prescribed_at_the_pelvis_midline(tmp_path: Path) -> None:
     plan, messages = _lower(inferior="knees")
     source, d, _, _ = plan.beams[0].frame()
@@ -85,6 +86,7 @@ def test_lower_hbi_between_the_legs_is_prescribed_at_the_pelvis_midline(tmp_path
     assert load_plan(path) == plan
 
 
+@pytest.mark.slow
 def test_lower_hbi_to_the_ankles_on_legs_apart():
     plan, messages = _lower()
     assert any("between the legs" in m for m in messages)
@@ -96,6 +98,7 @@ def test_lower_hbi_to_the_ankles_on_legs_apart():
     np.testing.assert_allclose(result.prescription_point_lps_mm, plan.normalization.lps_mm, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_dose_engine_moves_a_midplane_point_off_an_axis_in_air():
     # a hand-written AP/PA plan centred between the legs, 200 mm below the trunk, prescribed at "midplane"
     plan, _ = _lower()
@@ -116,6 +119,7 @@ def test_dose_engine_moves_a_midplane_point_off_an_axis_in_air():
     assert "LPS point" in result.summary() and "misses the body" in result.summary()
 
 
+@pytest.mark.slow
 def test_lower_hbi_on_the_elliptic_cylinder_cannot_be_covered_by_one_field():
     # pairs=1: one field as far as it reaches (by default lower-hbi is then built as two abutting pairs,
     # tests/dose/test_two_pairs.py)

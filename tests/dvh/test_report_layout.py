@@ -30,6 +30,7 @@ def test_dvh_label_overlap_is_detected(monkeypatch) -> None:
     assert text_overlaps(dvh_figure(result)) == [("Rx 6.5 Gy", "MLD 6.60 Gy")]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pdfimages") is None, reason="pdfimages (poppler) is not installed")
 def test_wide_pictures_print_on_a_landscape_page_at_their_own_pixels(tmp_path: Path) -> None:
     from PIL import Image

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from lessoncheck import check_outputs
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 
 def _row(numbers, dose_gy, corrected):
     return next(

@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("pyvista")
 
 _SCRIPT = r"""

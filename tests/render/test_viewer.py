@@ -13,6 +13,9 @@ from hbiview.errors import InputError
 from hbiview.render.keys import KEYS, TOGGLES
 from hbiview.render.viewer import Viewer
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def viewer(case, tmp_path_factory):

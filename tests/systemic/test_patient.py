@@ -15,6 +15,9 @@ import pytest
 
 from hbiview.systemic import run_systemic
 
+# every test here shares a fixture that takes seconds to build (measured with --durations)
+pytestmark = pytest.mark.slow
+
 #: Reference doses (Gy/MBq): red marrow, bone surfaces.
 REFERENCE = {
     "sr89": (11.0e-3, 17.0e-3),  # ICRP 53, as in the Metastron label
