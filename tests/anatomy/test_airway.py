@@ -10,7 +10,7 @@ import pytest
 from hbiview.anatomy import segment
 from hbiview.volume import CTVolume
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

@@ -14,7 +14,7 @@ from hbiview.labels import MARROW_SITES
 from hbiview.sample import make_phantom
 from hbiview.volume import CTVolume, Structure
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

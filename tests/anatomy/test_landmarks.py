@@ -9,7 +9,7 @@ import pytest
 from hbiview.anatomy import LANDMARK_NAMES, VERTEBRAE, Landmark, Landmarks, find_landmarks
 from hbiview.errors import HbiviewWarning
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

@@ -16,7 +16,7 @@ from hbiview.anatomy import VERTEBRAE, find_landmarks
 from hbiview.errors import HbiviewWarning
 from hbiview.sample import make_phantom
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

@@ -18,7 +18,7 @@ from hbiview.errors import HbiviewWarning, PlanError
 from hbiview.plans import preset
 from hbiview.sample import make_phantom
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

@@ -25,7 +25,7 @@ from hbiview.io.dicom import read_ct
 from hbiview.plans import preset
 from hbiview.volume import CTVolume
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 nib = pytest.importorskip("nibabel")

@@ -13,7 +13,7 @@ from hbiview.errors import InputError, MissingInputError
 from hbiview.geometry import Geometry
 from hbiview.io.masks import read_mask, read_totalsegmentator, totalsegmentator_role
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 nib = pytest.importorskip("nibabel")

@@ -15,7 +15,7 @@ from realdata import TS_BONES, TS_CORD, TS_LUNGS, coarsened, cropped, data_dir, 
 
 from hbiview.anatomy import segment
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

@@ -14,7 +14,7 @@ from hbiview.errors import OutputError
 from hbiview.io.rtstruct_write import mask_polygons, write_rtstruct
 from hbiview.volume import CTVolume
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

@@ -9,7 +9,7 @@ from anatomy_truth import dice, truth_masks, truth_sites
 from hbiview.anatomy.marrow import marrow_shares
 from hbiview.labels import MARROW_SITES
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

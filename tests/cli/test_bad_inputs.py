@@ -29,7 +29,7 @@ from hbiview.io.rtdose import write_rtdose
 from hbiview.io.rtstruct_write import write_rtstruct
 from hbiview.volume import CTVolume, DoseGrid, Structure
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 CORPUS = Path(__file__).parent / "bad_inputs"

@@ -21,7 +21,7 @@ from hbiview.errors import MissingInputError
 from hbiview.geometry import Geometry
 from hbiview.volume import DoseGrid
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 QUICK_FILES = {

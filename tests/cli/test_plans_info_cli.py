@@ -12,7 +12,7 @@ import pytest
 from hbiview.cli import main
 from hbiview.plans import load_plan
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

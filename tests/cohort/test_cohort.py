@@ -21,7 +21,7 @@ from hbiview.cohort import COLUMNS, CohortInput, cohort_inputs, evaluate_patient
 from hbiview.cohort.table import write_table
 from hbiview.errors import InputError, MissingInputError
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 pytest.importorskip("dask.distributed", reason="hbiview[cohort] (dask[distributed]) is not installed")

@@ -13,7 +13,7 @@ from hbiview.geometry import Geometry
 from hbiview.pipeline import SUM_LEAVES_OUT, eqd2_sum, load_case, run_plan, sum_courses
 from hbiview.volume import DoseGrid
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

@@ -12,7 +12,7 @@ from hbiview.density import hu_to_density
 from hbiview.errors import InputError
 from hbiview.sample import NOMINAL_HU, Phantom, lung_slab_phantom, make_phantom, water_phantom
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 # Adult active-marrow share per site, percent. Source: ICRP Publication 89 (2002) / Cristy M., Phys Med Biol

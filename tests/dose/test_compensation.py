@@ -13,7 +13,7 @@ from hbiview.errors import PlanError
 from hbiview.plans import Beam, Normalization, Plan, load_plan
 from hbiview.sample import water_phantom
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 #: Thickness (mm) of the wedge phantom along AP at z (mm): 300 mm at z = -200, 150 mm at z = +200.

@@ -24,7 +24,7 @@ from hbiview.plans import Beam, Block, Normalization, Plan
 from hbiview.sample import lung_slab_phantom, water_phantom
 from hbiview.volume import DoseGrid
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

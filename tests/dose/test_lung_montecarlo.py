@@ -21,7 +21,7 @@ from hbiview.dose import plan_dose_model
 from hbiview.plans import Beam, Normalization, Plan
 from hbiview.sample import lung_slab_phantom, water_phantom
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 BOX_MM = 300.0

@@ -13,7 +13,7 @@ from dose_phantoms import CYLINDER_LANDMARKS, HALF_DEPTH, water_cylinder
 from hbiview.errors import HbiviewWarning, PlanError
 from hbiview.plans import SAD_MM, Beam, Normalization, Plan, list_presets, load_plan, preset
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 LANDMARKS = CYLINDER_LANDMARKS

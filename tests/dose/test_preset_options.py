@@ -14,7 +14,7 @@ from dose_phantoms import water_cylinder as _patient
 from hbiview.errors import HbiviewWarning, PlanError
 from hbiview.plans import SAD_MM, border_z_mm, preset
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 # the test patient's landmarks plus two vertebral-body centres (z, mm): the L4-L5 disc lies halfway, at 60

@@ -15,7 +15,7 @@ from hbiview.errors import HbiviewWarning, PlanError
 from hbiview.plans import SAD_MM, junction_gap_mm, list_presets, preset
 from hbiview.sample import water_phantom
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 CYLINDER = CYLINDER_LANDMARKS

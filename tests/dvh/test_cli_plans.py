@@ -17,7 +17,7 @@ import pytest
 
 from hbiview.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 #: Van Dyk et al. 1981 (shared/reference/hbi_clinical.toml): single-fraction lung-corrected mean lung dose at

@@ -20,7 +20,7 @@ from hbiview.io.rtdose import write_rtdose
 from hbiview.report import evaluate_plans, write_curves_csv, write_report
 from hbiview.volume import DoseGrid, Structure
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 FOR = "1.2.826.0.1.3680043.8.498.77"

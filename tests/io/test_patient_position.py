@@ -22,7 +22,7 @@ from hbiview.plans import Beam, beam_basis, preset
 from hbiview.sample import make_phantom
 from hbiview.volume import CTVolume
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 #: What a scanner's image axes are for each position (DICOM PS3.3 C.7.6.2.1.1 examples): row direction,

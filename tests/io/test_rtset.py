@@ -25,7 +25,7 @@ from hbiview.errors import HbiviewWarning
 from hbiview.io.rtdose import read_rtdose, read_rtdose_dvhs
 from hbiview.io.rtstruct import read_rtstruct
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 PLANS = ("upper-hbi", "lower-hbi")

@@ -11,7 +11,7 @@ import pytest
 from hbiview.errors import InputError, PlanError
 from hbiview.pipeline import run_plan, sum_doses
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

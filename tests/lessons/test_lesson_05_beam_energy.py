@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lessoncheck import check_outputs
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 ENERGIES = ("Co60", "6MV", "18MV")

@@ -9,7 +9,7 @@ from imagecheck import load_png
 
 from hbiview.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

@@ -16,7 +16,7 @@ from hbiview.render.export import orbit_backend, write_png
 from hbiview.render.figures import HTML_LIMIT_BYTES, export_html, render_orbit
 from hbiview.render.slices import render_slice
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

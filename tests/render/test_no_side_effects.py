@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 pytest.importorskip("pyvista")

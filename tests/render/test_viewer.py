@@ -13,7 +13,7 @@ from hbiview.errors import InputError
 from hbiview.render.keys import KEYS, TOGGLES
 from hbiview.render.viewer import Viewer
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from hbiview.systemic import run_systemic
 
-# every test here shares a fixture that takes seconds to build (measured with --durations)
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
 pytestmark = pytest.mark.slow
 
 #: Reference doses (Gy/MBq): red marrow, bone surfaces.
