@@ -26,7 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from hbiview.errors import GeometryError, InputError, warn
-from hbiview.geometry import Geometry
+from hbiview.geometry import Geometry, bounding_box
 from hbiview.volume import DoseGrid, Structure
 
 __all__ = [
@@ -193,6 +193,34 @@ class DVH:
         """True when no part of the structure had a dose."""
         return self.total_volume_cc <= 0
 
+    def mean_bed_gy(self, alpha_beta_gy: float) -> float:
+        """Mean of the per-voxel BED (Gy), each voxel with its own dose per fraction.
+
+        ``mean(D) + mean(D^2) / (n alpha/beta)`` for ``n`` fractions: exact from the stored mean square; a
+        DVH without it (e.g. a converted one) uses the bin centres (error about bin width x dose).
+        :func:`hbiview.radiobiology.mean_bed` is the same; ``nan`` for an empty DVH.
+
+        Raises
+        ------
+        InputError
+            When ``alpha_beta_gy`` is not positive.
+        """
+        if not alpha_beta_gy > 0:
+            raise InputError(f"alpha/beta must be positive (Gy), got {alpha_beta_gy!s}")
+        if self.is_empty:
+            return math.nan
+        if self.mean_square_gy2 is not None:
+            second = self.mean_square_gy2
+        else:
+            diff = self.differential_cc
+            second = float(np.dot(diff, self.bin_centres_gy**2) / diff.sum())
+        return self.mean_gy + second / (self.fractions * float(alpha_beta_gy))
+
+    def mean_eqd2_gy(self, alpha_beta_gy: float) -> float:
+        """Mean of the per-voxel EQD2 (Gy): :meth:`mean_bed_gy` times ``alpha/beta / (2 + alpha/beta)``."""
+        ab = float(alpha_beta_gy)
+        return self.mean_bed_gy(ab) * ab / (2.0 + ab)
+
     # ------------------------------------------------------------------ metrics
     def _scale(self, per_fraction: bool) -> float:
         return 1.0 / self.fractions if per_fraction else 1.0
@@ -269,17 +297,11 @@ class DVH:
 
 # ---------------------------------------------------------------------------------------------- sampling
 def _bbox(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Bounding box ``(lo, hi)`` of a 3-D mask (two passes over the array), or ``None`` if empty."""
-    slices = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
-    if slices.size == 0:
+    """Bounding box ``(lo, hi)`` of a 3-D mask (:func:`hbiview.geometry.bounding_box`), or ``None``."""
+    box = bounding_box(mask)
+    if box is None:
         return None
-    # numpy's stubs type any(axis=0) of an unknown-shape array as a scalar; it is a 2-D array here
-    plane = cast(np.ndarray, mask[slices[0] : slices[-1] + 1].any(axis=0))
-    rows = np.flatnonzero(plane.any(axis=1))
-    cols = np.flatnonzero(plane.any(axis=0))
-    lo = np.array([slices[0], rows[0], cols[0]])
-    hi = np.array([slices[-1] + 1, rows[-1] + 1, cols[-1] + 1])
-    return lo, hi
+    return np.array([s.start for s in box]), np.array([s.stop for s in box])
 
 
 def _auto_factor(n_voxels: int) -> int:
@@ -752,11 +774,9 @@ def metrics(
         for x in DEFAULT_V_RX_PCT:
             out[f"v{_num_key(x)}pct_rx_pct"] = dvh.v_pct_of_prescription(x, prescription_gy)
     if alpha_beta_gy is not None:
-        from hbiview.radiobiology import mean_bed, mean_eqd2
-
         out["alpha_beta_gy"] = float(alpha_beta_gy)
-        out["mean_eqd2_gy"] = mean_eqd2(dvh, alpha_beta_gy)
-        out["mean_bed_gy"] = mean_bed(dvh, alpha_beta_gy)
+        out["mean_eqd2_gy"] = dvh.mean_eqd2_gy(alpha_beta_gy)
+        out["mean_bed_gy"] = dvh.mean_bed_gy(alpha_beta_gy)
     if dvh.weighted_fraction is not None:
         out["marrow_share_in_structure"] = dvh.marrow_share
         out["weighted_mean_gy"] = dvh.weighted_mean_gy

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from hbiview.errors import GeometryError
 
-__all__ = ["Geometry"]
+__all__ = ["Geometry", "bounding_box"]
 
 
 def _readonly(array: npt.ArrayLike, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
@@ -291,3 +291,49 @@ class Geometry:
         sp = ", ".join(f"{s:.3g}" for s in self.spacing_mm)
         org = ", ".join(f"{o:.1f}" for o in self.origin_mm)
         return f"Geometry(shape={self.shape}, spacing_mm=({sp}), origin_mm=({org}))"
+
+
+def bounding_box(mask: npt.ArrayLike, margin: int = 0) -> tuple[slice, ...] | None:
+    """Index slices of the smallest box holding every true voxel of ``mask``, ``margin`` voxels wider.
+
+    The one bounding-box helper of hbiview (masks of any dimension). Two passes over the array: which
+    first-axis planes hold anything, then the other axes on the union of those planes only.
+
+    Parameters
+    ----------
+    mask
+        Boolean array (any non-zero counts as true), e.g. ``(z, y, x)``.
+    margin
+        Voxels added on every side, clipped to the array.
+
+    Returns
+    -------
+    tuple of slice or None
+        One slice per axis (``mask[box]`` is the crop), ``None`` when nothing is true.
+
+    Examples
+    --------
+    >>> m = np.zeros((4, 5, 6), bool)
+    >>> m[1, 2:4, 3] = True
+    >>> bounding_box(m)
+    (slice(1, 2, None), slice(2, 4, None), slice(3, 4, None))
+    >>> bounding_box(m, margin=1)
+    (slice(0, 3, None), slice(1, 5, None), slice(2, 5, None))
+    """
+    array = np.asarray(mask).astype(bool, copy=False)
+    if array.ndim == 0 or array.size == 0:
+        return None
+    planes = np.flatnonzero(array.reshape(array.shape[0], -1).any(axis=1))
+    if planes.size == 0:
+        return None
+    ranges = [(int(planes[0]), int(planes[-1]) + 1)]
+    if array.ndim > 1:
+        union = np.asarray(array[ranges[0][0] : ranges[0][1]].any(axis=0))
+        for axis in range(union.ndim):
+            other = tuple(a for a in range(union.ndim) if a != axis)
+            hits = np.flatnonzero(union.any(axis=other)) if other else np.flatnonzero(union)
+            ranges.append((int(hits[0]), int(hits[-1]) + 1))
+    return tuple(
+        slice(max(lo - margin, 0), min(hi + margin, n))
+        for (lo, hi), n in zip(ranges, array.shape, strict=True)
+    )

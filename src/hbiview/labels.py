@@ -18,9 +18,11 @@ __all__ = [
     "MARROW_SITES",
     "TISSUE_LABELS",
     "VERTEBRAE",
+    "VERTEBRA_HEIGHT_MM",
     "bone_site_of_label",
     "cancellous_label",
     "cortical_label",
+    "typical_vertebra_centres_mm",
 ]
 
 #: Soft tissues and air spaces of the phantom, label value -> name.
@@ -115,3 +117,30 @@ VERTEBRAE: tuple[str, ...] = (
     *(f"L{i}" for i in range(1, 6)),
     "S1",
 )
+
+#: Typical adult height (mm) of one vertebral body with the disc below it, per region: the usual
+#: anatomy-text lengths of the adult spinal column with its discs (cervical about 12.5 cm, thoracic about
+#: 30 cm, lumbar about 18 cm; e.g. Gray's Anatomy) divided by its 7, 12 and 5 vertebrae, rounded; the sacrum
+#: (S1) as a lumbar level. The synthetic patient's spine (:mod:`hbiview.sample`, body and disc heights level
+#: by level) averages to the same 18, 25 and 36 mm. Only the ratios matter where they are used: landmark
+#: finding and the presets scale them between landmarks found on the patient. The one table of hbiview.
+VERTEBRA_HEIGHT_MM: dict[str, float] = {"C": 18.0, "T": 25.0, "L": 36.0, "S": 36.0}
+
+
+def typical_vertebra_centres_mm() -> tuple[float, ...]:
+    """Centre of each of :data:`VERTEBRAE` below the top of C1 (mm, positive downwards), typical adult.
+
+    From :data:`VERTEBRA_HEIGHT_MM`: C1's centre is half its height below its top, each next one a height
+    further down.
+
+    Examples
+    --------
+    >>> typical_vertebra_centres_mm()[:2]
+    (9.0, 27.0)
+    """
+    out, top = [], 0.0
+    for name in VERTEBRAE:
+        height = VERTEBRA_HEIGHT_MM[name[0]]
+        out.append(top + height / 2)
+        top += height
+    return tuple(out)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hbiview.errors import InputError, MissingInputError, PlanError, warn
+from hbiview.geometry import bounding_box
 from hbiview.volume import CTVolume, DoseGrid, Structure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -853,7 +854,7 @@ def junction_region(
         out["max_lps_mm"] = tuple(round(float(c), 1) for c in total.geometry.index_to_lps(np.array(k, float)))
     if landmarks:
         from hbiview.labels import LANDMARK_NAMES
-        from hbiview.plans import _to_z
+        from hbiview.plans.borders import _to_z
 
         found = {k: _to_z(landmarks[k]) for k in LANDMARK_NAMES if k in landmarks}
         marks = {k: v for k, v in found.items() if v is not None}
@@ -992,13 +993,9 @@ def crop_dose(dose: DoseGrid, threshold_pct: float = 0.5, margin_voxels: int = 2
     peak = float(array.max()) if array.size else 0.0
     if peak <= 0:
         return dose
-    inside = array > peak * threshold_pct / 100.0
-    start, stop = [], []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hits = np.flatnonzero(inside.any(axis=other))
-        start.append(max(int(hits[0]) - margin_voxels, 0))
-        stop.append(min(int(hits[-1]) + 1 + margin_voxels, array.shape[axis]))
+    box = bounding_box(array > peak * threshold_pct / 100.0, margin_voxels)
+    assert box is not None  # the peak itself is above the threshold
+    start, stop = [s.start for s in box], [s.stop for s in box]
     if start == [0, 0, 0] and stop == list(array.shape):
         return dose
     geometry = dose.geometry.cropped(start, stop)

@@ -13,7 +13,6 @@ dose of 7.5 Gy, 5 % incidence at 8.2 Gy) and the default alpha/beta values (lung
 from __future__ import annotations
 
 import functools
-import math
 import re
 import sys
 from collections.abc import Mapping
@@ -212,33 +211,17 @@ def eqd2_dvh(dvh: DVH, alpha_beta_gy: float) -> DVH:
     return mapped
 
 
-def _mean_converted(dvh: DVH, alpha_beta_gy: float, fn: Any) -> float:
-    if dvh.is_empty:
-        return math.nan
-    # per-voxel mean of a quadratic function of dose: exact from the stored mean and mean square; DVHs
-    # without the mean square (e.g. converted ones) use the bin centres (error about bin width x dose).
-    n = dvh.fractions
-    ab = float(_check_ab(alpha_beta_gy))
-    if dvh.mean_square_gy2 is not None:
-        second = dvh.mean_square_gy2
-    else:
-        centres = dvh.bin_centres_gy
-        diff = dvh.differential_cc
-        second = float(np.dot(diff, centres**2) / diff.sum())
-    mean = dvh.mean_gy
-    if fn is bed:
-        return mean + second / (n * ab)
-    return (mean + second / (n * ab)) * ab / (2.0 + ab)
-
-
 def mean_bed(dvh: DVH, alpha_beta_gy: float) -> float:
-    """Mean of the per-voxel BED (Gy): ``mean(D) + mean(D^2) / (n alpha/beta)``."""
-    return _mean_converted(dvh, alpha_beta_gy, bed)
+    """Mean of the per-voxel BED (Gy): ``mean(D) + mean(D^2) / (n alpha/beta)``.
+
+    The same as :meth:`hbiview.dosevolume.DVH.mean_bed_gy`, with alpha/beta checked here.
+    """
+    return dvh.mean_bed_gy(float(_check_ab(alpha_beta_gy)))
 
 
 def mean_eqd2(dvh: DVH, alpha_beta_gy: float) -> float:
     """Mean of the per-voxel EQD2 (Gy): the mean BED times ``alpha/beta / (2 + alpha/beta)``."""
-    return _mean_converted(dvh, alpha_beta_gy, eqd2)
+    return dvh.mean_eqd2_gy(float(_check_ab(alpha_beta_gy)))
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 
 from hbiview.anatomy import segment
 from hbiview.volume import CTVolume
+
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
 
 
 def test_partial_volume_trachea_is_not_lung(phantom):

@@ -14,6 +14,9 @@ from hbiview.labels import MARROW_SITES
 from hbiview.sample import make_phantom
 from hbiview.volume import CTVolume, Structure
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def chest():

@@ -9,6 +9,9 @@ import pytest
 from hbiview.anatomy import LANDMARK_NAMES, VERTEBRAE, Landmark, Landmarks, find_landmarks
 from hbiview.errors import HbiviewWarning
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def _tolerance(phantom) -> float:
     # goal of the issue: one slice plus 10 mm

@@ -16,6 +16,9 @@ from hbiview.anatomy import VERTEBRAE, find_landmarks
 from hbiview.errors import HbiviewWarning
 from hbiview.sample import make_phantom
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def _find(ct):
     with warnings.catch_warnings(record=True) as caught:

@@ -18,6 +18,9 @@ from hbiview.errors import HbiviewWarning, PlanError
 from hbiview.plans import preset
 from hbiview.sample import make_phantom
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def test_estimates_follow_the_landmarks_found_not_the_scan():
     f = stature_fractions()

@@ -25,6 +25,9 @@ from hbiview.io.dicom import read_ct
 from hbiview.plans import preset
 from hbiview.volume import CTVolume
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 nib = pytest.importorskip("nibabel")
 
 #: Goal of issue 11: landmarks within 10 mm of the organ map.

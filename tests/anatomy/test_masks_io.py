@@ -13,6 +13,9 @@ from hbiview.errors import InputError, MissingInputError
 from hbiview.geometry import Geometry
 from hbiview.io.masks import read_mask, read_totalsegmentator, totalsegmentator_role
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 nib = pytest.importorskip("nibabel")
 
 RAS = np.diag([-1.0, -1.0, 1.0])

@@ -15,6 +15,9 @@ from realdata import TS_BONES, TS_CORD, TS_LUNGS, coarsened, cropped, data_dir, 
 
 from hbiview.anatomy import segment
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def _segment(case):
     with warnings.catch_warnings():

@@ -13,6 +13,9 @@ from hbiview.anatomy.marrow import marrow_shares
 from hbiview.errors import HbiviewWarning
 from hbiview.sample import make_phantom
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def _segment(**kwargs):
     phantom = make_phantom(**kwargs)

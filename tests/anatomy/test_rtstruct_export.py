@@ -14,6 +14,9 @@ from hbiview.errors import OutputError
 from hbiview.io.rtstruct_write import mask_polygons, write_rtstruct
 from hbiview.volume import CTVolume
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def chest():

@@ -9,6 +9,9 @@ from anatomy_truth import dice, truth_masks, truth_sites
 from hbiview.anatomy.marrow import marrow_shares
 from hbiview.labels import MARROW_SITES
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     ("name", "goal"),

@@ -29,6 +29,9 @@ from hbiview.io.rtdose import write_rtdose
 from hbiview.io.rtstruct_write import write_rtstruct
 from hbiview.volume import CTVolume, DoseGrid, Structure
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 CORPUS = Path(__file__).parent / "bad_inputs"
 SHAPE = (8, 32, 32)
 SPACING_MM = (10.0, 10.0, 10.0)

@@ -21,6 +21,9 @@ from hbiview.errors import MissingInputError
 from hbiview.geometry import Geometry
 from hbiview.volume import DoseGrid
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 QUICK_FILES = {
     "3d_comparison.png",
     "3d_upper-hbi.png",

@@ -12,6 +12,9 @@ import pytest
 from hbiview.cli import main
 from hbiview.plans import list_presets, load_plan, preset
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 @lru_cache(maxsize=1)
 def _sample_ct(path: str):

@@ -99,6 +99,7 @@ def test_bad_numbers_name_the_option(tmp_path, capsys, extra, option) -> None:
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_patient_variant_with_truth(tmp_path) -> None:
     out = tmp_path / "thorax"
     args = ["phantom", "patient", "--out", str(out), "--spacing-mm", "10", "7", "7"]

@@ -12,6 +12,9 @@ import pytest
 from hbiview.cli import main
 from hbiview.plans import load_plan
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 @lru_cache(maxsize=1)
 def _truth() -> dict[str, float]:

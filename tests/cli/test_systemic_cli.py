@@ -14,6 +14,9 @@ import pytest
 
 from hbiview.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def ct_dir(tmp_path_factory) -> Path:

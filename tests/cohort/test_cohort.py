@@ -21,6 +21,9 @@ from hbiview.cohort import COLUMNS, CohortInput, cohort_inputs, evaluate_patient
 from hbiview.cohort.table import write_table
 from hbiview.errors import InputError, MissingInputError
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("dask.distributed", reason="hbiview[cohort] (dask[distributed]) is not installed")
 pytest.importorskip("pyarrow", reason="hbiview[cohort] (pyarrow) is not installed")
 

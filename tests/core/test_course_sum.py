@@ -13,6 +13,9 @@ from hbiview.geometry import Geometry
 from hbiview.pipeline import SUM_LEAVES_OUT, eqd2_sum, load_case, run_plan, sum_courses
 from hbiview.volume import DoseGrid
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def test_eqd2_sum_of_two_fractionations_by_hand() -> None:
     geo = Geometry.box((-20, -20, -20), (20, 20, 20), 5.0)

@@ -71,3 +71,23 @@ def test_subdivided_grid_has_the_same_extent_and_centres_split_evenly():
     )
     assert np.allclose(sub.mean(axis=0), geo.index_to_lps([0, 0, 0]))
     assert geo.subdivided(1) is geo
+
+
+def test_bounding_box_is_the_extent_of_the_true_voxels() -> None:
+    from hbiview.geometry import bounding_box
+
+    rng = np.random.default_rng(7)
+    for ndim in (1, 2, 3, 4):
+        for _ in range(50):
+            mask = rng.random(tuple(int(n) for n in rng.integers(1, 8, ndim))) > 0.9
+            box = bounding_box(mask, margin=2)
+            if not mask.any():
+                assert box is None
+                continue
+            # exact: the smallest and largest index along each axis, widened by the margin, clipped
+            expected = tuple(
+                slice(max(int(i.min()) - 2, 0), min(int(i.max()) + 3, n))
+                for i, n in zip(np.nonzero(mask), mask.shape)
+            )
+            assert box == expected
+            assert np.count_nonzero(mask[box]) == np.count_nonzero(mask)

@@ -12,6 +12,9 @@ from hbiview.density import hu_to_density
 from hbiview.errors import InputError
 from hbiview.sample import NOMINAL_HU, Phantom, lung_slab_phantom, make_phantom, water_phantom
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 # Adult active-marrow share per site, percent. Source: ICRP Publication 89 (2002) / Cristy M., Phys Med Biol
 # 1981;26:389 (the same figures as shared/reference/red_marrow_distribution_adult.csv).
 ICRP89_MARROW_PERCENT = {

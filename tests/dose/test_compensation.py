@@ -13,6 +13,9 @@ from hbiview.errors import PlanError
 from hbiview.plans import Beam, Normalization, Plan, load_plan
 from hbiview.sample import water_phantom
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 #: Thickness (mm) of the wedge phantom along AP at z (mm): 300 mm at z = -200, 150 mm at z = +200.
 THICKNESS = (225.0, -75.0 / 200.0)
 

@@ -24,6 +24,9 @@ from hbiview.plans import Beam, Block, Normalization, Plan
 from hbiview.sample import lung_slab_phantom, water_phantom
 from hbiview.volume import DoseGrid
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def test_kernel_transfer_at_zero_frequency_is_the_broad_beam_integral() -> None:
     kernel = PencilKernel(0.74)

@@ -21,6 +21,9 @@ from hbiview.dose import plan_dose_model
 from hbiview.plans import Beam, Normalization, Plan
 from hbiview.sample import lung_slab_phantom, water_phantom
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 BOX_MM = 300.0
 SURFACE_Y = -BOX_MM / 2
 GRID_MM = 2.5

@@ -32,6 +32,7 @@ def _axis_dose(width_mm: float) -> float:
     return float(model.beams[0].at(np.array([[0.0, -150.0 + DEPTH_MM, 0.0]]))[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width_mm", [100.0, 50.0])
 def test_narrow_water_column_matches_measured_phantom_scatter(reference_dir: Path, width_mm: float) -> None:
     with open(reference_dir / "measured_10MV" / "measurements_10_of_sp.json") as handle:

@@ -19,6 +19,9 @@ from hbiview.pipeline import Case
 from hbiview.plans import Beam, Normalization, Plan
 from hbiview.sample import make_phantom
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 AXIS_POINT = np.array([0.0, 0.0, 1000.0])
 AP = np.array([0.0, 1.0, 0.0])
 

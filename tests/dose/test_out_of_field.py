@@ -56,6 +56,7 @@ def _model(field_mm: float):
     return plan_dose_model(ct, plan, grid_mm=4.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field_mm", [50.0, 100.0, 200.0])
 def test_profile_tails_match_measurement_to_60_mm(reference_dir: Path, field_mm: float) -> None:
     with open(reference_dir / "measured_10MV" / "profiles.csv", newline="") as handle:
@@ -94,6 +95,7 @@ def test_profile_tails_match_measurement_to_60_mm(reference_dir: Path, field_mm:
     assert worst <= 0.30, (field_mm, worst)
 
 
+@pytest.mark.slow
 def test_dose_far_outside_the_field_falls_to_the_leakage_floor() -> None:
     ct = water_phantom(size_mm=(400, 200, 1200), spacing_mm=5.0)
     beam = Beam("10MV", 0.0, 0.0, (100.0, 100.0), ssd_mm=1000.0, isocentre_lps_mm=(0.0, -100.0, 0.0))

@@ -3,40 +3,21 @@
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tomllib
+from dose_phantoms import CYLINDER_LANDMARKS, HALF_DEPTH, water_cylinder
 
 from hbiview.errors import HbiviewWarning, PlanError
-from hbiview.geometry import Geometry
 from hbiview.plans import SAD_MM, Beam, Normalization, Plan, list_presets, load_plan, preset
-from hbiview.volume import CTVolume
 
-# a "patient": water elliptic cylinder, 400 mm wide (x), 240 mm deep (y), from z = -850 to +850 mm
-HALF_WIDTH, HALF_DEPTH = 200.0, 120.0
-LANDMARKS = {
-    "vertex": 850.0,
-    "skull_base": 600.0,
-    "lung_apex": 500.0,
-    "lung_base": 250.0,
-    "iliac_crest": 50.0,
-    "femoral_heads": -50.0,
-    "knees": -450.0,
-    "ankles": -800.0,
-    "soles": -850.0,
-}
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
 
-
-@lru_cache(maxsize=1)
-def _patient() -> CTVolume:
-    geometry = Geometry.box((-260, -162, -900), (260, 162, 900), (10.0, 4.0, 4.0))  # skin on voxel faces
-    z, y, x = geometry.axis_coordinates_mm()
-    inside = (x[None, None, :] / HALF_WIDTH) ** 2 + (y[None, :, None] / HALF_DEPTH) ** 2 <= 1.0
-    inside = inside & (np.abs(z)[:, None, None] <= 850.0)
-    return CTVolume(geometry, np.where(inside, 0, -1000).astype(np.int16))
+LANDMARKS = CYLINDER_LANDMARKS
+_patient = water_cylinder
 
 
 def _quiet_preset(name: str, **options):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dose_phantoms import CYLINDER_LANDMARKS, HALF_DEPTH, water_cylinder
 
 from hbiview.dose import compute_dose_result
 from hbiview.dose.prescription import INSET_MM
@@ -44,28 +45,8 @@ def _legs() -> CTVolume:
     return CTVolume(geometry, np.where(inside, 0, -1000).astype(np.int16))
 
 
-# the cylinder of test_plans.py: water elliptic cylinder 400 mm wide, 240 mm deep, z -850 to 850 mm
-HALF_WIDTH, HALF_DEPTH = 200.0, 120.0
-CYLINDER = {
-    "vertex": 850.0,
-    "skull_base": 600.0,
-    "lung_apex": 500.0,
-    "lung_base": 250.0,
-    "iliac_crest": 50.0,
-    "femoral_heads": -50.0,
-    "knees": -450.0,
-    "ankles": -800.0,
-    "soles": -850.0,
-}
-
-
-@lru_cache(maxsize=1)
-def _cylinder() -> CTVolume:
-    geometry = Geometry.box((-260, -162, -900), (260, 162, 900), (10.0, 4.0, 4.0))
-    z, y, x = geometry.axis_coordinates_mm()
-    inside = (x[None, None, :] / HALF_WIDTH) ** 2 + (y[None, :, None] / HALF_DEPTH) ** 2 <= 1.0
-    inside = inside & (np.abs(z)[:, None, None] <= 850.0)
-    return CTVolume(geometry, np.where(inside, 0, -1000).astype(np.int16))
+CYLINDER = CYLINDER_LANDMARKS
+_cylinder = water_cylinder
 
 
 def _preset(ct: CTVolume, landmarks: dict[str, float], **options):
@@ -79,6 +60,7 @@ def _lower(**options):
     return _preset(_legs(), LEGS, **options)
 
 
+@pytest.mark.slow
 def test_lower_hbi_between_the_legs_is_prescribed_at_the_pelvis_midline(tmp_path: Path) -> None:
     plan, messages = _lower(inferior="knees")
     source, d, _, _ = plan.beams[0].frame()
@@ -104,6 +86,7 @@ def test_lower_hbi_between_the_legs_is_prescribed_at_the_pelvis_midline(tmp_path
     assert load_plan(path) == plan
 
 
+@pytest.mark.slow
 def test_lower_hbi_to_the_ankles_on_legs_apart():
     plan, messages = _lower()
     assert any("between the legs" in m for m in messages)
@@ -115,6 +98,7 @@ def test_lower_hbi_to_the_ankles_on_legs_apart():
     np.testing.assert_allclose(result.prescription_point_lps_mm, plan.normalization.lps_mm, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_dose_engine_moves_a_midplane_point_off_an_axis_in_air():
     # a hand-written AP/PA plan centred between the legs, 200 mm below the trunk, prescribed at "midplane"
     plan, _ = _lower()
@@ -135,6 +119,7 @@ def test_dose_engine_moves_a_midplane_point_off_an_axis_in_air():
     assert "LPS point" in result.summary() and "misses the body" in result.summary()
 
 
+@pytest.mark.slow
 def test_lower_hbi_on_the_elliptic_cylinder_cannot_be_covered_by_one_field():
     # pairs=1: one field as far as it reaches (by default lower-hbi is then built as two abutting pairs,
     # tests/dose/test_two_pairs.py)

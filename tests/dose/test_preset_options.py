@@ -7,10 +7,15 @@ import warnings
 from pathlib import Path
 
 import pytest
-from test_plans import HALF_DEPTH, LANDMARKS, SAD_MM, _patient
+from dose_phantoms import CYLINDER_LANDMARKS as LANDMARKS
+from dose_phantoms import HALF_DEPTH
+from dose_phantoms import water_cylinder as _patient
 
 from hbiview.errors import HbiviewWarning, PlanError
-from hbiview.plans import border_z_mm, preset
+from hbiview.plans import SAD_MM, border_z_mm, preset
+
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
 
 # the test patient's landmarks plus two vertebral-body centres (z, mm): the L4-L5 disc lies halfway, at 60
 MARKS = {**LANDMARKS, "L4": 80.0, "L5": 40.0, "S1": 0.0}

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hbiview.geometry import Geometry
-from hbiview.plans import MAX_JAW_MM, SAD_MM, _diamond_within_circle, _primary_collimator_warning, _Setup
+from hbiview.plans import MAX_JAW_MM, SAD_MM
+from hbiview.plans.setup import _diamond_within_circle, _primary_collimator_warning, _Setup
 
 SSDS = np.arange(1000.0, 2001.0, 50.0)
 DEPTH = 60.0  # midplane depth (mm)

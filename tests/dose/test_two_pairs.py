@@ -4,41 +4,22 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
-from functools import lru_cache
 
 import numpy as np
 import pytest
+from dose_phantoms import CYLINDER_LANDMARKS, HALF_DEPTH, water_cylinder
 
 from hbiview.dose import compute_dose_result
 from hbiview.dose.junction import field_junctions, junction_dose
 from hbiview.errors import HbiviewWarning, PlanError
-from hbiview.geometry import Geometry
 from hbiview.plans import SAD_MM, junction_gap_mm, list_presets, preset
 from hbiview.sample import water_phantom
-from hbiview.volume import CTVolume
 
-# a water elliptic cylinder 400 mm wide, 240 mm deep, z -850 to 850 mm (as in test_prescription_point.py)
-HALF_WIDTH, HALF_DEPTH = 200.0, 120.0
-CYLINDER = {
-    "vertex": 850.0,
-    "skull_base": 600.0,
-    "lung_apex": 500.0,
-    "lung_base": 250.0,
-    "iliac_crest": 50.0,
-    "femoral_heads": -50.0,
-    "knees": -450.0,
-    "ankles": -800.0,
-    "soles": -850.0,
-}
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
 
-
-@lru_cache(maxsize=1)
-def _cylinder() -> CTVolume:
-    geometry = Geometry.box((-260, -162, -900), (260, 162, 900), (10.0, 4.0, 4.0))
-    z, y, x = geometry.axis_coordinates_mm()
-    inside = (x[None, None, :] / HALF_WIDTH) ** 2 + (y[None, :, None] / HALF_DEPTH) ** 2 <= 1.0
-    inside = inside & (np.abs(z)[:, None, None] <= 850.0)
-    return CTVolume(geometry, np.where(inside, 0, -1000).astype(np.int16))
+CYLINDER = CYLINDER_LANDMARKS
+_cylinder = water_cylinder
 
 
 def _two(ct, landmarks, name="lower-hbi", **options):

@@ -19,6 +19,9 @@ from hbiview.dose import compute_dose_result, plan_dose_model
 from hbiview.plans import Beam, Normalization, Plan
 from hbiview.sample import lung_slab_phantom, water_phantom
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 FIELDS_MM = (50, 100, 150, 200, 400)
 GRID_MM = 2.0
 # water tank: wide enough for the 400 mm field at 300 mm depth (half width 240 mm) plus scatter

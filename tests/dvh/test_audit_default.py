@@ -14,6 +14,9 @@ import pytest
 
 from hbiview.cli import main
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def test_default_audit_uses_the_planning_systems_convention_and_compares(
     dicompyler_dir: Path, capsys: pytest.CaptureFixture[str]

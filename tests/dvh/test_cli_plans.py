@@ -17,6 +17,9 @@ import pytest
 
 from hbiview.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 #: Van Dyk et al. 1981 (shared/reference/hbi_clinical.toml): single-fraction lung-corrected mean lung dose at
 #: the onset of radiation pneumonitis and at 5 % incidence (Gy).
 ONSET_GY, FIVE_PERCENT_GY = 7.5, 8.2

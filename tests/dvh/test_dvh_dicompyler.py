@@ -82,6 +82,7 @@ ROIS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("number", sorted(ROIS))
 def test_rois_against_planning_system(case, number: int) -> None:
     dose, structures, tps = case

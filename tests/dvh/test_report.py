@@ -20,6 +20,9 @@ from hbiview.io.rtdose import write_rtdose
 from hbiview.report import evaluate_plans, write_curves_csv, write_report
 from hbiview.volume import DoseGrid, Structure
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 FOR = "1.2.826.0.1.3680043.8.498.77"
 
 

@@ -59,6 +59,7 @@ def test_a_planning_systems_structure_set_keeps_the_plot_and_the_legend_on_the_f
     assert ax.get_position().width >= 0.35
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pdfimages") is None, reason="pdfimages (poppler) is not installed")
 def test_wide_pictures_print_on_a_landscape_page_at_their_own_pixels(tmp_path: Path) -> None:
     from PIL import Image

@@ -22,6 +22,9 @@ from hbiview.plans import Beam, beam_basis, preset
 from hbiview.sample import make_phantom
 from hbiview.volume import CTVolume
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 #: What a scanner's image axes are for each position (DICOM PS3.3 C.7.6.2.1.1 examples): row direction,
 #: column direction; the slice normal is their cross product.
 AXES = {

@@ -25,6 +25,9 @@ from hbiview.errors import HbiviewWarning
 from hbiview.io.rtdose import read_rtdose, read_rtdose_dvhs
 from hbiview.io.rtstruct import read_rtstruct
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 PLANS = ("upper-hbi", "lower-hbi")
 RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
 

@@ -174,6 +174,7 @@ def test_rotated_and_oblique_grids() -> None:
     assert abs(area - math.pi * 144) <= 2 * math.pi * 12 / 4
 
 
+@pytest.mark.slow
 def test_dicompyler_heart_volume_and_every_roi(dicompyler_dir: Path) -> None:
     ds = pydicom.dcmread(dicompyler_dir / "rtdose.dcm", stop_before_pixels=True)
     offsets = np.asarray(ds.GridFrameOffsetVector, float)

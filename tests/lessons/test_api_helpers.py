@@ -11,6 +11,9 @@ import pytest
 from hbiview.errors import InputError, PlanError
 from hbiview.pipeline import run_plan, sum_doses
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def upper(lesson_case):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from lessoncheck import check_outputs
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 # ICRP 110 adult phantoms: 0.631 (male) / 0.630 (female) of the active marrow lies above the top of the iliac
 # crest, 0.369 / 0.370 below (hbi_marrow_split_icrp110.csv). The upper field starts at the skull base, so the
 # cranium's ICRP 89 share (7.6 %, red_marrow_distribution_adult.csv) is outside it.

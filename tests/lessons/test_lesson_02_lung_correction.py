@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from lessoncheck import check_outputs
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def _row(numbers, dose_gy, corrected):
     return next(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from lessoncheck import check_outputs
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 # ICRP 110 adult phantoms: 0.631 / 0.630 above the top of the iliac crest (hbi_marrow_split_icrp110.csv);
 # the cranium's ICRP 89 share is 7.6 % (above the upper field's skull-base border)
 ICRP110_ABOVE_CREST = 0.63

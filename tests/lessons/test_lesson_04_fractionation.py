@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from lessoncheck import check_outputs
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 # closed form EQD2 = D (d + a/b) / (2 + a/b) at the prescription point, where the dose is the prescription
 EXPECTED = {
     # schedule: (total Gy, fractions, EQD2 at a/b 2 Gy, EQD2 at a/b 10 Gy)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from lessoncheck import check_outputs
+
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
 
 ENERGIES = ("Co60", "6MV", "18MV")
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from lessoncheck import check_outputs
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 ICRP110_ABOVE_CREST = 0.63  # hbi_marrow_split_icrp110.csv: 0.631 male, 0.630 female
 
 

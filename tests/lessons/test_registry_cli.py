@@ -12,6 +12,9 @@ import hbiview.lessons as lessons
 from hbiview.cli import main
 from hbiview.errors import InputError, MissingInputError
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def test_registry_matches_the_scripts():
     folder = lessons.find_examples_dir()

@@ -9,6 +9,9 @@ from imagecheck import load_png
 
 from hbiview.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def rendered(sample_ct_dir, tmp_path_factory):

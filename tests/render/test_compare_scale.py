@@ -82,6 +82,7 @@ def _difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.abs(a.astype(float) - b.astype(float))))
 
 
+@pytest.mark.slow
 def test_slices_on_a_gy_scale_colour_equal_doses_alike(case):
     """Same dose in Gy, prescriptions 6 and 8 Gy: on the Gy scale both panels are the same picture."""
     ct, structures, dose, plan = case
@@ -98,6 +99,7 @@ def test_slices_on_a_gy_scale_colour_equal_doses_alike(case):
     assert _difference(*percent) > 5.0
 
 
+@pytest.mark.slow
 def test_slices_on_a_percent_scale_colour_equal_percentages_alike(case):
     """The 8 Gy plan's dose is the 6 Gy plan's times 8/6: the same picture in percent (auto picks it)."""
     ct, structures, dose, plan = case
@@ -112,6 +114,7 @@ def test_slices_on_a_percent_scale_colour_equal_percentages_alike(case):
     assert _difference(*gy) > 5.0
 
 
+@pytest.mark.slow
 def test_3d_comparison_on_a_gy_scale_colours_equal_doses_alike(case, anatomy):
     ct, _, dose, plan = case
     eight = replace(plan, prescription_gy=8.0, name="same dose, 8 Gy")
@@ -132,6 +135,7 @@ def test_3d_comparison_on_a_gy_scale_colours_equal_doses_alike(case, anatomy):
     assert _difference(*panels(percent)) > 3.0
 
 
+@pytest.mark.slow
 def test_labels_name_the_panels(case):
     ct, structures, dose, plan = case
     assert plan_title(plan, name="wide field") == "wide field: 6 Gy in 1 fraction"
@@ -150,6 +154,7 @@ def test_labels_name_the_panels(case):
         render_compare_3d(ct, cases, labels=["a", "b", "c"], size=(400, 200))
 
 
+@pytest.mark.slow
 def test_font_scale_enlarges_the_text(case):
     ct, structures, dose, plan = case
     size = (600, 460)
@@ -227,6 +232,7 @@ def test_camera_fits_a_tall_box_in_a_narrow_view():
         plotter.close()
 
 
+@pytest.mark.slow
 def test_title_scale_fits_long_labels(case, anatomy):
     """Long labels in narrow panels shrink the text instead of running into the next panel."""
     ct, _, dose, plan = case

@@ -16,6 +16,9 @@ from hbiview.render.export import orbit_backend, write_png
 from hbiview.render.figures import HTML_LIMIT_BYTES, export_html, render_orbit
 from hbiview.render.slices import render_slice
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 def test_png_is_written_whole_and_never_replaced_without_force(case, tmp_path):
     ct, structures, dose, plan = case

@@ -40,6 +40,7 @@ def test_3d_scene(case, anatomy):
     verify_image(render_3d(ct, dose=dose, plan=plan, anatomy=anatomy, size=SIZE_3D), "scene_3d")
 
 
+@pytest.mark.slow
 def test_3d_scene_with_a_coronal_plane(case, anatomy):
     """One CT plane through the prescription point, everything in front of it cut away."""
     ct, _, dose, plan = case
@@ -48,6 +49,7 @@ def test_3d_scene_with_a_coronal_plane(case, anatomy):
                  "scene_3d_plane")  # fmt: skip
 
 
+@pytest.mark.slow
 def test_3d_scene_marrow_weight(case):
     ct, structures, dose, plan = case
     options = SceneOptions(bone="marrow-weight", planes=("sagittal",), camera="right")
@@ -55,6 +57,7 @@ def test_3d_scene_marrow_weight(case):
     verify_image(image, "scene_3d_marrow")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("view", ["axial", "coronal", "sagittal"])
 def test_slice(case, view):
     ct, structures, dose, plan = case
@@ -70,6 +73,7 @@ def test_slice_lung_window(case):
     verify_image(image, "slice_axial_lung")
 
 
+@pytest.mark.slow
 def test_compare_3d(case, narrow_case, anatomy):
     """Three plans, the PA field seen from behind (its own camera), one frame, shells in every panel."""
     ct, _, dose, plan = case
@@ -81,6 +85,7 @@ def test_compare_3d(case, narrow_case, anatomy):
     verify_image(image, "compare_3d")
 
 
+@pytest.mark.slow
 def test_compare_coronal_each_through_its_prescription_point(case):
     ct, structures, dose, plan = case
     pa_plan, pa_dose = make_posterior_case()
@@ -89,6 +94,7 @@ def test_compare_coronal_each_through_its_prescription_point(case):
     verify_image(image, "compare_coronal")
 
 
+@pytest.mark.slow
 def test_compare_slices(case, narrow_case):
     ct, structures, dose, plan = case
     _, _, dose2, plan2 = narrow_case

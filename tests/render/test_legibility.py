@@ -19,6 +19,9 @@ from hbiview.render.figures import render_compare_3d
 from hbiview.render.scene import SceneOptions, add_axes_glyph, camera_for
 from hbiview.render.style import LUNG_COLOR, isodose_color
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 SCREENS = [(1920, 1080), (1366, 768)]
 
 

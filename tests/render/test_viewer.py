@@ -13,6 +13,9 @@ from hbiview.errors import InputError
 from hbiview.render.keys import KEYS, TOGGLES
 from hbiview.render.viewer import Viewer
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def viewer(case, tmp_path_factory):

@@ -15,6 +15,9 @@ import pytest
 
 from hbiview.systemic import run_systemic
 
+# these tests take seconds, or share a fixture (or cached run) that does: measured with --durations
+pytestmark = pytest.mark.slow
+
 #: Reference doses (Gy/MBq): red marrow, bone surfaces.
 REFERENCE = {
     "sr89": (11.0e-3, 17.0e-3),  # ICRP 53, as in the Metastron label

@@ -29,6 +29,7 @@ def test_a_body_that_stops_everything_gets_decays_times_mean_energy(name: str) -
     assert energy.min() >= 0.0
 
 
+@pytest.mark.slow
 def test_photon_kernel_mean_free_path() -> None:
     # first-interaction kernel: the distance to the first interaction is exponential with mean 1/mu
     # (closed form); on a 5 mm grid the energy-weighted mean distance of the voxel centres from the

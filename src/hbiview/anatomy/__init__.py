@@ -44,7 +44,7 @@ __all__ = [
 _LAZY = {
     "segment": "hbiview.anatomy.pipeline",
     "combine_structures": "hbiview.anatomy.pipeline",
-    "find_landmarks": "hbiview.anatomy.landmarks",
+    "find_landmarks": "hbiview.anatomy.pipeline",
     "load_names_map": "hbiview.anatomy.names",
     "map_structures": "hbiview.anatomy.names",
     "role_of": "hbiview.anatomy.names",

@@ -23,7 +23,8 @@ at most a voxel thick. Sizes are in millimetres (structuring elements at least a
 closed across one-pixel gaps, counting vertebral bodies stops at an implausible step, and landmarks
 that rest on thin bone get a lower confidence. A landmark that fails an anatomical plausibility check
 (skull base too close to the vertex, crest just under the lungs, hips too far from the crest) is given
-as ``None`` with a note rather than wrong, and :func:`find_landmarks` warns naming the voxel size.
+as ``None`` with a note rather than wrong, and :func:`hbiview.anatomy.find_landmarks` warns naming the voxel
+size.
 """
 
 from __future__ import annotations
@@ -39,25 +40,20 @@ from scipy import ndimage
 
 from hbiview.anatomy.morph import PLANE4, disk, fill_holes_2d
 from hbiview.anatomy.types import LANDMARK_NAMES, VERTEBRAE, Landmark, Landmarks
-from hbiview.errors import GeometryError, warn
+from hbiview.errors import GeometryError
 from hbiview.geometry import Geometry
-from hbiview.volume import CTVolume
+from hbiview.labels import VERTEBRA_HEIGHT_MM, typical_vertebra_centres_mm
 
 __all__ = [
     "Context",
     "canonical_view",
     "coarse_warning",
     "estimate_from_found",
-    "find_landmarks",
     "landmarks_from_masks",
     "locate_missing",
     "stature_fractions",
 ]
 
-#: Typical adult height (mm) of one vertebral body with its disc, per region (our rounded estimates of
-#: the usual anatomy-text figures: cervical 15-20, thoracic 20-30, lumbar 30-40 mm); only the ratios matter,
-#: the levels are scaled between the anchors found in the image.
-VERTEBRA_HEIGHT_MM = {"C": 18.0, "T": 25.0, "L": 36.0, "S": 36.0}
 
 #: In-plane pixel size (mm) from which thin structures (cortical shells, ribs, discs) are at most one pixel
 #: thick: landmarks that rest on them are flagged as less certain.
@@ -258,6 +254,93 @@ def locate_missing(marks: Mapping[str, Landmark], scan_mm: tuple[float, float]) 
     return out
 
 
+# ---------------------------------------------------------------------------------------------- thresholds
+# The numbers the landmark finders use, each with where it comes from. "Ours" marks a rounded estimate of
+# ours, checked on the sample patient, the real CT and the ICRP 110 phantom (tests/anatomy), not a published
+# figure.
+
+#: Half-width (mm) of the band around the midline in which the body counts as head and trunk (vertex,
+#: soles, body extent): an adult head is 140-160 mm wide, so 80 mm either side holds it and leaves out arms
+#: lying beside the trunk (ours).
+MIDLINE_BAND_MM = 80.0
+#: Body area (mm2) within :data:`MIDLINE_BAND_MM` from which a slice holds the body (noise floor, ours).
+BODY_SLICE_MIN_AREA_MM2 = 200.0
+#: Body area (mm2) near the midline in the top slice above which the scan cuts the body: the crown of the
+#: head tapers to a few cm2 within a slice or two of the vertex (ours).
+TOP_CUT_AREA_MM2 = 2000.0
+
+#: Smallest area (mm2) the skull must enclose in a slice of the head: a skull encloses 100-200 cm2 of brain
+#: at its widest (adult anatomy); 30 cm2 keeps the higher, narrower slices.
+HEAD_MIN_ENCLOSED_MM2 = 3000.0
+#: Largest share of air inside the enclosed area: the brain is soft tissue; ribs around the lungs enclose air.
+HEAD_MAX_AIR_SHARE = 0.05
+#: Shortest run (mm) of such slices that makes a head (a skull is 120-150 mm high; ours, a quarter of it).
+HEAD_MIN_LENGTH_MM = 30.0
+#: Smallest enclosed area (mm2) of the cerebellum's narrowing lower part, followed down to the foramen
+#: magnum below the head's large slices (a few cm2).
+FORAMEN_MIN_ENCLOSED_MM2 = 300.0
+#: Furthest (mm) that narrowing part is followed down from the head's large slices (ours).
+FORAMEN_MAX_DESCENT_MM = 40.0
+#: Distance (mm) from the lowest slice with the skull closed around the brain to the centre of the atlas
+#: (C1), which lies just below the foramen magnum (ours, about half a vertebra plus the gap).
+C1_BELOW_FORAMEN_MM = 12.0
+#: Shortest plausible vertex-to-skull-base distance (mm): an adult's atlas lies 130-160 mm below the vertex;
+#: a skull closed only nearer its top (a broken shell on coarse pixels) cannot give the skull base.
+MIN_VERTEX_TO_SKULL_BASE_MM = 105.0
+
+#: Share of a lung's largest cross-section that marks its base (the top of the diaphragm dome): the lowest
+#: slice still holding 60 %; the heart narrows the left lung to about 60 % higher up (ours).
+LUNG_BASE_AREA_SHARE = 0.6
+
+#: Nearest distance (mm) of pelvic bone from the midline: the iliac wings reach 130-165 mm from it; the
+#: spine and sacrum lie within 50 mm (ours).
+PELVIS_MIN_OFFSET_MM = 50.0
+#: Depth (mm) inside the body outline pelvic bone must lie at: bone at the skin is an arm (ours).
+PELVIS_MIN_DEPTH_MM = 10.0
+#: Lateral bone area (mm2) from which a slice belongs to a run of pelvic bone (ours).
+PELVIS_MIN_AREA_MM2 = 50.0
+#: Shortest run (mm) of lateral bone that is the pelvis, and where the scan cuts it (ours).
+PELVIS_MIN_RUN_MM, PELVIS_MIN_CUT_RUN_MM = 60.0, 30.0
+#: The crests lie 150-250 mm below the diaphragm domes: lateral bone starting within 80 mm of them is the
+#: lowest ribs, and a scan ending within 120 mm of them cannot show the crests.
+CREST_MIN_BELOW_LUNG_BASE_MM, CREST_SCAN_END_BELOW_LUNG_BASE_MM = 80.0, 120.0
+
+#: How far below the top of the pelvis (mm) the femoral heads are looked for: adult femoral heads lie
+#: 90-170 mm below the crests.
+HIP_SEARCH_MM = 250.0
+#: Crest to femoral-head distances (mm) accepted (the 90-170 mm of adults, widened for coarse slices).
+CREST_TO_FEMORAL_HEADS_MM = (40.0, 220.0)
+#: Smallest inscribed radius (mm) of a femoral head: adult femoral heads have a radius of 20-27 mm.
+FEMORAL_HEAD_MIN_RADIUS_MM = 12.0
+#: Largest radius (mm) given to a femoral head found (the adult maximum, about 25 mm).
+FEMORAL_HEAD_MAX_RADIUS_MM = 25.0
+#: The greater trochanter's tip lies level with the femoral head centres: the highest slice within 5 mm of
+#: the widest hip bone is taken, when within 40 mm of the thickest bone (ours).
+TROCHANTER_WIDTH_TOLERANCE_MM, TROCHANTER_MAX_SHIFT_MM = 5.0, 40.0
+#: Scan length (mm) needed below the femoral heads (the femoral necks) to accept them (ours).
+FEMORAL_NECK_MM = 40.0
+
+#: The legs (apart below the pelvis) begin this far (mm) below the femoral heads: no knee is looked for in a
+#: scan that ends above (ours).
+LEGS_BELOW_FEMORAL_HEADS_MM = 100.0
+#: The knees are looked for 250-700 mm below the femoral heads (adult femur length 400-500 mm).
+KNEE_BELOW_FEMORAL_HEADS_MM = (250.0, 700.0)
+#: The widest bone of the legs (condyles, tibial plateau) is at least 1.4 times the median bone area of the
+#: searched length (ours).
+KNEE_BONE_PEAK_RATIO = 1.4
+#: The joint line: within 30 mm of the widest bone, the slice whose bone is narrowest against the largest
+#: bone within 60 mm above and below, by at least a factor 1.5 (medullary cavities further off leave dips
+#: of their own: ICRP 110 on 8 mm slices; ours).
+KNEE_JOINT_REACH_MM, KNEE_JOINT_WINDOW_MM, KNEE_JOINT_MIN_RATIO = 30.0, 60.0, 1.5
+
+#: The ankles are looked for up to 250 mm above the soles, above the soles' curve (the lowest 40 mm), where
+#: the body's section grows by half into the feet (ours).
+ANKLE_SEARCH_MM, SOLE_CURVE_MM, FOOT_WIDENING = 250.0, 40.0, 1.5
+
+#: Body volume (mm3) beside the head, apart from the trunk, above which the arms are raised (200 cm3; ours).
+ARMS_UP_MIN_MM3 = 200_000.0
+
+
 def _slice_z(z_mm: np.ndarray, k: float) -> float:
     return float(np.interp(k, np.arange(len(z_mm)), z_mm))
 
@@ -332,7 +415,8 @@ def _spine(
     return spine_x, spine_y
 
 
-def _lung_base(lung: np.ndarray, z_mm: np.ndarray, sz: float) -> float | None:
+def _lung_base(lung: np.ndarray, z_mm: np.ndarray) -> float | None:
+    """The lowest slice's z (mm) where ``lung`` keeps :data:`LUNG_BASE_AREA_SHARE` of its largest section."""
     area = lung.sum(axis=(1, 2)).astype(float)
     if area.max() == 0:
         return None
@@ -341,7 +425,59 @@ def _lung_base(lung: np.ndarray, z_mm: np.ndarray, sz: float) -> float | None:
         return None
     # the lowest slice where the lung still has 60 % of its largest cross-section: the first one going
     # down from the largest would stop early where the heart narrows the left lung to about 60 %
-    return float(z_mm[int(np.flatnonzero(area >= 0.6 * area.max())[0])])
+    return float(z_mm[int(np.flatnonzero(area >= LUNG_BASE_AREA_SHARE * area.max())[0])])
+
+
+@dataclass
+class _Scan:
+    """The canonical masks and what the finders share: what is found so far, and the context."""
+
+    hu: np.ndarray
+    body: np.ndarray
+    lung_l: np.ndarray
+    lung_r: np.ndarray
+    skeleton: np.ndarray
+    z_mm: np.ndarray
+    spacing_mm: tuple[float, float, float]
+    trunk: np.ndarray
+    ctx: Context
+    found: dict[str, Landmark] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _sz, sy, sx = self.spacing_mm
+        self.nz = self.body.shape[0]
+        self.cols = np.arange(self.body.shape[2])
+        self.mid = self.ctx.mid_x
+        near_mid = np.abs(self.cols[None, None, :] - self.mid[:, None, None]) * sx <= MIDLINE_BAND_MM
+        self.central_area = (self.body & near_mid).sum(axis=(1, 2)) * sy * sx
+        self.body_slices = np.flatnonzero(self.central_area > BODY_SLICE_MIN_AREA_MM2)
+        self.top_cut = bool(self.nz > 0 and self.central_area[-1] > TOP_CUT_AREA_MM2)
+        self.bottom_cut = bool(self.nz > 0 and self.central_area[0] > BODY_SLICE_MIN_AREA_MM2)
+        # pixels of 4.5 mm or more: cortical shells, discs and thin bones are at most a voxel thick
+        self.coarse = max(sy, sx) >= COARSE_PIXEL_MM
+        self.coarse_factor = 0.75 if self.coarse else 1.0
+        self.coarse_note = f" (coarse {max(sy, sx):.1f} mm pixels: less certain)" if self.coarse else ""
+        self.lungs = self.lung_l | self.lung_r
+        self.lung_slices = np.flatnonzero(self.lungs.any(axis=(1, 2)))
+        self.dx_mm = (self.cols[None, None, :] - self.mid[:, None, None]) * sx  # from the midline
+
+    def put(self, name: str, z: float | None, confidence: float, note: str) -> None:
+        """Record a landmark (``z`` None: not found, confidence 0)."""
+        self.found[name] = Landmark(
+            None if z is None else float(z), confidence if z is not None else 0.0, note
+        )
+
+    def doubt(self, name: str, why: str) -> None:
+        """Drop a landmark the image does not support rather than give a wrong one."""
+        sz, sy, sx = self.spacing_mm
+        where = f" at {sz:g} x {sy:g} x {sx:g} mm voxels" if self.coarse else ""
+        self.put(name, None, 0.0, f"not found reliably{where}: {why}")
+        self.ctx.doubts.append(f"{name}: {why}")
+
+    def z_of(self, name: str) -> float | None:
+        """The z (mm) found for ``name``, ``None`` when not (yet) found."""
+        mark = self.found.get(name)
+        return None if mark is None else mark.z_mm
 
 
 def landmarks_from_masks(
@@ -353,7 +489,7 @@ def landmarks_from_masks(
     z_mm: np.ndarray,
     spacing_mm: tuple[float, float, float],
 ) -> tuple[Landmarks, Context]:
-    """Find the landmarks from canonical masks on the working grid.
+    """Find the landmarks from canonical masks on the working grid, one finder per landmark.
 
     Parameters
     ----------
@@ -369,292 +505,312 @@ def landmarks_from_masks(
     landmarks, context
         The landmarks (``None`` outside the scan) and what was learnt on the way.
     """
-    sz, sy, sx = spacing_mm
-    nz = body.shape[0]
-    found: dict[str, Landmark] = {}
     trunk, mid = _trunk_and_midline(body, spacing_mm)
     spine_x, spine_y = _spine(skeleton, trunk, mid, spacing_mm)
     mid = np.where(np.isfinite(spine_x), spine_x, mid)
     ctx = Context(z_mm, spacing_mm, mid, spine_y, trunk)
-    cols = np.arange(body.shape[2])
-    near_mid = np.abs(cols[None, None, :] - mid[:, None, None]) * sx <= 80.0
-    central = body & near_mid
-    central_area = central.sum(axis=(1, 2)) * sy * sx
-    body_slices = np.flatnonzero(central_area > 200.0)
-    top_cut = nz > 0 and central_area[-1] > 2000.0
-    bottom_cut = nz > 0 and central_area[0] > 200.0
-
-    # pixels of 4.5 mm or more: cortical shells, discs and thin bones are at most a voxel thick
-    coarse = max(sy, sx) >= COARSE_PIXEL_MM
-    coarse_factor = 0.75 if coarse else 1.0
-    coarse_note = f" (coarse {max(sy, sx):.1f} mm pixels: less certain)" if coarse else ""
-
-    def put(name: str, z: float | None, confidence: float, note: str) -> None:
-        found[name] = Landmark(None if z is None else float(z), confidence if z is not None else 0.0, note)
-
-    def doubt(name: str, why: str) -> None:
-        """Drop a landmark the image does not support rather than give a wrong one."""
-        where = f" at {sz:g} x {sy:g} x {sx:g} mm voxels" if coarse else ""
-        put(name, None, 0.0, f"not found reliably{where}: {why}")
-        ctx.doubts.append(f"{name}: {why}")
-
-    if body_slices.size == 0:
+    scan = _Scan(hu, body, lung_l, lung_r, skeleton, z_mm, spacing_mm, trunk, ctx)
+    if scan.body_slices.size == 0:
         for name in (*LANDMARK_NAMES, *VERTEBRAE):
-            put(name, None, 0.0, "no body in the scan")
-        return Landmarks(found), ctx
+            scan.put(name, None, 0.0, "no body in the scan")
+        return Landmarks(scan.found), ctx
+    # in this order: each finder may use what the ones before it found
+    _find_vertex_and_soles(scan)
+    _find_skull_base(scan)
+    _find_lungs(scan)
+    _find_pelvis(scan)
+    _find_knees(scan)
+    _find_ankles(scan)
+    _find_arms_up(scan)
+    found, sz = scan.found, spacing_mm[0]
+    _vertebral_levels(found, ctx, hu, skeleton)
+    ctx.estimates.update({k: v.z_mm for k, v in found.items() if v.z_mm is not None})
+    located = locate_missing(found, (float(z_mm[0]) - sz / 2, float(z_mm[-1]) + sz / 2))
+    ordered = {name: located[name] for name in (*LANDMARK_NAMES, *VERTEBRAE)}
+    return Landmarks(ordered), ctx
 
-    # ---- vertex and soles
-    if top_cut:
-        put("vertex", None, 0.0, "not in scan: the body reaches the top slice")
-    else:
-        put("vertex", z_mm[body_slices[-1]] + sz / 2, 0.9, "highest slice of the body near the midline")
-    if bottom_cut:
-        put("soles", None, 0.0, "not in scan: the body reaches the bottom slice")
-    else:
-        put("soles", z_mm[body_slices[0]] - sz / 2, 0.9, "lowest slice of the body")
 
-    # ---- skull base: lowest slice of the top run where the skeleton encloses a large area (the brain)
-    lung_any = (lung_l | lung_r).any(axis=(1, 2))
-    skull = skeleton & trunk
-    if coarse:
+def _find_vertex_and_soles(s: _Scan) -> None:
+    """Vertex and soles: the highest and lowest slice of the body near the midline, unless cut by the scan."""
+    sz = s.spacing_mm[0]
+    if s.top_cut:
+        s.put("vertex", None, 0.0, "not in scan: the body reaches the top slice")
+    else:
+        s.put("vertex", s.z_mm[s.body_slices[-1]] + sz / 2, 0.9, "highest slice of the body near the midline")
+    if s.bottom_cut:
+        s.put("soles", None, 0.0, "not in scan: the body reaches the bottom slice")
+    else:
+        s.put("soles", s.z_mm[s.body_slices[0]] - sz / 2, 0.9, "lowest slice of the body")
+
+
+def _find_skull_base(s: _Scan) -> None:
+    """Skull base: the lowest slice of the top run where the skeleton encloses the brain, then C1 below it.
+
+    Also moves the vertex to the top of the head when raised arms reach above it.
+    """
+    sz, sy, sx = s.spacing_mm
+    z_mm, nz, trunk = s.z_mm, s.nz, s.trunk
+    skull = s.skeleton & trunk
+    if s.coarse:
         # a cortical shell about as thick as a pixel is broken on the grid here and there: bridge
         # one-pixel gaps so that the skull still closes around the brain
         skull = ndimage.binary_closing(skull, structure=disk(max(sy, sx), (sy, sx))) & trunk
     inside = fill_holes_2d(skull) & ~skull & trunk
     enclosed = inside.sum(axis=(1, 2)) * sy * sx
-    air_inside = (inside & (hu < -400.0)).sum(axis=(1, 2)) * sy * sx
-    head = (enclosed >= 3000.0) & (air_inside <= 0.05 * enclosed)  # a skull encloses 100-200 cm2 of brain
-    if lung_any.any():
-        head[: int(np.flatnonzero(lung_any)[-1]) + 1] = False  # the head lies above the lungs
-    runs = [r for r in _runs(head) if r[1] - r[0] >= max(2, int(30.0 / sz))]
+    air_inside = (inside & (s.hu < -400.0)).sum(axis=(1, 2)) * sy * sx
+    head = (enclosed >= HEAD_MIN_ENCLOSED_MM2) & (air_inside <= HEAD_MAX_AIR_SHARE * enclosed)
+    if s.lung_slices.size:
+        head[: int(s.lung_slices[-1]) + 1] = False  # the head lies above the lungs
+    runs = [r for r in _runs(head) if r[1] - r[0] >= max(2, int(HEAD_MIN_LENGTH_MM / sz))]
     if runs:
         start, stop = runs[-1]
         # with the body reaching the top slice, the head is whole when the body there is already small
         # (the crown of the head; whole-body CTs often end at the vertex): the top slice holds less than
         # half of the head's largest cross-section
-        head_whole = stop < nz and central_area[-1] < 0.5 * central_area[start:stop].max()
-        if not top_cut or stop == nz or head_whole:
+        head_whole = stop < nz and s.central_area[-1] < 0.5 * s.central_area[start:stop].max()
+        if not s.top_cut or stop == nz or head_whole:
             # below the large section of the brain, the skull still encloses the cerebellum's narrowing
             # lower part down to the foramen magnum (a few cm2, thick slices show it in one or two slices)
             k = start
             while (
                 k - 1 >= 0
-                and enclosed[k - 1] >= 300.0
-                and air_inside[k - 1] <= 0.05 * enclosed[k - 1]
+                and enclosed[k - 1] >= FORAMEN_MIN_ENCLOSED_MM2
+                and air_inside[k - 1] <= HEAD_MAX_AIR_SHARE * enclosed[k - 1]
                 and (inside[k - 1] & inside[k]).sum() * sy * sx >= 0.5 * enclosed[k - 1]
-                and z_mm[start] - z_mm[k - 1] <= 40.0
+                and z_mm[start] - z_mm[k - 1] <= FORAMEN_MAX_DESCENT_MM
             ):
                 k -= 1
-            # the atlas (C1) lies just below the foramen magnum: its centre about 12 mm below the lowest
-            # slice in which the skull still closes around the brain
-            start_sb = k
             note = "12 mm below the lowest slice with the skull closed around the brain (C1)"
-            conf = 0.7 if not (top_cut and start == 0) else 0.3
-            put("skull_base", float(z_mm[start_sb]) - 12.0, conf * coarse_factor, note + coarse_note)
-        if not top_cut:
+            conf = 0.7 if not (s.top_cut and start == 0) else 0.3
+            s.put(
+                "skull_base",
+                float(z_mm[k]) - C1_BELOW_FORAMEN_MM,
+                conf * s.coarse_factor,
+                note + s.coarse_note,
+            )
+        if not s.top_cut:
             # the vertex is the top of the body above the brain's centre: raised hands above the head
             # would otherwise count as the top of the body near the midline
             j, i = (round(c) for c in ndimage.center_of_mass(inside[stop - 1]))
             k = stop - 1
-            while k + 1 < nz and body[k + 1, j, i]:
+            while k + 1 < nz and s.body[k + 1, j, i]:
                 k += 1
-            if z_mm[k] < z_mm[body_slices[-1]] - 1.5 * sz:
-                put(
+            if z_mm[k] < z_mm[s.body_slices[-1]] - 1.5 * sz:
+                s.put(
                     "vertex",
                     z_mm[k] + sz / 2,
                     0.8,
                     "top of the head (the body above it is apart: raised arms)",
                 )
-        sb_z, vx_z = found.get("skull_base", Landmark(None, 0.0)).z_mm, found["vertex"].z_mm
-        if sb_z is not None and vx_z is not None and vx_z - sb_z < 105.0:
-            # an adult's atlas lies 130-160 mm below the vertex: a skull closed only near its top (a
-            # broken shell on coarse pixels) cannot give the skull base
-            doubt("skull_base", "the skull closes around the brain only near the vertex")
-    if "skull_base" not in found:
-        put("skull_base", None, 0.0, "not in scan: no skull enclosing the brain found")
+        sb_z, vx_z = s.z_of("skull_base"), s.z_of("vertex")
+        if sb_z is not None and vx_z is not None and vx_z - sb_z < MIN_VERTEX_TO_SKULL_BASE_MM:
+            s.doubt("skull_base", "the skull closes around the brain only near the vertex")
+    if "skull_base" not in s.found:
+        s.put("skull_base", None, 0.0, "not in scan: no skull enclosing the brain found")
 
-    # ---- lungs
-    lungs = lung_l | lung_r
-    lung_slices = np.flatnonzero(lungs.any(axis=(1, 2)))
-    if lung_slices.size == 0:
-        put("lung_apex", None, 0.0, "not in scan: no lungs found")
-        put("lung_base", None, 0.0, "not in scan: no lungs found")
+
+def _find_lungs(s: _Scan) -> None:
+    """Lung apex (the highest slice with lung) and base (the top of the higher diaphragm dome)."""
+    z_mm, slices = s.z_mm, s.lung_slices
+    if slices.size == 0:
+        s.put("lung_apex", None, 0.0, "not in scan: no lungs found")
+        s.put("lung_base", None, 0.0, "not in scan: no lungs found")
+        return
+    if slices[-1] == s.nz - 1:
+        s.put("lung_apex", None, 0.0, "not in scan: the lungs reach the top slice")
     else:
-        if lung_slices[-1] == nz - 1:
-            put("lung_apex", None, 0.0, "not in scan: the lungs reach the top slice")
-        else:
-            put("lung_apex", z_mm[lung_slices[-1]], 0.9, "highest slice with lung")
-        if lung_slices[0] == 0:
-            put("lung_base", None, 0.0, "not in scan: the lungs reach the bottom slice")
-        else:
-            bases = [b for b in (_lung_base(lung_l, z_mm, sz), _lung_base(lung_r, z_mm, sz)) if b is not None]
-            if bases:
-                put(
-                    "lung_base",
-                    max(bases),
-                    0.8,
-                    "top of the higher diaphragm dome (lung cross-section below 60 % of its largest)",
-                )
-            else:  # only the lungs' lower tips are in the scan, still widening at its top slice
-                put("lung_base", None, 0.0, "not in scan: the lungs reach the top slice still widening")
+        s.put("lung_apex", z_mm[slices[-1]], 0.9, "highest slice with lung")
+    if slices[0] == 0:
+        s.put("lung_base", None, 0.0, "not in scan: the lungs reach the bottom slice")
+        return
+    bases = [b for b in (_lung_base(s.lung_l, z_mm), _lung_base(s.lung_r, z_mm)) if b is not None]
+    if bases:
+        note = "top of the higher diaphragm dome (lung cross-section below 60 % of its largest)"
+        s.put("lung_base", max(bases), 0.8, note)
+    else:  # only the lungs' lower tips are in the scan, still widening at its top slice
+        s.put("lung_base", None, 0.0, "not in scan: the lungs reach the top slice still widening")
 
-    # ---- iliac crest: lateral bone of the trunk, the run that reaches down to the hips
-    dx_mm = (cols[None, None, :] - mid[:, None, None]) * sx
+
+def _find_pelvis(s: _Scan) -> None:
+    """Iliac crest (the top of the largest run of lateral bone below the lungs) and femoral heads."""
+    _sz, sy, sx = s.spacing_mm
     # the iliac wings reach 130-165 mm from the midline; humeri and forearms lie further out (arms resting
     # against an obese trunk join it in the body outline and would fill the gap between ribs and pelvis)
-    lateral = skeleton & trunk & (np.abs(dx_mm) >= 50.0) & (np.abs(dx_mm) <= MAX_PELVIS_HALF_WIDTH_MM)
-    lateral &= ndimage.binary_erosion(trunk, structure=disk(10.0, (sy, sx)))  # 10 mm or more inside
-    if lung_slices.size:
-        lateral[lung_slices[0] :] = False  # below the lungs only
+    lateral = (
+        s.skeleton
+        & s.trunk
+        & (np.abs(s.dx_mm) >= PELVIS_MIN_OFFSET_MM)
+        & (np.abs(s.dx_mm) <= MAX_PELVIS_HALF_WIDTH_MM)
+    )
+    lateral &= ndimage.binary_erosion(s.trunk, structure=disk(PELVIS_MIN_DEPTH_MM, (sy, sx)))
+    if s.lung_slices.size:
+        lateral[s.lung_slices[0] :] = False  # below the lungs only
     profile = lateral.sum(axis=(1, 2)) * sy * sx
+    run = _pelvis_run(s, profile)
     crest = None
-    femoral_heads: list[tuple[float, float, float, float]] = []
-    # runs of lateral bone at least 60 mm long (30 mm where the scan cuts them); the pelvis is the highest
-    pelvis_runs = [
-        r for r in _runs(profile >= 50.0) if (r[1] - r[0]) * sz >= (30.0 if r[0] == 0 or r[1] == nz else 60.0)
-    ]
-    base = found["lung_base"].z_mm
-    if base is not None and pelvis_runs:
-        # the crests lie 150-250 mm below the diaphragm domes: lateral bone starting just under the lungs
-        # is the lowest ribs (or ribs and pelvis merged on coarse slices), and hips found in it are wrong
-        below = [r for r in pelvis_runs if z_mm[r[1] - 1] <= base - 80.0]
-        if not below and z_mm[0] > base - 120.0:
-            # the scan ends within 120 mm of the domes: the lateral bone there is the lowest ribs, and the
-            # crests (150-250 mm below the domes) lie below the scan
-            why = f"not in scan: the scan ends {base - z_mm[0]:.0f} mm below the lung bases"
-            put("iliac_crest", None, 0.0, why)
-            put("femoral_heads", None, 0.0, why)
-        elif not below:
-            doubt("iliac_crest", "the lateral bone below the lungs starts just under them (lowest ribs)")
-            doubt("femoral_heads", "the pelvis could not be told from the lowest ribs")
-        pelvis_runs = below
-    if pelvis_runs:
-        # the pelvis is the largest lateral bone below the lungs: the lowest ribs can leave a shorter run
-        # of their own under the lung bases (more so on coarse pixels, where a thin rib fills whole voxels)
-        start, stop = max(pelvis_runs, key=lambda r: float(profile[r[0] : r[1]].sum()))
-        if stop < nz:
-            crest = float(z_mm[stop - 1] + sz / 2)
-            note = "top of the lateral pelvic bone (iliac crests)" + coarse_note
-            put("iliac_crest", crest, 0.8 * coarse_factor, note)
-    if pelvis_runs:
-        # femoral heads: the thickest bone lateral to the midline, within 250 mm below the top of the run
-        start = max(start, int(np.searchsorted(z_mm, z_mm[stop - 1] - 250.0)))
-        sub = slice(start, stop)
-        filled = np.zeros_like(skeleton)
-        filled[sub] = fill_holes_2d(skeleton[sub]) & trunk[sub]
-        edt = ndimage.distance_transform_edt(filled[sub], sampling=spacing_mm)
-        for side in (-1, 1):
-            region = (np.sign(dx_mm[sub]) == side) & (np.abs(dx_mm[sub]) >= 50.0)
-            scored = np.where(region, edt, 0.0)
-            if scored.max() >= 12.0:  # mm: a femoral head has a radius of 20-27 mm
-                k, j, i = (int(n) for n in np.unravel_index(int(scored.argmax()), scored.shape))
-                femoral_heads.append((float(k + start), float(j), float(i), float(scored.max())))
-        if femoral_heads:
-            # the tip of the greater trochanter, the most lateral bone of the hips, lies level with the
-            # centres of the femoral heads: take the highest slice within 5 mm of the widest bone
-            # (no further out than the pelvis: arms resting against the hips are wider still)
-            hip_band = (np.abs(dx_mm[sub]) >= 50.0) & (np.abs(dx_mm[sub]) <= MAX_PELVIS_HALF_WIDTH_MM)
-            width = np.where(lateral[sub] | (filled[sub] & hip_band), np.abs(dx_mm[sub]), 0.0)
-            widest = width.max(axis=(1, 2))
-            k_tip = int(np.flatnonzero(widest >= widest.max() - 5.0)[-1]) + start
-            z_edt = float(np.mean([_slice_z(z_mm, h[0]) for h in femoral_heads]))
-            z_fh = float(z_mm[k_tip]) if abs(z_mm[k_tip] - z_edt) <= 40.0 else z_edt
-            k_fh = float(np.interp(z_fh, z_mm, np.arange(nz)))
-            femoral_heads = [(k_fh, j, i, min(r, 25.0)) for _, j, i, r in femoral_heads]
-            if crest is not None and not 40.0 <= crest - z_fh <= 220.0:
-                # adult femoral heads lie 90-170 mm below the crests
-                doubt("femoral_heads", f"the thickest hip bone lies {crest - z_fh:.0f} mm below the crests")
-                femoral_heads = []
-            elif z_fh - z_mm[0] >= 40.0:  # the femoral necks must be in the scan below the heads
-                put(
-                    "femoral_heads",
-                    z_fh,
-                    0.7 * coarse_factor,
-                    "level of the greater trochanters' tips (femoral head centres)" + coarse_note,
-                )
-            else:
-                femoral_heads = []
-    ctx.femoral_heads = femoral_heads
-    if "iliac_crest" not in found:
-        put("iliac_crest", None, 0.0, "not in scan: no iliac crests found")
-    if "femoral_heads" not in found:
-        put("femoral_heads", None, 0.0, "not in scan: no femoral heads found")
+    if run is not None and run[1] < s.nz:
+        crest = float(s.z_mm[run[1] - 1] + s.spacing_mm[0] / 2)
+        s.put(
+            "iliac_crest",
+            crest,
+            0.8 * s.coarse_factor,
+            "top of the lateral pelvic bone (iliac crests)" + s.coarse_note,
+        )
+    s.ctx.femoral_heads = _find_femoral_heads(s, run, lateral, crest) if run is not None else []
+    if "iliac_crest" not in s.found:
+        s.put("iliac_crest", None, 0.0, "not in scan: no iliac crests found")
+    if "femoral_heads" not in s.found:
+        s.put("femoral_heads", None, 0.0, "not in scan: no femoral heads found")
 
-    # ---- knees and ankles, on the legs below the femoral heads
-    fh = found["femoral_heads"].z_mm
-    leg_top = int(np.searchsorted(z_mm, fh - 100.0)) if fh is not None else nz
-    bone_area = (skeleton & body).sum(axis=(1, 2)) * sy * sx
-    body_area = body.sum(axis=(1, 2)) * sy * sx
-    knees = None
-    soles = found["soles"].z_mm
-    if fh is not None and leg_top > 0:
-        lo = int(np.searchsorted(z_mm, fh - 700.0))
-        hi = int(np.searchsorted(z_mm, fh - 250.0))
+
+def _pelvis_run(s: _Scan, profile: np.ndarray) -> tuple[int, int] | None:
+    """The slices (start, stop) of the pelvis: the largest run of lateral bone well below the lungs."""
+    sz, nz, z_mm = s.spacing_mm[0], s.nz, s.z_mm
+    runs = [
+        r
+        for r in _runs(profile >= PELVIS_MIN_AREA_MM2)
+        if (r[1] - r[0]) * sz >= (PELVIS_MIN_CUT_RUN_MM if r[0] == 0 or r[1] == nz else PELVIS_MIN_RUN_MM)
+    ]
+    base = s.z_of("lung_base")
+    if base is not None and runs:
+        # lateral bone starting just under the lungs is the lowest ribs (or ribs and pelvis merged on
+        # coarse slices), and hips found in it are wrong
+        below = [r for r in runs if z_mm[r[1] - 1] <= base - CREST_MIN_BELOW_LUNG_BASE_MM]
+        if not below and z_mm[0] > base - CREST_SCAN_END_BELOW_LUNG_BASE_MM:
+            why = f"not in scan: the scan ends {base - z_mm[0]:.0f} mm below the lung bases"
+            s.put("iliac_crest", None, 0.0, why)
+            s.put("femoral_heads", None, 0.0, why)
+        elif not below:
+            s.doubt("iliac_crest", "the lateral bone below the lungs starts just under them (lowest ribs)")
+            s.doubt("femoral_heads", "the pelvis could not be told from the lowest ribs")
+        runs = below
+    if not runs:
+        return None
+    # the pelvis is the largest lateral bone below the lungs: the lowest ribs can leave a shorter run of
+    # their own under the lung bases (more so on coarse pixels, where a thin rib fills whole voxels)
+    start, stop = max(runs, key=lambda r: float(profile[r[0] : r[1]].sum()))
+    return int(start), int(stop)
+
+
+def _find_femoral_heads(
+    s: _Scan, run: tuple[int, int], lateral: np.ndarray, crest: float | None
+) -> list[tuple[float, float, float, float]]:
+    """Femoral heads: the thickest bone each side of the midline, placed level with the trochanters' tips."""
+    z_mm, dx_mm = s.z_mm, s.dx_mm
+    start, stop = run
+    start = max(start, int(np.searchsorted(z_mm, z_mm[stop - 1] - HIP_SEARCH_MM)))
+    sub = slice(start, stop)
+    filled = np.zeros_like(s.skeleton)
+    filled[sub] = fill_holes_2d(s.skeleton[sub]) & s.trunk[sub]
+    edt = ndimage.distance_transform_edt(filled[sub], sampling=s.spacing_mm)
+    heads: list[tuple[float, float, float, float]] = []
+    for side in (-1, 1):
+        region = (np.sign(dx_mm[sub]) == side) & (np.abs(dx_mm[sub]) >= PELVIS_MIN_OFFSET_MM)
+        scored = np.where(region, edt, 0.0)
+        if scored.max() >= FEMORAL_HEAD_MIN_RADIUS_MM:
+            k, j, i = (int(n) for n in np.unravel_index(int(scored.argmax()), scored.shape))
+            heads.append((float(k + start), float(j), float(i), float(scored.max())))
+    if not heads:
+        return []
+    # the tip of the greater trochanter, the most lateral bone of the hips, lies level with the centres of
+    # the femoral heads: take the highest slice near the widest bone (no further out than the pelvis: arms
+    # resting against the hips are wider still)
+    hip_band = (np.abs(dx_mm[sub]) >= PELVIS_MIN_OFFSET_MM) & (np.abs(dx_mm[sub]) <= MAX_PELVIS_HALF_WIDTH_MM)
+    width = np.where(lateral[sub] | (filled[sub] & hip_band), np.abs(dx_mm[sub]), 0.0)
+    widest = width.max(axis=(1, 2))
+    k_tip = int(np.flatnonzero(widest >= widest.max() - TROCHANTER_WIDTH_TOLERANCE_MM)[-1]) + start
+    z_edt = float(np.mean([_slice_z(z_mm, h[0]) for h in heads]))
+    z_fh = float(z_mm[k_tip]) if abs(z_mm[k_tip] - z_edt) <= TROCHANTER_MAX_SHIFT_MM else z_edt
+    k_fh = float(np.interp(z_fh, z_mm, np.arange(s.nz)))
+    heads = [(k_fh, j, i, min(r, FEMORAL_HEAD_MAX_RADIUS_MM)) for _, j, i, r in heads]
+    low, high = CREST_TO_FEMORAL_HEADS_MM
+    if crest is not None and not low <= crest - z_fh <= high:
+        s.doubt("femoral_heads", f"the thickest hip bone lies {crest - z_fh:.0f} mm below the crests")
+        return []
+    if z_fh - z_mm[0] < FEMORAL_NECK_MM:  # the femoral necks must be in the scan below the heads
+        return []
+    note = "level of the greater trochanters' tips (femoral head centres)" + s.coarse_note
+    s.put("femoral_heads", z_fh, 0.7 * s.coarse_factor, note)
+    return heads
+
+
+def _bone_area(s: _Scan) -> np.ndarray:
+    """Bone area of the body per slice (mm2)."""
+    _sz, sy, sx = s.spacing_mm
+    return (s.skeleton & s.body).sum(axis=(1, 2)) * sy * sx
+
+
+def _find_knees(s: _Scan) -> None:
+    """Knees: the joint line, the narrowest bone between the condyles and the tibial plateau."""
+    sz, z_mm, nz = s.spacing_mm[0], s.z_mm, s.nz
+    fh = s.z_of("femoral_heads")
+    bone_area = _bone_area(s)
+    if fh is not None and int(np.searchsorted(z_mm, fh - LEGS_BELOW_FEMORAL_HEADS_MM)) > 0:
+        near, far = KNEE_BELOW_FEMORAL_HEADS_MM
+        lo = int(np.searchsorted(z_mm, fh - far))
+        hi = int(np.searchsorted(z_mm, fh - near))
         if hi - lo >= 3 and lo > 0:
             seg = bone_area[lo:hi]
             k = lo + int(seg.argmax())
-            if seg.max() > 1.4 * np.median(seg):
-                # the joint line: the narrowest bone between the condyles above and the tibial plateau below
-                n = max(round(60.0 / sz), 2)
-                # within 30 mm of the widest bone: condyles and tibial plateau are the widest bone of the leg,
-                # and the medullary cavities further off leave dips of their own (ICRP 110 on 8 mm slices)
-                reach = max(round(30.0 / sz), 1)
-                best, best_score = k, 1.5
+            if seg.max() > KNEE_BONE_PEAK_RATIO * np.median(seg):
+                n = max(round(KNEE_JOINT_WINDOW_MM / sz), 2)
+                reach = max(round(KNEE_JOINT_REACH_MM / sz), 1)
+                best, best_score = k, KNEE_JOINT_MIN_RATIO
                 for kk in range(max(k - reach, 1), min(k + reach + 1, nz - 1)):
                     below = bone_area[max(kk - n, 0) : kk].max()
                     above = bone_area[kk + 1 : kk + 1 + n].max()
                     score = min(below, above) / max(bone_area[kk], 1.0)
                     if score > best_score:
                         best, best_score = kk, score
-                knees = float(z_mm[best])
-                put(
-                    "knees",
-                    knees,
-                    0.6 * coarse_factor,
-                    "narrowest bone between femoral condyles and tibial plateau (joint line)" + coarse_note,
+                note = (
+                    "narrowest bone between femoral condyles and tibial plateau (joint line)" + s.coarse_note
                 )
-    if "knees" not in found and fh is not None and soles is not None:
-        doubt("knees", "no knee joint seen between the femoral heads and the feet")
-    if "knees" not in found:
-        put("knees", None, 0.0, "not in scan: no knee found")
-    if soles is None and bottom_cut and fh is not None:
+                s.put("knees", float(z_mm[best]), 0.6 * s.coarse_factor, note)
+    if "knees" not in s.found and fh is not None and s.z_of("soles") is not None:
+        s.doubt("knees", "no knee joint seen between the femoral heads and the feet")
+    if "knees" not in s.found:
+        s.put("knees", None, 0.0, "not in scan: no knee found")
+
+
+def _find_ankles(s: _Scan) -> None:
+    """Ankles: where the legs start to widen into the feet, then the tibiotalar joint space if seen."""
+    sz, sy, sx = s.spacing_mm
+    z_mm = s.z_mm
+    soles = s.z_of("soles")
+    if soles is None and s.bottom_cut and s.z_of("femoral_heads") is not None:
         # the scan ends at the soles (whole-body CTs often do): look for the feet widening all the same;
         # a scan cut higher up the legs shows no widening and finds no ankles
         soles = float(z_mm[0] - sz / 2)
     if soles is not None:
-        k0 = body_slices[0]
-        k1 = int(np.searchsorted(z_mm, soles + 250.0))
-        # the narrowest leg slice above the foot: the slices of the soles' curve (the lowest 40 mm) are
-        # smaller still, and on coarse slices the lowest one can be the smallest of all
-        k_foot = max(int(np.searchsorted(z_mm, soles + 40.0)), k0)
+        body_area = s.body.sum(axis=(1, 2)) * sy * sx
+        k0 = s.body_slices[0]
+        k1 = int(np.searchsorted(z_mm, soles + ANKLE_SEARCH_MM))
+        # the narrowest leg slice above the foot: the slices of the soles' curve are smaller still, and on
+        # coarse slices the lowest one can be the smallest of all
+        k_foot = max(int(np.searchsorted(z_mm, soles + SOLE_CURVE_MM)), k0)
         if k1 - k_foot >= 3:
             seg = body_area[k_foot:k1]
             leg = float(np.min(seg))
             kmin = k_foot + int(np.argmin(seg))
-            # walk down from the narrowest leg slice until the foot widens it by half
+            # walk down from the narrowest leg slice until the foot widens it
             for k in range(kmin, k0 - 1, -1):
-                if body_area[k] > 1.5 * leg:
-                    put("ankles", z_mm[k + 1], 0.6, "where the legs start to widen into the feet")
-                    _ankle_joint(found, bone_area, z_mm, sz)
+                if body_area[k] > FOOT_WIDENING * leg:
+                    s.put("ankles", z_mm[k + 1], 0.6, "where the legs start to widen into the feet")
+                    _ankle_joint(s.found, _bone_area(s), z_mm, sz)
                     break
-    if "ankles" not in found and found["soles"].z_mm is not None and z_mm[-1] - soles >= 250.0:
-        doubt("ankles", "the legs do not widen into the feet above the soles")
-    if "ankles" not in found:
-        put("ankles", None, 0.0, "not in scan: no ankles found")
+    if "ankles" not in s.found and s.z_of("soles") is not None and z_mm[-1] - soles >= ANKLE_SEARCH_MM:
+        s.doubt("ankles", "the legs do not widen into the feet above the soles")
+    if "ankles" not in s.found:
+        s.put("ankles", None, 0.0, "not in scan: no ankles found")
 
-    # ---- arms raised? body beside the head, apart from it
-    sb = found["skull_base"].z_mm
+
+def _find_arms_up(s: _Scan) -> None:
+    """Raised arms: body beside the head, apart from it (:attr:`Context.arms_up`)."""
+    sz, sy, sx = s.spacing_mm
+    sb = s.z_of("skull_base")
     if sb is not None:
-        k_sb = int(np.searchsorted(z_mm, sb))
-        ctx.arms_up = bool(
-            (body[k_sb:] & ~trunk[k_sb:]).sum() * sy * sx * sz > 200_000.0
-        )  # > 200 cm3 beside the head
-
-    _vertebral_levels(found, ctx, hu, skeleton)
-    ctx.estimates.update({k: v.z_mm for k, v in found.items() if v.z_mm is not None})
-    located = locate_missing(found, (float(z_mm[0]) - sz / 2, float(z_mm[-1]) + sz / 2))
-    ordered = {name: located[name] for name in (*LANDMARK_NAMES, *VERTEBRAE)}
-    return Landmarks(ordered), ctx
+        k_sb = int(np.searchsorted(s.z_mm, sb))
+        s.ctx.arms_up = bool((s.body[k_sb:] & ~s.trunk[k_sb:]).sum() * sy * sx * sz > ARMS_UP_MIN_MM3)
 
 
 def _ankle_joint(found: dict[str, Landmark], bone_area: np.ndarray, z_mm: np.ndarray, sz: float) -> None:
@@ -682,9 +838,7 @@ def _ankle_joint(found: dict[str, Landmark], bone_area: np.ndarray, z_mm: np.nda
 
 
 def _typical_centres() -> np.ndarray:
-    heights = np.array([VERTEBRA_HEIGHT_MM[n[0]] for n in VERTEBRAE])
-    tops = np.concatenate([[0.0], np.cumsum(heights)])
-    return -(tops[:-1] + heights / 2)  # downwards from the top of C1, mm (negative)
+    return -np.array(typical_vertebra_centres_mm())  # downwards from the top of C1, mm (negative)
 
 
 def _vertebral_levels(found: dict[str, Landmark], ctx: Context, hu: np.ndarray, skeleton: np.ndarray) -> None:
@@ -862,35 +1016,3 @@ def coarse_warning(ct_spacing_mm: tuple[float, float, float], ctx: Context) -> s
     if ctx.doubts:
         message += "; not found reliably: " + "; ".join(ctx.doubts)
     return message + "; check them ('hbiview info CT --landmarks') or give the field borders yourself"
-
-
-def find_landmarks(ct: CTVolume, structures: dict | None = None) -> Landmarks:
-    """Find the axial landmarks and vertebral levels of a CT.
-
-    Parameters
-    ----------
-    ct
-        The CT (HU) on an axial grid.
-    structures
-        Optional ``"Body"``, ``"Lung_L"``, ``"Lung_R"``, ``"Skeleton"`` structures on the CT grid (e.g.
-        from :func:`hbiview.anatomy.segment` or imported); missing ones are segmented here on a coarse
-        grid (about 4 mm in-plane), which keeps this call to a second or two.
-
-    Returns
-    -------
-    Landmarks
-        Name -> :class:`~hbiview.anatomy.types.Landmark` for ``vertex``, ``skull_base``, ``lung_apex``,
-        ``lung_base``, ``iliac_crest``, ``femoral_heads``, ``knees``, ``ankles``, ``soles`` and ``C1`` ..
-        ``S1``; ``z_mm`` is ``None`` for what is not in the scan.
-    """
-    from hbiview.anatomy.pipeline import segment_tissues
-
-    # work at about 4 mm but never coarser than the CT needs: a whole block factor rounded down (a 2.5 mm
-    # CT is searched at 2.5 mm, not at 5 mm where its thin bone would be lost)
-    pixel_mm = float(max(ct.geometry.spacing_mm[1], ct.geometry.spacing_mm[2]))
-    factor = max(1, int(np.floor(LANDMARK_SPACING_MM / pixel_mm + 1e-6)))
-    tissues = segment_tissues(ct, target_spacing_mm=factor * pixel_mm, structures=structures)
-    message = coarse_warning(tuple(ct.geometry.spacing_mm), tissues.context)
-    if message is not None:
-        warn(message)
-    return tissues.landmarks

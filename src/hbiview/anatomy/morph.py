@@ -7,7 +7,6 @@ from scipy import ndimage
 
 __all__ = [
     "PLANE4",
-    "bbox",
     "disk",
     "downsample_mean",
     "fill_holes_2d",
@@ -36,18 +35,6 @@ def ball(radius_mm: float, spacing_mm: tuple[float, float, float]) -> np.ndarray
     z, y, x = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
     d2 = (z * spacing_mm[0]) ** 2 + (y * spacing_mm[1]) ** 2 + (x * spacing_mm[2]) ** 2
     return d2 <= radius_mm**2 + 1e-9
-
-
-def bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
-    """Slices of the bounding box of ``mask`` (plus ``margin`` voxels), or ``None`` when it is empty."""
-    if not mask.any():
-        return None
-    out = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        idx = np.flatnonzero(mask.any(axis=other))
-        out.append(slice(max(idx[0] - margin, 0), min(idx[-1] + 1 + margin, mask.shape[axis])))
-    return tuple(out)
 
 
 def fill_holes_2d(mask: np.ndarray, max_hole_voxels: int | None = None) -> np.ndarray:

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hbiview.anatomy.landmarks import Context, canonical_view, coarse_warning, landmarks_from_masks
+from hbiview.anatomy.landmarks import (
+    LANDMARK_SPACING_MM,
+    Context,
+    canonical_view,
+    coarse_warning,
+    landmarks_from_masks,
+)
 from hbiview.anatomy.marrow import marrow_weights
 from hbiview.anatomy.morph import downsample_mean, upsample_mask
 from hbiview.anatomy.names import map_structures
@@ -24,7 +30,7 @@ from hbiview.errors import warn
 from hbiview.labels import BONE_SITES, MARROW_SITES
 from hbiview.volume import CTVolume, Structure
 
-__all__ = ["Tissues", "body_structure", "combine_structures", "segment", "segment_tissues"]
+__all__ = ["Tissues", "body_structure", "combine_structures", "find_landmarks", "segment", "segment_tissues"]
 
 #: In-plane pixel size (mm) the segmentation works at.
 WORK_SPACING_MM = 2.0
@@ -325,3 +331,33 @@ def combine_structures(
 ) -> AnatomyResult:
     """Auto-segmentation with imported structures winning: ``segment(ct, imported=..., names_map=...)``."""
     return segment(ct, landmarks=landmarks, imported=imported, names_map=names_map)
+
+
+def find_landmarks(ct: CTVolume, structures: dict | None = None) -> Landmarks:
+    """Find the axial landmarks and vertebral levels of a CT.
+
+    Parameters
+    ----------
+    ct
+        The CT (HU) on an axial grid.
+    structures
+        Optional ``"Body"``, ``"Lung_L"``, ``"Lung_R"``, ``"Skeleton"`` structures on the CT grid (e.g.
+        from :func:`hbiview.anatomy.segment` or imported); missing ones are segmented here on a coarse
+        grid (about 4 mm in-plane), which keeps this call to a second or two.
+
+    Returns
+    -------
+    Landmarks
+        Name -> :class:`~hbiview.anatomy.types.Landmark` for ``vertex``, ``skull_base``, ``lung_apex``,
+        ``lung_base``, ``iliac_crest``, ``femoral_heads``, ``knees``, ``ankles``, ``soles`` and ``C1`` ..
+        ``S1``; ``z_mm`` is ``None`` for what is not in the scan.
+    """
+    # work at about 4 mm but never coarser than the CT needs: a whole block factor rounded down (a 2.5 mm
+    # CT is searched at 2.5 mm, not at 5 mm where its thin bone would be lost)
+    pixel_mm = float(max(ct.geometry.spacing_mm[1], ct.geometry.spacing_mm[2]))
+    factor = max(1, int(np.floor(LANDMARK_SPACING_MM / pixel_mm + 1e-6)))
+    tissues = segment_tissues(ct, target_spacing_mm=factor * pixel_mm, structures=structures)
+    message = coarse_warning(tuple(ct.geometry.spacing_mm), tissues.context)
+    if message is not None:
+        warn(message)
+    return tissues.landmarks

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from hbiview.anatomy.morph import PLANE4, bbox, disk, fill_holes_2d, keep_large_components
+from hbiview.anatomy.morph import PLANE4, disk, fill_holes_2d, keep_large_components
 from hbiview.errors import warn
+from hbiview.geometry import bounding_box
 
 __all__ = [
     "AIR_HU",
@@ -94,7 +95,7 @@ def body_mask(hu: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndar
 
 def _split_two(mask: np.ndarray, max_iter: int = 12) -> tuple[np.ndarray, np.ndarray] | None:
     """Split one component into its two largest parts by erosion, then grow them back (nearest seed)."""
-    box = bbox(mask, 1)
+    box = bounding_box(mask, 1)
     assert box is not None
     sub = mask[box]
     eroded = sub.copy()
@@ -160,7 +161,7 @@ def _airway(air: np.ndarray, spacing_mm: tuple[float, float, float], mid_x: np.n
 
 def _regrow(part: np.ndarray, free: np.ndarray) -> np.ndarray:
     """``part`` grown by two pixels in its slices into ``free`` (worked in the part's bounding box)."""
-    box = bbox(part, 2)
+    box = bounding_box(part, 2)
     if box is None:
         return part
     out = part.copy()

@@ -14,9 +14,7 @@ import functools
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,44 +73,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID of --ct (default: largest)")
     parser.add_argument("--json", action="store_true", help="print the key numbers and files as JSON")
     return parser
-
-
-# ------------------------------------------------------------------------------------------- the folder
-def _check_out(out: Path, force: bool) -> None:
-    """Refuse an output folder that cannot be used, before any work is done."""
-    from hbiview.errors import OutputError
-
-    here = Path.cwd().resolve()
-    if out.resolve() == here or out.resolve() in here.parents:
-        raise OutputError(
-            f"{out}: is the current folder or holds it; give a new folder, e.g. --out hbiview-demo"
-        )
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputError(f"{out}: folder exists and is not empty (use --force to replace its contents)")
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise OutputError(f"{out}: its parent folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or (out.is_dir() and not os.access(out, os.W_OK)):
-        raise OutputError(f"{out}: folder {parent} is not writable")
-
-
-def _publish(staging: Path, out: Path) -> None:
-    """Put the finished ``staging`` folder in place of ``out`` (renames only; the old contents go last)."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.resolve().parent))
-        os.replace(out, old / out.name)
-    try:
-        os.replace(staging, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old / out.name, out)
-            shutil.rmtree(old, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # -------------------------------------------------------------------------------------------- the steps
@@ -300,27 +260,19 @@ def run_demo(
     DemoResult
     """
     from hbiview.errors import InputError
+    from hbiview.io.atomic import atomic_folder, check_folder_writable
 
-    target = Path(out)
-    _check_out(target, force)
+    target = check_folder_writable(out, force)
     if series and not ct:
         raise InputError("--series chooses a series of --ct; the sample patient has one series")
     start = time.perf_counter()
     n_steps = 8 + len(DEMO_PLANS) + (0 if quick else 1)
     step = _Steps(quiet, n_steps)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.part-", dir=target.resolve().parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the published folder follows the umask
-    try:
+    with atomic_folder(target, force) as staging:
         result = _run_steps(staging, step, quick=quick, ct=ct, series=series)
         files = result.files
         (staging / "README.txt").write_text(_readme(files, result.source, result.notes), encoding="utf-8")
         files["README.txt"] = "this list"
-        _publish(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return DemoResult(
         target,
         result.source,
@@ -384,18 +336,7 @@ def _run_steps(folder: Path, step: _Steps, *, quick: bool, ct: str | None, serie
                 path("ct", "the sample patient's CT series (generated: sample_ct/ was not found)")
             )
         structures = case.structure_list()
-        courses = [
-            RTCourse(
-                key,
-                r.dose,
-                plan=r.plan,
-                prescription_point_lps_mm=r.dose_result.prescription_point_lps_mm,
-                beam_doses_gy=r.dose_result.beam_doses_gy,
-                dvhs=r.dvhs,
-                label=r.label,
-            )
-            for key, r in runs.items()
-        ]
+        courses = [RTCourse.of_run(key, r) for key, r in runs.items()]
         # the hemi-body course: upper then lower hemi-body (two single fractions, weeks apart)
         hbi = sum_doses([runs["upper-hbi"], runs["lower-hbi"]], description="upper-hbi + lower-hbi")
         courses.append(

@@ -324,12 +324,12 @@ def _run_set(args: argparse.Namespace) -> int:
     from hbiview.cli._planopts import build_plans, plan_labels
     from hbiview.dosevolume import dvhs as compute_dvhs
     from hbiview.errors import InputError
-    from hbiview.io.dicom import _prepare_folder
+    from hbiview.io.atomic import check_folder_writable
     from hbiview.io.rtset import RTCourse, write_rt_set
     from hbiview.pipeline import load_case, run_plan, sum_doses
 
     folder = Path(args.out_dir)
-    _prepare_folder(folder, args.force)  # refuse a used folder before any work
+    check_folder_writable(folder, args.force)  # refuse a used folder before any work
     for text in args.plan:
         _check_plan(text, [o for o in args.options if ":" not in o.partition("=")[0]])
     case = load_case(args.ct, series=args.series)
@@ -348,18 +348,7 @@ def _run_set(args: argparse.Namespace) -> int:
     if "sum" in keys:
         raise InputError("a plan named 'sum' would clash with the summed dose rtdose_sum.dcm; rename it")
     structures = case.structure_list()
-    courses = [
-        RTCourse(
-            key,
-            r.dose,
-            plan=r.plan,
-            prescription_point_lps_mm=r.dose_result.prescription_point_lps_mm,
-            beam_doses_gy=r.dose_result.beam_doses_gy,
-            dvhs=None if args.no_dvhs else r.dvhs,
-            label=r.label,
-        )
-        for key, r in zip(keys, runs, strict=True)
-    ]
+    courses = [RTCourse.of_run(key, r, dvhs=not args.no_dvhs) for key, r in zip(keys, runs, strict=True)]
     total = None
     if len(runs) > 1:
         total = sum_doses(runs, description="sum of " + " + ".join(r.label for r in runs))

@@ -107,14 +107,9 @@ def _positive(option: str, value: float, upper: float | None = None) -> float:
 
 
 def _check_out(out: str, force: bool) -> Path:
-    from hbiview.errors import OutputError
+    from hbiview.io.atomic import check_folder_writable
 
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{path}: exists and is not a folder; choose another --out")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise OutputError(f"{path}: folder exists and is not empty (use --force to replace its content)")
-    return path
+    return check_folder_writable(out, force)
 
 
 def _spacing(args: argparse.Namespace, default: tuple[float, ...]) -> tuple[float, ...]:

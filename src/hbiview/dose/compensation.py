@@ -255,7 +255,7 @@ def hot_spots(dose: DoseGrid, landmarks: Mapping[str, Any] | None = None) -> dic
     near = ""
     if landmarks:
         from hbiview.labels import LANDMARK_NAMES
-        from hbiview.plans import _to_z
+        from hbiview.plans.borders import _to_z
 
         found = {k: _to_z(landmarks[k]) for k in LANDMARK_NAMES if k in landmarks}
         marks = {k: v for k, v in found.items() if v is not None}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from hbiview.dose.body import axis_crossing
-from hbiview.plans import SAD_MM, Beam
+from hbiview.plans.model import SAD_MM, Beam
 
 __all__ = ["EDGE_MARGIN_MM", "INSET_MM", "MIN_THICKNESS_FRACTION", "long_axis", "midplane_point"]
 

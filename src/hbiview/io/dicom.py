@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import uuid
 import warnings
@@ -24,14 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from hbiview.errors import DicomError, InputError, MissingInputError, OutputError, warn
+from hbiview.errors import DicomError, InputError, MissingInputError, warn
 from hbiview.geometry import Geometry
+from hbiview.io.atomic import atomic_folder, check_folder_writable
+from hbiview.io.dicom_modules import CT_IMAGE_STORAGE, new_dataset
 from hbiview.progress import progress
 from hbiview.volume import CTVolume
 
 __all__ = ["PATIENT_POSITIONS", "TRANSFER_SYNTAXES", "SeriesInfo", "list_series", "read_ct", "write_ct"]
 
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 #: ``write_ct`` transfer syntax name -> UID (all lossless)
 TRANSFER_SYNTAXES: dict[str, str] = {
@@ -99,36 +98,6 @@ def _stored_slice(hu_slice: np.ndarray, intercept: float, signed: bool) -> np.nd
     return np.ascontiguousarray(values.astype("<i2" if signed else "<u2"))
 
 
-def _prepare_folder(folder: Path, force: bool) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not force:
-        raise OutputError(f"{folder}: folder exists and is not empty (use --force to replace it)")
-    parent = folder.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{folder}: cannot create its parent folder {parent} ({exc.strerror})") from exc
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{folder}: parent folder {parent} is not writable")
-
-
-def _replace_folder(tmp: Path, folder: Path) -> None:
-    """Move the finished ``tmp`` folder to ``folder``, replacing what was there."""
-    if not folder.exists():
-        os.replace(tmp, folder)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-    old.rmdir()
-    os.replace(folder, old)
-    try:
-        os.replace(tmp, folder)
-    except BaseException:
-        os.replace(old, folder)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def write_ct(
     ct: CTVolume,
     folder: str | os.PathLike[str],
@@ -190,15 +159,13 @@ def write_ct(
     OutputError
         The folder exists and is not empty (without ``force``), or cannot be written.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID, ExplicitVRLittleEndian
+    from pydicom.dataset import Dataset
 
     if transfer_syntax not in TRANSFER_SYNTAXES:
         raise InputError(
             f"unknown transfer syntax {transfer_syntax!r}: choose one of {', '.join(TRANSFER_SYNTAXES)}"
         )
-    target = Path(folder)
-    _prepare_folder(target, force)
+    target = check_folder_writable(folder, force)
     syntax_uid = TRANSFER_SYNTAXES[transfer_syntax]
     if transfer_syntax == "jpeg2000" and min(ct.geometry.shape[1:]) < 32:
         # the OpenJPEG encoder uses 6 wavelet resolutions, which need 2**5 pixels along each side
@@ -235,12 +202,7 @@ def write_ct(
 
     def dataset(k: int) -> Dataset:
         sop_uid = _uid(uid_seed, "image", series_number, k)
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = UID(CT_IMAGE_STORAGE)
-        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
+        ds = new_dataset(CT_IMAGE_STORAGE, sop_uid)
         ds.SpecificCharacterSet = "ISO_IR 100"
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.SOPClassUID = CT_IMAGE_STORAGE
@@ -301,23 +263,16 @@ def write_ct(
             ds.compress(syntax_uid, pixels, generate_instance_uid=False)
         return ds
 
-    target_parent = target.parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.part-", dir=target_parent))
     names = [f"CT{k + 1:0{width}d}.dcm" for k in range(nz)]
+    with atomic_folder(target, force) as staging:
 
-    def write_one(k: int) -> None:
-        dataset(k).save_as(tmp / names[k], enforce_file_format=True)
+        def write_one(k: int) -> None:
+            dataset(k).save_as(staging / names[k], enforce_file_format=True)
 
-    try:
         n_workers = workers or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             for _ in progress(pool.map(write_one, range(nz)), total=nz, desc="writing CT"):
                 pass
-        _replace_folder(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
     return [target / name for name in names]
 
 

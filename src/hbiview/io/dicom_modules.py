@@ -18,7 +18,14 @@ import numpy as np
 
 from hbiview.volume import CTVolume
 
-__all__ = ["CT_IMAGE_STORAGE", "CTIdentity", "ct_identity", "derived_uid", "set_common_modules"]
+__all__ = [
+    "CT_IMAGE_STORAGE",
+    "CTIdentity",
+    "ct_identity",
+    "derived_uid",
+    "new_dataset",
+    "set_common_modules",
+]
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 #: UID root for identifiers hbiview derives itself (pydicom's registered prefix).
@@ -87,6 +94,34 @@ def ct_identity(ct: CTVolume) -> CTIdentity:
         sop_class_uid=_text(meta, "SOPClassUID", CT_IMAGE_STORAGE),
         from_files=from_files,
     )
+
+
+def new_dataset(sop_class_uid: str, sop_instance_uid: str) -> Any:
+    """An empty dataset with its file meta information: the one file-meta block of every file hbiview writes.
+
+    Explicit VR little endian, pydicom's implementation class UID; the SOP class and instance UIDs given
+    here go into the file meta (the caller sets them in the dataset too, see :func:`set_common_modules`).
+
+    Parameters
+    ----------
+    sop_class_uid, sop_instance_uid
+        The object's SOP class (e.g. :data:`CT_IMAGE_STORAGE`) and its instance UID.
+
+    Returns
+    -------
+    pydicom.dataset.Dataset
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    return ds
 
 
 def set_common_modules(

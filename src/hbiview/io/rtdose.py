@@ -17,7 +17,7 @@ from hbiview.errors import DicomError, GeometryError, InputError, MissingInputEr
 from hbiview.geometry import Geometry
 from hbiview.io.atomic import atomic_path, check_writable
 from hbiview.io.dicom import _ds, _interpolate, _uid
-from hbiview.io.dicom_modules import ct_identity, set_common_modules
+from hbiview.io.dicom_modules import ct_identity, new_dataset, set_common_modules
 from hbiview.volume import CTVolume, DoseGrid
 
 if TYPE_CHECKING:
@@ -234,8 +234,8 @@ def write_rtdose(
     OutputError
         The file exists (without ``force``) or cannot be written.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+    from pydicom.dataset import Dataset
+    from pydicom.uid import generate_uid
 
     if bits not in _STORED_MAX:
         raise InputError(f"RT Dose bits must be 16 or 32, not {bits!r}")
@@ -276,13 +276,8 @@ def write_rtdose(
     stored = np.clip(np.rint(np.clip(values, 0.0, None) / scaling), 0, _STORED_MAX[bits])
     stored = stored.astype("<u2" if bits == 16 else "<u4")
 
-    meta = FileMetaDataset()
     sop_uid = sop_uid or (_uid(uid_seed, "rtdose") if uid_seed else str(generate_uid()))
-    meta.MediaStorageSOPClassUID = UID(RT_DOSE_STORAGE)
-    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
+    ds = new_dataset(RT_DOSE_STORAGE, sop_uid)
     metadata = dict(ct.metadata) if ct is not None else {}
     text = description or dose.description
     study_uid = _uid(uid_seed, "study") if uid_seed else str(generate_uid())

@@ -28,7 +28,7 @@ import numpy as np
 from hbiview.errors import InputError, PlanError
 from hbiview.io.atomic import atomic_path, check_writable
 from hbiview.io.dicom import _ds
-from hbiview.io.dicom_modules import ct_identity, derived_uid, set_common_modules
+from hbiview.io.dicom_modules import ct_identity, derived_uid, new_dataset, set_common_modules
 from hbiview.plans import SAD_MM, Plan
 from hbiview.volume import CTVolume
 
@@ -119,9 +119,9 @@ def write_rtplan(
     OutputError
         The file exists (without ``force``) or cannot be written.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import generate_uid
 
     target = check_writable(path, force)
     if not plan.beams:
@@ -138,13 +138,7 @@ def write_rtplan(
     now = _dt.datetime.now()
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(RT_PLAN_STORAGE)
-    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = Dataset()
-    ds.file_meta = meta
+    ds = new_dataset(RT_PLAN_STORAGE, sop_uid)
     set_common_modules(
         ds,
         ct.metadata,

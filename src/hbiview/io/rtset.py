@@ -11,7 +11,6 @@ structure of the set lies inside every dose grid.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from hbiview.errors import InputError
-from hbiview.io.dicom import _prepare_folder, _replace_folder
+from hbiview.io.atomic import atomic_folder, check_folder_writable
 from hbiview.io.dicom_modules import ct_identity, derived_uid
 from hbiview.io.rtplan import MU_NOTE
 from hbiview.volume import CTVolume, DoseGrid, Structure
@@ -59,6 +58,31 @@ class RTCourse:
     dvhs: Mapping[str, Any] | None = None
     parts: tuple[str, ...] = ()
     label: str = ""
+
+    @classmethod
+    def of_run(cls, key: str, run: Any, *, dvhs: bool = True) -> RTCourse:
+        """The course of one computed plan (a :class:`hbiview.pipeline.PlanRun`: its plan, dose and DVHs).
+
+        Parameters
+        ----------
+        key
+            File name part (see :class:`RTCourse`).
+        run
+            The computed plan: ``plan``, ``dose``, ``dose_result`` (prescription point and beam doses),
+            ``dvhs`` and ``label``.
+        dvhs
+            Write the run's DVHs in the RT Dose.
+        """
+        result = run.dose_result
+        return cls(
+            key,
+            run.dose,
+            plan=run.plan,
+            prescription_point_lps_mm=result.prescription_point_lps_mm,
+            beam_doses_gy=result.beam_doses_gy,
+            dvhs=run.dvhs if dvhs else None,
+            label=run.label,
+        )
 
 
 def _safe_key(key: str) -> str:
@@ -236,15 +260,10 @@ def write_rt_set(
     from hbiview.io.dicom import read_ct
     from hbiview.io.dicom import write_ct as write_ct_series
 
-    target = Path(folder)
-    _prepare_folder(target, force)
+    target = check_folder_writable(folder, force)
     if write_ct is None:
         write_ct = not ct_identity(ct).from_files
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.part-", dir=target.resolve().parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    try:
+    with atomic_folder(target, force) as staging:
         note = None
         if write_ct:
             write_ct_series(ct, staging / "ct", transfer_syntax="explicit", workers=1)
@@ -256,8 +275,4 @@ def write_rt_set(
             files["ct/"] = "the CT series the RT files refer to (DICOM, one file per slice)"
         (staging / "README.txt").write_text(readme_text(files, title), encoding="utf-8")
         files["README.txt"] = "this list"
-        _replace_folder(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return ct, files

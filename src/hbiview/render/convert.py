@@ -18,7 +18,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from hbiview.errors import InputError
-from hbiview.geometry import Geometry
+from hbiview.geometry import Geometry, bounding_box
 from hbiview.render._pv import pyvista
 from hbiview.volume import DoseGrid, Volume
 
@@ -98,15 +98,6 @@ def _finish_surface(
     )
 
 
-def _bounding_box(mask: np.ndarray, pad: int) -> tuple[slice, ...] | None:
-    found = ndimage.find_objects(mask.astype(np.uint8))
-    if not found or found[0] is None:
-        return None
-    return tuple(
-        slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(found[0], mask.shape, strict=True)
-    )
-
-
 def mask_surface(
     mask: npt.ArrayLike,
     geometry: Geometry,
@@ -141,7 +132,7 @@ def mask_surface(
     """
     pv = pyvista()
     mask = np.asarray(mask, dtype=bool)
-    box = _bounding_box(mask, pad=3)
+    box = bounding_box(mask, margin=3)
     if box is None:
         return pv.PolyData()
     values = mask[box].astype(np.float32)
@@ -192,7 +183,7 @@ def isodose_surfaces(
     pv = pyvista()
     values = np.asarray(dose.array, dtype=np.float32)
     levels = [float(v) for v in levels_gy]
-    box = _bounding_box(values >= min(levels), pad=3) if levels else None
+    box = bounding_box(values >= min(levels), margin=3) if levels else None
     if box is None:
         return [pv.PolyData() for _ in levels]
     values = values[box]

@@ -12,7 +12,7 @@ import numpy as np
 
 from hbiview.errors import InputError
 from hbiview.io.atomic import check_writable
-from hbiview.render._pv import pyvista
+from hbiview.render._pv import plotter as make_plotter
 from hbiview.render.colors import dose_cmap, dose_range_gy, shared_dose_scale
 from hbiview.render.export import orbit_backend, scene_html, write_html, write_orbit, write_png
 from hbiview.render.scene import (
@@ -97,8 +97,7 @@ def scene_plotter(
     """
     options = options or SceneOptions()
     size = _check_size(size)
-    pv = pyvista(off_screen=off_screen)
-    plotter = pv.Plotter(off_screen=off_screen, window_size=size)
+    plotter = make_plotter(off_screen=off_screen, window_size=size)
     add_scene(
         plotter, ct, _anatomy(anatomy, structures, options), dose, plan, options, font_scale=_font_scale(size)
     )
@@ -245,8 +244,7 @@ def render_compare_3d(
     panel_px = (size[0] - strip_px) // n
     # panels of equal width; the colour bar in a strip of its own, since it holds for all of them
     weights = [panel_px] * n + ([strip_px] if bar_strip else [])
-    pv = pyvista()
-    plotter = pv.Plotter(
+    plotter = make_plotter(
         off_screen=True, window_size=size, shape=(1, len(weights)), col_weights=weights, border=False
     )
     common = shared.mode == "gy" and not np.allclose(
@@ -364,8 +362,7 @@ def render_difference_3d(
         threshold_gy = 0.01 * max(dose_a.max_gy, dose_b.max_gy)
     bar = f"{label_a} −\n{label_b} (Gy)"
     wash = Wash(difference, difference_cmap(), (-limit, limit), threshold_gy, True, bar)
-    pv = pyvista()
-    plotter = pv.Plotter(off_screen=True, window_size=size)
+    plotter = make_plotter(off_screen=True, window_size=size)
 
     def draw() -> None:
         add_scene(
@@ -431,8 +428,7 @@ def export_html(
         plane_pixel_mm=(options or SceneOptions()).plane_pixel_mm or 2.5,
     )
     anatomy = _anatomy(anatomy, structures, options)
-    pv = pyvista(off_screen=True)
-    plotter = pv.Plotter(off_screen=True, window_size=(1280, 800))
+    plotter = make_plotter(off_screen=True, window_size=(1280, 800))
     try:
         groups = add_scene(plotter, ct, anatomy, dose, plan, options)
         add_axes_glyph(plotter, _frame_bounds(anatomy, plan, ct, options.frame))

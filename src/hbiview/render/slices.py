@@ -15,6 +15,7 @@ from typing import Any, cast
 import numpy as np
 
 from hbiview.errors import InputError
+from hbiview.geometry import bounding_box
 from hbiview.render import beams as _beams
 from hbiview.render.colors import (
     colourwash_rgb,
@@ -132,13 +133,12 @@ def _crop_box(
     """Plane limits (column min, column max, row min, row max) around the body on this plane."""
     if body is None or margin_mm is None:
         return None
-    inside = sample_on_plane(body.mask.astype(np.float32), body.geometry, plane, order=0) > 0.5
-    if not inside.any():
+    box = bounding_box(sample_on_plane(body.mask.astype(np.float32), body.geometry, plane, order=0) > 0.5)
+    if box is None:
         return None
-    rows = np.flatnonzero(inside.any(axis=1))
-    cols = np.flatnonzero(inside.any(axis=0))
-    c = plane.columns_mm[[cols[0], cols[-1]]]
-    r = plane.rows_mm[[rows[0], rows[-1]]]
+    rows, cols = box
+    c = plane.columns_mm[[cols.start, cols.stop - 1]]
+    r = plane.rows_mm[[rows.start, rows.stop - 1]]
     return (
         float(c.min() - margin_mm),
         float(c.max() + margin_mm),

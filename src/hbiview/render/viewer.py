@@ -16,7 +16,8 @@ import numpy as np
 
 from hbiview.errors import InputError
 from hbiview.render import beams as _beams
-from hbiview.render._pv import has_display, pyvista
+from hbiview.render._pv import has_display
+from hbiview.render._pv import plotter as make_plotter
 from hbiview.render.keys import KEYS, TOGGLES
 from hbiview.render.scene import SceneOptions, add_scene, camera_for, prepare_anatomy, set_camera
 from hbiview.render.style import PlanLike
@@ -83,9 +84,8 @@ class Viewer:
         self.extra_isodose_pct: float | None = None
         self.visible = dict.fromkeys(TOGGLES, True)
         self.anatomy = prepare_anatomy(structures, bone=self.options.bone)
-        pv = pyvista(off_screen=off_screen)
         self.size = (int(size[0]), int(size[1]))
-        self.plotter = pv.Plotter(off_screen=off_screen, window_size=self.size, title="hbiview")
+        self.plotter = make_plotter(off_screen=off_screen, window_size=self.size, title="hbiview")
         self.groups: dict[str, list[Any]] = {}
         self._scene_actors: list[Any] = []
         self._sliders: dict[str, Any] = {}

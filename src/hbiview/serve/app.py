@@ -91,7 +91,7 @@ class ViewerApp:
         _require_trame()
         from trame.app import get_server
 
-        from hbiview.render._pv import pyvista
+        from hbiview.render._pv import plotter as make_plotter
         from hbiview.render.scene import prepare_anatomy
 
         self.model = model
@@ -106,10 +106,9 @@ class ViewerApp:
             anatomy if anatomy is not None else prepare_anatomy(model.case.structures, bone="skeleton")
         )
         self._bones: dict[str, Any] = {"skeleton": self.anatomy}
-        pv = pyvista(off_screen=True)
         # one render window, two renderers sharing one camera: the comparison's linked cameras (vtk.js
         # gets one camera object referenced by both renderers)
-        self.plotter = pv.Plotter(off_screen=True, shape=(1, 2), window_size=(1200, 700), border=False)
+        self.plotter = make_plotter(off_screen=True, shape=(1, 2), window_size=(1200, 700), border=False)
         self.plotter.link_views()
         self.groups: list[dict[str, list[Any]]] = [{}, {}]
         self._anatomies: dict[Any, Any] = {}
