@@ -317,8 +317,12 @@ FEMORAL_HEAD_MAX_RADIUS_MM = 25.0
 #: The greater trochanter's tip lies level with the femoral head centres: the highest slice within 5 mm of
 #: the widest hip bone is taken, when within 40 mm of the thickest bone (ours).
 TROCHANTER_WIDTH_TOLERANCE_MM, TROCHANTER_MAX_SHIFT_MM = 5.0, 40.0
-#: Scan length (mm) needed below the femoral heads (the femoral necks) to accept them (ours).
-FEMORAL_NECK_MM = 40.0
+#: When a scan ends in the trochanters: a drop of the hips' width of at least this (mm) from one slice to the
+#: next going up marks the trochanters' tips (the real abdomen CT: 130 to 106 mm at the tips; ours).
+TROCHANTER_TOP_STEP_MM = 15.0
+#: Scan length (mm) needed below the femoral heads (the upper femoral necks) to accept them (ours; the real
+#: abdomen CT ends 32 mm below its head centres).
+FEMORAL_NECK_MM = 30.0
 
 #: The legs (apart below the pelvis) begin this far (mm) below the femoral heads: no knee is looked for in a
 #: scan that ends above (ours).
@@ -718,7 +722,15 @@ def _find_femoral_heads(
     hip_band = (np.abs(dx_mm[sub]) >= PELVIS_MIN_OFFSET_MM) & (np.abs(dx_mm[sub]) <= MAX_PELVIS_HALF_WIDTH_MM)
     width = np.where(lateral[sub] | (filled[sub] & hip_band), np.abs(dx_mm[sub]), 0.0)
     widest = width.max(axis=(1, 2))
-    k_tip = int(np.flatnonzero(widest >= widest.max() - TROCHANTER_WIDTH_TOLERANCE_MM)[-1]) + start
+    k_tip = int(np.flatnonzero(widest >= widest.max() - TROCHANTER_WIDTH_TOLERANCE_MM)[-1])
+    if k_tip == 0 and start == 0:
+        # the hips are still widening at the scan's lowest slice: the trochanters' widest part lies below
+        # the images; their tips are where, going up, the width drops by a step (the trochanter ends, the
+        # narrower acetabular rim is next)
+        drops = np.flatnonzero(widest[:-1] - widest[1:] >= TROCHANTER_TOP_STEP_MM)
+        if drops.size:
+            k_tip = int(drops[0])
+    k_tip += start
     z_edt = float(np.mean([_slice_z(z_mm, h[0]) for h in heads]))
     z_fh = float(z_mm[k_tip]) if abs(z_mm[k_tip] - z_edt) <= TROCHANTER_MAX_SHIFT_MM else z_edt
     k_fh = float(np.interp(z_fh, z_mm, np.arange(s.nz)))
