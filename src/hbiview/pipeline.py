@@ -638,7 +638,8 @@ def run_plan(
     note = computed.normalization.note
     notes = (f"prescription point: {computed.normalization.describe()}",) if note else ()
     if computed.compensation != "none":  # hot spots with and without (hbiview.dose.compensation)
-        from hbiview.dose.compensation import hot_spots_text, hot_spots_with_and_without
+        from hbiview.dose.compensation import hot_spots_text
+        from hbiview.dose.compute import hot_spots_with_and_without
 
         spots, without = hot_spots_with_and_without(
             case.ct,

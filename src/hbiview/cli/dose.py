@@ -182,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
     )
     dose = result.dose
     _write(dose, out, ct, args.force)
-    from hbiview.dose.compensation import hot_spots_text, hot_spots_with_and_without
+    from hbiview.dose.compensation import hot_spots_text
+    from hbiview.dose.compute import hot_spots_with_and_without
 
     spots, without = hot_spots_with_and_without(
         ct,

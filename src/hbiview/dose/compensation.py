@@ -46,7 +46,6 @@ __all__ = [
     "compensate",
     "hot_spots",
     "hot_spots_text",
-    "hot_spots_with_and_without",
     "midplane_transmission",
     "ray_thickness",
 ]
@@ -287,43 +286,3 @@ def hot_spots_text(spots: Mapping[str, Any], without: Mapping[str, Any] | None =
     if without is None:
         return f"hot spots: {one(spots)}"
     return f"hot spots with compensation: {one(spots)}; without: {one(without)}"
-
-
-def hot_spots_with_and_without(
-    ct: Any,
-    plan: Plan,
-    dose: DoseGrid,
-    landmarks: Mapping[str, Any] | None = None,
-    **dose_options: Any,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Hot spots of a computed plan and, when it is compensated, of the same plan without compensation.
-
-    Parameters
-    ----------
-    ct
-        The patient.
-    plan
-        The plan as computed.
-    dose
-        Its total dose.
-    landmarks
-        To name the level of the maximum.
-    **dose_options
-        ``grid_mm``, ``heterogeneity``, ``engine`` as used for ``dose`` (the plan without compensation is
-        computed the same way).
-
-    Returns
-    -------
-    with_, without
-        :func:`hot_spots` of the plan, and of the plan without compensation (``None`` if not compensated).
-    """
-    from hbiview.dose.compute import compute_dose
-
-    spots = hot_spots(dose, landmarks)
-    if plan.compensation == "none":
-        return spots, None
-    open_plan = replace(
-        plan, compensation="none", beams=tuple(replace(b, transmission_map=None) for b in plan.beams)
-    )
-    open_dose = compute_dose(ct, open_plan, **dose_options)
-    return spots, hot_spots(open_dose, landmarks)

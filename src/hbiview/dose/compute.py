@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,7 +17,14 @@ from hbiview.plans import SAD_MM, Beam, Normalization, Plan, resolve_plan
 from hbiview.progress import progress
 from hbiview.volume import CTVolume, DoseGrid
 
-__all__ = ["DoseResult", "PlanDoseModel", "compute_dose", "compute_dose_result", "plan_dose_model"]
+__all__ = [
+    "DoseResult",
+    "PlanDoseModel",
+    "compute_dose",
+    "compute_dose_result",
+    "hot_spots_with_and_without",
+    "plan_dose_model",
+]
 
 #: Beams computed at the same time (threads; numpy, SciPy's FFT and ndimage release the GIL).
 BEAM_THREADS = 2
@@ -372,3 +380,43 @@ def compute_dose(
         Dose engine name (``"convolution"``).
     """
     return compute_dose_result(ct, plan, grid_mm=grid_mm, heterogeneity=heterogeneity, engine=engine).dose
+
+
+def hot_spots_with_and_without(
+    ct: Any,
+    plan: Plan,
+    dose: DoseGrid,
+    landmarks: Mapping[str, Any] | None = None,
+    **dose_options: Any,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Hot spots of a computed plan and, when it is compensated, of the same plan without compensation.
+
+    Parameters
+    ----------
+    ct
+        The patient.
+    plan
+        The plan as computed.
+    dose
+        Its total dose.
+    landmarks
+        To name the level of the maximum.
+    **dose_options
+        ``grid_mm``, ``heterogeneity``, ``engine`` as used for ``dose`` (the plan without compensation is
+        computed the same way).
+
+    Returns
+    -------
+    with_, without
+        :func:`hot_spots` of the plan, and of the plan without compensation (``None`` if not compensated).
+    """
+    from hbiview.dose.compensation import hot_spots
+
+    spots = hot_spots(dose, landmarks)
+    if plan.compensation == "none":
+        return spots, None
+    open_plan = replace(
+        plan, compensation="none", beams=tuple(replace(b, transmission_map=None) for b in plan.beams)
+    )
+    open_dose = compute_dose(ct, open_plan, **dose_options)
+    return spots, hot_spots(open_dose, landmarks)
