@@ -462,12 +462,7 @@ class PlanRun:
         InputError
             For a structure that was not evaluated.
         """
-        for row in self.evaluation.metrics:
-            if row["structure"] == structure:
-                return dict(row)
-        raise InputError(
-            f"plan {self.label!r} has no DVH of {structure!r}; evaluated: {', '.join(self.dvhs)}"
-        )
+        return self.evaluation.structure_metrics(structure, f"plan {self.label!r}")
 
     def active_marrow_fraction(self, at_least_gy: float, structure: str = "Marrow") -> float:
         """Fraction (0-1) of the body's active marrow receiving at least ``at_least_gy`` (total Gy)."""
@@ -782,10 +777,7 @@ class CourseSum:
 
     def metrics(self, structure: str) -> dict[str, Any]:
         """Every metric of one structure in the sum (EQD2 added course by course)."""
-        for row in self.evaluation.metrics:
-            if row["structure"] == structure:
-                return dict(row)
-        raise InputError(f"{self.label!r} has no DVH of {structure!r}; evaluated: {', '.join(self.dvhs)}")
+        return self.evaluation.structure_metrics(structure, repr(self.label))
 
     def summary(self) -> dict[str, Any]:
         """The sum's summary as reports show it."""

@@ -80,6 +80,21 @@ class PlanResult:
     max_dose_gy: float
     grid: str = field(default="")
 
+    def structure_metrics(self, structure: str, who: str | None = None) -> dict[str, Any]:
+        """Every metric of one structure (a copy of its row of :attr:`metrics`).
+
+        Raises
+        ------
+        InputError
+            For a structure that was not evaluated; ``who`` names the plan in the message (default its
+            label, quoted).
+        """
+        for row in self.metrics:
+            if row["structure"] == structure:
+                return dict(row)
+        who = who if who is not None else repr(self.label)
+        raise InputError(f"{who} has no DVH of {structure!r}; evaluated: {', '.join(self.dvhs)}")
+
     @property
     def prescription_gy(self) -> float | None:
         """Prescription (total Gy) from the summary, if given."""

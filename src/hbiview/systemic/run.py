@@ -102,10 +102,7 @@ class SystemicRun:
 
     def metrics(self, structure: str) -> dict[str, Any]:
         """Every metric of one structure (as :meth:`hbiview.pipeline.PlanRun.metrics`)."""
-        for row in self.evaluation.metrics:
-            if row["structure"] == structure:
-                return dict(row)
-        raise InputError(f"{self.label!r} has no DVH of {structure!r}; evaluated: {', '.join(self.dvhs)}")
+        return self.evaluation.structure_metrics(structure, repr(self.label))
 
     def active_marrow_fraction(self, at_least_gy: float, structure: str = "Marrow") -> float:
         """Fraction (0-1) of the body's active marrow receiving at least ``at_least_gy``."""
