@@ -84,6 +84,23 @@ def test_lower_and_mid_hbi_borders() -> None:
         _preset("spine", inferior="L4")
 
 
+def test_a_chosen_ssd_keeps_the_borders_and_scales_the_jaws() -> None:
+    chosen = _preset("upper-hbi", ssd_mm=1800)
+    assert {beam.ssd_mm for beam in chosen.beams} == {1800.0}
+    # the borders stay where they were at midplane (within the 0.5 mm of jaws rounded to 0.1 mm)
+    low, high = _borders_at_midplane(chosen)
+    assert (low, high) == (pytest.approx(LANDMARKS["iliac_crest"], abs=0.5), pytest.approx(600.0, abs=0.5))
+    # similar triangles: the jaws (at 1000 mm) shrink as SAD / (SSD + midplane depth) from the preset's choice
+    default = _preset("upper-hbi")
+    ratio = (default.beams[0].ssd_mm + HALF_DEPTH) / (1800.0 + HALF_DEPTH)
+    assert chosen.beams[0].field_mm[1] == pytest.approx(default.beams[0].field_mm[1] * ratio, abs=0.1)
+    assert "extended SSD 1800 mm" in chosen.description
+    with pytest.raises(PlanError, match="ssd_mm = 900 is outside the sensible range 1000 to 2000"):
+        _preset("upper-hbi", ssd_mm=900)
+    with pytest.raises(PlanError, match="unknown option 'ssd_mm'"):
+        _preset("spine", ssd_mm=1200)
+
+
 def test_prescription_and_fractions_for_every_preset() -> None:
     upper = _preset("upper-hbi", prescription_gy=7.0)
     assert (upper.prescription_gy, upper.fractions, upper.total_dose_gy) == (7.0, 1, 7.0)

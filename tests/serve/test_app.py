@@ -65,3 +65,9 @@ def test_settings_from_the_page_are_checked(app, serve_model):
     assert settings.inferior == "L2" and settings.heterogeneity is False and settings.superior is None
     with pytest.raises(PlanError, match="not loaded"):
         serve_model.check(settings.with_(plan="../../etc/passwd"))
+    app.state.ssd_mm = "1600"  # typed or chosen on the page: a number of mm for the preset's ssd_mm
+    assert app.settings_from_state().preset_options()["ssd_mm"] == 1600.0
+    app.state.ssd_mm = "far"
+    with pytest.raises(PlanError, match="SSD 'far' is not a number of mm"):
+        app.settings_from_state()
+    app.state.ssd_mm = ""

@@ -55,6 +55,14 @@ def test_lung_correction_off_is_run_plan_with_heterogeneity_off(serve_model, sam
     assert corrected.numbers.mean_lung_dose_gy > water.numbers.mean_lung_dose_gy
 
 
+def test_an_ssd_chosen_on_the_page_is_run_plan_with_ssd_mm(serve_model, sample_case):
+    from hbiview.pipeline import run_plan
+
+    farther = serve_model.compute(serve_model.default_settings("upper-hbi").with_(ssd_mm=1800.0))
+    _same_numbers(farther, run_plan(sample_case, "upper-hbi", grid_mm=GRID_MM, ssd_mm=1800.0))
+    assert {beam.ssd_mm for beam in farther.run.plan.beams} == {1800.0}
+
+
 def test_a_field_computed_once_is_served_from_the_cache(serve_model):
     settings = serve_model.default_settings("lower-hbi")
     first = serve_model.compute(settings)

@@ -23,7 +23,9 @@ my.toml before hbiview runs, so a mistyped preset leaves an empty file behind.
 Preset options (--set KEY=VALUE): all presets: energy (Co60, 6MV, 10MV, 15MV, 18MV), margin_mm, grid_mm,
 heterogeneity, prescription_gy, fractions, compensation=none|midplane (missing-tissue compensators that
 even out the midplane dose); upper/mid/lower-hbi: superior=, inferior= (a landmark such as
-iliac_crest or knees, a vertebra such as L5, a disc such as L4-L5, or z in mm); lower-hbi: pairs=1|2|auto
+iliac_crest or knees, a vertebra such as L5, a disc such as L4-L5, or z in mm), ssd_mm=1000..2000 (the
+source-skin distance; default the shortest, in 50 mm steps, at which the field covers the borders);
+lower-hbi: pairs=1|2|auto
 (two abutting AP/PA pairs matched at midplane when one field cannot cover; lower-hbi-2pairs always);
 spine: level=T10, schedule=8x1|20x5|30x10, technique=PA|AP/PA, width_mm, depth_mm; pelvis: schedule.
 """

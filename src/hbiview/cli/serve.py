@@ -10,7 +10,7 @@ __all__ = ["add_parser", "run"]
 DESCRIPTION = """\
 Serve a web page over a CT and one or more hbiview plans, for a teaching
 session: move a field border (landmark, vertebra, disc or z in mm), change the
-lateral margin, the energy, lung correction or compensation, and watch the dose,
+SSD, the lateral margin, the energy, lung correction or compensation, and watch the dose,
 the DVHs of lungs, marrow and body and the key numbers follow (mean lung dose
 against the pneumonitis figures, share of active marrow in the field, hot spot).
 Pin a field and compare: two plans side by side with linked cameras, one colour

@@ -42,6 +42,7 @@ from hbiview.plans.setup import (
     _primary_collimator_warning,
     _primary_radius_mm,
     _Setup,
+    ssd_steps_mm,
 )
 
 if TYPE_CHECKING:
@@ -173,6 +174,14 @@ def _two_pairs_wanted(options: Mapping[str, Any], setup: _Setup) -> bool:
     return pairs == 2 or (pairs == "auto" and setup.covered_mm is not None)
 
 
+def _ssd_option(name: str, options: Mapping[str, Any]) -> float | None:
+    """The hemi-body option ``ssd_mm`` (mm, source to skin on each beam's axis), checked; ``None``: choose."""
+    if options.get("ssd_mm") is None:
+        return None
+    # 1000 to 2000 mm: an extended SSD (the longer, the larger the field on the patient)
+    return float(_number(f"preset {name}: ", "ssd_mm", options["ssd_mm"], 1000.0, MAX_SSD_MM))
+
+
 def _two_pairs(
     ct: CTVolume,
     geometry: Any,
@@ -182,6 +191,7 @@ def _two_pairs(
     energy: str,
     head: str,
     one: _Setup,
+    ssd_mm: float | None = None,
 ) -> Plan:
     """Lower hemi-body as two abutting AP/PA pairs matched at midplane (not yet resolved or normalised).
 
@@ -189,7 +199,8 @@ def _two_pairs(
     above the anterior skin at the junction, both PA sources ``SSD`` below the posterior skin there, so the
     fields' diverging edges meet on the midplane at the junction (the match depth ``d``, half the body's
     thickness there) and leave the skin gap of :func:`junction_gap_mm` on the skin. The SSD is the smallest
-    in 50 mm steps at which 400 mm jaws cover each half and its width. The first beam is the superior AP.
+    in 50 mm steps at which 400 mm jaws cover each half and its width (or ``ssd_mm`` when given). The first
+    beam is the superior AP.
     """
     from hbiview.dose.body import axis_crossing
 
@@ -211,7 +222,7 @@ def _two_pairs(
             for _, w, ln, _ in halves
         )
 
-    steps = np.arange(1000.0, MAX_SSD_MM + 1.0, 50.0)
+    steps = ssd_steps_mm(ssd_mm)
     ssd = next((float(s) for s in steps if fits(s, circle=True)), None)
     if ssd is None:
         ssd = next((float(s) for s in steps if fits(s, circle=False)), None)
@@ -222,8 +233,9 @@ def _two_pairs(
             )
     if ssd is None:
         raise PlanError(
-            f"preset lower-hbi: even two fields of 400 mm jaws at SSD {MAX_SSD_MM:.0f} mm cannot cover "
+            f"preset lower-hbi: even two fields of 400 mm jaws at SSD {steps[-1]:.0f} mm cannot cover "
             f"z {inferior:.0f} to {superior:.0f} mm; choose a closer inferior border (e.g. inferior=knees)"
+            + (" or a longer SSD (ssd_mm)" if ssd_mm is not None and ssd_mm < MAX_SSD_MM else "")
         )
     scale = SAD_MM / (ssd + depth)
     beams = []
@@ -314,7 +326,8 @@ def preset(
         hemi-body presets: ``superior`` and ``inferior`` borders, each a landmark name (``"iliac_crest"``,
         ``"knees"``, ``"mid_thigh"``...), a vertebral-body centre (``"L5"``), a disc (``"L4-L5"``) or z in
         LPS mm (see :func:`border_z_mm`); defaults: upper-hbi skull_base to iliac_crest, mid-hbi lung_base
-        to mid_thigh, lower-hbi iliac_crest to ankles;
+        to mid_thigh, lower-hbi iliac_crest to ankles; ``ssd_mm`` (source-skin distance of every beam,
+        1000-2000 mm; default the shortest in 50 mm steps at which the field covers the borders);
         ``spine``: ``level`` (default "T10"),
         ``schedule`` ("8x1", "20x5", "30x10"; or ``prescription_gy`` and ``fractions``), ``technique``
         ("PA" or "AP/PA"), ``width_mm`` (default 80), ``depth_mm`` (PA prescription depth, default 50);
@@ -354,9 +367,9 @@ def preset(
         )
     common = {"energy", "margin_mm", "heterogeneity", "grid_mm", "prescription_gy", "fractions"}
     allowed = common | {
-        "upper-hbi": {"superior", "inferior"},
-        "mid-hbi": {"superior", "inferior"},
-        "lower-hbi": {"superior", "inferior", "pairs"},
+        "upper-hbi": {"superior", "inferior", "ssd_mm"},
+        "mid-hbi": {"superior", "inferior", "ssd_mm"},
+        "lower-hbi": {"superior", "inferior", "pairs", "ssd_mm"},
         "spine": {"level", "schedule", "technique", "width_mm", "depth_mm"},
         "pelvis": {"schedule"},
     }.get(name, set())
@@ -370,6 +383,7 @@ def preset(
     if energy not in ENERGIES:
         raise PlanError(f"preset {name}: energy {energy!r} is unknown; use one of {', '.join(ENERGIES)}")
     margin = float(options.get("margin_mm", 20.0))
+    ssd_given = _ssd_option(name, options)
     ensure_body(ct)  # one body: the anatomy's outline (no couch), kept for the dose on this CT too
     geometry, mask = body_extent_mm(ct)
     if not mask.any():
@@ -409,17 +423,20 @@ def preset(
         crossing = axis_crossing(ct, centre, np.array([0.0, 1.0, 0.0]))
         separation = (crossing[1] - crossing[0]) if crossing else (y1 - y0)
         primary_radius = _primary_radius_mm(energy)
+        x_centre, half_separation = (x0 + x1) / 2, separation / 2
         setup = _choose_setup(
-            geometry, mask, inferior, superior, (x0 + x1) / 2, margin, separation / 2, primary_radius
+            geometry, mask, inferior, superior, x_centre, margin, half_separation, primary_radius, ssd_given
         )
         if name == "lower-hbi" and _two_pairs_wanted(options, setup):  # two abutting AP/PA pairs
             head = f"{_hbi_text(name, dose, fractions, default)}. Borders {borders}: "
-            plan = _two_pairs(ct, geometry, mask, (inferior, superior), margin, energy, head, setup)
+            plan = _two_pairs(
+                ct, geometry, mask, (inferior, superior), margin, energy, head, setup, ssd_given
+            )
             if setup.covered_mm is not None:
                 junction = plan.description.split("Junction at ")[1]
                 warn(
                     f"{name}: one field cannot cover {borders} ({length:.0f} mm): jaws capped at 400 mm "
-                    f"reach {setup.covered_mm:.0f} mm at midplane even at SSD {MAX_SSD_MM:.0f} mm. Built "
+                    f"reach {setup.covered_mm:.0f} mm at midplane at SSD {setup.ssd_mm:.0f} mm. Built "
                     "as a clinic treats it: two abutting fields (AP/PA pairs matched at midplane with a "
                     f"calculated skin gap; junction at {junction}) Give pairs=1 for one field, or treat to "
                     'the knees only (preset option inferior="knees", --set inferior=knees): adult legs '

@@ -53,6 +53,13 @@ class _Setup:
     diamond_jaw_mm: float | None = None
 
 
+def ssd_steps_mm(ssd_mm: float | None = None) -> np.ndarray:
+    """SSDs (mm) a hemi-body preset tries, shortest first: 1000-2000 mm in 50 mm steps, or the one given."""
+    if ssd_mm is None:
+        return np.arange(1000.0, MAX_SSD_MM + 1.0, 50.0)
+    return np.array([float(ssd_mm)])
+
+
 def _choose_setup(
     geometry: Any,
     mask: np.ndarray,
@@ -62,6 +69,7 @@ def _choose_setup(
     margin: float,
     midplane_depth_mm: float,
     primary_radius_mm: float = 0.0,
+    ssd_mm: float | None = None,
 ) -> _Setup:
     """SSD, jaws and collimator angle of a hemi-body field, as a linac would set it.
 
@@ -75,7 +83,8 @@ def _choose_setup(
     The diamond's tips reach beyond the round primary collimator (``primary_radius_mm`` at 1000 mm, see
     :func:`_diamond_within_circle`): a diamond is taken at the smallest SSD at which the circle also holds
     the borders and the body, else at the longest SSD (where the circle reaches furthest) when its jaws
-    fit; :func:`_primary_collimator_warning` then says what is not reached.
+    fit; :func:`_primary_collimator_warning` then says what is not reached. A given ``ssd_mm`` is the only
+    SSD tried (the same choices, at that distance).
     """
     z_axis, _, x_axis = geometry.axis_coordinates_mm()
     band = (z_axis >= inferior) & (z_axis <= superior)
@@ -86,7 +95,7 @@ def _choose_setup(
     width = 2 * (half_width.max() + margin)
     offset = np.abs(z_axis[band] - (superior + inferior) / 2)
     diamond = np.sqrt(2.0) * max(length / 2, float(np.max(offset + half_width + margin)))
-    ssds = np.arange(1000.0, MAX_SSD_MM + 1.0, 50.0)
+    ssds = ssd_steps_mm(ssd_mm)
     for ssd in ssds:
         scale = SAD_MM / (ssd + midplane_depth_mm)
         if max(length, width) * scale <= MAX_JAW_MM + 1e-6:
@@ -96,7 +105,7 @@ def _choose_setup(
     )
     if diamond_setup is not None:
         return diamond_setup
-    scale = SAD_MM / (MAX_SSD_MM + midplane_depth_mm)
+    scale = SAD_MM / (float(ssds[-1]) + midplane_depth_mm)
     # the smallest diamond over every centre along the patient (not only the border midpoint)
     zs = z_axis[band]
     ends = np.array([inferior, superior])
@@ -105,7 +114,7 @@ def _choose_setup(
         for zc in zs
     )
     return _Setup(
-        MAX_SSD_MM,
+        float(ssds[-1]),
         min(width * scale, MAX_JAW_MM),
         min(length * scale, MAX_JAW_MM),
         0.0,
@@ -224,6 +233,13 @@ def _primary_collimator_warning(
     )
 
 
+def _at_ssd(ssd_mm: float) -> str:
+    """'even at the longest SSD, 2000 mm' or, for an SSD the user chose, 'at the SSD given, 1400 mm'."""
+    if ssd_mm >= MAX_SSD_MM:
+        return f"even at the longest SSD, {MAX_SSD_MM:.0f} mm"
+    return f"at the SSD given, {ssd_mm:.0f} mm"
+
+
 def _coverage_warning(
     name: str, borders: str, width: float, length: float, setup: _Setup, covered: tuple[float, float]
 ) -> str:
@@ -231,7 +247,7 @@ def _coverage_warning(
     text = (
         f"{name}: one field cannot cover {borders} ({length:.0f} mm long, {width:.0f} mm wide at "
         f"midplane) on this patient: jaws capped at 400 mm reach {setup.covered_mm:.0f} mm at midplane "
-        f"even at the longest SSD, {MAX_SSD_MM:.0f} mm, and turned to collimator 45 degrees the diamond "
+        f"{_at_ssd(setup.ssd_mm)}, and turned to collimator 45 degrees the diamond "
         f"would need {setup.diamond_jaw_mm:.0f} mm jaws. This plan covers z {covered[0]:.0f} to "
         f"{covered[1]:.0f} mm. "
         "A clinic treats such a patient with two abutting fields (a second AP/PA pair matched at midplane "

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hbiview.errors import HbiviewError, InputError
+from hbiview.errors import HbiviewError, InputError, PlanError
 from hbiview.serve.model import Computed, FieldSettings, ServeModel
 
 __all__ = ["ViewerApp", "check_port", "serve"]
@@ -67,6 +67,22 @@ def check_port(host: str, port: int) -> None:
                 f"port {port} on {host} cannot be used ({exc.strerror or exc}): another program holds it; "
                 "choose another with --port"
             ) from None
+
+
+def _millimetres(text: str | None, what: str) -> float | None:
+    """A length typed on the page (mm) as a number; ``None`` for an empty field (the preset's choice).
+
+    Raises
+    ------
+    PlanError
+        For text that is not a number.
+    """
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise PlanError(f"{what} {text!r} is not a number of mm") from None
 
 
 def _fmt(value: float | None, unit: str, digits: int = 2) -> str:
@@ -123,7 +139,7 @@ class ViewerApp:
         self._initial_state()
         self._build_ui()
         self.state.change(
-            "superior", "inferior", "energy", "margin_mm", "width_mm", "level", "heterogeneity",
+            "superior", "inferior", "energy", "margin_mm", "ssd_mm", "width_mm", "level", "heterogeneity",
             "compensation", "compare", "plan_b",
         )(self._on_settings)  # fmt: skip
         self.state.change("plan_a")(self._on_plan)
@@ -143,9 +159,10 @@ class ViewerApp:
         s.plan_a = first.plan
         s.plans = self.model.plans
         s.borders = self.model.borders()
-        from hbiview.plans import COMPENSATIONS, ENERGIES
+        from hbiview.plans import COMPENSATIONS, ENERGIES, MAX_SSD_MM
 
         s.energies = list(ENERGIES)
+        s.ssds = [f"{v:.0f}" for v in range(1000, int(MAX_SSD_MM) + 1, 100)]
         s.compensations = list(COMPENSATIONS)
         s.compare = False
         s.plan_b = "pinned"
@@ -192,6 +209,7 @@ class ViewerApp:
         s.inferior = settings.inferior or ""
         s.energy = settings.energy or ""
         s.margin_mm = settings.margin_mm if settings.margin_mm is not None else 20.0
+        s.ssd_mm = f"{settings.ssd_mm:g}" if settings.ssd_mm is not None else ""
         s.width_mm = settings.width_mm if settings.width_mm is not None else 80.0
         s.level = settings.level or ""
         s.heterogeneity = settings.heterogeneity
@@ -220,6 +238,7 @@ class ViewerApp:
             changes["inferior"] = text(s.inferior)
             margin = float(s.margin_mm)
             changes["margin_mm"] = None if margin == 20.0 and base.margin_mm is None else margin
+            changes["ssd_mm"] = _millimetres(text(s.ssd_mm), "SSD")
         if plan == "spine":
             changes["level"] = text(s.level)
             width = float(s.width_mm)
@@ -571,6 +590,10 @@ class ViewerApp:
                             label="inferior border (landmark, vertebra, disc or z mm)",
                             v_model=("inferior",), items=("borders",), density="compact", clearable=True,
                             placeholder="preset default",
+                        )  # fmt: skip
+                        v3.VCombobox(
+                            label="SSD (mm, to the skin on the axis)", v_model=("ssd_mm",), items=("ssds",),
+                            density="compact", clearable=True, placeholder="preset: shortest that covers",
                         )  # fmt: skip
                         v3.VSlider(
                             label="lateral margin (mm)", v_model=("margin_mm",), min=0, max=60, step=5,

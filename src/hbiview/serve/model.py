@@ -104,6 +104,9 @@ class FieldSettings:
         Beam energy (:data:`hbiview.plans.ENERGIES`); ``None``: the preset's.
     margin_mm
         Lateral margin of a hemi-body field beyond the body (mm): its width; ``None``: the preset's 20 mm.
+    ssd_mm
+        Source-skin distance of a hemi-body field (mm); ``None``: the preset's choice (the shortest that
+        covers the borders).
     width_mm
         Width of a spine field (mm); ``None``: the preset's.
     level
@@ -119,6 +122,7 @@ class FieldSettings:
     inferior: str | None = None
     energy: str | None = None
     margin_mm: float | None = None
+    ssd_mm: float | None = None
     width_mm: float | None = None
     level: str | None = None
     heterogeneity: bool = True
@@ -131,7 +135,7 @@ class FieldSettings:
     def preset_options(self) -> dict[str, Any]:
         """The preset options of :func:`hbiview.plans.preset` these settings stand for (defaults left out)."""
         options: dict[str, Any] = {}
-        for name in ("superior", "inferior", "energy", "margin_mm", "width_mm", "level"):
+        for name in ("superior", "inferior", "energy", "margin_mm", "ssd_mm", "width_mm", "level"):
             value = getattr(self, name)
             if value is not None and value != "":
                 options[name] = value
