@@ -562,7 +562,7 @@ def _plan_summary(plan: Plan, result: DoseResult, notes: Sequence[str]) -> dict[
         beams.append(
             f"{beam.label}: {beam.energy}, gantry {beam.gantry_deg:g} deg, field "
             f"{beam.field_mm[0]:.0f} x {beam.field_mm[1]:.0f} mm at 1000 mm, SSD {beam.ssd_mm or 0:.0f} mm, "
-            f"{dose:.2f} Gy per fraction at the prescription point, {mu:.0f} MU"
+            f"{dose:.2f} Gy per fraction at the prescription point, {mu:.0f} nominal MU"
         )
     summary: dict[str, Any] = {
         "prescription_gy": plan.total_dose_gy,
