@@ -79,3 +79,26 @@ def test_wide_pictures_print_on_a_landscape_page_at_their_own_pixels(tmp_path: P
     sizes = re.findall(r"Page\s+(\d+) size:\s+([\d.]+) x ([\d.]+)", info.stdout)
     landscape = [int(n) for n, w, h in sizes if float(w) > float(h)]
     assert len(landscape) == 1  # the picture's page only; text pages stay portrait
+
+
+def test_a_comparison_of_dozens_of_structures_stays_a_readable_page() -> None:
+    """Two plans on a planning system's 33 structures: one panel each, four to a row, under 20 inches."""
+    from dataclasses import replace
+
+    from hbiview.report.figures import comparison_figure, shared_structures
+
+    dose, structures = hbi_case()
+    many = [*structures, *(replace(structures[0], name=f"PTV ring {k}") for k in range(30))]
+    results = evaluate_plans(
+        [("a", dose, many, {"prescription_gy": 6.0}), ("b", dose, many, {"prescription_gy": 7.0})],
+        supersample=1,
+    )
+    names = shared_structures(results)
+    assert len(names) == len(many)
+    fig = comparison_figure(results, names)
+    fig.canvas.draw()  # a collapsed layout warns, which the test settings turn into an error
+    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert [ax.get_title(loc="left") for ax in panels] == names
+    # four columns of 2-inch panels: 9 rows, 18.5 inches (was one 50-inch column pair)
+    assert len({round(ax.get_position().x0, 3) for ax in panels}) == 4
+    assert fig.get_size_inches()[1] <= 20.0

@@ -125,7 +125,8 @@ class DoseResult:
         lines = [plan.summary()]
         for beam, dose, mu in zip(plan.beams, self.beam_doses_gy, self.model.monitor_units):
             lines.append(
-                f"  {beam.label:<4} gives {dose:.3f} Gy per fraction at the prescription point, {mu:.0f} nominal MU"
+                f"  {beam.label:<4} gives {dose:.3f} Gy per fraction at the prescription point, "
+                f"{mu:.0f} nominal MU"
             )
         x, y, z = self.prescription_point_lps_mm
         lines.append(

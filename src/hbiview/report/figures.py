@@ -281,12 +281,18 @@ def draw_comparison(axes: Sequence[Any], results: Sequence[PlanResult], names: S
         ax.set_ylabel("volume (%)", fontsize=8)
 
 
+#: Comparison panels per row and panel height (inches) by number of structures: (at most n, columns, height).
+COMPARISON_LAYOUT = ((1, 1, 2.9), (6, 2, 2.9), (15, 3, 2.4), (10**9, 4, 2.0))
+
+
 def comparison_figure(results: Sequence[PlanResult], names: Sequence[str], width_in: float = 7.2) -> Any:
     """Overlaid DVHs of several plans, one panel per structure."""
     names = list(names)
-    cols = 2 if len(names) > 1 else 1
+    # small multiples: more structures, more and smaller panels per row (a planning system's structure set
+    # of 30 stays under 20 inches tall)
+    cols, panel_in = next((c, h) for n, c, h in COMPARISON_LAYOUT if len(names) <= n)
     rows = (len(names) + cols - 1) // cols
-    fig = _figure(width_in, 2.9 * rows + 0.5)
+    fig = _figure(width_in, panel_in * rows + 0.5)
     axes = [fig.add_subplot(rows, cols, i + 1) for i in range(len(names))]
     draw_comparison(axes, results, names)
     if axes:
