@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from hbiview.anatomy.landmarks import (
     LANDMARK_SPACING_MM,
@@ -24,7 +25,14 @@ from hbiview.anatomy.marrow import marrow_weights
 from hbiview.anatomy.morph import downsample_mean, upsample_mask
 from hbiview.anatomy.names import map_structures
 from hbiview.anatomy.sites import assign_sites, site_coverage
-from hbiview.anatomy.tissues import body_mask, lung_masks, marrow_mask, skeleton_and_canal
+from hbiview.anatomy.tissues import (
+    METAL_HU,
+    body_mask,
+    lung_masks,
+    marrow_mask,
+    metal_implants,
+    skeleton_and_canal,
+)
 from hbiview.anatomy.types import AnatomyResult, Landmark, Landmarks, color_of
 from hbiview.errors import warn
 from hbiview.labels import BONE_SITES, MARROW_SITES
@@ -112,6 +120,22 @@ def segment_tissues(
     marrow = marrow_mask(hu, skeleton, spacing)
     landmarks, ctx = landmarks_from_masks(hu, body, left, right, solid, z_mm, spacing)
     return Tissues(factor, flips, spacing, body, left, right, skeleton, marrow, canal, landmarks, ctx, notes)
+
+
+def _metal_note(metal: np.ndarray, volume_cc: float, ct: CTVolume) -> str:
+    """What an implant in the CT means for the anatomy and the dose (one sentence for the warning)."""
+    from hbiview.density import hu_to_density
+
+    planes = np.flatnonzero(metal.any(axis=(1, 2)))
+    z = ct.geometry.index_to_lps(np.column_stack([planes, np.zeros((planes.size, 2))]))[:, 2]
+    density = float(np.median(hu_to_density(np.asarray(ct.array)[metal])))
+    return (
+        f"metal in the CT: {volume_cc:.0f} cm3 at or above {METAL_HU:.0f} HU at z {z.min():.0f} to "
+        f"{z.max():.0f} mm (an implant: hip prosthesis, nail, rods); it holds no active marrow (left out), "
+        "streaks around it can look like bone, and its CT numbers saturate: the dose engine takes it as "
+        f"{density:.1f} g/cm3 where implants are 4.5 (titanium) to 8 g/cm3 (steel, cobalt-chrome), so the "
+        "dose in its shadow is overestimated"
+    )
 
 
 def _split_like(lungs: np.ndarray, auto_l: np.ndarray, auto_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -272,16 +296,22 @@ def segment(
             labels_w[labels_w == MARROW_SITES.index(site) + 1] = 0
 
     geometry = ct.geometry
-    labels_full = _full(labels_w, t, ct)
-    if "Marrow" in roles:
-        labels_full[~roles["Marrow"].mask] = 0
-    mw = marrow_weights(labels_full, coverage)
 
     def structure(name: str, mask: np.ndarray, weights: np.ndarray | None = None) -> Structure:
         return Structure(geometry, mask, name=name, color=color_of(name), weights=weights)
 
     out: dict[str, Structure] = {}
     out["Body"] = roles.get("Body") or structure("Body", _refined(t.body, t, ct, above=True))
+    labels_full = _full(labels_w, t, ct)
+    if "Marrow" in roles:
+        labels_full[~roles["Marrow"].mask] = 0
+    metal, metal_cc = metal_implants(np.asarray(ct.array), out["Body"].mask, tuple(geometry.spacing_mm))
+    if metal_cc > 0:
+        # an implant holds no marrow (a stem fills the medullary cavity), nor does its partial-volume rim
+        labels_full[ndimage.binary_dilation(metal, structure=np.ones((3, 3, 3), dtype=bool))] = 0
+        notes.append(_metal_note(metal, metal_cc, ct))
+        warn(notes[-1])
+    mw = marrow_weights(labels_full, coverage)
     left = roles.get("Lung_L") or structure("Lung_L", _refined(t.lung_l, t, ct, above=False))
     right_mask = _refined(t.lung_r, t, ct, above=False) & ~left.mask
     right = roles.get("Lung_R") or structure("Lung_R", right_mask)

@@ -21,9 +21,12 @@ __all__ = [
     "AIR_HU",
     "BONE_HU",
     "CORTEX_HU",
+    "METAL_HU",
+    "METAL_MIN_CC",
     "body_mask",
     "lung_masks",
     "marrow_mask",
+    "metal_implants",
     "skeleton_and_canal",
     "skeleton_mask",
 ]
@@ -36,6 +39,13 @@ BONE_HU = 150.0
 RIM_HU = 100.0
 #: A bone must reach this (HU) somewhere (its cortex); contrast-filled vessels rarely do.
 CORTEX_HU = 500.0
+#: At or above this (HU): metal. Dense cortical bone stays below about 2000 HU and tooth enamel below about
+#: 3000 HU (the ICRP 110 phantom's teeth: 2917 HU); implants saturate a 12-bit CT at 3071 HU or go beyond
+#: on an extended scale (the real abdomen CT's femoral implant: up to 3382 HU).
+METAL_HU = 3000.0
+#: Smallest implant (cm3) counted: a femoral stem or head is 10-40 cm3, a spinal rod about 5 cm3; dental
+#: fillings (under 0.5 cm3) are not worth a warning.
+METAL_MIN_CC = 1.0
 #: Smallest lung (cm3) taken when it is cut by the scan's first or last slice.
 EDGE_LUNG_MIN_CC = 5.0
 #: Air whose centre lies further in front of the body's centre than this fraction of the body's depth is
@@ -411,3 +421,36 @@ def marrow_mask(hu: np.ndarray, skeleton: np.ndarray, spacing_mm: tuple[float, f
     """
     interior = ndimage.binary_erosion(skeleton, structure=PLANE4)
     return skeleton & (interior | (hu < 450.0))
+
+
+def metal_implants(
+    hu: np.ndarray, body: np.ndarray, spacing_mm: tuple[float, float, float]
+) -> tuple[np.ndarray, float]:
+    """Metal inside the body: pieces of at least :data:`METAL_MIN_CC` at or above :data:`METAL_HU`.
+
+    Parameters
+    ----------
+    hu
+        CT (HU) at its own resolution (thin rods are lost when averaged onto a coarser grid).
+    body
+        The body mask on the same grid.
+    spacing_mm
+        Voxel size (z, y, x) in mm.
+
+    Returns
+    -------
+    metal, volume_cc
+        The mask of the pieces kept and their volume (cm3).
+    """
+    dense = body & (np.asarray(hu) >= METAL_HU)
+    box = bounding_box(dense)
+    metal = np.zeros(dense.shape, dtype=bool)
+    if box is None:
+        return metal, 0.0
+    voxel_cc = float(np.prod(spacing_mm)) / 1000.0
+    labels, n = ndimage.label(dense[box], structure=np.ones((3, 3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1) * voxel_cc
+    keep = sizes >= METAL_MIN_CC
+    keep[0] = False
+    metal[box] = keep[labels]
+    return metal, float(sizes[keep].sum())
