@@ -268,6 +268,30 @@ def test_real_ct_femoral_heads(real):
     _check_presets(ct, marks, truth, tol)
 
 
+def test_real_ct_on_1_mm_pixels(real):
+    # the same scan on a clinical 1 mm pixel grid (interpolated, noise 30 HU): the segmentation works on a
+    # 2 mm grid there (3 mm on the scan as it is), and its landmarks must not move with the grid (the
+    # femoral heads did, to 148 mm, while the trochanters' search hung on the one widest slice)
+    from hbiview.anatomy import segment
+
+    ct, truth = real
+    g = ct.geometry
+    hu = ndimage.zoom(
+        np.asarray(ct.array, dtype=np.float32), (1, 3, 3), order=1, grid_mode=True, mode="nearest"
+    )
+    affine = g.affine.copy()
+    affine[:3, 1:3] /= 3.0
+    affine[:3, 3] -= affine[:3, 1] + affine[:3, 2]  # the first pixel's centre, a third of an old pixel in
+    hu += np.random.default_rng(3).normal(0.0, 30.0, hu.shape).astype(np.float32)
+    fine = CTVolume(Geometry(hu.shape, affine, g.frame_of_reference_uid), hu, ct.metadata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HbiviewWarning)
+        marks = segment(fine).landmarks
+    tol = float(g.spacing_mm[0]) + GOAL_MM  # one slice plus 10 mm
+    for name in ("iliac_crest", "femoral_heads"):
+        assert abs(marks.z(name) - truth[name]) <= tol, (name, marks.z(name), truth[name])
+
+
 def test_real_ct_6_mm_slices_with_noise(real):
     # passes since the lungs no longer take in bowel gas in front of the body's centre (issue 11 item 2)
     ct, truth = real

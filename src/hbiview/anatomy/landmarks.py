@@ -722,11 +722,13 @@ def _find_femoral_heads(
     hip_band = (np.abs(dx_mm[sub]) >= PELVIS_MIN_OFFSET_MM) & (np.abs(dx_mm[sub]) <= MAX_PELVIS_HALF_WIDTH_MM)
     width = np.where(lateral[sub] | (filled[sub] & hip_band), np.abs(dx_mm[sub]), 0.0)
     widest = width.max(axis=(1, 2))
-    k_tip = int(np.flatnonzero(widest >= widest.max() - TROCHANTER_WIDTH_TOLERANCE_MM)[-1])
-    if k_tip == 0 and start == 0:
-        # the hips are still widening at the scan's lowest slice: the trochanters' widest part lies below
-        # the images; their tips are where, going up, the width drops by a step (the trochanter ends, the
-        # narrower acetabular rim is next)
+    near_widest = widest >= widest.max() - TROCHANTER_WIDTH_TOLERANCE_MM
+    k_tip = int(np.flatnonzero(near_widest)[-1])
+    if near_widest[0] and start == 0:
+        # the hips are (about) widest at the scan's lowest slice: the trochanters' widest part may lie below
+        # the images, so the top of the widest slices is not their tip; the tips are where, going up, the
+        # width drops by a step (the trochanter ends, the narrower acetabular rim is next). Judged on the
+        # tolerance band, not on the one widest slice, so that the grid's pixel size does not decide it
         drops = np.flatnonzero(widest[:-1] - widest[1:] >= TROCHANTER_TOP_STEP_MM)
         if drops.size:
             k_tip = int(drops[0])
