@@ -258,14 +258,15 @@ def _lateral_mean(rho: np.ndarray, inside: np.ndarray, lateral_mm: float, pixel_
 
 
 def _upstream_mean(
-    lateral: np.ndarray, mass_step: np.ndarray, reach_mm: float, weight: np.ndarray | None = None
+    lateral: np.ndarray, mass_step: np.ndarray, reach_mm: float, step_mm: np.ndarray | None = None
 ) -> np.ndarray:
     """Mean of ``lateral`` upstream along each ray, weighted ``exp(-m / reach_mm)``.
 
     ``m`` is the water-equivalent distance back along the ray (``mass_step`` holds density x step length per
     BEV voxel), so in lung the reach covers ``1 / density`` times more tissue, as the scaling theorem says.
-    Each voxel counts with its mass (``weight=None``) or with ``weight`` (its path length, for the density
-    of a path: a path of mass M and length L spreads sideways like a uniform medium of density M / L).
+    Each voxel counts with its mass (``step_mm=None``) or with its path length ``step_mm`` (per ray, ``(nv,
+    nu)``; tissue only: density above 0.05), for the density of a path: a path of mass M and length L spreads
+    sideways like a uniform medium of density M / L.
 
     The photon-scatter kernel (mass-weighted) is stretched by ``1 / density`` where its energy travels
     through low density: scatter reaching a point crossed the tissue within about the build-up length above
@@ -282,10 +283,13 @@ def _upstream_mean(
     keep = np.exp(-mass_step / np.float32(2.0 * reach_mm))  # half a step's decay, applied twice
     weighted = np.zeros(lateral.shape[1:], dtype=np.float32)
     total = np.zeros_like(weighted)
+    if step_mm is not None:
+        step_mm = step_mm.astype(np.float32)
+        tissue, zero = np.float32(0.05) * step_mm, np.float32(0.0)
     for i in range(len(lateral)):
         weighted *= keep[i]
         total *= keep[i]
-        step = mass_step[i] if weight is None else weight[i]
+        step = mass_step[i] if step_mm is None else np.where(mass_step[i] > tissue, step_mm, zero)
         weighted += lateral[i] * step
         total += step
         out[i] = np.where(total > 1e-6, weighted / np.maximum(total, 1e-6), 1.0)
@@ -546,7 +550,7 @@ class ConvolutionEngine(DoseEngine):
                         _lateral_mean(rho, inside, ELECTRON_LATERAL_MM, pixel_mm),
                         mass_step,
                         kernel.electron_reach_mm(),
-                        weight=(dw * path)[None, :, :] * body,
+                        step_mm=dw * path,
                     )
                     if electrons
                     else np.ones_like(rho)
