@@ -149,9 +149,9 @@ def test_dose_grid_values_units_and_zero_outside_the_body() -> None:
 
 
 def test_lung_density_widens_the_kernel_only_where_it_matters() -> None:
-    # a narrow field in lung gets less central dose than the radiological depth alone predicts (lateral
-    # electron disequilibrium): the 18 MV 10 x 10 cm field 1 cm into a 0.25 lung slab gets less dose than
-    # without correction, while 4 cm beyond the slab it gets more (less attenuation on the way)
+    # a 10 x 10 cm 18 MV field in a 0.25 lung slab (5-15 cm deep): 5 cm into the lung the central dose is
+    # lower than the radiological depth alone predicts (lateral electron disequilibrium: pencil-beam scaling
+    # is what issue 12.1 found too high), 4 cm beyond the slab it is higher than in water (less attenuation)
     ct = lung_slab_phantom(size_mm=(200, 300, 200), spacing_mm=5.0, slab_depth_mm=50, slab_thickness_mm=100)
     plan = _small_plan(True, "18MV")
     plan = Plan(
@@ -163,11 +163,18 @@ def test_lung_density_widens_the_kernel_only_where_it_matters() -> None:
         True,
         2.5,
     )
-    on = compute_dose_result(ct, plan).model
-    off = compute_dose_result(ct, plan, heterogeneity=False).model
-    points = np.array([[0.0, -150.0 + 60.0, 0.0], [0.0, -150.0 + 190.0, 0.0]])
-    ratio = on.beams[0].at(points) / off.beams[0].at(points)
-    assert ratio[0] < 1.0 < ratio[1], ratio
+    on = compute_dose_result(ct, plan).model.beams[0]
+    off = compute_dose_result(ct, plan, heterogeneity=False).model.beams[0]
+    in_lung, radiological, beyond = 100.0, 50.0 + 0.25 * 50.0, 190.0
+    points = np.array([[0.0, -150.0 + d, 0.0] for d in (in_lung, radiological, beyond)])
+    d_on, d_off = on.at(points), off.at(points)
+    # pencil-beam scaling: the water dose at the radiological depth, moved to the same distance from source
+    pencil = d_off[1] * ((1000.0 + radiological) / (1000.0 + in_lung)) ** 2
+    # measured: 1.033 against 1.080 of the water dose (4.3 % below); EGSnrc puts the 6 MV 5 x 5 and 20 x 20
+    # fields 5 cm into the same slab 5.3 / 5.8 % below pencil-beam scaling (test_lung_montecarlo.py), so
+    # asking for 1 % leaves room for the model while the effect stays well above it
+    assert d_on[0] < 0.99 * pencil, (d_on[0] / d_off[0], pencil / d_off[0])
+    assert d_on[2] > d_off[2], d_on[2] / d_off[2]
 
 
 def test_volume_files_round_trip(tmp_path: Path) -> None:

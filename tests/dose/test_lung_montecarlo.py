@@ -65,13 +65,10 @@ def test_lung_water_ratio_within_3_percent_of_monte_carlo(reference_dir: Path, c
     deviation = np.abs(model / expected - 1.0)
     beyond_sigma = deviation - sigma
     # issue 12.1: within 3 % of the Monte Carlo beyond its 1 sigma at every depth. Measured (max excess over
-    # 1 sigma): 6 MV 5 x 5 1.8 % inside the slab and 2.0 % from 5 mm beyond it; 10 MV 10 x 10 2.6 %. The
-    # one exception is the 5 mm slice right behind the lung (150-155 mm) of the 6 MV 5 x 5 field: there the
-    # dose rebuilds within the slice (electrons from the lung above still arrive), the model's re-build-up
-    # is steeper than the Monte Carlo's, measured 3.9 % (3.1 % beyond 1 sigma); allowed 3.5 %.
-    rebuild = (depth > 150.0) & (depth < 155.0)
-    assert beyond_sigma[~rebuild].max() <= 0.03, (case, depth[np.argmax(beyond_sigma)], beyond_sigma.max())
-    assert beyond_sigma[rebuild].max() <= 0.035, (case, beyond_sigma[rebuild])
+    # 1 sigma): 6 MV 5 x 5 2.8 % inside the slab (72.5 mm) and 1.8 % in the 5 mm slice right behind it, where
+    # the dose builds up again (the electrons' density is that of their path upstream: with the local density
+    # the re-build-up was immediate and this slice 3.1 % beyond); 10 MV 10 x 10 2.6 % (267.5 mm)
+    assert beyond_sigma.max() <= 0.03, (case, depth[np.argmax(beyond_sigma)], beyond_sigma.max())
 
 
 def test_lung_water_ratio_20x20_within_3_percent_over_depth_ranges(reference_dir: Path) -> None:

@@ -17,10 +17,12 @@ distance from the source along the central axis (mm) and ``(u, v)`` are coordina
 4. **Density scaling** (lung): the same is done with the kernel's lateral spread scaled by ``1 / density``
    for a few densities below water (0.5 and 0.25), separately for the narrow (primary-electron) part and the
    broad (photon-scatter) part (on a 2x coarser grid); each BEV voxel interpolates between them at the density
-   each part sees: the local mean over about 1 cm across the ray for the electrons, and for the photon scatter
-   the lower of two mass-weighted means upstream along the ray (over the kernel's build-up length and over its
-   scatter range 1/b; see :func:`_upstream_mean`). Narrow fields lose dose inside and just behind lung, as
-   EGSnrc Monte Carlo shows (``tests/dose/test_lung_montecarlo.py``).
+   each part sees (means over about 1 and 3 cm across the ray): for the electrons the density of their path,
+   a length-weighted mean upstream over the build-up's e-folding length (so the dose behind lung builds up
+   again over millimetres, not at once), and for the photon scatter the lower of two mass-weighted means
+   upstream along the ray (over the kernel's build-up length and over its scatter range 1/b; see
+   :func:`_upstream_mean`). Narrow fields lose dose inside and just behind lung, as EGSnrc Monte Carlo shows
+   (``tests/dose/test_lung_montecarlo.py``).
 5. **Missing tissue**: every 30 mm along the beam, the photon-scatter part that pencils passing beside the
    body at that level would give is subtracted (narrow body parts, finite phantoms).
 6. **Dose** at a BEV voxel = broad-beam depth dose at its radiological depth x the interpolated ratio x the
@@ -255,26 +257,41 @@ def _lateral_mean(rho: np.ndarray, inside: np.ndarray, lateral_mm: float, pixel_
     return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 1.0).astype(np.float32)
 
 
-def _upstream_mean(lateral: np.ndarray, mass_step: np.ndarray, reach_mm: float) -> np.ndarray:
-    """Mean of ``lateral`` over the mass upstream along each ray, weighted ``exp(-m / reach_mm)``.
+def _upstream_mean(
+    lateral: np.ndarray, mass_step: np.ndarray, reach_mm: float, step_mm: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean of ``lateral`` upstream along each ray, weighted ``exp(-m / reach_mm)``.
 
-    ``m`` is the water-equivalent distance back to that mass (``mass_step`` holds density x step length per
+    ``m`` is the water-equivalent distance back along the ray (``mass_step`` holds density x step length per
     BEV voxel), so in lung the reach covers ``1 / density`` times more tissue, as the scaling theorem says.
-    The photon-scatter kernel is stretched by ``1 / density`` where its energy travels through low density:
-    scatter reaching a point crossed the tissue within about the build-up length above it (the lateral
-    spread in lung, where the mean over that length is the local density), and was set in motion within the
-    scatter range above it (beyond lung, where that mean is still below water for several centimetres);
-    the engine takes the lower of the two means. Where a ray has met no tissue yet the mean is 1.
+    Each voxel counts with its mass (``step_mm=None``) or with its path length ``step_mm`` (per ray, ``(nv,
+    nu)``; tissue only: density above 0.05), for the density of a path: a path of mass M and length L spreads
+    sideways like a uniform medium of density M / L.
+
+    The photon-scatter kernel (mass-weighted) is stretched by ``1 / density`` where its energy travels
+    through low density: scatter reaching a point crossed the tissue within about the build-up length above
+    it (the lateral spread in lung, where the mean over that length is the local density), and was set in
+    motion within the scatter range above it (beyond lung, where that mean is still below water for several
+    centimetres); the engine takes the lower of the two means. The primary-electron kernel sees the density
+    of the electrons' path (length-weighted) over the build-up's e-folding length
+    (:meth:`~hbiview.dose.kernel.PencilKernel.electron_reach_mm`): entering lung it falls within millimetres
+    (the electrons' sideways path there is 4 times longer per unit mass), and behind lung it returns to
+    water over the build-up length, as the electrons set in motion in the lung above still arrive. Where a
+    ray has met no tissue yet the mean is 1.
     """
     out = np.ones_like(lateral)
     keep = np.exp(-mass_step / np.float32(2.0 * reach_mm))  # half a step's decay, applied twice
     weighted = np.zeros(lateral.shape[1:], dtype=np.float32)
     total = np.zeros_like(weighted)
+    if step_mm is not None:
+        step_mm = step_mm.astype(np.float32)
+        tissue, zero = np.float32(0.05) * step_mm, np.float32(0.0)
     for i in range(len(lateral)):
         weighted *= keep[i]
         total *= keep[i]
-        weighted += lateral[i] * mass_step[i]
-        total += mass_step[i]
+        step = mass_step[i] if step_mm is None else np.where(mass_step[i] > tissue, step_mm, zero)
+        weighted += lateral[i] * step
+        total += step
         out[i] = np.where(total > 1e-6, weighted / np.maximum(total, 1e-6), 1.0)
         weighted *= keep[i]
         total *= keep[i]
@@ -515,7 +532,8 @@ class ConvolutionEngine(DoseEngine):
         del step
 
         # 2. the density each kernel component sees (lung; see _upstream_mean): the narrow (electron) part the
-        #    local density, the broad (photon-scatter) part the lower of two means over the mass upstream
+        #    density of the electrons' path upstream, the broad (photon-scatter) part the lower of two means
+        #    over the mass upstream
         rho_n = rho_b = None
         levels = [1.0]
         if heterogeneity:
@@ -526,8 +544,14 @@ class ConvolutionEngine(DoseEngine):
                 mass_step = rho * (dw * path)[None, :, :]
                 inside = interior.astype(np.float32)
                 pixel_mm = du * float(w_mm.mean()) / SAD_MM
+                # the electrons: the density of their path, a mean over the length (not the mass) upstream
                 rho_n = (
-                    _lateral_mean(rho, inside, ELECTRON_LATERAL_MM, pixel_mm)
+                    _upstream_mean(
+                        _lateral_mean(rho, inside, ELECTRON_LATERAL_MM, pixel_mm),
+                        mass_step,
+                        kernel.electron_reach_mm(),
+                        step_mm=dw * path,
+                    )
                     if electrons
                     else np.ones_like(rho)
                 )
