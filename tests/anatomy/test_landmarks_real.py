@@ -272,18 +272,13 @@ def test_real_ct_on_1_mm_pixels(real):
     # the same scan on a clinical 1 mm pixel grid (interpolated, noise 30 HU): the segmentation works on a
     # 2 mm grid there (3 mm on the scan as it is), and its landmarks must not move with the grid (the
     # femoral heads did, to 148 mm, while the trochanters' search hung on the one widest slice)
+    from realdata import Case, finer, noisy
+
     from hbiview.anatomy import segment
 
     ct, truth = real
     g = ct.geometry
-    hu = ndimage.zoom(
-        np.asarray(ct.array, dtype=np.float32), (1, 3, 3), order=1, grid_mode=True, mode="nearest"
-    )
-    affine = g.affine.copy()
-    affine[:3, 1:3] /= 3.0
-    affine[:3, 3] -= affine[:3, 1] + affine[:3, 2]  # the first pixel's centre, a third of an old pixel in
-    hu += np.random.default_rng(3).normal(0.0, 30.0, hu.shape).astype(np.float32)
-    fine = CTVolume(Geometry(hu.shape, affine, g.frame_of_reference_uid), hu, ct.metadata)
+    fine = noisy(finer(Case(ct, {}), 3), 30.0, seed=3).ct
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HbiviewWarning)
         marks = segment(fine).landmarks

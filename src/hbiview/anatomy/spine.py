@@ -8,7 +8,8 @@ them apart:
 
 * the spinal canal is the hole near the midline behind the vertebral body: 30-700 mm2, of soft-tissue
   density (cord, CSF, epidural fat: its median below 60 HU, while the body's cancellous bone is denser),
-  with bone or bone interior over most of the 20 mm in front of it. Where the arch is open in a slice
+  with bone, bone interior or tissue of at least 100 HU (the vertebral body's cancellous bone where its
+  shell is not closed on the grid) over most of the 20 mm in front of it. Where the arch is open in a slice
   (between the laminae, thin laminae on coarse pixels) gaps of 1-3 pixels and 6 mm are closed first. The
   canal is followed from slice to slice (the longest chain of slices whose centres move by at most 12 mm
   plus 0.3 mm per mm of gap); across slices where no canal is enclosed (discs), and 20 mm beyond the
@@ -42,6 +43,14 @@ CANAL_MAX_HU = 60.0
 #: Area (mm2) of an adult vertebral foramen: about 100-350 mm2 (cervical and lumbar are the largest); the
 #: limits allow for partial-volume pixels and the sacral canal.
 CANAL_AREA_MM2 = (30.0, 700.0)
+#: In front of the canal, tissue at or above this (HU) counts as the vertebral body even where its cortical
+#: shell does not enclose it on the grid (cancellous bone of older patients: 50-250 HU; thin cortex smeared
+#: by partial volume on interpolated or thick-slice CTs; muscle and fat in front of other holes stay below).
+VERTEBRAL_BODY_HU = 100.0
+#: ... when within this (mm) of the bone found: a vertebral body's interior lies within its shell, while a
+#: contrast-filled vessel or bowel further in front must not pass for it (ours: 9 mm, three pixels of the
+#: real abdomen CT, keeps its canal off TotalSegmentator's vertebrae).
+VERTEBRAL_BODY_NEAR_MM = 9.0
 #: A hole whose inscribed circle is wider than this (mm) is a cavity, not bone interior.
 CAVITY_RADIUS_MM = 30.0
 #: Tissue with cortex this close (mm) on all four in-plane sides is bone interior even if the shell is open.
@@ -82,13 +91,17 @@ def _canal_in_slice(
     """The canal among the holes of one slice's (closed) skeleton, or ``None``.
 
     A candidate is a hole of canal size near the midline whose median HU is soft tissue, with the vertebral
-    body in front: at least 60 % of the ``reach`` rows ahead of it are bone or enclosed by bone. Of
-    several, the one of lowest median HU (the body's cancellous bone is denser than cord and CSF).
+    body in front: at least 60 % of the ``reach`` rows ahead of it are bone, enclosed by bone or at least
+    :data:`VERTEBRAL_BODY_HU` near bone. Of several, the one of lowest median HU (the body's cancellous bone
+    is denser than cord and CSF).
     """
     holes, n = _holes_2d(closed)
     if n == 0:
         return None
     solid = closed | (holes > 0)
+    # smeared cortex and cancellous bone next to the bone found (not a contrast-filled vessel further out)
+    near = max(1, round(VERTEBRAL_BODY_NEAR_MM / sx))
+    body_like = (hu2d >= VERTEBRAL_BODY_HU) & ndimage.binary_dilation(closed, iterations=near)
     sizes = np.bincount(holes.ravel(), minlength=n + 1)
     best = None
     for lab in np.flatnonzero((sizes >= area_px[0]) & (sizes <= area_px[1])):
@@ -103,9 +116,8 @@ def _canal_in_slice(
             continue
         top = int(jj.min())
         col = round(ci)
-        ahead = solid[max(top - reach, 0) : top, max(col - 1, 0) : col + 2] & (
-            holes[max(top - reach, 0) : top, max(col - 1, 0) : col + 2] != lab
-        )
+        rows, cols = slice(max(top - reach, 0), top), slice(max(col - 1, 0), col + 2)
+        ahead = (solid | body_like)[rows, cols] & (holes[rows, cols] != lab)
         if ahead.shape[0] < reach // 2 or np.mean(ahead.any(axis=1)) < 0.6:
             continue
         if best is None or med < best[0]:
