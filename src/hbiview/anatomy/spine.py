@@ -99,9 +99,7 @@ def _canal_in_slice(
     if n == 0:
         return None
     solid = closed | (holes > 0)
-    # smeared cortex and cancellous bone next to the bone found (not a contrast-filled vessel further out)
     near = max(1, round(VERTEBRAL_BODY_NEAR_MM / sx))
-    body_like = (hu2d >= VERTEBRAL_BODY_HU) & ndimage.binary_dilation(closed, iterations=near)
     sizes = np.bincount(holes.ravel(), minlength=n + 1)
     best = None
     for lab in np.flatnonzero((sizes >= area_px[0]) & (sizes <= area_px[1])):
@@ -117,7 +115,14 @@ def _canal_in_slice(
         top = int(jj.min())
         col = round(ci)
         rows, cols = slice(max(top - reach, 0), top), slice(max(col - 1, 0), col + 2)
-        ahead = (solid | body_like)[rows, cols] & (holes[rows, cols] != lab)
+        # smeared cortex and cancellous bone near the bone found (not a contrast-filled vessel further
+        # out): the window ahead and ``near`` pixels around it, enough for the dilation
+        r0, c0 = max(rows.start - near, 0), max(cols.start - near, 0)
+        around = (slice(r0, rows.stop + near), slice(c0, cols.stop + near))
+        grown = ndimage.binary_dilation(closed[around], iterations=near)
+        window = (slice(rows.start - r0, rows.stop - r0), slice(cols.start - c0, cols.stop - c0))
+        body_like = (hu2d[around] >= VERTEBRAL_BODY_HU)[window] & grown[window]
+        ahead = (solid[rows, cols] | body_like) & (holes[rows, cols] != lab)
         if ahead.shape[0] < reach // 2 or np.mean(ahead.any(axis=1)) < 0.6:
             continue
         if best is None or med < best[0]:
