@@ -22,10 +22,11 @@ from hbiview.anatomy.landmarks import (
     landmarks_from_masks,
 )
 from hbiview.anatomy.marrow import marrow_weights
-from hbiview.anatomy.morph import downsample_mean, upsample_mask
+from hbiview.anatomy.morph import PLANE4, downsample_mean, upsample_mask
 from hbiview.anatomy.names import map_structures
 from hbiview.anatomy.sites import assign_sites, site_coverage
 from hbiview.anatomy.tissues import (
+    AIR_HU,
     METAL_HU,
     body_mask,
     lung_masks,
@@ -139,8 +140,6 @@ def _metal_note(metal: np.ndarray, volume_cc: float, ct: CTVolume) -> str:
 
 
 def _split_like(lungs: np.ndarray, auto_l: np.ndarray, auto_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from scipy import ndimage
-
     seeds = np.where(auto_l, 1, 0) + np.where(auto_r & ~auto_l, 2, 0)
     if not seeds.any():
         return lungs.copy(), np.zeros_like(lungs)
@@ -176,10 +175,6 @@ def _refined(mask_work: np.ndarray, t: Tissues | _WorkGrid, ct: CTVolume, *, abo
     """
     if t.factor == 1:
         return _full(mask_work, t, ct)
-    from scipy import ndimage
-
-    from hbiview.anatomy.morph import PLANE4
-    from hbiview.anatomy.tissues import AIR_HU
 
     inner = _full(ndimage.binary_erosion(mask_work, structure=PLANE4), t, ct)
     band = _full(ndimage.binary_dilation(mask_work, structure=PLANE4), t, ct)
