@@ -205,11 +205,12 @@ class ViewerApp:
 
     def _settings_to_state(self, settings: FieldSettings) -> None:
         s = self.state
-        s.superior = settings.superior or ""
-        s.inferior = settings.inferior or ""
-        s.energy = settings.energy or ""
+        # None, not "": an empty field shows the placeholder (the preset's choice) and no clear button
+        s.superior = settings.superior or None
+        s.inferior = settings.inferior or None
+        s.energy = settings.energy or None
         s.margin_mm = settings.margin_mm if settings.margin_mm is not None else 20.0
-        s.ssd_mm = f"{settings.ssd_mm:g}" if settings.ssd_mm is not None else ""
+        s.ssd_mm = f"{settings.ssd_mm:g}" if settings.ssd_mm is not None else None
         s.width_mm = settings.width_mm if settings.width_mm is not None else 80.0
         s.level = settings.level or ""
         s.heterogeneity = settings.heterogeneity
@@ -584,16 +585,17 @@ class ViewerApp:
                         v3.VCombobox(
                             label="superior border (landmark, vertebra, disc or z mm)",
                             v_model=("superior",), items=("borders",), density="compact", clearable=True,
-                            placeholder="preset default",
+                            placeholder="preset default", persistent_placeholder=True,
                         )  # fmt: skip
                         v3.VCombobox(
                             label="inferior border (landmark, vertebra, disc or z mm)",
                             v_model=("inferior",), items=("borders",), density="compact", clearable=True,
-                            placeholder="preset default",
+                            placeholder="preset default", persistent_placeholder=True,
                         )  # fmt: skip
                         v3.VCombobox(
                             label="SSD (mm, to the skin on the axis)", v_model=("ssd_mm",), items=("ssds",),
                             density="compact", clearable=True, placeholder="preset: shortest that covers",
+                            persistent_placeholder=True,
                         )  # fmt: skip
                         v3.VSlider(
                             label="lateral margin (mm)", v_model=("margin_mm",), min=0, max=60, step=5,
@@ -608,7 +610,7 @@ class ViewerApp:
                     with html.Div(v_if="is_preset"):
                         v3.VSelect(
                             label="energy", v_model=("energy",), items=("energies",), density="compact",
-                            clearable=True, placeholder="preset default",
+                            clearable=True, placeholder="preset default", persistent_placeholder=True,
                         )  # fmt: skip
                         v3.VSelect(
                             label="compensation", v_model=("compensation",), items=("compensations",),
