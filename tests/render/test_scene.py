@@ -103,3 +103,26 @@ def test_bad_options_are_refused():
     with pytest.raises(InputError, match="unknown camera"):
         SceneOptions(camera="top")
     assert "anterior-oblique" in CAMERAS
+
+
+@pytest.mark.parametrize("cut_y_mm", [10.0, -99.0, 120.0])
+def test_clip_below_zero_gives_the_surface_vtk_clip_gives(cut_y_mm):
+    """Only triangles crossing zero go through VTK's clip: the same triangles come out as from the whole."""
+    from hbiview.render.scene import _clip_below_zero
+
+    pv = pyvista()
+    sphere = pv.Sphere(radius=100.0, theta_resolution=60, phi_resolution=60).compute_normals()
+    points = np.asarray(sphere.points)
+    # a wedge as the skin's cut makes it: in front of a plane and within a band of z
+    values = np.minimum(points[:, 1] - cut_y_mm, np.minimum(points[:, 2] + 30.0, 60.0 - points[:, 2]))
+    whole = sphere.copy()
+    whole.point_data["v"] = values
+    expected = whole.clip_scalar(scalars="v", value=0.0, invert=True)
+    fast = _clip_below_zero(sphere, values, "v")
+    assert fast.n_cells == expected.n_cells
+    if expected.n_cells:
+        # the same triangles (cell centres to 1e-9 mm, floating-point noise) and the same area
+        centres = [np.sort(np.round(m.cell_centers().points, 9), axis=0) for m in (fast, expected)]
+        np.testing.assert_allclose(centres[0], centres[1], rtol=0, atol=1e-9)
+        assert fast.area == pytest.approx(expected.area, rel=1e-12)
+        assert fast.point_data.active_normals_name == "Normals"  # smooth shading keeps the skin's normals

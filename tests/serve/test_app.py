@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("trame", reason="the web extra (pip install 'hbiview[web]') is not installed")
@@ -71,3 +72,41 @@ def test_settings_from_the_page_are_checked(app, serve_model):
     with pytest.raises(PlanError, match="SSD 'far' is not a number of mm"):
         app.settings_from_state()
     app.state.ssd_mm = ""
+
+
+def test_a_border_change_redraws_what_the_field_changes_and_keeps_the_rest(app, serve_model):
+    from hbiview.render.convert import isodose_surfaces
+    from hbiview.render.scene import _dose_in_body
+
+    app.state.compare = False
+    app.state.bone = "skeleton"
+    app.show(serve_model.compute(serve_model.default_settings("upper-hbi")))
+    before = {name: list(actors) for name, actors in app.groups[0].items()}
+    moved = serve_model.compute(serve_model.default_settings("upper-hbi").with_(inferior="L2"))
+    app.show(moved)
+    after = app.groups[0]
+    # lungs and skeleton do not depend on the field: the same actors; skin cut, shells, beams are new
+    assert after["lungs"] == before["lungs"] and after["bone"] == before["bone"]
+    assert not set(after["skin"]) & set(before["skin"]) and not set(after["beams"]) & set(before["beams"])
+    renderer = app.plotter.renderers[0]
+    on_screen = {
+        renderer.GetActors().GetItemAsObject(k) for k in range(renderer.GetActors().GetNumberOfItems())
+    }
+    shown_now = {a for actors in after.values() for a in actors}
+    replaced = {a for actors in before.values() for a in actors} - shown_now
+    assert shown_now <= on_screen and not replaced & on_screen  # the old skin, shells, beams are gone
+    # the shells drawn are those of the new dose: 50 % and 95 % of the prescription, inside the body,
+    # as the renderer makes them from scratch
+    rx = moved.run.prescription_gy
+    dose = _dose_in_body(moved.run.dose, app._anatomy_for(moved.run.dose.geometry).body)
+    expected = isodose_surfaces(dose, [0.5 * rx, 0.95 * rx], smoothing_mm=3.0)
+    for name, surface in zip(("isodose 50%", "isodose 95%"), expected, strict=True):
+        shown = after[name][0].GetMapper().GetInput()
+        assert shown.GetNumberOfPoints() == surface.n_points  # the same contour of the same dose
+        np.testing.assert_allclose(shown.GetBounds(), surface.bounds, atol=1e-9)
+    # the bones shown change: the bone actor is made again
+    app.state.bone = "marrow"
+    app._on_bone()
+    assert app.groups[0]["bone"] != after["bone"]
+    app.state.bone = "skeleton"
+    app._on_bone()

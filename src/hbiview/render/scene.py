@@ -823,9 +823,50 @@ def _cut_front(
     points = np.asarray(skin.points)
     front = (points[:, axis] - position[axis]) * (1.0 if direction[axis] >= 0 else -1.0)
     within = np.minimum(points[:, 2] - z_low, z_high - points[:, 2])
-    mesh = skin.copy()
-    mesh.point_data["_front_mm"] = np.minimum(front, within)
-    return mesh.clip_scalar(scalars="_front_mm", value=0.0, invert=True)
+    return _clip_below_zero(skin, np.minimum(front, within), "_front_mm")
+
+
+def _sub_mesh(mesh: Any, faces: np.ndarray) -> Any:
+    """The triangles ``faces`` (``(n, 3)`` point ids) of ``mesh`` with only the points they use."""
+    pv = pyvista()
+    used = np.zeros(mesh.n_points, dtype=bool)
+    used[faces] = True
+    renumber = np.cumsum(used) - 1
+    part = pv.PolyData.from_regular_faces(np.asarray(mesh.points)[used], renumber[faces])
+    for name in mesh.point_data.keys():
+        part.point_data[name] = np.asarray(mesh.point_data[name])[used]
+    if mesh.point_data.active_normals_name is not None:
+        part.point_data.active_normals_name = mesh.point_data.active_normals_name
+    return part
+
+
+def _clip_below_zero(mesh: Any, values: np.ndarray, name: str) -> Any:
+    """The part of ``mesh`` where ``values`` (one per point) is below zero.
+
+    The same surface as ``clip_scalar(scalars=name, value=0.0, invert=True)`` on the whole mesh (the
+    triangles that cross zero are cut by that same VTK clip), but only those triangles go through it:
+    the others are kept or dropped whole. The skin's cut in front of the shells then takes a few
+    milliseconds instead of twenty, after every border change in ``hbiview serve``.
+    """
+    values = np.asarray(values, dtype=float)
+    if not mesh.n_cells or not mesh.is_all_triangles:
+        whole = mesh.copy()
+        whole.point_data[name] = values
+        return whole.clip_scalar(scalars=name, value=0.0, invert=True)
+    faces = np.asarray(mesh.regular_faces)
+    below = values < 0.0
+    first, second, third = below[faces[:, 0]], below[faces[:, 1]], below[faces[:, 2]]
+    inside = first & second & third
+    crossing = (first | second | third) & ~inside
+    if not crossing.any():
+        return _sub_mesh(mesh, faces[inside])
+    rim = _sub_mesh(mesh, faces[crossing])
+    rim.point_data[name] = values[np.unique(faces[crossing])]
+    rim = rim.clip_scalar(scalars=name, value=0.0, invert=True)
+    rim.point_data.remove(name)
+    if not inside.any():
+        return rim
+    return _sub_mesh(mesh, faces[inside]).append_polydata(rim)
 
 
 def _legend_size(plotter: Any, entries: Sequence[tuple[str, Any]], font_scale: float) -> tuple[float, float]:

@@ -15,6 +15,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -127,6 +128,10 @@ class ViewerApp:
         self.plotter = make_plotter(off_screen=True, shape=(1, 2), window_size=(1200, 700), border=False)
         self.plotter.link_views()
         self.groups: list[dict[str, list[Any]]] = [{}, {}]
+        # per renderer: what its lung and bone actors were made for (they are kept while it holds)
+        self._static: list[tuple[Any, ...] | None] = [None, None]
+        # the slice pictures are made here while the scene's surfaces are made in the caller's thread
+        self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-pictures")
         self._anatomies: dict[Any, Any] = {}
         self._kept: list[list[Any]] = []
         self.current: Computed | None = None
@@ -360,6 +365,12 @@ class ViewerApp:
         s = self.state
         a, b = self.current, self.other
         references, clims = self._scale()
+        # after the first draw (which places the slices through the prescription point) the slice
+        # pictures do not depend on the scene: made in the worker thread meanwhile (numpy and zlib let
+        # go of the GIL, as VTK's filters do)
+        pictures = None
+        if self._camera_set:
+            pictures = self._pictures.submit(self._slice_pictures(references, clims))
         self._draw_scene(references, clims)
         s.title_a = self._title(a)
         s.title_b = self._title(b) if b is not None else ""
@@ -375,7 +386,10 @@ class ViewerApp:
             else "taken from the session's cache"
         )
         self._draw_dvh()
-        self._update_slices(references, clims)
+        if pictures is None:
+            self._update_slices(references, clims)
+        else:
+            s.update(pictures.result())
 
     def _anatomy_for(self, geometry: Any, bone: str = "skeleton") -> Any:
         """The anatomy showing ``bone``, with its body already on the dose grid.
@@ -452,20 +466,39 @@ class ViewerApp:
             camera = (cam.GetPosition(), cam.GetFocalPoint(), cam.GetViewUp())
         for i, computed in enumerate(runs):
             renderer = self.plotter.renderers[i]
-            renderer.clear()
-            self.groups[i] = {}
             if computed is None:
+                renderer.clear()
+                self.groups[i], self._static[i] = {}, None
                 continue
+            anatomy = self._anatomy_for(computed.run.dose.geometry, bone)
+            # lungs and bones do not change with the field: kept while the anatomy, the bones shown and
+            # whether shells are drawn (which makes the skeleton translucent) stay the same
+            top_gy = computed.run.dose.max_gy
+            shells = any(references[i] * pct / 100.0 < top_gy for pct in options.isodose_pct)
+            static = (id(anatomy), bone, shells)
+            kept: dict[str, list[Any]] = {}
+            drawn = replace(options, dose_range_gy=clims[i])
+            if self._static[i] == static:
+                kept = {k: v for k, v in self.groups[i].items() if k in ("lungs", "bone")}
+                for name, actors in self.groups[i].items():
+                    if name not in kept:
+                        for actor in actors:
+                            renderer.remove_actor(actor, reset_camera=False, render=False)
+                drawn = replace(drawn, show_lungs=False, bone="none")
+            else:
+                renderer.clear()
             self.plotter.subplot(0, i)
-            self.groups[i] = add_scene(
+            groups = add_scene(
                 self.plotter,
                 self.ct,
-                self._anatomy_for(computed.run.dose.geometry, str(self.state.bone)),
+                anatomy,
                 computed.run.dose,
                 self._plan(computed),
-                replace(options, dose_range_gy=clims[i]),
+                drawn,
                 reference_gy=references[i],
             )
+            self.groups[i] = {**kept, **groups}
+            self._static[i] = static
         compare = self.other is not None
         self.plotter.renderers[0].SetViewport(0.0, 0.0, 0.5 if compare else 1.0, 1.0)
         self.plotter.renderers[1].SetViewport(0.5 if compare else 1.0, 0.0, 1.0, 1.0)
@@ -521,33 +554,50 @@ class ViewerApp:
     def _update_slices(
         self, references: list[float] | None = None, clims: list[tuple[float, float]] | None = None
     ) -> None:
-        from hbiview.serve.pictures import png_data_url
-
         if self.current is None:
             return
         if references is None or clims is None:
             references, clims = self._scale()
+        self.state.update(self._slice_pictures(references, clims)())
+
+    def _slice_pictures(
+        self, references: list[float], clims: list[tuple[float, float]]
+    ) -> Callable[[], dict[str, str]]:
+        """What makes the slice pictures of the current plans: state keys and their PNG data URLs.
+
+        The page's state (slice positions, window, compared view) is read here; the returned function
+        reads nothing of it, so it may run in another thread.
+        """
+        from hbiview.serve.pictures import png_data_url
+
+        assert self.current is not None
         s = self.state
         window = str(s.window) if s.window in ("soft", "lung", "bone") else "soft"
         a, b = self.current, self.other
-        for view in _VIEWS:
-            position = float(np.clip(float(s[f"pos_{view}"]), *s[f"range_{view}"]))
-            s[f"img_{view}"] = png_data_url(
-                self.painter.rgb(
-                    view,
-                    position,
-                    dose=a.run.dose,
-                    reference_gy=references[0],
-                    clim_gy=clims[0],
-                    window=window,
+        positions = {v: float(np.clip(float(s[f"pos_{v}"]), *s[f"range_{v}"])) for v in _VIEWS}
+        compared = s.compare_view if s.compare_view in _VIEWS else "coronal"
+        painter = self.painter
+
+        def make() -> dict[str, str]:
+            out = {}
+            for view in _VIEWS:
+                out[f"img_{view}"] = png_data_url(
+                    painter.rgb(
+                        view,
+                        positions[view],
+                        dose=a.run.dose,
+                        reference_gy=references[0],
+                        clim_gy=clims[0],
+                        window=window,
+                    )
                 )
-            )
-        if b is not None:
-            view = s.compare_view if s.compare_view in _VIEWS else "coronal"
-            position = float(np.clip(float(s[f"pos_{view}"]), *s[f"range_{view}"]))
-            s.img_b = png_data_url(
-                self.painter.rgb(
-                    view,
+            if b is None:
+                out["img_b"] = out["img_diff"] = out["diff_text"] = ""
+                return out
+            position = positions[compared]
+            out["img_b"] = png_data_url(
+                painter.rgb(
+                    compared,
                     position,
                     dose=b.run.dose,
                     reference_gy=references[1],
@@ -555,11 +605,12 @@ class ViewerApp:
                     window=window,
                 )
             )
-            diff, limit = self.painter.difference(view, position, a.run.dose, b.run.dose, window=window)
-            s.img_diff = png_data_url(diff)
-            s.diff_text = f"A minus B, blue -{limit:.2f} Gy to red +{limit:.2f} Gy"
-        else:
-            s.img_b = s.img_diff = s.diff_text = ""
+            diff, limit = painter.difference(compared, position, a.run.dose, b.run.dose, window=window)
+            out["img_diff"] = png_data_url(diff)
+            out["diff_text"] = f"A minus B, blue -{limit:.2f} Gy to red +{limit:.2f} Gy"
+            return out
+
+        return make
 
     # ------------------------------------------------------------------------------------------- page
     def _build_ui(self) -> None:
