@@ -178,11 +178,14 @@ def skin_outline(
     lower, upper = geometry.bounds_mm()
     start = max(0.0, float(np.min(np.linalg.norm(np.clip(src, lower, upper) - src))) - step_mm)
     t = np.arange(start, reach, step_mm)
-    samples = src + t[np.newaxis, :, np.newaxis] * directions[:, np.newaxis, :]
-    index = geometry.lps_to_index(samples.reshape(-1, 3))
+    # the rays in array indices: a straight line stays one (the affine is linear), so each sample is
+    # start + t * step there, without a matrix product per sample (BLAS threads, slow on a busy machine)
+    index_src = geometry.lps_to_index(src)
+    index_dir = geometry.lps_to_index(src + directions) - index_src
+    index = index_src[:, None, None] + index_dir.T[:, :, None] * t[None, None, :]  # (3, rays, steps)
     inside = ndimage.map_coordinates(
-        np.asarray(body_mask, dtype=np.uint8), index.T, order=0, mode="constant", cval=0, prefilter=False
-    ).reshape(samples.shape[:2])
+        _as_uint8(body_mask), index.reshape(3, -1), order=0, mode="constant", cval=0, prefilter=False
+    ).reshape(len(directions), len(t))
     hit = inside.astype(bool)
     first = np.argmax(hit, axis=1)
     has_hit = hit[np.arange(len(hit)), first]
@@ -190,6 +193,12 @@ def skin_outline(
     points = src + t_entry[:, np.newaxis] * directions
     points[~has_hit] = np.nan
     return points
+
+
+def _as_uint8(mask: npt.ArrayLike) -> np.ndarray:
+    """A boolean mask as 0/1 bytes for :func:`scipy.ndimage.map_coordinates` (a view, no copy, when bool)."""
+    array = np.asarray(mask)
+    return array.view(np.uint8) if array.dtype == bool else array.astype(np.uint8)
 
 
 def plane_field_segments(
@@ -247,7 +256,7 @@ def _axis_in_body(
     t = np.arange(max(crossing[0], 0.0), crossing[1], step_mm)
     samples = source + t[:, np.newaxis] * direction
     inside = ndimage.map_coordinates(
-        np.asarray(body_mask, dtype=np.uint8),
+        _as_uint8(body_mask),
         geometry.lps_to_index(samples).T,
         order=0,
         mode="constant",
