@@ -799,7 +799,7 @@ def _dose_in_body(dose: DoseGrid, body: Structure | None) -> DoseGrid:
     if body is None:
         return dose
     mask = body if body.geometry.isclose(dose.geometry) else body.resampled(dose.geometry)
-    return dose.with_array(np.where(mask.mask, dose.dose_gy, 0.0).astype(np.float32))
+    return dose.with_array(np.where(mask.mask, dose.dose_gy, 0.0).astype(np.float32, copy=False))
 
 
 def _cut_front(
