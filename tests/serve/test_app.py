@@ -110,3 +110,26 @@ def test_a_border_change_redraws_what_the_field_changes_and_keeps_the_rest(app, 
     assert app.groups[0]["bone"] != after["bone"]
     app.state.bone = "skeleton"
     app._on_bone()
+
+
+def test_a_slider_redraws_only_its_own_slice(app, serve_model, monkeypatch):
+    from hbiview.serve.pictures import png_data_url
+
+    app.state.compare = False
+    computed = serve_model.compute(serve_model.default_settings("upper-hbi"))
+    app.show(computed)
+    before = {view: app.state[f"img_{view}"] for view in ("axial", "coronal", "sagittal")}
+    drawn = []
+    rgb = app.painter.rgb
+    monkeypatch.setattr(app.painter, "rgb", lambda view, *a, **k: drawn.append(view) or rgb(view, *a, **k))
+    app.state.pos_axial = float(app.state.pos_axial) + 20.0
+    app._on_slices()
+    assert drawn == ["axial"]  # the coronal and sagittal pictures are those already on the page
+    assert app.state.img_coronal == before["coronal"] and app.state.img_sagittal == before["sagittal"]
+    # the new axial picture is the painter's picture of the new position, as drawn without any cache
+    references, clims = app._scale()
+    position = float(app.state.pos_axial)
+    fresh = png_data_url(
+        rgb("axial", position, dose=computed.run.dose, reference_gy=references[0], clim_gy=clims[0])
+    )
+    assert app.state.img_axial == fresh != before["axial"]

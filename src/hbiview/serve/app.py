@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,6 +30,8 @@ _VIEWS = ("axial", "coronal", "sagittal")
 _AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
 #: Scenes whose VTK objects are kept alive (see :meth:`ViewerApp._push_scene`); a few MB each.
 KEPT_SCENES = 64
+#: Slice pictures kept (PNG data URLs, about 60 kB each) so that one not changed is not drawn again.
+KEPT_PICTURES = 12
 
 _TOGGLES = {"skin": "skin", "lungs": "lungs", "bone": "bones", "shells": "isodose shells", "beams": "beams"}
 
@@ -132,6 +135,7 @@ class ViewerApp:
         self._static: list[tuple[Any, ...] | None] = [None, None]
         # the slice pictures are made here while the scene's surfaces are made in the caller's thread
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-pictures")
+        self._kept_pictures: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], str]] = OrderedDict()
         self._anatomies: dict[Any, Any] = {}
         self._kept: list[list[Any]] = []
         self.current: Computed | None = None
@@ -566,7 +570,9 @@ class ViewerApp:
         """What makes the slice pictures of the current plans: state keys and their PNG data URLs.
 
         The page's state (slice positions, window, compared view) is read here; the returned function
-        reads nothing of it, so it may run in another thread.
+        reads nothing of it, so it may run in another thread. A picture drawn from the same dose, slice,
+        window and scale as one of the last :data:`KEPT_PICTURES` is not drawn again (plan B's slice after
+        a change of A, the two views whose slider did not move).
         """
         from hbiview.serve.pictures import png_data_url
 
@@ -576,35 +582,38 @@ class ViewerApp:
         a, b = self.current, self.other
         positions = {v: float(np.clip(float(s[f"pos_{v}"]), *s[f"range_{v}"])) for v in _VIEWS}
         compared = s.compare_view if s.compare_view in _VIEWS else "coronal"
-        painter = self.painter
+        painter, kept = self.painter, self._kept_pictures
+
+        def picture(doses: tuple[Any, ...], key: tuple[Any, ...], draw: Callable[[], np.ndarray]) -> str:
+            # the doses are held with the picture: their id()s cannot be reused while it is kept
+            full_key = (tuple(id(d) for d in doses), *key)
+            hit = kept.get(full_key)
+            if hit is not None:
+                kept.move_to_end(full_key)
+                return hit[1]
+            url = png_data_url(draw())
+            kept[full_key] = (doses, url)
+            while len(kept) > KEPT_PICTURES:
+                kept.popitem(last=False)
+            return url
+
+        def slice_of(c: Computed, view: str, k: int) -> str:
+            dose, position = c.run.dose, positions[view]
+            return picture(
+                (dose,),
+                ("slice", view, position, window, references[k], tuple(clims[k])),
+                lambda: painter.rgb(
+                    view, position, dose=dose, reference_gy=references[k], clim_gy=clims[k], window=window
+                ),
+            )
 
         def make() -> dict[str, str]:
-            out = {}
-            for view in _VIEWS:
-                out[f"img_{view}"] = png_data_url(
-                    painter.rgb(
-                        view,
-                        positions[view],
-                        dose=a.run.dose,
-                        reference_gy=references[0],
-                        clim_gy=clims[0],
-                        window=window,
-                    )
-                )
+            out = {f"img_{view}": slice_of(a, view, 0) for view in _VIEWS}
             if b is None:
                 out["img_b"] = out["img_diff"] = out["diff_text"] = ""
                 return out
+            out["img_b"] = slice_of(b, compared, 1)
             position = positions[compared]
-            out["img_b"] = png_data_url(
-                painter.rgb(
-                    compared,
-                    position,
-                    dose=b.run.dose,
-                    reference_gy=references[1],
-                    clim_gy=clims[1],
-                    window=window,
-                )
-            )
             diff, limit = painter.difference(compared, position, a.run.dose, b.run.dose, window=window)
             out["img_diff"] = png_data_url(diff)
             out["diff_text"] = f"A minus B, blue -{limit:.2f} Gy to red +{limit:.2f} Gy"
