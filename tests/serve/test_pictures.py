@@ -207,3 +207,29 @@ def test_png_bytes_decode_to_the_same_pixels_at_any_size():
         rgb = rng.integers(0, 256, size=shape, dtype=np.uint8)
         back = np.asarray(Image.open(io.BytesIO(png_bytes(rgb))).convert("RGB"))
         assert np.array_equal(back, rgb)  # PNG is lossless, whatever Pillow's own decoder reads
+
+
+@pytest.mark.parametrize(
+    ("view", "position_mm"), [("axial", 12.5), ("coronal", 1.5), ("sagittal", -52.5), ("axial", 160.0)]
+)
+def test_separable_nearest_and_filled_samples_equal_sample_on_plane(view, position_mm):
+    """The CT and the outlines' masks, as the painter samples them, against the general sampling."""
+    from hbiview.render.planes import make_plane, sample_on_plane
+    from hbiview.serve.pictures import _separable_sample
+
+    ct, structures, _dose = _patient_like()
+    # 1.5 mm pixels on 3 mm voxels: every other pixel centre lies half-way between two voxels, where
+    # nearest-neighbour sampling must round as SciPy does (up); the plane spans 21 mm more than the CT
+    # on every side (the fill around it), and at z = 160 mm it misses the CT (z up to 150 mm) altogether
+    wider = Geometry.box((-141.0, -111.0, -171.0), (141.0, 111.0, 171.0), 3.0)
+    plane = make_plane(wider, view, position_mm, pixel_mm=1.5)
+    mask = structures[1].mask
+    nearest = _separable_sample(np.asarray(mask), ct.geometry, plane, order=0, float32_index=False)
+    expected = sample_on_plane(mask.astype(np.float32), ct.geometry, plane, order=0) > 0.5
+    assert nearest.dtype == bool and np.array_equal(nearest, expected)
+    assert expected.any() == (position_mm != 160.0) and not expected.all()
+    hu = _separable_sample(np.asarray(ct.hu), ct.geometry, plane, order=1, fill=-1000.0, float32_index=False)
+    reference = sample_on_plane(ct.hu, ct.geometry, plane, order=1, fill=-1000.0)
+    # float32 HU summed in another order: equal to float32 rounding (1000 HU * 1e-7, with margin)
+    np.testing.assert_allclose(hu, reference, rtol=0, atol=1e-3)
+    assert (reference == -1000.0).any()  # pixels off the CT take the fill

@@ -60,28 +60,73 @@ def _neighbour_min(level: np.ndarray) -> np.ndarray:
     return low
 
 
-def _axis_weights(coords: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _axis_weights(
+    coords: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Linear interpolation along one axis of ``n`` samples at fractional indices ``coords``.
 
     As :func:`scipy.ndimage.map_coordinates` with ``order=1, mode="constant"`` does it: an index outside
-    ``[0, n - 1]`` takes nothing (weights 0). Returns the lower and upper sample and their weights.
+    ``[0, n - 1]`` takes nothing (weights 0). Returns the lower and upper sample, their weights and
+    whether each index lies inside.
     """
     c = np.asarray(coords, dtype=np.float64)
     inside = (c >= 0.0) & (c <= n - 1)
     low = np.clip(np.floor(c), 0, max(n - 2, 0)).astype(np.intp)
     high = np.minimum(low + 1, n - 1)
     t = np.where(inside, c - low, 0.0)
-    return low, high, np.where(inside, 1.0 - t, 0.0), t
+    return low, high, np.where(inside, 1.0 - t, 0.0), t, inside
 
 
-def _separable_sample(array: np.ndarray, geometry: Any, plane: Any) -> np.ndarray | None:
-    """Trilinear values of ``array`` at the pixels of an orthogonal ``plane``, one axis at a time.
+def _axis_nearest(coords: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sample nearest to each fractional index, and whether the index lies inside ``[0, n - 1]``.
+
+    As :func:`scipy.ndimage.map_coordinates` with ``order=0, mode="constant"`` does it: halves round up
+    (``floor(c + 0.5)``).
+    """
+    c = np.asarray(coords, dtype=np.float64)
+    inside = (c >= 0.0) & (c <= n - 1)
+    return np.clip(np.floor(c + 0.5), 0, n - 1).astype(np.intp), inside
+
+
+def _separable_sample(
+    array: np.ndarray,
+    geometry: Any,
+    plane: Any,
+    *,
+    order: int = 1,
+    fill: float = 0.0,
+    float32_index: bool = True,
+) -> np.ndarray | None:
+    """Values of ``array`` at the pixels of an orthogonal ``plane``, one axis at a time.
 
     When the grid's axes run along the patient's (no obliquity at all), the picture's rows, its columns
     and the plane's normal each follow one array axis, and trilinear interpolation is three 1-D linear
-    interpolations in turn: a few operations per pixel instead of eight samples of the volume. Values
-    equal :func:`scipy.ndimage.map_coordinates` (``order=1``, ``mode="constant"``, ``cval=0``) at the
-    same float32 indices to float32 rounding. ``None`` for an oblique grid.
+    interpolations in turn: a few operations per pixel instead of eight samples of the volume (and no
+    copy of the volume in float32).
+
+    Parameters
+    ----------
+    array
+        Values on ``geometry``, ``(z, y, x)``.
+    geometry
+        Its grid.
+    plane
+        The slice (:class:`hbiview.render.planes.SlicePlane`).
+    order
+        1: trilinear, float32 values equal to :func:`scipy.ndimage.map_coordinates` (``order=1``,
+        ``mode="constant"``) at the same indices to float32 rounding (the sums are taken in another
+        order); 0: nearest sample, the very values ``map_coordinates`` (``order=0``) picks, in
+        ``array``'s type.
+    fill
+        Value of pixels outside the grid.
+    float32_index
+        Round the indices to float32 first, as :class:`SlicePainter` does for the dose (``False``: as
+        :func:`hbiview.render.planes.sample_on_plane`, float64).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(rows, columns)``; ``None`` for an oblique grid (sample it the general way).
     """
     inverse = np.linalg.inv(geometry.affine[:3, :3])
     if np.count_nonzero(inverse) != 3:
@@ -92,19 +137,38 @@ def _separable_sample(array: np.ndarray, geometry: Any, plane: Any) -> np.ndarra
     fixed, row, column = (lps_axis.index(a) for a in (plane.fixed_axis, plane.row_axis, plane.column_axis))
     points = plane.points_lps
     # the indices exactly as geometry.lps_to_index gives them for every pixel (each depends on one
-    # coordinate only: the other products are zeros), in float32 as the general path keeps them
-    rows = geometry.lps_to_index(points[:, 0, :]).astype(np.float32)[:, row]
-    columns = geometry.lps_to_index(points[0, :, :]).astype(np.float32)[:, column]
-    normal = geometry.lps_to_index(points[:1, 0, :]).astype(np.float32)[:, fixed]
-    low, high, w_low, w_high = _axis_weights(normal, array.shape[fixed])
-    slab = w_low[0] * np.take(array, low[0], axis=fixed).astype(np.float64)
-    slab += w_high[0] * np.take(array, high[0], axis=fixed)
-    if row > column:  # the two remaining axes, in array order: make them (row, column)
-        slab = slab.T
-    low, high, w_low, w_high = _axis_weights(rows, slab.shape[0])
-    slab = w_low[:, np.newaxis] * slab[low] + w_high[:, np.newaxis] * slab[high]
-    low, high, w_low, w_high = _axis_weights(columns, slab.shape[1])
-    return (slab[:, low] * w_low + slab[:, high] * w_high).astype(np.float32)
+    # coordinate only: the other products are zeros)
+    dtype = np.float32 if float32_index else np.float64
+    rows = geometry.lps_to_index(points[:, 0, :]).astype(dtype)[:, row]
+    columns = geometry.lps_to_index(points[0, :, :]).astype(dtype)[:, column]
+    normal = geometry.lps_to_index(points[:1, 0, :]).astype(dtype)[:, fixed]
+    if order == 0:
+        index, inside_normal = _axis_nearest(normal, array.shape[fixed])
+        slab = np.take(array, index[0], axis=fixed)
+        if row > column:  # the two remaining axes, in array order: make them (row, column)
+            slab = slab.T
+        index_rows, inside_rows = _axis_nearest(rows, slab.shape[0])
+        index_columns, inside_columns = _axis_nearest(columns, slab.shape[1])
+        values = slab[np.ix_(index_rows, index_columns)]
+    elif order == 1:
+        low, high, w_low, w_high, inside_normal = _axis_weights(normal, array.shape[fixed])
+        slab = w_low[0] * np.take(array, low[0], axis=fixed).astype(np.float64)
+        slab += w_high[0] * np.take(array, high[0], axis=fixed)
+        if row > column:
+            slab = slab.T
+        low, high, w_low, w_high, inside_rows = _axis_weights(rows, slab.shape[0])
+        slab = w_low[:, np.newaxis] * slab[low] + w_high[:, np.newaxis] * slab[high]
+        low, high, w_low, w_high, inside_columns = _axis_weights(columns, slab.shape[1])
+        values = (slab[:, low] * w_low + slab[:, high] * w_high).astype(np.float32)
+    else:
+        raise InputError(f"interpolation order {order}: only 0 (nearest) and 1 (linear) are drawn")
+    if not (inside_normal.all() and inside_rows.all() and inside_columns.all()):
+        if not inside_normal[0]:
+            values[...] = fill
+        else:
+            values[~inside_rows, :] = fill
+            values[:, ~inside_columns] = fill
+    return values
 
 
 def _wash(
@@ -216,14 +280,23 @@ class SlicePainter:
             self._backdrops.move_to_end(key)
             return hit
         plane = make_plane(self.ct.geometry, view, float(position_mm), pixel_mm=pixel_mm)
-        hu = sample_on_plane(self.ct.hu, self.ct.geometry, plane, order=1, fill=-1000.0)
+        # one axis at a time where the grids allow it (the same values: see _separable_sample)
+        hu = _separable_sample(
+            np.asarray(self.ct.hu), self.ct.geometry, plane, order=1, fill=-1000.0, float32_index=False
+        )
+        if hu is None:
+            hu = sample_on_plane(self.ct.hu, self.ct.geometry, plane, order=1, fill=-1000.0)
         outlines = np.zeros((*hu.shape, 3), dtype=np.uint8)
         drawn = np.zeros(hu.shape, dtype=bool)
         for structure, colour in self.structures:
-            mask = self._masks.get(id(structure))
-            if mask is None:
-                mask = self._masks[id(structure)] = structure.mask.astype(np.float32)
-            edge = _edge(sample_on_plane(mask, structure.geometry, plane, order=0) > 0.5)
+            mask_bool = np.asarray(structure.mask, dtype=bool)
+            inside = _separable_sample(mask_bool, structure.geometry, plane, order=0, float32_index=False)
+            if inside is None:
+                mask = self._masks.get(id(structure))
+                if mask is None:
+                    mask = self._masks[id(structure)] = structure.mask.astype(np.float32)
+                inside = sample_on_plane(mask, structure.geometry, plane, order=0) > 0.5
+            edge = _edge(inside)
             outlines[edge] = colour
             drawn |= edge
         hit = (plane, hu, drawn, outlines)
