@@ -10,6 +10,7 @@ import scipy.fft
 
 from hbiview.dose import available_engines, compute_dose, compute_dose_result, get_engine
 from hbiview.dose.beam_quality import beam_quality, kernel_for_energy
+from hbiview.dose.convolution import NearFarDose
 from hbiview.dose.fluence import (
     fluence_map,
     pixel_edge_profile,
@@ -204,3 +205,37 @@ def test_volume_files_round_trip(tmp_path: Path) -> None:
         write_volume(dose, tmp_path / "d.mha")
     with pytest.raises(Exception, match="exists"):
         write_vti(dose, tmp_path / "d.vti")
+
+
+@pytest.mark.parametrize(
+    ("gantry", "collimator", "field"),
+    [(0.0, 0.0, (100.0, 60.0)), (90.0, 90.0, (80.0, 120.0)), (180.0, 0.0, (40.0, 40.0))],
+)
+def test_whole_grid_sampling_equals_sampling_voxel_by_voxel(
+    gantry: float, collimator: float, field: tuple[float, float]
+) -> None:
+    # a beam along the grid's axes samples a whole dose grid plane by plane (BevDose.on_grid); the values must
+    # be the trilinear interpolation that sampling each voxel gives (map_coordinates), to float32 rounding:
+    # 1e-5 of the maximum. The 40 mm field leaves most of the phantom to the far (out-of-field) grid.
+    ct = lung_slab_phantom((200, 200, 200), 5.0, slab_depth_mm=40.0, slab_thickness_mm=60.0)
+    beam = Beam("10MV", gantry, collimator, field, isocentre_lps_mm=(3.0, 7.0, -11.0))
+    plan = Plan("grid", (beam,), 2.0, 1, Normalization("midplane"), True, 5.0)
+    model = compute_dose_result(ct, plan).model
+    geometry = Geometry.box(np.array([-113.0, -108.0, -104.0]), np.array([109.0, 111.0, 102.0]), 4.0)
+    whole = model.per_fraction_on_grid(geometry)
+    assert whole is not None
+    index = np.stack(np.unravel_index(np.arange(whole.size), geometry.shape), axis=1).astype(np.float64)
+    each = model.per_fraction_at_indices(geometry, index).reshape(geometry.shape)
+    assert each.max() > 1.5  # the beam crosses the grid
+    np.testing.assert_allclose(whole, each, rtol=0, atol=1e-5 * float(each.max()))
+    if field[0] < 50:
+        assert isinstance(model.beams[0], NearFarDose)  # the far grid's part is sampled too
+
+
+def test_whole_grid_sampling_refuses_an_oblique_beam() -> None:
+    # a beam at gantry 30 crosses the grid's planes obliquely: only voxel-by-voxel sampling applies
+    ct = water_phantom(size_mm=(200, 200, 200), spacing_mm=5.0)
+    beam = Beam("6MV", 30.0, 0.0, (80.0, 80.0), isocentre_lps_mm=(0.0, 0.0, 0.0))
+    plan = Plan("oblique", (beam,), 2.0, 1, Normalization("midplane"), True, 5.0)
+    model = compute_dose_result(ct, plan).model
+    assert model.per_fraction_on_grid(model.density_geometry) is None

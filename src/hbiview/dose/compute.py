@@ -84,6 +84,21 @@ class PlanDoseModel:
                 total += dose.at(geometry.index_to_lps(index)) * weight
         return total
 
+    def per_fraction_on_grid(self, geometry: Geometry) -> np.ndarray | None:
+        """Dose per fraction (Gy) at every voxel of ``geometry`` (body mask not applied).
+
+        ``None`` unless every beam can sample a whole grid at once (beams along the grid's axes; see
+        :meth:`hbiview.dose.convolution.BevDose.on_grid`): then use :meth:`per_fraction_at_indices`.
+        """
+        total = np.zeros(geometry.shape, dtype=np.float32)
+        for beam, dose in zip(self.plan.beams, self.beams):
+            grid = dose.on_grid(geometry) if hasattr(dose, "on_grid") else None
+            if grid is None:
+                return None
+            grid *= np.float32(beam.weight * self.scale)
+            total += grid
+        return total
+
     @property
     def monitor_units(self) -> tuple[float, ...]:
         """Monitor units per fraction of each beam (1 MU = 1 cGy at dmax, 10 x 10 cm, SSD 1000 mm)."""
@@ -327,18 +342,22 @@ def compute_dose_result(
     region = _beam_region(model, dose_geometry)
     if region is not None:
         body = body & region
-    per_fraction = np.zeros(dose_geometry.shape, dtype=np.float32)
-    plane = dose_geometry.shape[1] * dose_geometry.shape[2]
-    flat_body = body.reshape(-1)
-    out = per_fraction.reshape(-1)
-    chunk_slices = max(1, 2_000_000 // plane)
-    for start in range(0, dose_geometry.shape[0], chunk_slices):
-        stop = min(start + chunk_slices, dose_geometry.shape[0])
-        flat = np.flatnonzero(flat_body[start * plane : stop * plane]) + start * plane
-        if flat.size == 0:
-            continue
-        idx = np.stack(np.unravel_index(flat, dose_geometry.shape), axis=1).astype(np.float64)
-        out[flat] = model.per_fraction_at_indices(dose_geometry, idx)
+    whole = model.per_fraction_on_grid(dose_geometry)
+    if whole is not None:
+        per_fraction = np.where(body, whole, np.float32(0.0))
+    else:
+        per_fraction = np.zeros(dose_geometry.shape, dtype=np.float32)
+        plane = dose_geometry.shape[1] * dose_geometry.shape[2]
+        flat_body = body.reshape(-1)
+        out = per_fraction.reshape(-1)
+        chunk_slices = max(1, 2_000_000 // plane)
+        for start in range(0, dose_geometry.shape[0], chunk_slices):
+            stop = min(start + chunk_slices, dose_geometry.shape[0])
+            flat = np.flatnonzero(flat_body[start * plane : stop * plane]) + start * plane
+            if flat.size == 0:
+                continue
+            idx = np.stack(np.unravel_index(flat, dose_geometry.shape), axis=1).astype(np.float64)
+            out[flat] = model.per_fraction_at_indices(dose_geometry, idx)
     plan_r = model.plan
     description = (
         f"{plan_r.name}: {model.engine} engine, heterogeneity {'on' if model.heterogeneity else 'off'}, "

@@ -45,6 +45,7 @@ is a simple exponential in depth spread by a wide Gaussian (it places dmax; no s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,6 +152,61 @@ class BevDose:
         coords = self.coords_at_indices(geometry, index)
         return ndimage.map_coordinates(self.dose, coords, order=1, mode="constant", cval=0.0, prefilter=False)
 
+    def grid_axes(self, geometry: Geometry) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray] | None:
+        """How the beam's axes lie on ``geometry``: ``None`` unless each runs along one of its array axes.
+
+        Returns
+        -------
+        axes, scale, offset
+            The array axis of the distance along the beam, of the field's x and of its y; the distance and
+            field x and y (mm) of index ``n`` along ``axes[r]`` are ``offset[r] + scale[r] * n``.
+        """
+        basis = np.stack([self.d, self.u_hat, self.v_hat])  # rows: w, a, b
+        matrix = basis @ geometry.affine[:3, :3]
+        offset = basis @ (geometry.affine[:3, 3] - self.source)
+        found = [np.flatnonzero(np.abs(row) > 1e-9 * np.abs(row).max()) for row in matrix]
+        if any(len(f) != 1 for f in found) or len({int(f[0]) for f in found}) != 3:
+            return None
+        axes = (int(found[0][0]), int(found[1][0]), int(found[2][0]))
+        return axes, np.array([matrix[r, axes[r]] for r in range(3)]), offset
+
+    def plane(self, w_mm: float, a_mm: np.ndarray, b_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dose on the plane across the beam ``w_mm`` from the source, at field x ``a_mm`` and y ``b_mm``.
+
+        Trilinear interpolation one axis at a time (the values :meth:`at` gives, to float32 rounding).
+
+        Returns
+        -------
+        dose, inside
+            ``(len(b_mm), len(a_mm))`` dose (Gy per unit weight; 0 outside the BEV grid) and whether each
+            point lies inside the grid.
+        """
+        nw, nv, nu = self.dose.shape
+        values = np.zeros((len(b_mm), len(a_mm)), dtype=np.float32)
+        iw = (w_mm - self.w0_mm) / self.dw_mm
+        if w_mm <= 1.0 or not 0.0 <= iw <= nw - 1:
+            return values, np.zeros(values.shape, dtype=bool)
+        iv = (b_mm * (SAD_MM / w_mm) - self.v0_mm) / self.du_mm
+        iu = (a_mm * (SAD_MM / w_mm) - self.u0_mm) / self.du_mm
+        rows = np.flatnonzero((iv >= 0.0) & (iv <= nv - 1))
+        cols = np.flatnonzero((iu >= 0.0) & (iu <= nu - 1))
+        inside = np.zeros(values.shape, dtype=bool)
+        if rows.size and cols.size:  # a straight line crosses the grid once: rows and columns are ranges
+            r, c = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+            inside[r, c] = True
+            plane = _taps_along(self.dose, 0, np.array([iw]))[0]
+            values[r, c] = _taps_along(_taps_along(plane, 0, iv[r]), 1, iu[c])
+        return values, inside
+
+    def on_grid(self, geometry: Geometry) -> np.ndarray | None:
+        """Dose (Gy per unit weight) at every voxel of ``geometry``, or ``None`` if the beam is oblique to it.
+
+        For beams along the grid's axes (AP, PA and lateral beams at collimator 0 or 90 on an axial grid) a
+        plane of the grid across the beam is a plane of the BEV grid, zoomed: sampled one axis at a time,
+        several times faster than :meth:`at_indices` on every voxel.
+        """
+        return _on_grid(self, geometry, lambda w, a, b: self.plane(w, a, b)[0])
+
     def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
         """LPS bounding box ``(lower, upper)`` of the BEV grid (the region this beam gives dose to)."""
         nw, nv, nu = self.dose.shape
@@ -223,10 +279,38 @@ class NearFarDose:
         w, a, b = self.near.wab_at_indices(geometry, index)  # both grids share the beam's frame
         return self._from_wab(w, a, b)
 
+    def on_grid(self, geometry: Geometry) -> np.ndarray | None:
+        """Dose (Gy per unit weight) at every voxel of ``geometry``; ``None``: see :meth:`BevDose.on_grid`."""
+
+        def plane(w: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            near, inside = self.near.plane(w, a, b)
+            if inside.all():
+                return near
+            return np.where(inside, near, self.far.plane(w, a, b)[0])
+
+        return _on_grid(self.near, geometry, plane)
+
     def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
         """LPS bounding box of both grids."""
         (a, b), (c, d) = self.near.bounds_lps_mm(), self.far.bounds_lps_mm()
         return np.minimum(a, c), np.maximum(b, d)
+
+
+def _on_grid(
+    frame: BevDose, geometry: Geometry, plane: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray | None:
+    """A beam's dose on every voxel of ``geometry``, plane by plane across the beam (``None``: oblique)."""
+    found = frame.grid_axes(geometry)
+    if found is None:
+        return None
+    axes, scale, offset = found
+    n_w, n_a, n_b = (geometry.shape[a] for a in axes)
+    a_mm = offset[1] + scale[1] * np.arange(n_a)
+    b_mm = offset[2] + scale[2] * np.arange(n_b)
+    out = np.empty((n_w, n_b, n_a), dtype=np.float32)
+    for k in range(n_w):
+        out[k] = plane(float(offset[0] + scale[0] * k), a_mm, b_mm)
+    return np.ascontiguousarray(out.transpose(np.argsort([axes[0], axes[2], axes[1]])))
 
 
 def _linear_weights(start: int, stop: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray]:
