@@ -543,30 +543,41 @@ def _axis_table(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Order-1 interpolation along one axis, as :func:`scipy.ndimage.map_coordinates` does it.
 
-    The coordinate of index ``i`` is ``scale * i + offset`` (dose-grid index units), clamped to the grid
-    (``mode="nearest"``). scipy's weights are ``w0 = 1 - t`` and ``w1 = 1 - w0`` with ``t`` the coordinate
-    minus its floor; at the last dose index the pair of corners is taken one lower with weights ``(0, 1)``
-    (scipy mirrors the missing corner with weight 0: the same non-zero terms in the same order).
+    The coordinate of index ``i`` is ``scale * i + offset`` (dose-grid index units). scipy's weights are
+    ``w0 = 1 - t`` and ``w1 = 1 - w0``, ``t`` the coordinate minus its floor, on the corners ``floor`` and
+    ``floor + 1``; with ``mode="nearest"`` a corner beyond the grid (within half a voxel of the outer
+    centres) reads the edge voxel, the coordinate itself is not clamped.
 
     Returns
     -------
-    lower, w0, w1, inside
-        Lower corner (int64), weights of the lower and upper corner (float64), and whether the coordinate
-        lies within the grid (half a voxel beyond the outer centres).
+    floor, w0, w1, inside
+        Lower corner (int64, -1 to ``n_dose - 1``), weights of the lower and upper corner (float64), and
+        whether the coordinate lies within the grid (half a voxel beyond the outer centres).
     """
     coord = scale * np.arange(n, dtype=np.float64) + offset
     inside = (coord >= -0.5) & (coord <= n_dose - 0.5)
-    clamped = np.clip(coord, 0.0, n_dose - 1)
-    floor = np.floor(clamped)
-    w0 = 1.0 - (clamped - floor)
+    floor = np.floor(coord)
+    w0 = 1.0 - (coord - floor)
     w1 = 1.0 - w0
-    lower = floor.astype(np.int64)
-    if n_dose >= 2:
-        top = lower >= n_dose - 1
-        lower[top] = n_dose - 2
-        w0[top] = 0.0
-        w1[top] = 1.0
-    return lower, w0, w1, inside
+    return floor.astype(np.int64), w0, w1, inside
+
+
+_PADDED_LOCK = threading.Lock()
+_PADDED: weakref.WeakKeyDictionary[DoseGrid, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def _padded_flat(dose: DoseGrid) -> np.ndarray:
+    """The dose with its edge voxels repeated once beyond every face, flattened.
+
+    The last one is kept (every structure of an evaluation reads it): it goes with its dose or at the next.
+    """
+    with _PADDED_LOCK:
+        flat = _PADDED.get(dose)
+        if flat is None:
+            flat = np.pad(dose.array, 1, mode="edge").ravel()
+            _PADDED.clear()
+            _PADDED[dose] = flat
+        return flat
 
 
 class _SamplePlan:
@@ -579,8 +590,8 @@ class _SamplePlan:
     * ``index``: the grids coincide up to a whole-voxel shift, part of the structure outside (indexing);
     * ``separable``: axis-aligned grids (the usual CT and dose grids): trilinear interpolation term by term
       exactly as :func:`scipy.ndimage.map_coordinates` (``order=1, mode="nearest"``) computes it (the same
-      products in the same order, corners with weight 0 left out), so the values are identical bit for
-      bit, several times faster and without rebuilding the coordinates;
+      products in the same order, corners with weight 0 left out, edge voxels repeated beyond the grid), so
+      the values are identical bit for bit, several times faster and without rebuilding the coordinates;
     * ``points``: any other orientation: the fractional dose-grid coordinates, for ``map_coordinates``.
     """
 
@@ -629,7 +640,7 @@ class _SamplePlan:
                 dose.array, data["coords"], order=1, mode="nearest", prefilter=False
             )
             return out.astype(np.float64)
-        flat = np.ravel(dose.array)
+        flat = _padded_flat(dose) if data["pad"] else np.ravel(dose.array)
         base = data["base"]
         strides = data["strides"]
         # per-sample weights of the axes with two corners (an axis whose samples all sit on dose-grid
@@ -698,12 +709,20 @@ def _plan_samples(dose_geometry: Geometry, structure: Structure, requested: int 
         inside = tables[0][3][idx[0]] & tables[1][3][idx[1]] & tables[2][3][idx[2]]
         kept = [i[inside] for i in idx]
         two = tuple(a for a in range(3) if np.any(tables[a][2][kept[a]] != 0.0))
-        strides = (int(shape[1] * shape[2]), int(shape[2]), 1)
-        base = sum(tables[a][0][kept[a]] * strides[a] for a in range(3))
+        lower = [tables[a][0][kept[a]] for a in range(3)]
+        # a corner beyond the grid reads the edge voxel: then the dose is read with its edges repeated
+        pad = any(
+            low.size and (low.min() < 0 or (a in two and low.max() + 1 > shape[a] - 1))
+            for a, low in enumerate(lower)
+        )
+        grid = shape + 2 if pad else shape
+        strides = (int(grid[1] * grid[2]), int(grid[2]), 1)
+        base = sum((lower[a] + (1 if pad else 0)) * strides[a] for a in range(3))
         assert isinstance(base, np.ndarray)
         data = {
-            "base": base.astype(np.int32 if dose_geometry.size < 2**31 else np.int64),
+            "base": base.astype(np.int32 if int(np.prod(grid)) < 2**31 else np.int64),
             "strides": strides,
+            "pad": pad,
             "two": two,
             "index": {a: _small_int(kept[a], geometry.shape[a] - 1) for a in two},
             "w0": {a: tables[a][1] for a in two},
