@@ -17,6 +17,7 @@ Metric keys of :func:`metrics` (stable; documented in :data:`METRIC_KEYS`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import weakref
@@ -643,30 +644,43 @@ class _SamplePlan:
         flat = _padded_flat(dose) if data["pad"] else np.ravel(dose.array)
         base = data["base"]
         strides = data["strides"]
+        two = data["two"]
         # per-sample weights of the axes with two corners (an axis whose samples all sit on dose-grid
-        # planes has w0 = 1: scipy multiplies by 1 and adds terms times 0, both exact, so they are skipped)
-        weights = {a: (data["w0"][a][data["index"][a]], data["w1"][a][data["index"][a]]) for a in data["two"]}
-        total: np.ndarray | None = None
-        corners = [(0, 1) if a in data["two"] else (0,) for a in range(3)]
-        for cz in corners[0]:
-            for cy in corners[1]:
-                for cx in corners[2]:
-                    corner = (cz, cy, cx)
-                    shift = cz * strides[0] + cy * strides[1] + cx * strides[2]
-                    term = (flat[shift:] if shift else flat)[base].astype(np.float64)
-                    for a in data["two"]:  # scipy's order: ((value * w_z) * w_y) * w_x
-                        term *= weights[a][corner[a]]
-                    if total is None:
-                        total = term
-                    else:
-                        total += term
-        assert total is not None  # at least the lower corner
+        # planes has w0 = 1: scipy multiplies by 1 and adds terms times 0, both exact, so they are skipped);
+        # w1 = 1 - w0 as scipy forms it
+        weights = {}
+        for a in two:
+            w0 = data["w0"][a][data["index"][a]]
+            weights[a] = (w0, np.subtract(1.0, w0))
+        total = np.empty(base.size, dtype=np.float64)
+        term = np.empty(base.size, dtype=np.float64) if two else total
+        corners = [(0, 1) if a in two else (0,) for a in range(3)]
+        first = True
+        for corner in itertools.product(*corners):
+            shift = sum(c * s for c, s in zip(corner, strides))
+            read = np.take(flat[shift:] if shift else flat, base)
+            out = total if first else term
+            if two:  # scipy's order: ((value * w_z) * w_y) * w_x, in float64
+                np.multiply(read, weights[two[0]][corner[two[0]]], out=out)
+                for a in two[1:]:
+                    out *= weights[a][corner[a]]
+            else:
+                out[...] = read
+            if not first:
+                total += term
+            first = False
         # map_coordinates writes into an array of the dose's type (float32): the same rounding here
         return total.astype(dose.array.dtype).astype(np.float64)
 
 
-def _plan_samples(dose_geometry: Geometry, structure: Structure, requested: int | None) -> _SamplePlan:
-    """Work out where the samples of a (mask) structure lie on a dose grid (see :class:`_SamplePlan`)."""
+def _plan_samples(
+    dose_geometry: Geometry, structure: Structure, requested: int | None, general: bool = False
+) -> _SamplePlan:
+    """Work out where the samples of a (mask) structure lie on a dose grid (see :class:`_SamplePlan`).
+
+    ``general`` takes the ``points`` way whatever the grids (what was done before plans were kept:
+    benchmarks/bench_serve.py times it beside the kept plans).
+    """
     mask = structure.array
     box = _bbox(mask)
     if box is None:
@@ -685,7 +699,7 @@ def _plan_samples(dose_geometry: Geometry, structure: Structure, requested: int 
             spread = np.float32(1.0 / factor**3)
             weights = np.repeat(np.repeat(np.repeat(weights * spread, factor, 0), factor, 1), factor, 2)
     sample_cc = geometry.voxel_volume_cc
-    fast = _same_grid_box(dose_geometry, geometry)
+    fast = None if general else _same_grid_box(dose_geometry, geometry)
     if fast is not None:
         # the box is a block of the dose grid itself: boolean indexing, no coordinates
         w = weights[sub_mask].astype(np.float64) if weights is not None else None
@@ -696,7 +710,8 @@ def _plan_samples(dose_geometry: Geometry, structure: Structure, requested: int 
     rot = matrix[:3, :3]
     offset = matrix[:3, 3]
     shape = np.asarray(dose_geometry.shape)
-    if np.allclose(rot, np.eye(3), atol=1e-6) and np.allclose(offset, np.round(offset), atol=1e-4):
+    aligned = np.allclose(rot, np.eye(3), atol=1e-6) and np.allclose(offset, np.round(offset), atol=1e-4)
+    if aligned and not general:
         shift = np.round(offset).astype(np.int64)
         coords = [idx[a].astype(np.int64) + shift[a] for a in range(3)]
         inside = np.ones(coords[0].shape, dtype=bool)
@@ -704,7 +719,7 @@ def _plan_samples(dose_geometry: Geometry, structure: Structure, requested: int 
             inside &= (coords[a] >= 0) & (coords[a] < shape[a])
         flat = np.ravel_multi_index(tuple(c[inside] for c in coords), tuple(shape))
         kind, data = "index", {"flat": flat}
-    elif np.count_nonzero(rot - np.diag(np.diag(rot))) == 0:
+    elif np.count_nonzero(rot - np.diag(np.diag(rot))) == 0 and not general:
         tables = [_axis_table(rot[a, a], offset[a], geometry.shape[a], int(shape[a])) for a in range(3)]
         inside = tables[0][3][idx[0]] & tables[1][3][idx[1]] & tables[2][3][idx[2]]
         kept = [i[inside] for i in idx]
