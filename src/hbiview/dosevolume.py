@@ -9,6 +9,12 @@ How contour planes become a solid (slabs per plane, or shape-based interpolation
 Eclipse does) is the ``end_caps`` option of :func:`dvh`.
 Samples are binned with :func:`numpy.bincount` in ``bin_width_gy`` bins from 0 Gy.
 
+Where a structure's samples lie on a dose grid (for axis-aligned grids: runs of voxels, their dose-grid
+corners and weights) is kept per structure and dose-grid geometry, up to :data:`SAMPLE_CACHE_MB` in all
+and for as long as the structure lives, so that another dose on the same grid (a field border moved in
+``hbiview serve``) is only read; the interpolated values are those of
+:func:`scipy.ndimage.map_coordinates` (trilinear) bit for bit.
+
 Weighted DVHs: a structure with per-voxel ``weights`` (the share of the body's active marrow held by each
 marrow voxel) also gets the fraction of active marrow receiving at least each dose.
 
