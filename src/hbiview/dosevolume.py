@@ -642,39 +642,61 @@ class _SamplePlan:
             return out.astype(np.float64)
         flat = _padded_flat(dose) if data["pad"] else np.ravel(dose.array)
         n = int(data["n"])
-        lengths = data["lengths"]
-        strides = data["strides"]
-        two = data["two"]
-        # samples come in runs along x (one row of the structure's grid): the x index of each sample, its
-        # lower dose-grid corner (the run's row plus the x corner) and the weights follow from the runs
-        ix = np.arange(n) - np.repeat(data["start"], lengths)
-        base = np.repeat(data["row"], lengths) + data["lower_x"][ix]
-        # weights of the axes with two corners (an axis whose samples all sit on dose-grid planes has
-        # w0 = 1: scipy multiplies by 1 and adds terms times 0, both exact, so they are skipped); w1 = 1 - w0
-        # as scipy forms it
-        weights = {}
-        for a in two:
-            w0 = data["w0_x"][ix] if a == 2 else np.repeat(data["w0_run"][a], lengths)
-            weights[a] = (w0, np.subtract(1.0, w0))
-        total = np.empty(n, dtype=np.float64)
-        term = np.empty(n, dtype=np.float64) if two else total
-        corners = [(0, 1) if a in two else (0,) for a in range(3)]
-        first = True
-        for corner in itertools.product(*corners):
-            shift = sum(c * s for c, s in zip(corner, strides))
-            read = np.take(flat[shift:] if shift else flat, base)
-            out = total if first else term
-            if two:  # scipy's order: ((value * w_z) * w_y) * w_x, in float64
-                np.multiply(read, weights[two[0]][corner[two[0]]], out=out)
-                for a in two[1:]:
-                    out *= weights[a][corner[a]]
-            else:
-                out[...] = read
-            if not first:
-                total += term
-            first = False
-        # map_coordinates writes into an array of the dose's type (float32): the same rounding here
-        return total.astype(dose.array.dtype).astype(np.float64)
+        out = np.empty(n, dtype=np.float64)
+        # in chunks of whole runs of about SAMPLE_CHUNK samples: the temporaries stay in the processor's
+        # cache (the body of a 512 x 512 x 400 CT, 11 million samples: 0.40 s instead of 1.08 s)
+        ends = np.cumsum(data["lengths"])
+        cuts = np.searchsorted(ends, np.arange(SAMPLE_CHUNK, n, SAMPLE_CHUNK), side="right")
+        runs = np.unique(np.concatenate([[0], cuts, [len(ends)]]))
+        for r0, r1 in itertools.pairwise(runs):
+            s0 = int(ends[r0 - 1]) if r0 else 0
+            s1 = int(ends[r1 - 1])
+            # map_coordinates writes into an array of the dose's type (float32): the same rounding here
+            out[s0:s1] = _separable_values(flat, data, int(r0), int(r1), s0, s1).astype(dose.array.dtype)
+        return out
+
+
+#: Samples interpolated at a time by the separable way (whole runs; temporaries of 0.5 MB each).
+SAMPLE_CHUNK = 65536
+
+
+def _separable_values(
+    flat: np.ndarray, data: dict[str, Any], r0: int, r1: int, s0: int, s1: int
+) -> np.ndarray:
+    """Trilinear dose (float64) at samples ``s0:s1`` (runs ``r0:r1``) of a separable sample plan."""
+    lengths = data["lengths"][r0:r1]
+    strides = data["strides"]
+    two = data["two"]
+    n = s1 - s0
+    # samples come in runs along x (one row of the structure's grid): the x index of each sample, its
+    # lower dose-grid corner (the run's row plus the x corner) and the weights follow from the runs
+    ix = np.arange(s0, s1) - np.repeat(data["start"][r0:r1], lengths)
+    base = np.repeat(data["row"][r0:r1], lengths) + data["lower_x"][ix]
+    # weights of the axes with two corners (an axis whose samples all sit on dose-grid planes has w0 = 1:
+    # scipy multiplies by 1 and adds terms times 0, both exact, so they are skipped); w1 = 1 - w0 as scipy
+    # forms it
+    weights = {}
+    for a in two:
+        w0 = data["w0_x"][ix] if a == 2 else np.repeat(data["w0_run"][a][r0:r1], lengths)
+        weights[a] = (w0, np.subtract(1.0, w0))
+    total = np.empty(n, dtype=np.float64)
+    term = np.empty(n, dtype=np.float64) if two else total
+    corners = [(0, 1) if a in two else (0,) for a in range(3)]
+    first = True
+    for corner in itertools.product(*corners):
+        shift = sum(c * s for c, s in zip(corner, strides))
+        read = np.take(flat[shift:] if shift else flat, base)
+        result = total if first else term
+        if two:  # scipy's order: ((value * w_z) * w_y) * w_x, in float64
+            np.multiply(read, weights[two[0]][corner[two[0]]], out=result)
+            for a in two[1:]:
+                result *= weights[a][corner[a]]
+        else:
+            result[...] = read
+        if not first:
+            total += term
+        first = False
+    return total
 
 
 def _plan_samples(
