@@ -530,7 +530,7 @@ def _sample(
 #: Memory (MB) that the kept sample plans of all structures may take together; the least recently used
 #: are dropped first, a plan larger than this is not kept (computed again on every call). On axis-aligned
 #: grids a plan keeps about 40 bytes per run of voxels along x and 8 per sample with active-marrow weights
-#: (the sample patient's seven structures: about 3 MB).
+#: (the sample patient's seven structures: 2.5 MB; the same on a 512 x 512 x 400 CT: 13 MB).
 SAMPLE_CACHE_MB = 256.0
 
 
