@@ -837,9 +837,18 @@ class _PlanCache:
             return
         ident = id(structure)
         dead = self._dead
+        lock = self._lock
+        purge = self._purge
 
         def gone(_ref: weakref.ref[Structure]) -> None:
-            dead.append(ident)  # no lock here: the collector may call this while the lock is held
+            # noted, and dropped now unless the lock is held (the collector may run this in a thread that
+            # holds it): then at the next use of the cache
+            dead.append(ident)
+            if lock.acquire(blocking=False):
+                try:
+                    purge()
+                finally:
+                    lock.release()
 
         ref = weakref.ref(structure, gone)
         with self._lock:
