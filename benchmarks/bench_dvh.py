@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from hbiview import dosevolume
 from hbiview.dosevolume import dvh, dvhs
 from hbiview.errors import HbiviewWarning
 from hbiview.geometry import Geometry
@@ -77,9 +78,18 @@ def whole_body_case() -> tuple[DoseGrid, list[Structure]]:
 def bench_whole_body() -> None:
     dose, structures = whole_body_case()
     n_vox = sum(int(s.mask.sum()) for s in structures)
-    t, result = best_of(lambda: dvhs(dose, structures))
+
+    def first() -> dict[str, Any]:
+        dosevolume._PLANS.clear()  # nothing kept: the first DVHs of these structures
+        return dvhs(dose, structures)
+
+    t, result = best_of(first)
     print(f"[1] 6 structures on a 5 mm whole-body dose grid {dose.geometry.shape} ({n_vox} structure voxels)")
     print(f"    dvhs(): {t * 1000:.1f} ms (goal <= 200 ms) -> {'met' if t <= 0.2 else 'NOT met'}")
+    # another dose on the same grid (a border moved in hbiview serve): the structures' sample plans kept
+    again = DoseGrid(dose.geometry, dose.array * np.float32(1.1))
+    t_again, _ = best_of(lambda: dvhs(again, structures))
+    print(f"    dvhs() of another dose on the same grid (sample plans kept): {t_again * 1000:.1f} ms")
     lungs = [result["Lung_L"], result["Lung_R"]]
     mld = sum(h.mean_gy * h.total_volume_cc for h in lungs) / sum(h.total_volume_cc for h in lungs)
     print(
