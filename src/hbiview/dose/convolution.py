@@ -45,6 +45,9 @@ is a simple exponential in depth spread by a wide Gaussian (it places dmax; no s
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -423,6 +426,126 @@ def _empty(beam: Beam) -> BevDose:
     return BevDose(np.zeros((1, 1, 1), np.float32), source, d, u, v, 0.0, 1.0, 0.0, 0.0, 1.0)
 
 
+@dataclass(frozen=True, eq=False)
+class _LayerKernels:
+    """Kernel transforms at one depth layer: the whole kernel, and the lower density levels' differences."""
+
+    horn: float
+    both: np.ndarray
+    narrow: tuple[np.ndarray, ...]
+    broad: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class _DensityCorrection:
+    """One kernel component's density level (index into the ascending levels) and weight at lung voxels."""
+
+    narrow: bool
+    level: np.ndarray
+    weight: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class _MissingTissue:
+    """The BEV slices of the missing-tissue correction.
+
+    Per slice with tissue: its index, the padded plane's air mask, horn, broad kernel transform and
+    broad-beam dose.
+    """
+
+    samples: np.ndarray
+    levels: tuple[tuple[int, np.ndarray, float, np.ndarray, float], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """What one beam's dose on one BEV grid needs and its jaws, blocks and compensator do not change.
+
+    The density along the rays, the radiological depths, the densities each kernel component sees, the
+    kernels' transforms at every depth layer, each voxel's place between the layers and density levels, the
+    body's outline for the missing tissue, the broad-beam depth dose and the inverse square.
+    """
+
+    quality: BeamQuality
+    kernel: PencilKernel
+    grid: tuple[np.ndarray, np.ndarray, np.ndarray]
+    shape: tuple[int, int]
+    crop: tuple[slice, slice]
+    layers: np.ndarray
+    layer_kernels: tuple[_LayerKernels, ...]
+    lower: tuple[float, ...]
+    electrons: bool
+    lower_index: np.ndarray
+    frac_z: np.ndarray
+    corrections: tuple[_DensityCorrection, ...]
+    correction_voxels: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    missing: _MissingTissue | None
+    broad: np.ndarray
+    inverse_square: np.ndarray
+    contamination_filter: np.ndarray | None
+    contamination_depth: np.ndarray | None
+
+    def nbytes(self) -> int:
+        """Memory held (bytes)."""
+        arrays = [self.lower_index, self.frac_z, self.broad, self.inverse_square]
+        arrays += [a for a in (self.contamination_filter, self.contamination_depth) if a is not None]
+        for k in self.layer_kernels:
+            arrays += [k.both, *k.narrow, *k.broad]
+        if self.correction_voxels is not None:
+            arrays += list(self.correction_voxels)
+        for c in self.corrections:
+            arrays += [c.level, c.weight]
+        if self.missing is not None:
+            arrays += [a for level in self.missing.levels for a in (level[1], level[3])]
+        return sum(a.nbytes for a in arrays)
+
+
+class _PreparedCache:
+    """Prepared beam grids per density volume (held weakly), the most recent first, within a memory budget.
+
+    The viewer moves a jaw and asks again: the same density (kept per CT and grid by
+    :func:`hbiview.dose.body.density_on`), the same set-up and grid, so only the fluence is new.
+    """
+
+    def __init__(self, budget_mb: float) -> None:
+        self.budget_bytes = int(budget_mb * 1e6)
+        self._entries: OrderedDict[tuple[int, tuple[object, ...]], tuple[weakref.ref[np.ndarray], _Prepared]]
+        self._entries = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, density: np.ndarray, key: tuple[object, ...]) -> _Prepared | None:
+        """The prepared grid for ``key`` on this very ``density`` array, if kept."""
+        with self._lock:
+            entry = self._entries.get((id(density), key))
+            if entry is None or entry[0]() is not density:
+                return None
+            self._entries.move_to_end((id(density), key))
+            return entry[1]
+
+    def put(self, density: np.ndarray, key: tuple[object, ...], prepared: _Prepared) -> None:
+        """Keep ``prepared``; drop the oldest entries (and those of freed densities) beyond the budget."""
+        size = prepared.nbytes()
+        if size > self.budget_bytes:
+            return
+        with self._lock:
+            for old in [k for k, (ref, _) in self._entries.items() if ref() is None]:
+                del self._entries[old]
+            self._entries[(id(density), key)] = (weakref.ref(density), prepared)
+            while sum(p.nbytes() for _, p in self._entries.values()) > self.budget_bytes:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything kept."""
+        with self._lock:
+            self._entries.clear()
+
+
+#: Memory (MB) the prepared beam grids may hold: the four grids of an AP/PA hemi-body plan at 5 mm and
+#: those of a second plan beside it in the viewer.
+PREPARED_BUDGET_MB = 400.0
+_PREPARED = _PreparedCache(PREPARED_BUDGET_MB)
+
+
 @register_engine
 class ConvolutionEngine(DoseEngine):
     """Divergent FFT convolution with a density-scaled, depth-dependent Nyholm pencil kernel.
@@ -593,17 +716,41 @@ class ConvolutionEngine(DoseEngine):
         """Dose of ``beam`` on one BEV grid (see the module docstring for the model).
 
         ``electrons=False`` leaves the narrow (electron) part of the kernel unscaled in lung (out of field).
+        What the jaws do not change (:class:`_Prepared`) is kept per density, beam set-up and grid, so a beam
+        whose jaws moved within the same grid only has its fluence convolved again.
         """
-        quality = beam_quality(beam.energy)
-        kernel = kernel_for_energy(beam.energy)
-        # photons per unit weight: calibration (10 x 10 cm, SSD 1000 mm) x the jaws' head scatter
-        calibration = calibration_gy_per_unit(beam.energy) * head_scatter_factor(beam.energy, beam.field_mm)
         if grid is None:
             grid = self._bev_grid(beam, geometry, density, resolution_mm, margin_mm)
         if grid is None:
             return _empty(beam)
-        w_mm, v_mm, u_mm = grid
         source, d, u_hat, v_hat = beam.frame()
+        key = (
+            np.concatenate([source, d, u_hat, v_hat]).tobytes(),
+            beam.energy,
+            bool(heterogeneity),
+            bool(electrons),
+            float(self.reach_mm),
+            *(a.tobytes() for a in grid),
+        )
+        prepared = _PREPARED.get(density, key)
+        if prepared is None:
+            prepared = self._prepare(beam, density, geometry, heterogeneity, grid, electrons)
+            _PREPARED.put(density, key, prepared)
+        return self._finish(beam, prepared)
+
+    def _prepare(
+        self,
+        beam: Beam,
+        density: np.ndarray,
+        geometry: Geometry,
+        heterogeneity: bool,
+        grid: tuple[np.ndarray, np.ndarray, np.ndarray],
+        electrons: bool,
+    ) -> _Prepared:
+        """Everything of one beam's BEV grid that its fluence does not change: steps 1, 2 and the kernels."""
+        quality = beam_quality(beam.energy)
+        kernel = kernel_for_energy(beam.energy)
+        w_mm, v_mm, u_mm = grid
         du = float(u_mm[1] - u_mm[0])
         dw = float(w_mm[1] - w_mm[0])
         rho = self._bev_density(beam, density, geometry, w_mm, v_mm, u_mm)
@@ -653,7 +800,7 @@ class ConvolutionEngine(DoseEngine):
                     rho_n = rho_b = None
             del body, interior
 
-        # 3. fluence on a padded plane and its transform
+        # the padded plane of the fluence and the kernels' transforms at each depth layer
         max_depth = float(depth.max())
         layers = LAYER_DEPTHS_MM[LAYER_DEPTHS_MM <= max_depth]
         layers = np.append(
@@ -666,6 +813,102 @@ class ConvolutionEngine(DoseEngine):
             2 * scipy.fft.next_fast_len((len(v_mm) + 2 * pad + 1) // 2, real=True),
             2 * scipy.fft.next_fast_len((len(u_mm) + 2 * pad + 1) // 2, real=True),
         )
+        half = (shape[0] // 2, shape[1] // 2)
+        crop = (slice(pad, pad + len(v_mm)), slice(pad, pad + len(u_mm)))
+        lower = tuple(levels[1:])
+        layer_kernels = []
+        for z in layers:
+            pixel = du * (w_surface + z) / SAD_MM
+            horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
+            water_narrow = kernel.transfer(float(z), pixel, shape, part="narrow")
+            both = water_narrow + kernel.transfer(float(z), pixel, shape, part="broad")
+            narrow, broad = [], []
+            if lower:
+                water_broad = kernel.transfer(float(z), 2 * pixel, half, part="broad")
+                for level in lower:
+                    if electrons:
+                        narrow.append(
+                            kernel.transfer(float(z), pixel, shape, density=level, part="narrow")
+                            - water_narrow
+                        )
+                    t_b = kernel.transfer(float(z), 2 * pixel, half, broad_density=level, part="broad")
+                    t_b -= water_broad
+                    broad.append(t_b)
+            layer_kernels.append(_LayerKernels(horn, both, tuple(narrow), tuple(broad)))
+
+        # 4. (fixed part) each BEV voxel's place between depth layers (and density levels)
+        plane = len(v_mm) * len(u_mm)
+        layer = np.clip(np.searchsorted(layers, depth, side="right") - 1, 0, len(layers) - 2)
+        z0 = layers[layer].astype(np.float32)
+        frac_z = np.clip((depth - z0) / (layers[layer + 1] - z0).astype(np.float32), 0.0, 1.0)
+        del z0
+        lower_index = (layer * plane + np.arange(plane).reshape(len(v_mm), len(u_mm))).ravel()
+        del layer
+        corrections: tuple[_DensityCorrection, ...] = ()
+        if lower and rho_n is not None and rho_b is not None:
+            # only the voxels whose components see less than water density get the corrections
+            where = np.flatnonzero(
+                ((rho_n < 0.995) | (rho_b < 0.995) if electrons else rho_b < 0.995).ravel()
+            )
+            ascending = np.asarray([*lower[::-1], 1.0], dtype=np.float32)
+            parts = ((True, rho_n), (False, rho_b)) if electrons else ((False, rho_b),)
+            found = []
+            for narrow_part, rho_c in parts:
+                r = np.clip(rho_c.ravel()[where], ascending[0], ascending[-1])
+                j = np.clip(np.searchsorted(ascending, r, side="right") - 1, 0, len(ascending) - 2)
+                t = (r - ascending[j]) / (ascending[j + 1] - ascending[j])
+                found.append(_DensityCorrection(narrow_part, j, t))
+            corrections = tuple(found)
+            correction_voxels = (where, lower_index[where], frac_z.ravel()[where])
+        else:
+            correction_voxels = None
+        del rho_n, rho_b
+
+        missing = self._missing_tissue_levels(kernel, quality, rho, depth, crop, shape, du, w_surface, dw)
+        if quality.contamination_gy > 0:
+            sigma_px = quality.contamination_sigma_mm / du
+            fy = scipy.fft.fftfreq(shape[0])[:, None]
+            fx = scipy.fft.rfftfreq(shape[1])[None, :]
+            contamination_filter = np.exp(-2 * np.pi**2 * sigma_px**2 * (fx**2 + fy**2))
+            contamination_depth = np.exp(-depth / np.float32(quality.contamination_depth_mm))
+        else:
+            contamination_filter = contamination_depth = None
+        inverse_square = ((SAD_MM / w_mm) ** 2).astype(np.float32)[:, None, None]
+        return _Prepared(
+            quality=quality,
+            kernel=kernel,
+            grid=grid,
+            shape=shape,
+            crop=crop,
+            layers=layers,
+            layer_kernels=tuple(layer_kernels),
+            lower=lower,
+            electrons=electrons,
+            lower_index=lower_index,
+            frac_z=frac_z,
+            corrections=corrections,
+            correction_voxels=correction_voxels,
+            missing=missing,
+            broad=_broad_beam_at(kernel, depth, max_depth),
+            inverse_square=inverse_square,
+            contamination_filter=contamination_filter,
+            contamination_depth=contamination_depth,
+        )
+
+    def _finish(self, beam: Beam, prepared: _Prepared) -> BevDose:
+        """Steps 3 to 6 for this beam's jaws and blocks on a prepared grid."""
+        p = prepared
+        quality, kernel = p.quality, p.kernel
+        w_mm, v_mm, u_mm = p.grid
+        du = float(u_mm[1] - u_mm[0])
+        dw = float(w_mm[1] - w_mm[0])
+        shape, crop = p.shape, p.crop
+        half = (shape[0] // 2, shape[1] // 2)
+        # photons per unit weight: calibration (10 x 10 cm, SSD 1000 mm) x the jaws' head scatter
+        calibration = calibration_gy_per_unit(beam.energy) * head_scatter_factor(beam.energy, beam.field_mm)
+
+        # 3. fluence on a padded plane and its transform
+        pad = crop[0].start
         pu = u_mm[0] - pad * du + np.arange(shape[1]) * du
         pv = v_mm[0] - pad * du + np.arange(shape[0]) * du
         primary = fluence_map(
@@ -683,109 +926,79 @@ class ConvolutionEngine(DoseEngine):
         horned = primary * horn_shape(pu, pv, quality.horn_radius_mm)
         del primary
         horn_spectrum = scipy.fft.rfft2(horned, workers=self.workers)
-        broad_layers = kernel.broad_beam(layers)
-        crop = (slice(pad, pad + len(v_mm)), slice(pad, pad + len(u_mm)))
-        ratio = np.empty((len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
+        broad_layers = kernel.broad_beam(p.layers)
+        ratio = np.empty((len(p.layers), len(v_mm), len(u_mm)), dtype=np.float32)
         # differences from water of the narrow and broad components at each lower density level
-        lower = levels[1:]
-        d_narrow = np.empty((len(lower), len(layers), len(v_mm), len(u_mm)), dtype=np.float32)
+        lower = p.lower
+        d_narrow = np.empty((len(lower), len(p.layers), len(v_mm), len(u_mm)), dtype=np.float32)
         d_broad = np.empty_like(d_narrow)
         if lower:
             spectrum_c = scipy.fft.rfft2(_bin2(fluence), workers=self.workers)
             horn_c = scipy.fft.rfft2(_bin2(horned), workers=self.workers)
-        half = (shape[0] // 2, shape[1] // 2)
         upsample = [_linear_weights(crop[a].start, crop[a].stop, half[a]) for a in (0, 1)]
-        missing = self._missing_tissue(
-            kernel, quality, rho, depth, fluence, horned, crop, shape, du, w_surface, dw
-        )
+        missing = self._missing_tissue(kernel, p.missing, fluence, horned, crop, half)
         del horned
-        for k, z in enumerate(layers):
-            pixel = du * (w_surface + z) / SAD_MM
-            horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
-            incident = spectrum + horn * horn_spectrum
-            water_narrow = kernel.transfer(float(z), pixel, shape, part="narrow")
-            transfer = water_narrow + kernel.transfer(float(z), pixel, shape, part="broad")
-            conv = scipy.fft.irfft2(incident * transfer, s=shape, workers=self.workers)
+        for k, kernels in enumerate(p.layer_kernels):
+            incident = spectrum + kernels.horn * horn_spectrum
+            conv = scipy.fft.irfft2(incident * kernels.both, s=shape, workers=self.workers)
             ratio[k] = conv[crop] / broad_layers[k]
             if not lower:
                 continue
-            water_broad = kernel.transfer(float(z), 2 * pixel, half, part="broad")
-            source_c = spectrum_c + horn * horn_c
-            for m, level in enumerate(lower):
-                if electrons:
-                    t_n = kernel.transfer(float(z), pixel, shape, density=level, part="narrow") - water_narrow
-                    conv = scipy.fft.irfft2(incident * t_n, s=shape, workers=self.workers)
+            source_c = spectrum_c + kernels.horn * horn_c
+            for m in range(len(lower)):
+                if p.electrons:
+                    conv = scipy.fft.irfft2(incident * kernels.narrow[m], s=shape, workers=self.workers)
                     d_narrow[m, k] = conv[crop] / broad_layers[k]
-                t_b = kernel.transfer(float(z), 2 * pixel, half, broad_density=level, part="broad")
-                t_b -= water_broad
-                conv_c = scipy.fft.irfft2(source_c * t_b, s=half, workers=self.workers)
+                conv_c = scipy.fft.irfft2(source_c * kernels.broad[m], s=half, workers=self.workers)
                 d_broad[m, k] = _upsample(conv_c, upsample) / broad_layers[k]
 
         # 4. each BEV voxel: interpolate between depth layers (and density levels)
-        layer = np.clip(np.searchsorted(layers, depth, side="right") - 1, 0, len(layers) - 2)
-        z0 = layers[layer].astype(np.float32)
-        frac_z = np.clip((depth - z0) / (layers[layer + 1] - z0).astype(np.float32), 0.0, 1.0)
-        del z0
-        jv, ju = np.ogrid[: len(v_mm), : len(u_mm)]
-        shape_ratio = ratio[layer, jv, ju]
-        shape_ratio += frac_z * (ratio[layer + 1, jv, ju] - shape_ratio)
-        if lower and rho_n is not None and rho_b is not None:
-            # only the voxels whose components see less than water density get the corrections
-            where = np.nonzero((rho_n < 0.995) | (rho_b < 0.995) if electrons else rho_b < 0.995)
-            kk, fz = layer[where], frac_z[where]
+        plane = len(v_mm) * len(u_mm)
+        flat_ratio = ratio.reshape(-1)
+        shape_ratio = flat_ratio[p.lower_index]
+        shape_ratio += p.frac_z.ravel() * (flat_ratio[p.lower_index + plane] - shape_ratio)
+        if p.correction_voxels is not None:
+            where, at, fz = p.correction_voxels
 
             def layer_value(table: np.ndarray) -> np.ndarray:
-                below = table[kk, where[1], where[2]]
-                return below + fz * (table[kk + 1, where[1], where[2]] - below)
+                flat = table.reshape(-1)
+                below = flat[at]
+                return below + fz * (flat[at + plane] - below)
 
-            ascending = np.asarray([*lower[::-1], 1.0], dtype=np.float32)
-            tables = ((d_narrow, rho_n), (d_broad, rho_b)) if electrons else ((d_broad, rho_b),)
-            for table, rho_c in tables:
+            for correction in p.corrections:
+                table = d_narrow if correction.narrow else d_broad
                 by_level = [layer_value(table[m]) for m in range(len(lower))][::-1]  # ascending density
-                by_level.append(np.zeros(len(kk), dtype=np.float32))  # water: no difference
-                r = np.clip(rho_c[where], ascending[0], ascending[-1])
-                j = np.clip(np.searchsorted(ascending, r, side="right") - 1, 0, len(ascending) - 2)
-                t = (r - ascending[j]) / (ascending[j + 1] - ascending[j])
-                value = np.zeros_like(r)
-                for i in range(len(ascending) - 1):
+                by_level.append(np.zeros(len(where), dtype=np.float32))  # water: no difference
+                j, t = correction.level, correction.weight
+                value = np.zeros(len(where), dtype=np.float32)
+                for i in range(len(by_level) - 1):
                     sel = j == i
                     value[sel] = (1 - t[sel]) * by_level[i][sel] + t[sel] * by_level[i + 1][sel]
                 shape_ratio[where] += value
-            del where, kk, fz
-        del d_narrow, d_broad, rho_n, rho_b
+        del d_narrow, d_broad
+        shape_ratio = shape_ratio.reshape(len(w_mm), len(v_mm), len(u_mm))
         if missing is not None:
             # 5. no photon scatter from pencils that cross no tissue at this level (narrow body parts)
             samples, values = missing
             for i in range(len(w_mm)):
-                j = int(np.clip(np.searchsorted(samples, i, side="right") - 1, 0, len(samples) - 1))
-                if j + 1 < len(samples):
-                    t = np.float32((i - samples[j]) / (samples[j + 1] - samples[j]))
-                    shape_ratio[i] -= _upsample((1 - t) * values[j] + t * values[j + 1], upsample)
+                s = int(np.clip(np.searchsorted(samples, i, side="right") - 1, 0, len(samples) - 1))
+                if s + 1 < len(samples):
+                    f = np.float32((i - samples[s]) / (samples[s + 1] - samples[s]))
+                    shape_ratio[i] -= _upsample((1 - f) * values[s] + f * values[s + 1], upsample)
                 else:
-                    shape_ratio[i] -= _upsample(values[j], upsample)
+                    shape_ratio[i] -= _upsample(values[s], upsample)
             np.maximum(shape_ratio, 0.0, out=shape_ratio)
             del values
-        if quality.contamination_gy > 0:
-            sigma_px = quality.contamination_sigma_mm / du
-            fy = scipy.fft.fftfreq(shape[0])[:, None]
-            fx = scipy.fft.rfftfreq(shape[1])[None, :]
-            gauss = np.exp(-2 * np.pi**2 * sigma_px**2 * (fx**2 + fy**2))
-            spread = scipy.fft.irfft2(spectrum * gauss, s=shape, workers=self.workers)[crop].astype(
-                np.float32
-            )
-            contamination = (
+        dose = p.broad * shape_ratio * np.float32(calibration)
+        if p.contamination_filter is not None and p.contamination_depth is not None:
+            spread = scipy.fft.irfft2(spectrum * p.contamination_filter, s=shape, workers=self.workers)[crop]
+            dose += (
                 np.float32(quality.contamination_gy)
-                * spread[None, :, :]
-                * np.exp(-depth / np.float32(quality.contamination_depth_mm))
+                * spread.astype(np.float32)[None, :, :]
+                * p.contamination_depth
             )
-        else:
-            contamination = None
-        broad = _broad_beam_at(kernel, depth, max_depth)
-        inverse_square = ((SAD_MM / w_mm) ** 2).astype(np.float32)[:, None, None]
-        dose = broad * shape_ratio * np.float32(calibration)
-        if contamination is not None:
-            dose += contamination
-        dose *= inverse_square
+        dose *= p.inverse_square
+        source, d, u_hat, v_hat = beam.frame()
         return BevDose(
             dose.astype(np.float32, copy=False),
             source,
@@ -799,19 +1012,51 @@ class ConvolutionEngine(DoseEngine):
             du,
         )
 
-    def _missing_tissue(
+    def _missing_tissue_levels(
         self,
         kernel: PencilKernel,
         quality: BeamQuality,
         rho: np.ndarray,
         depth: np.ndarray,
-        fluence: np.ndarray,
-        horned: np.ndarray,
         crop: tuple[slice, slice],
         shape: tuple[int, int],
         du: float,
         w_surface: float,
         dw: float,
+    ) -> _MissingTissue | None:
+        """Where the body is at every :data:`MISSING_TISSUE_STEP_MM` along the beam, and the kernel there.
+
+        See :meth:`_missing_tissue`; ``None`` when no level has tissue.
+        """
+        body = rho > 0.05
+        has_body = np.flatnonzero(body.any(axis=(1, 2)))
+        if has_body.size == 0:
+            return None
+        step = max(round(MISSING_TISSUE_STEP_MM / dw), 1)
+        samples = np.unique(np.r_[has_body[0] : has_body[-1] + 1 : step, has_body[-1]])
+        half = (shape[0] // 2, shape[1] // 2)
+        levels = []
+        for n, i in enumerate(samples):
+            inside = body[i]
+            if not inside.any():
+                continue
+            z = float(np.median(depth[i][inside]))
+            horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
+            air = np.ones(shape, dtype=np.float32)
+            air[crop] = ~inside
+            pixel = du * (w_surface + z) / SAD_MM
+            transfer = kernel.transfer(z, 2 * pixel, half, part="broad")
+            levels.append((n, air, horn, transfer, float(kernel.broad_beam(z))))
+        return _MissingTissue(samples, tuple(levels))
+
+    def _missing_tissue(
+        self,
+        kernel: PencilKernel,
+        levels: _MissingTissue | None,
+        fluence: np.ndarray,
+        horned: np.ndarray,
+        crop: tuple[slice, slice],
+        half: tuple[int, int],
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The photon-scatter part of the kernel that pencils through air beside the body would give.
 
@@ -828,33 +1073,19 @@ class ConvolutionEngine(DoseEngine):
             BEV slice indices sampled and the ``(n, ny // 2, nx // 2)`` coarse ratios there; ``None`` if every
             level with tissue is covered by tissue wherever the field has fluence.
         """
-        body = rho > 0.05
-        has_body = np.flatnonzero(body.any(axis=(1, 2)))
-        if has_body.size == 0:
+        if levels is None:
             return None
-        step = max(round(MISSING_TISSUE_STEP_MM / dw), 1)
-        samples = np.unique(np.r_[has_body[0] : has_body[-1] + 1 : step, has_body[-1]])
-        half = (shape[0] // 2, shape[1] // 2)
-        values = np.zeros((len(samples), *half), dtype=np.float32)
-        air = np.ones(shape, dtype=np.float32)
+        values = np.zeros((len(levels.samples), *half), dtype=np.float32)
         any_missing = False
-        for n, i in enumerate(samples):
-            inside = body[i]
-            if not inside.any():
-                continue
-            z = float(np.median(depth[i][inside]))
-            horn = max(quality.horn_per_100mm2 + quality.horn_change_per_100mm * z / 100.0, 0.0)
-            air[crop] = ~inside
+        for n, air, horn, transfer, broad in levels.levels:
             outside = (fluence + horn * horned) * air
             if float(outside[crop].max(initial=0.0)) < 1e-3 and float(outside.max()) < 1e-3:
                 continue
             any_missing = True
-            pixel = du * (w_surface + z) / SAD_MM
-            transfer = kernel.transfer(z, 2 * pixel, half, part="broad")
             spectrum = scipy.fft.rfft2(_bin2(outside), workers=self.workers)
             conv = scipy.fft.irfft2(spectrum * transfer, s=half, workers=self.workers)
-            values[n] = conv / float(kernel.broad_beam(z))
-        return (samples, values) if any_missing else None
+            values[n] = conv / broad
+        return (levels.samples, values) if any_missing else None
 
     @staticmethod
     def _axis_surface(w_mm: np.ndarray, rho: np.ndarray) -> float:
