@@ -239,3 +239,40 @@ def test_whole_grid_sampling_refuses_an_oblique_beam() -> None:
     plan = Plan("oblique", (beam,), 2.0, 1, Normalization("midplane"), True, 5.0)
     model = compute_dose_result(ct, plan).model
     assert model.per_fraction_on_grid(model.density_geometry) is None
+
+
+def test_a_beam_whose_fluence_changes_reuses_the_prepared_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the density work along the rays is kept per density, set-up and grid; a new fluence on the same grid
+    # (a block added here; moved jaws in the viewer) must reuse it and give exactly what a fresh computation
+    # gives (bit for bit: the same arithmetic on the same arrays)
+    from hbiview.dose import convolution
+
+    ct = lung_slab_phantom((200, 200, 200), 5.0, slab_depth_mm=40.0, slab_thickness_mm=60.0)
+    open_beam = Beam("10MV", 0.0, 0.0, (100.0, 100.0), isocentre_lps_mm=(0.0, 0.0, 0.0))
+    blocked = Beam(
+        "10MV", 0.0, 0.0, (100.0, 100.0), blocks=(Block.rectangle(0, 0, 60, 60),), isocentre_lps_mm=(0, 0, 0)
+    )
+
+    def plan(beam: Beam, heterogeneity: bool = True) -> Plan:
+        return Plan("p", (beam,), 2.0, 1, Normalization("midplane"), heterogeneity, 5.0)
+
+    prepared = []
+    original = convolution.ConvolutionEngine._prepare
+
+    def counting(self: convolution.ConvolutionEngine, *args: object, **kwargs: object) -> object:
+        prepared.append(args[0])
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    convolution._PREPARED.clear()
+    monkeypatch.setattr(convolution.ConvolutionEngine, "_prepare", counting)
+    compute_dose(ct, plan(open_beam))
+    first = len(prepared)
+    kept = compute_dose(ct, plan(blocked))
+    assert len(prepared) == first  # nothing prepared again
+    convolution._PREPARED.clear()
+    fresh = compute_dose(ct, plan(blocked))
+    assert len(prepared) == 2 * first
+    np.testing.assert_array_equal(kept.array, fresh.array)
+    # another density (water inside: heterogeneity off) is prepared anew
+    compute_dose(ct, plan(blocked, heterogeneity=False))
+    assert len(prepared) == 3 * first

@@ -511,7 +511,13 @@ class _PreparedCache:
         self.budget_bytes = int(budget_mb * 1e6)
         self._entries: OrderedDict[tuple[int, tuple[object, ...]], tuple[weakref.ref[np.ndarray], _Prepared]]
         self._entries = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a density freed during put() calls _forget in the same thread
+
+    def _forget(self, ref: weakref.ref[np.ndarray]) -> None:
+        """Drop what was kept for a density that no longer exists."""
+        with self._lock:
+            for key in [k for k, (r, _) in self._entries.items() if r is ref]:
+                del self._entries[key]
 
     def get(self, density: np.ndarray, key: tuple[object, ...]) -> _Prepared | None:
         """The prepared grid for ``key`` on this very ``density`` array, if kept."""
@@ -528,9 +534,9 @@ class _PreparedCache:
         if size > self.budget_bytes:
             return
         with self._lock:
-            for old in [k for k, (ref, _) in self._entries.items() if ref() is None]:
-                del self._entries[old]
-            self._entries[(id(density), key)] = (weakref.ref(density), prepared)
+            same = [r for r, _ in self._entries.values() if r() is density]
+            ref = same[0] if same else weakref.ref(density, self._forget)
+            self._entries[(id(density), key)] = (ref, prepared)
             while sum(p.nbytes() for _, p in self._entries.values()) > self.budget_bytes:
                 self._entries.popitem(last=False)
 
