@@ -90,11 +90,14 @@ class PlanDoseModel:
         ``None`` unless every beam can sample a whole grid at once (beams along the grid's axes; see
         :meth:`hbiview.dose.convolution.BevDose.on_grid`): then use :meth:`per_fraction_at_indices`.
         """
+        if not all(hasattr(dose, "on_grid") for dose in self.beams):
+            return None
+        with ThreadPoolExecutor(max_workers=min(BEAM_THREADS, len(self.beams))) as pool:
+            grids = list(pool.map(lambda dose: dose.on_grid(geometry), self.beams))
+        if any(grid is None for grid in grids):
+            return None
         total = np.zeros(geometry.shape, dtype=np.float32)
-        for beam, dose in zip(self.plan.beams, self.beams):
-            grid = dose.on_grid(geometry) if hasattr(dose, "on_grid") else None
-            if grid is None:
-                return None
+        for beam, grid in zip(self.plan.beams, grids):
             grid *= np.float32(beam.weight * self.scale)
             total += grid
         return total

@@ -479,6 +479,7 @@ class _Prepared:
     frac_z: np.ndarray
     corrections: tuple[_DensityCorrection, ...]
     correction_voxels: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    correction_layers: frozenset[int]
     missing: _MissingTissue | None
     broad: np.ndarray
     inverse_square: np.ndarray
@@ -866,8 +867,11 @@ class ConvolutionEngine(DoseEngine):
                 found.append(_DensityCorrection(narrow_part, j, t))
             corrections = tuple(found)
             correction_voxels = (where, lower_index[where], frac_z.ravel()[where])
+            below = np.unique(lower_index[where] // plane)
+            correction_layers = frozenset(int(k) for k in np.union1d(below, below + 1))
         else:
             correction_voxels = None
+            correction_layers = frozenset()
         del rho_n, rho_b
 
         missing = self._missing_tissue_levels(kernel, quality, rho, depth, crop, shape, du, w_surface, dw)
@@ -894,6 +898,7 @@ class ConvolutionEngine(DoseEngine):
             frac_z=frac_z,
             corrections=corrections,
             correction_voxels=correction_voxels,
+            correction_layers=correction_layers,
             missing=missing,
             broad=_broad_beam_at(kernel, depth, max_depth),
             inverse_square=inverse_square,
@@ -936,8 +941,8 @@ class ConvolutionEngine(DoseEngine):
         ratio = np.empty((len(p.layers), len(v_mm), len(u_mm)), dtype=np.float32)
         # differences from water of the narrow and broad components at each lower density level
         lower = p.lower
-        d_narrow = np.empty((len(lower), len(p.layers), len(v_mm), len(u_mm)), dtype=np.float32)
-        d_broad = np.empty_like(d_narrow)
+        d_narrow = np.zeros((len(lower), len(p.layers), len(v_mm), len(u_mm)), dtype=np.float32)
+        d_broad = np.zeros_like(d_narrow)
         if lower:
             spectrum_c = scipy.fft.rfft2(_bin2(fluence), workers=self.workers)
             horn_c = scipy.fft.rfft2(_bin2(horned), workers=self.workers)
@@ -948,7 +953,7 @@ class ConvolutionEngine(DoseEngine):
             incident = spectrum + kernels.horn * horn_spectrum
             conv = scipy.fft.irfft2(incident * kernels.both, s=shape, workers=self.workers)
             ratio[k] = conv[crop] / broad_layers[k]
-            if not lower:
+            if k not in p.correction_layers:  # no voxel below lung density between this layer and the next
                 continue
             source_c = spectrum_c + kernels.horn * horn_c
             for m in range(len(lower)):
