@@ -191,15 +191,13 @@ class BevDose:
             return values, np.zeros(values.shape, dtype=bool)
         iv = (b_mm * (SAD_MM / w_mm) - self.v0_mm) / self.du_mm
         iu = (a_mm * (SAD_MM / w_mm) - self.u0_mm) / self.du_mm
-        rows = np.flatnonzero((iv >= 0.0) & (iv <= nv - 1))
-        cols = np.flatnonzero((iu >= 0.0) & (iu <= nu - 1))
-        inside = np.zeros(values.shape, dtype=bool)
-        if rows.size and cols.size:  # a straight line crosses the grid once: rows and columns are ranges
+        in_rows, in_cols = (iv >= 0.0) & (iv <= nv - 1), (iu >= 0.0) & (iu <= nu - 1)
+        rows, cols = np.flatnonzero(in_rows), np.flatnonzero(in_cols)
+        if rows.size and cols.size:  # between the first and last rows inside (0 for any outside)
             r, c = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-            inside[r, c] = True
             plane = _taps_along(self.dose, 0, np.array([iw]))[0]
             values[r, c] = _taps_along(_taps_along(plane, 0, iv[r]), 1, iu[c])
-        return values, inside
+        return values, in_rows[:, None] & in_cols[None, :]
 
     def on_grid(self, geometry: Geometry) -> np.ndarray | None:
         """Dose (Gy per unit weight) at every voxel of ``geometry``, or ``None`` if the beam is oblique to it.
@@ -287,9 +285,10 @@ class NearFarDose:
 
         def plane(w: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
             near, inside = self.near.plane(w, a, b)
-            if inside.all():
-                return near
-            return np.where(inside, near, self.far.plane(w, a, b)[0])
+            rows = np.flatnonzero(~inside.all(axis=1))  # rows the far grid gives some of
+            if rows.size:
+                near[rows] = np.where(inside[rows], near[rows], self.far.plane(w, a, b[rows])[0])
+            return near
 
         return _on_grid(self.near, geometry, plane)
 

@@ -149,7 +149,7 @@ class ViewerApp:
         self._build_ui()
         self.state.change(
             "superior", "inferior", "energy", "margin_mm", "ssd_mm", "width_mm", "level", "heterogeneity",
-            "compensation", "compare", "plan_b",
+            "compensation", "keep_setup", "compare", "plan_b",
         )(self._on_settings)  # fmt: skip
         self.state.change("plan_a")(self._on_plan)
         self.state.change(*(f"show_{k}" for k in _TOGGLES))(self._on_toggles)
@@ -224,6 +224,7 @@ class ViewerApp:
         s.level = settings.level or ""
         s.heterogeneity = settings.heterogeneity
         s.compensation = settings.compensation
+        s.keep_setup = settings.keep_setup
         s.is_preset = self.model.is_preset(settings.plan)
         s.is_hbi = settings.plan.endswith("-hbi")
         s.is_spine = settings.plan == "spine"
@@ -249,6 +250,7 @@ class ViewerApp:
             margin = float(s.margin_mm)
             changes["margin_mm"] = None if margin == 20.0 and base.margin_mm is None else margin
             changes["ssd_mm"] = _millimetres(text(s.ssd_mm), "SSD")
+            changes["keep_setup"] = bool(s.keep_setup)
         if plan == "spine":
             changes["level"] = text(s.level)
             width = float(s.width_mm)
@@ -660,6 +662,10 @@ class ViewerApp:
                         v3.VSlider(
                             label="lateral margin (mm)", v_model=("margin_mm",), min=0, max=60, step=5,
                             thumb_label=True, density="compact",
+                        )  # fmt: skip
+                        v3.VSwitch(
+                            label="borders move the jaws (set-up kept)", v_model=("keep_setup",),
+                            density="compact", hide_details=True,
                         )  # fmt: skip
                     with html.Div(v_if="is_spine"):
                         v3.VCombobox(label="level", v_model=("level",), items=("borders",), density="compact")

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hbiview.errors import HbiviewWarning, PlanError
+from hbiview.errors import HbiviewWarning, PlanError, warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from hbiview.pipeline import Case, PlanRun
+    from hbiview.plans import Plan
 
 __all__ = [
     "DVH_SHOWN",
@@ -115,6 +116,11 @@ class FieldSettings:
         Lung (density) correction on or off.
     compensation
         ``"none"`` or ``"midplane"`` missing-tissue compensation.
+    keep_setup
+        Hemi-body borders moved by the jaws with the patient's set-up kept (that of the plan's starting
+        borders with the other settings as they are: same SSD, couch and central axis;
+        :func:`hbiview.plans.keep_setup.move_jaws`), as a department moves a border; when the jaws cannot
+        reach, or with ``False``, the preset sets the patient up anew for the borders.
     """
 
     plan: str
@@ -127,6 +133,7 @@ class FieldSettings:
     level: str | None = None
     heterogeneity: bool = True
     compensation: str = "none"
+    keep_setup: bool = True
 
     def with_(self, **changes: Any) -> FieldSettings:
         """A copy with some settings changed (unknown names raise ``TypeError``)."""
@@ -148,6 +155,8 @@ class FieldSettings:
         parts = [f"{k}={v}" for k, v in self.preset_options().items()]
         if not self.heterogeneity:
             parts.append("no lung correction")
+        if not self.keep_setup and (self.superior is not None or self.inferior is not None):
+            parts.append("set up anew")
         return self.plan + (f" ({', '.join(parts)})" if parts else "")
 
 
@@ -304,6 +313,7 @@ class ServeModel:
             self._defaults.setdefault(str(name), settings)
         self._lock = threading.Lock()
         self._cache: OrderedDict[FieldSettings, Computed] = OrderedDict()
+        self._setups: dict[tuple[FieldSettings, float], Plan] = {}
 
     @staticmethod
     def _settings_from(plan: str, options: dict[str, Any]) -> FieldSettings:
@@ -359,6 +369,55 @@ class ServeModel:
         return settings
 
     # ------------------------------------------------------------------------------------------- computing
+    def setup_settings(self, settings: FieldSettings) -> FieldSettings | None:
+        """The settings whose patient set-up a border change keeps (``None``: the plan is set up anew).
+
+        Those of the plan's starting borders with every other setting as in ``settings``, for hemi-body
+        presets with ``keep_setup`` whose borders differ from the starting ones.
+        """
+        start = self.default_settings(settings.plan)
+        if (
+            not settings.keep_setup
+            or settings.plan not in HBI_PRESETS
+            or (settings.superior, settings.inferior) == (start.superior, start.inferior)
+        ):
+            return None
+        return settings.with_(superior=start.superior, inferior=start.inferior)
+
+    def plan_for(self, settings: FieldSettings) -> Plan:
+        """The plan the page computes for ``settings`` (placed on the case; no dose).
+
+        With a kept set-up (:meth:`setup_settings`) the preset's plan for the new borders is matched by
+        moving the jaws of the starting set-up (:func:`hbiview.plans.keep_setup.move_jaws`); when they
+        cannot reach, the preset's own plan (a new set-up), and a warning says so.
+
+        Raises
+        ------
+        PlanError
+            For settings the preset refuses.
+        """
+        from hbiview.plans.keep_setup import move_jaws
+
+        wanted = self.case.plan(settings.plan, **settings.preset_options())
+        setup = self.setup_settings(settings)
+        if setup is None:
+            return wanted
+        key = (setup, self.grid_mm)
+        kept = self._setups.get(key)
+        if kept is None:
+            with warnings.catch_warnings():  # the starting plan's warnings were shown with it
+                warnings.simplefilter("ignore", HbiviewWarning)
+                kept = self.case.plan(setup.plan, **setup.preset_options())
+            self._setups[key] = kept
+        moved = move_jaws(kept, wanted, self.case.ct)
+        if moved is None:
+            warn(
+                f"{settings.plan}: the jaws of the first set-up cannot reach these borders (or the "
+                "prescription point would leave the field): the patient is set up anew for them"
+            )
+            return wanted
+        return moved
+
     def cached(self, settings: FieldSettings) -> Computed | None:
         """The result for ``settings`` if it was computed already (no computation)."""
         with self._lock:
@@ -388,13 +447,8 @@ class ServeModel:
             start = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:  # shown on the page beside the plan
                 warnings.simplefilter("always", HbiviewWarning)
-                run = run_plan(
-                    self.case,
-                    settings.plan,
-                    grid_mm=self.grid_mm,
-                    heterogeneity=settings.heterogeneity,
-                    **settings.preset_options(),
-                )
+                plan = self.plan_for(settings)
+                run = run_plan(self.case, plan, grid_mm=self.grid_mm, heterogeneity=settings.heterogeneity)
             said = tuple(
                 dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, HbiviewWarning))
             )
