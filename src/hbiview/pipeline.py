@@ -561,7 +561,7 @@ def _plan_summary(plan: Plan, result: DoseResult, notes: Sequence[str]) -> dict[
     for beam, dose, mu in zip(plan.beams, result.beam_doses_gy, result.model.monitor_units):
         beams.append(
             f"{beam.label}: {beam.energy}, gantry {beam.gantry_deg:g} deg, field "
-            f"{beam.field_mm[0]:.0f} x {beam.field_mm[1]:.0f} mm at 1000 mm, SSD {beam.ssd_mm or 0:.0f} mm, "
+            f"{beam.describe_jaws()} at 1000 mm, SSD {beam.ssd_mm or 0:.0f} mm, "
             f"{dose:.2f} Gy per fraction at the prescription point, {mu:.0f} nominal MU"
         )
     summary: dict[str, Any] = {

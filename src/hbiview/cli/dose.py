@@ -108,6 +108,7 @@ def _summary(result: Any, out: str) -> dict[str, Any]:
                 "gantry_deg": beam.gantry_deg,
                 "collimator_deg": beam.collimator_deg,
                 "field_mm": list(beam.field_mm),
+                **({"field_offset_mm": list(beam.field_offset_mm)} if beam.asymmetric else {}),
                 "ssd_mm": beam.ssd_mm,
                 "isocentre_lps_mm": list(beam.isocentre_lps_mm),
                 "weight": beam.weight,

@@ -121,6 +121,9 @@ def head_scatter_factor(energy: str, field_mm: tuple[float, float]) -> float:
         Sc(X, Y) = (1 + f erf(X / (2 sqrt2 s)) erf(Y / (2 sqrt2 s))) / (1 + f erf(100 / (2 sqrt2 s))^2).
 
     It depends on the jaws only (blocks sit below the head). Parameters: ``data/beam_quality.csv``.
+    Asymmetric jaws use the opening's size only: where the opening sits (``Beam.field_offset_mm``) is not
+    modelled, a small effect (the extra-focal source is wide, so an opening of the same size sees nearly
+    the same part of it wherever it lies within the flattened region).
 
     Parameters
     ----------

@@ -160,10 +160,11 @@ def midplane_transmission(
     u_point = float(rel @ u_hat) * SAD_MM / w_point
     v_point = float(rel @ v_hat) * SAD_MM / w_point
     pixel = step_mm * SAD_MM / w_point
-    hx, hy = beam.field_mm[0] / 2 + pixel, beam.field_mm[1] / 2 + pixel
-    nu, nv = int(np.ceil(2 * hx / pixel)) + 1, int(np.ceil(2 * hy / pixel)) + 1
-    u_mm = -hx + np.arange(nu) * pixel
-    v_mm = -hy + np.arange(nv) * pixel
+    (x1, x2), (y1, y2) = beam.jaw_edges_mm()
+    u_lo, u_hi, v_lo, v_hi = x1 - pixel, x2 + pixel, y1 - pixel, y2 + pixel
+    nu, nv = int(np.ceil((u_hi - u_lo) / pixel)) + 1, int(np.ceil((v_hi - v_lo) / pixel)) + 1
+    u_mm = u_lo + np.arange(nu) * pixel
+    v_mm = v_lo + np.arange(nv) * pixel
     sample = min(2.5, float(np.min(geometry.spacing_mm)))
     thickness, middle = ray_thickness(beam, body, geometry, u_mm, v_mm, sample)
     ref_t, ref_w = ray_thickness(beam, body, geometry, np.array([u_point]), np.array([v_point]), sample)
@@ -181,8 +182,8 @@ def midplane_transmission(
     reference = float(relative_dose(ref_t, np.where(np.isfinite(ref_w), ref_w, w_point))[0, 0])
     ratio = reference / dose
     in_field = (
-        (np.abs(u_mm)[None, :] <= beam.field_mm[0] / 2)
-        & (np.abs(v_mm)[:, None] <= beam.field_mm[1] / 2)
+        ((u_mm >= x1) & (u_mm <= x2))[None, :]
+        & ((v_mm >= y1) & (v_mm <= y2))[:, None]
         & (thickness >= MIN_THICKNESS_MM)
     )
     top = float(ratio[in_field].max()) if in_field.any() else float(ratio.max())

@@ -608,10 +608,9 @@ class ConvolutionEngine(DoseEngine):
             w = np.maximum(w, 1.0)
         pu = (rel @ u_hat) * SAD_MM / w
         pv = (rel @ v_hat) * SAD_MM / w
-        hx = beam.field_mm[0] / 2 + margin_mm
-        hy = beam.field_mm[1] / 2 + margin_mm
-        u_lo, u_hi = max(-hx, pu.min()), min(hx, pu.max())
-        v_lo, v_hi = max(-hy, pv.min()), min(hy, pv.max())
+        (x1, x2), (y1, y2) = beam.jaw_edges_mm()
+        u_lo, u_hi = max(x1 - margin_mm, pu.min()), min(x2 + margin_mm, pu.max())
+        v_lo, v_hi = max(y1 - margin_mm, pv.min()), min(y2 + margin_mm, pv.max())
         if u_lo >= u_hi or v_lo >= v_hi:
             return None
         w_lo, w_hi = float(w.min()), float(w.max())

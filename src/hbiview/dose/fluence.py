@@ -41,7 +41,7 @@ def _erf_integral(t_mm: np.ndarray, s_mm: float) -> np.ndarray:
 
 
 def pixel_edge_profile(
-    x_mm: np.ndarray, half_width_mm: float, sigma_mm: float, pixel_mm: float
+    x_mm: np.ndarray, half_width_mm: float, sigma_mm: float, pixel_mm: float, centre_mm: float = 0.0
 ) -> np.ndarray:
     """A blurred jaw pair averaged over pixels of width ``pixel_mm`` centred at ``x_mm`` (exact integral).
 
@@ -50,7 +50,11 @@ def pixel_edge_profile(
     x_mm
         Pixel centres (mm, isocentre plane).
     half_width_mm
-        Half the jaw opening (mm); the jaws lie at ``-half_width_mm`` and ``+half_width_mm``.
+        Half the jaw opening (mm); the jaws lie at ``centre_mm - half_width_mm`` and
+        ``centre_mm + half_width_mm``.
+    centre_mm
+        Centre of the opening (mm, isocentre plane): 0 for symmetric jaws; asymmetric jaws (an opening from
+        ``x1`` to ``x2``) have ``centre_mm = (x1 + x2) / 2`` and ``half_width_mm = (x2 - x1) / 2``.
     sigma_mm
         Gaussian width of the focal spot projected to the isocentre plane (mm).
     pixel_mm
@@ -61,7 +65,8 @@ def pixel_edge_profile(
     numpy.ndarray
         Mean fluence over each pixel, in [0, 1]; sums (times ``pixel_mm``) to the jaw opening.
     """
-    x = np.asarray(x_mm, dtype=np.float64)
+    # relative to the opening's centre (x - 0.0 is x exactly: symmetric jaws give the same bits as before)
+    x = np.asarray(x_mm, dtype=np.float64) - float(centre_mm)
     if pixel_mm <= 1e-9:
         return _edge_profile(x, half_width_mm, sigma_mm)
     s = np.sqrt(2.0) * max(sigma_mm, 1e-6)
@@ -76,6 +81,8 @@ def pixel_edge_profile(
 def jaw_fluence(beam: Beam, u_mm: np.ndarray, v_mm: np.ndarray, source_sigma_mm: float) -> np.ndarray:
     """Fluence through the jaws on a regular grid, each pixel the mean over its area.
 
+    The jaws are at :meth:`hbiview.plans.Beam.jaw_edges_mm` (asymmetric when ``field_offset_mm`` is set).
+
     Returns
     -------
     numpy.ndarray
@@ -83,8 +90,9 @@ def jaw_fluence(beam: Beam, u_mm: np.ndarray, v_mm: np.ndarray, source_sigma_mm:
     """
     du = float(u_mm[1] - u_mm[0]) if len(u_mm) > 1 else 0.0
     dv = float(v_mm[1] - v_mm[0]) if len(v_mm) > 1 else 0.0
-    fx = pixel_edge_profile(u_mm, beam.field_mm[0] / 2, source_sigma_mm, abs(du))
-    fy = pixel_edge_profile(v_mm, beam.field_mm[1] / 2, source_sigma_mm, abs(dv))
+    (fx_mm, fy_mm), (cx_mm, cy_mm) = beam.field_mm, beam.field_offset_mm
+    fx = pixel_edge_profile(u_mm, fx_mm / 2, source_sigma_mm, abs(du), cx_mm)
+    fy = pixel_edge_profile(v_mm, fy_mm / 2, source_sigma_mm, abs(dv), cy_mm)
     return fy[:, None] * fx[None, :]
 
 

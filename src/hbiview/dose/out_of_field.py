@@ -54,10 +54,11 @@ MAX_FIELD_HALF_MM = 200.0
 HEAD_LEAKAGE = 0.0005
 
 
-def _opening(x_mm: np.ndarray, half_mm: float, sigma_mm: float) -> np.ndarray:
-    """A jaw pair (half opening ``half_mm``) seen through a Gaussian blur of ``sigma_mm``."""
+def _opening(x_mm: np.ndarray, half_mm: float, sigma_mm: float, centre_mm: float = 0.0) -> np.ndarray:
+    """A jaw pair (half opening ``half_mm`` about ``centre_mm``) seen through a Gaussian blur ``sigma_mm``."""
     s = np.sqrt(2.0) * sigma_mm
-    return 0.5 * (erf((x_mm + half_mm) / s) - erf((x_mm - half_mm) / s))
+    x = x_mm - centre_mm  # x - 0.0 is x exactly: symmetric jaws give the same bits as before
+    return 0.5 * (erf((x + half_mm) / s) - erf((x - half_mm) / s))
 
 
 def out_of_field_fluence(beam: Beam, u_mm: np.ndarray, v_mm: np.ndarray, opening: np.ndarray) -> np.ndarray:
@@ -66,7 +67,8 @@ def out_of_field_fluence(beam: Beam, u_mm: np.ndarray, v_mm: np.ndarray, opening
     Parameters
     ----------
     beam
-        The field (jaws ``field_mm``).
+        The field (jaws ``field_mm`` about ``field_offset_mm``: the head scatter seen through the opening is
+        centred on the opening).
     u_mm, v_mm
         Pixel centres (mm, isocentre plane) along the field's x and y axes.
     opening
@@ -79,9 +81,10 @@ def out_of_field_fluence(beam: Beam, u_mm: np.ndarray, v_mm: np.ndarray, opening
         ``(len(v_mm), len(u_mm))`` float64 fluence to add to the primary.
     """
     hx, hy = beam.field_mm[0] / 2, beam.field_mm[1] / 2
+    cx, cy = beam.field_offset_mm
     head = (
-        _opening(u_mm, hx, HEAD_SCATTER_SIGMA_MM)[None, :]
-        * _opening(v_mm, hy, HEAD_SCATTER_SIGMA_MM)[:, None]
+        _opening(u_mm, hx, HEAD_SCATTER_SIGMA_MM, cx)[None, :]
+        * _opening(v_mm, hy, HEAD_SCATTER_SIGMA_MM, cy)[:, None]
     )
     within = (np.abs(u_mm)[None, :] <= MAX_FIELD_HALF_MM) & (np.abs(v_mm)[:, None] <= MAX_FIELD_HALF_MM)
     floor = np.where(within, JAW_TRANSMISSION, HEAD_LEAKAGE)

@@ -57,8 +57,9 @@ def _in_field(beam: Beam, point: np.ndarray) -> bool:
         return False
     scale = SAD_MM / w  # point's plane -> isocentre plane
     margin = EDGE_MARGIN_MM * scale
-    hx, hy = beam.field_mm[0] / 2 - margin, beam.field_mm[1] / 2 - margin
-    return abs(float(rel @ u) * scale) <= hx and abs(float(rel @ v) * scale) <= hy
+    (x1, x2), (y1, y2) = beam.jaw_edges_mm()
+    pu, pv = float(rel @ u) * scale, float(rel @ v) * scale
+    return x1 + margin <= pu <= x2 - margin and y1 + margin <= pv <= y2 - margin
 
 
 def midplane_point(
@@ -109,7 +110,9 @@ def midplane_point(
                 return point, note
     # generic search along the long axis, inside the field
     # far enough to reach the field edges at SSD 2000 mm; _in_field does the exact test
-    steps = int(np.ceil(1.25 * max(beam.field_mm) / _STEP_MM))
+    # (twice the farthest jaw: the field side when the jaws are symmetric, further when they are not)
+    farthest = 2 * max(abs(edge) for pair in beam.jaw_edges_mm() for edge in pair)
+    steps = int(np.ceil(1.25 * farthest / _STEP_MM))
     shifts = np.arange(-steps, steps + 1) * _STEP_MM
     thickness = np.zeros(len(shifts))
     points = np.zeros((len(shifts), 3))

@@ -1,10 +1,10 @@
 """DICOM RT Plan: write an hbiview plan (its beams, prescription and fraction group) beside its CT and dose.
 
 What the file holds, for each beam: name, photon energy, gantry and collimator angles, the jaws (ASYMX,
-ASYMY at the isocentre plane), the shielding blocks with their transmission, the isocentre (LPS mm), the
-source-skin distance for SSD set-ups, and the relative weight (BeamDescription); the prescription point
-and dose (DoseReferenceSequence, COORDINATES) and the fraction group (fractions, each beam's dose at the
-prescription point per fraction, BeamDose).
+ASYMY at the isocentre plane: X1, X2 and Y1, Y2 as set, asymmetric or not), the shielding blocks with their
+transmission, the isocentre (LPS mm), the source-skin distance for SSD set-ups, and the relative weight
+(BeamDescription); the prescription point and dose (DoseReferenceSequence, COORDINATES) and the fraction
+group (fractions, each beam's dose at the prescription point per fraction, BeamDose).
 
 What it leaves out, on purpose: the monitor units (BeamMeterset). hbiview's convolution model is not
 commissioned on a treatment machine (no output factors, no calibration of a particular linac), so any
@@ -29,7 +29,7 @@ from hbiview.errors import InputError, PlanError
 from hbiview.io.atomic import atomic_path, check_writable
 from hbiview.io.dicom import _ds
 from hbiview.io.dicom_modules import ct_identity, derived_uid, new_dataset, set_common_modules
-from hbiview.plans import SAD_MM, Plan
+from hbiview.plans import SAD_MM, Beam, Plan
 from hbiview.volume import CTVolume
 
 if TYPE_CHECKING:
@@ -61,11 +61,12 @@ def _item(**values: object) -> Dataset:
     return ds
 
 
-def _jaws(field_mm: Sequence[float]) -> list[Dataset]:
-    fx, fy = float(field_mm[0]), float(field_mm[1])
+def _jaws(beam: Beam) -> list[Dataset]:
+    """The jaw positions (mm at the isocentre plane): X1, X2 and Y1, Y2, asymmetric when the beam's are."""
+    (x1, x2), (y1, y2) = beam.jaw_edges_mm()
     return [
-        _item(RTBeamLimitingDeviceType="ASYMX", LeafJawPositions=[_ds(-fx / 2), _ds(fx / 2)]),
-        _item(RTBeamLimitingDeviceType="ASYMY", LeafJawPositions=[_ds(-fy / 2), _ds(fy / 2)]),
+        _item(RTBeamLimitingDeviceType="ASYMX", LeafJawPositions=[_ds(x1), _ds(x2)]),
+        _item(RTBeamLimitingDeviceType="ASYMY", LeafJawPositions=[_ds(y1), _ds(y2)]),
     ]
 
 
@@ -260,7 +261,7 @@ def write_rtplan(
         first.ControlPointIndex = 0
         first.CumulativeMetersetWeight = _ds(0.0)
         first.NominalBeamEnergy = _ds(_NOMINAL_MEV[beam.energy])
-        first.BeamLimitingDevicePositionSequence = DicomSequence(_jaws(beam.field_mm))
+        first.BeamLimitingDevicePositionSequence = DicomSequence(_jaws(beam))
         first.GantryAngle = _ds(beam.gantry_deg % 360)
         first.GantryRotationDirection = "NONE"
         first.BeamLimitingDeviceAngle = _ds(beam.collimator_deg % 360)

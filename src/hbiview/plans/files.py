@@ -56,6 +56,7 @@ _BEAM_KEYS = {
     "gantry_deg",
     "collimator_deg",
     "field_mm",
+    "field_offset_mm",
     "ssd_mm",
     "weight",
     "blocks",
@@ -127,6 +128,8 @@ def _beam_from(where: str, number: int, table: Any) -> Beam:
         raise PlanError(
             f"{where}{key}.field_mm = {list(field_mm)}: a field side of zero (or under 5 mm) gives no dose"
         )
+    # the centre of an asymmetric jaw opening; Beam checks where the jaws then lie (reach, over-centre travel)
+    offset = _vector(where, f"{key}.field_offset_mm", table.get("field_offset_mm", [0.0, 0.0]), 2, -200, 200)
     ssd = table.get("ssd_mm")
     if ssd is not None:
         ssd = float(_number(where, f"{key}.ssd_mm", ssd, MIN_SSD_MM, MAX_SSD_MM))
@@ -144,20 +147,26 @@ def _beam_from(where: str, number: int, table: Any) -> Beam:
         raise PlanError(
             f"{where}{key}.patient_position = {position!r}: use one of {', '.join(PATIENT_POSITIONS)}"
         )
-    return Beam(
-        energy=energy,
-        gantry_deg=float(_number(where, f"{key}.gantry_deg", table.get("gantry_deg", 0.0), -360, 360)),
-        collimator_deg=float(
-            _number(where, f"{key}.collimator_deg", table.get("collimator_deg", 0.0), -360, 360)
-        ),
-        field_mm=field_mm,  # type: ignore[arg-type]
-        ssd_mm=ssd,
-        weight=float(_number(where, f"{key}.weight", table.get("weight", 1.0), 1e-6, 1e6)),
-        blocks=tuple(_block_from(where, f"{key}.blocks[{i}]", b) for i, b in enumerate(blocks_raw, start=1)),
-        isocentre_lps_mm=iso,  # type: ignore[arg-type]
-        name=name,
-        patient_position=position,
-    )
+    gantry = float(_number(where, f"{key}.gantry_deg", table.get("gantry_deg", 0.0), -360, 360))
+    collimator = float(_number(where, f"{key}.collimator_deg", table.get("collimator_deg", 0.0), -360, 360))
+    weight = float(_number(where, f"{key}.weight", table.get("weight", 1.0), 1e-6, 1e6))
+    blocks = tuple(_block_from(where, f"{key}.blocks[{i}]", b) for i, b in enumerate(blocks_raw, start=1))
+    try:
+        return Beam(
+            energy=energy,
+            gantry_deg=gantry,
+            collimator_deg=collimator,
+            field_mm=field_mm,  # type: ignore[arg-type]
+            ssd_mm=ssd,
+            weight=weight,
+            blocks=blocks,
+            isocentre_lps_mm=iso,  # type: ignore[arg-type]
+            name=name,
+            patient_position=position,
+            field_offset_mm=offset,  # type: ignore[arg-type]
+        )
+    except PlanError as err:  # asymmetric jaws a linac cannot set: say which file and beam
+        raise PlanError(f"{where}{key}: {err}") from None
 
 
 def plan_from_dict(data: Mapping[str, Any], source: str = "") -> Plan:

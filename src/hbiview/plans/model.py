@@ -32,8 +32,15 @@ ENERGIES = ("Co60", "6MV", "10MV", "15MV", "18MV")
 SAD_MM = 1000.0
 #: Landmark names the presets read (z in LPS mm, superior positive): :data:`hbiview.labels.LANDMARK_NAMES`.
 LANDMARK_KEYS = LANDMARK_NAMES
-#: Largest jaw opening (mm at the isocentre plane) of a conventional linac.
+#: Largest jaw opening (mm at the isocentre plane) of a conventional linac; each jaw reaches at most
+#: half of it from the central axis.
 MAX_JAW_MM = 400.0
+#: How far (mm at the isocentre plane) a jaw may cross the central axis (over-centre travel), X and Y jaws
+#: alike. UNVERIFIED: no manufacturer specification was found (Varian and Elekta data sheets were not in the
+#: searchable sources); a general description of asymmetric collimators gives 10-20 cm of travel across the
+#: axis (xraycollimator.com, "Definition of asymmetric collimation system"), so 100 mm, the lower end, is
+#: used for both pairs. A machine whose X jaws cross less (2 cm is often quoted) refuses what this accepts.
+MAX_OVERTRAVEL_MM = 100.0
 MIN_SSD_MM, MAX_SSD_MM = 500.0, 2000.0
 #: Doses beyond these are refused as typing errors (Gy per fraction, Gy in total).
 MAX_DOSE_PER_FRACTION_GY, MAX_TOTAL_DOSE_GY = 25.0, 100.0
@@ -120,6 +127,10 @@ class Beam:
         IEC 61217 angles (degrees).
     field_mm
         Jaw opening ``(x, y)`` at the isocentre plane, 1000 mm from the source (mm).
+    field_offset_mm
+        Centre ``(x, y)`` of the jaw opening in the collimator frame at the isocentre plane (mm): ``(0, 0)``
+        is a symmetric field; otherwise the jaws are asymmetric, at :meth:`jaw_edges_mm`. Each jaw stays
+        within ``MAX_JAW_MM / 2`` of the central axis and crosses it by at most :data:`MAX_OVERTRAVEL_MM`.
     ssd_mm
         Source-skin distance on the central axis for an SSD set-up (mm); ``None`` for an isocentric set-up
         (source 1000 mm from ``isocentre_lps_mm``).
@@ -153,6 +164,7 @@ class Beam:
     name: str = ""
     patient_position: str | None = None
     transmission_map: TransmissionMap | None = field(default=None, compare=False, repr=False)
+    field_offset_mm: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.patient_position is not None:
@@ -166,12 +178,67 @@ class Beam:
         object.__setattr__(self, "gantry_deg", float(self.gantry_deg))
         object.__setattr__(self, "collimator_deg", float(self.collimator_deg))
         object.__setattr__(self, "field_mm", tuple(float(f) for f in self.field_mm))
+        object.__setattr__(self, "field_offset_mm", tuple(float(f) for f in self.field_offset_mm))
+        self._check_jaws()
         object.__setattr__(self, "weight", float(self.weight))
         object.__setattr__(self, "blocks", tuple(self.blocks))
         if self.ssd_mm is not None:
             object.__setattr__(self, "ssd_mm", float(self.ssd_mm))
         if self.isocentre_lps_mm is not None:
             object.__setattr__(self, "isocentre_lps_mm", tuple(float(c) for c in self.isocentre_lps_mm))
+
+    def _check_jaws(self) -> None:
+        """Refuse asymmetric jaws a linac cannot set (one-line :class:`PlanError` naming the beam)."""
+        where = f"beam {self.label}"
+        if len(self.field_offset_mm) != 2 or not all(math.isfinite(c) for c in self.field_offset_mm):
+            raise PlanError(f"{where}: field_offset_mm = {list(self.field_offset_mm)} needs 2 finite numbers")
+        if not self.asymmetric:
+            return  # symmetric jaws: only the opening's limits apply (checked where plans are read)
+        reach = MAX_JAW_MM / 2
+        for axis, (lo, hi) in zip("XY", self.jaw_edges_mm()):
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -reach or hi > reach:
+                raise PlanError(
+                    f"{where}: {axis} jaws at {lo:g} .. {hi:g} mm; a jaw reaches at most {reach:g} mm from "
+                    "the central axis (check field_mm and field_offset_mm)"
+                )
+            if lo > MAX_OVERTRAVEL_MM or hi < -MAX_OVERTRAVEL_MM:
+                raise PlanError(
+                    f"{where}: {axis} jaws at {lo:g} .. {hi:g} mm; a jaw crosses the central axis by at most "
+                    f"{MAX_OVERTRAVEL_MM:g} mm (check field_mm and field_offset_mm)"
+                )
+
+    def jaw_edges_mm(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Jaw positions ``((x1, x2), (y1, y2))`` in the collimator frame at the isocentre plane (mm).
+
+        ``x1 = offset_x - field_x / 2`` and ``x2 = offset_x + field_x / 2`` (likewise for y); a symmetric
+        field gives ``((-x/2, x/2), (-y/2, y/2))``.
+
+        Examples
+        --------
+        >>> Beam("6MV", field_mm=(100, 200), field_offset_mm=(50, 0)).jaw_edges_mm()
+        ((0.0, 100.0), (-100.0, 100.0))
+        """
+        (fx, fy), (cx, cy) = self.field_mm, self.field_offset_mm
+        return (cx - fx / 2, cx + fx / 2), (cy - fy / 2, cy + fy / 2)
+
+    @property
+    def asymmetric(self) -> bool:
+        """Whether the jaw opening is off the central axis (``field_offset_mm`` not zero)."""
+        return self.field_offset_mm != (0.0, 0.0)
+
+    def describe_jaws(self) -> str:
+        """The opening in words, with the jaws when they are asymmetric.
+
+        Examples
+        --------
+        >>> Beam("6MV", field_mm=(100, 200), field_offset_mm=(50, 0)).describe_jaws()
+        '100 x 200 mm (asymmetric jaws x 0..100, y -100..100 mm)'
+        """
+        text = f"{self.field_mm[0]:.0f} x {self.field_mm[1]:.0f} mm"
+        if self.asymmetric:
+            (x1, x2), (y1, y2) = self.jaw_edges_mm()
+            text += f" (asymmetric jaws x {x1:g}..{x2:g}, y {y1:g}..{y2:g} mm)"
+        return text
 
     @property
     def label(self) -> str:
@@ -331,10 +398,8 @@ class Plan:
         for beam in plan.beams:
             source, d, u, v = beam.frame()
             iso = source + SAD_MM * d
-            hx, hy = beam.field_mm[0] / 2, beam.field_mm[1] / 2
-            corners = np.array(
-                [iso + sx * hx * u + sy * hy * v for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
-            )
+            (x1, x2), (y1, y2) = beam.jaw_edges_mm()
+            corners = np.array([iso + cx * u + cy * v for cx, cy in ((x1, y1), (x2, y1), (x2, y2), (x1, y2))])
             out.append((source, corners))
         return out
 
@@ -349,7 +414,7 @@ class Plan:
             setup = f"SSD {beam.ssd_mm:.0f} mm" if beam.ssd_mm is not None else "isocentric (SAD 1000 mm)"
             lines.append(
                 f"  {beam.label:<4} {beam.energy:<5} gantry {beam.gantry_deg:5.1f}  collimator "
-                f"{beam.collimator_deg:5.1f}  field {beam.field_mm[0]:.0f} x {beam.field_mm[1]:.0f} mm "
+                f"{beam.collimator_deg:5.1f}  field {beam.describe_jaws()} "
                 f"(at 1000 mm)  {setup}  weight {beam.weight:g}"
                 + (f"  {len(beam.blocks)} block(s)" if beam.blocks else "")
             )
@@ -383,6 +448,10 @@ class Plan:
             out.append(f"gantry_deg = {_toml_value(beam.gantry_deg)}")
             out.append(f"collimator_deg = {_toml_value(beam.collimator_deg)}")
             out.append(f"field_mm = {_toml_value(list(beam.field_mm))}   # x, y at the isocentre plane")
+            if beam.asymmetric:
+                out.append(
+                    f"field_offset_mm = {_toml_value(list(beam.field_offset_mm))}   # opening's centre, x, y"
+                )
             if beam.ssd_mm is not None:
                 out.append(f"ssd_mm = {_toml_value(beam.ssd_mm)}")
             out.append(f"weight = {_toml_value(beam.weight)}")

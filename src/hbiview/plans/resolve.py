@@ -92,7 +92,7 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
                     f"{SAD_MM - ssd_actual:.0f} mm deep); a linac needs at least {MIN_SSD_MM:.0f} mm"
                 )
         # field entirely outside the CT / the body: project onto the isocentre plane and compare
-        hx, hy = beam.field_mm[0] / 2, beam.field_mm[1] / 2
+        (x1, x2), (y1, y2) = beam.jaw_edges_mm()
         for what, pts in (("the CT", ct_corners), ("the body", body_pts)):
             rel = pts - source
             w = rel @ d
@@ -104,13 +104,13 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
             pu = (rel[ahead] @ u) * SAD_MM / w[ahead]
             pv = (rel[ahead] @ v) * SAD_MM / w[ahead]
             if what == "the CT":
-                miss = pu.max() < -hx or pu.min() > hx or pv.max() < -hy or pv.min() > hy
+                miss = pu.max() < x1 or pu.min() > x2 or pv.max() < y1 or pv.min() > y2
             else:
-                miss = not np.any((np.abs(pu) <= hx) & (np.abs(pv) <= hy))
+                miss = not np.any((pu >= x1) & (pu <= x2) & (pv >= y1) & (pv <= y2))
             if miss:
                 raise PlanError(
-                    f"{where}{key}.field_mm: the {beam.field_mm[0]:g} x {beam.field_mm[1]:g} mm field lies "
-                    f"entirely outside {what}; check isocentre_lps_mm, gantry_deg and field_mm"
+                    f"{where}{key}.field_mm: the {beam.describe_jaws()} field lies entirely outside {what}; "
+                    "check isocentre_lps_mm, gantry_deg, field_mm and field_offset_mm"
                 )
         beams.append(replace(beam, isocentre_lps_mm=_xyz(iso)))
     return replace(plan, beams=tuple(beams))

@@ -298,6 +298,11 @@ def prescription_point(
     if body_mask is not None and geometry is not None:
         src, crn = check_outline(*outlines[0])
         iso = crn.mean(axis=0)
+        # asymmetric jaws: the central axis runs through the isocentre, off the field's centre
+        first = next(iter(getattr(plan, "beams", ())), None)
+        axis_point = getattr(first, "isocentre_lps_mm", None)
+        if getattr(first, "asymmetric", False) and axis_point is not None:
+            iso = np.asarray(axis_point, dtype=float)
         through = _axis_in_body(src, iso, body_mask, geometry)
         if through is not None:
             entry, exit_ = through

@@ -137,6 +137,13 @@ def plan_summary(plan: Any) -> dict[str, Any]:
             parts.append(f"collimator {beam.collimator_deg:g}°")
         if field_mm is not None:
             parts.append(f"field {field_mm[0] / 10:g} x {field_mm[1] / 10:g} cm")
+            offset = tuple(getattr(beam, "field_offset_mm", (0.0, 0.0)))
+            if offset != (0.0, 0.0):  # asymmetric jaws: where the opening lies (collimator frame)
+                (x1, x2), (y1, y2) = beam.jaw_edges_mm()
+                parts.append(
+                    f"asymmetric jaws x {x1 / 10:g}..{x2 / 10:g}, y {y1 / 10:g}..{y2 / 10:g} cm "
+                    f"(centre offset {offset[0] / 10:g}, {offset[1] / 10:g} cm)"
+                )
         if getattr(beam, "ssd_mm", None):
             parts.append(f"SSD {beam.ssd_mm / 10:g} cm")
         if getattr(beam, "blocks", ()):
