@@ -67,7 +67,7 @@ from hbiview.dose.fluence import fluence_map, horn_shape
 from hbiview.dose.kernel import PencilKernel
 from hbiview.dose.out_of_field import out_of_field_fluence
 from hbiview.geometry import Geometry
-from hbiview.plans import SAD_MM, Beam
+from hbiview.plans import MAX_JAW_MM, SAD_MM, Beam
 
 __all__ = ["BevDose", "ConvolutionEngine", "NearFarDose"]
 
@@ -75,6 +75,10 @@ __all__ = ["BevDose", "ConvolutionEngine", "NearFarDose"]
 LAYER_DEPTHS_MM = np.array(
     [0, 3, 6, 10, 15, 20, 25, 30, 40, 50, 65, 80, 100, 125, 150, 200, 250, 300, 400, 500, 700], dtype=float
 )
+#: Along an axis where the jaws open at least this far (mm at the isocentre plane; hemi-body, pelvis), the
+#: fine grid spans the jaws' whole travel (+-MAX_JAW_MM / 2, plus the margin) rather than the opening: at
+#: most 37 % more along that axis, and a jaw moved there (a border moved with the set-up kept) keeps the grid.
+WHOLE_TRAVEL_FIELD_MM = 250.0
 #: Densities at which the kernel's lateral spread is evaluated; voxels interpolate between them.
 DENSITY_LEVELS = (1.0, 0.5, 0.25)
 #: Spacing (mm along the beam) of the levels where the scatter missing beside narrow body parts is computed.
@@ -609,6 +613,12 @@ class ConvolutionEngine(DoseEngine):
         pu = (rel @ u_hat) * SAD_MM / w
         pv = (rel @ v_hat) * SAD_MM / w
         (x1, x2), (y1, y2) = beam.jaw_edges_mm()
+        # a large field's fine grid spans its jaws' whole travel: moved jaws keep the grid (and its work)
+        reach = MAX_JAW_MM / 2
+        if beam.field_mm[0] >= WHOLE_TRAVEL_FIELD_MM:
+            x1, x2 = -reach, reach
+        if beam.field_mm[1] >= WHOLE_TRAVEL_FIELD_MM:
+            y1, y2 = -reach, reach
         u_lo, u_hi = max(x1 - margin_mm, pu.min()), min(x2 + margin_mm, pu.max())
         v_lo, v_hi = max(y1 - margin_mm, pv.min()), min(y2 + margin_mm, pv.max())
         if u_lo >= u_hi or v_lo >= v_hi:
@@ -811,7 +821,7 @@ class ConvolutionEngine(DoseEngine):
         layers = np.append(
             layers, LAYER_DEPTHS_MM[len(layers)] if len(layers) < len(LAYER_DEPTHS_MM) else max_depth
         )
-        w_surface = self._axis_surface(w_mm, rho)
+        w_surface = self._axis_surface(w_mm, v_mm, u_mm, rho)
         pad = int(np.ceil(self.reach_mm * SAD_MM / (w_surface * du)))
         # even sizes whose halves are fast too: the broad (photon-scatter) corrections use a 2x coarser grid
         shape = (
@@ -1097,9 +1107,14 @@ class ConvolutionEngine(DoseEngine):
         return (levels.samples, values) if any_missing else None
 
     @staticmethod
-    def _axis_surface(w_mm: np.ndarray, rho: np.ndarray) -> float:
-        """Distance from the source (mm) where the body starts on the central ray (or the first slice)."""
-        jv, ju = rho.shape[1] // 2, rho.shape[2] // 2
+    def _axis_surface(w_mm: np.ndarray, v_mm: np.ndarray, u_mm: np.ndarray, rho: np.ndarray) -> float:
+        """Distance from the source (mm) where the body starts on the central ray (or the first slice).
+
+        The ray of the grid nearest the central axis (the grid's need not be centred on it: asymmetric jaws,
+        a fine grid spanning the jaws' travel); if the body is not on it, the first slice with body.
+        """
+        jv = int(np.clip(np.rint(-v_mm[0] / (v_mm[1] - v_mm[0])), 0, len(v_mm) - 1))
+        ju = int(np.clip(np.rint(-u_mm[0] / (u_mm[1] - u_mm[0])), 0, len(u_mm) - 1))
         column = rho[:, jv, ju]
         hits = np.nonzero(column > 0.05)[0]
         if hits.size == 0:
