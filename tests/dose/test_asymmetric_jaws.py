@@ -82,13 +82,16 @@ def test_half_beam_gives_half_the_open_field_on_the_axis(phantom) -> None:
     # the two half beams are mirror images: the same dose on the axis, to float32 rounding
     assert half == pytest.approx(other, rel=1e-5)
     # the blurred jaw edge is symmetric (erf), so the primary fluence on the axis is exactly half of the
-    # open field's and, by linearity of the convolution, so is its dose, except for: the head-scatter
-    # factor of the smaller opening (Sc(100 x 100) / Sc(200 x 100) = 0.9986, closed form), the head scatter
-    # and jaw transmission behind the closed half (+0.012 of the open dose, measured by switching them
-    # off), and the sampling of the dose where the jaw edge crosses the 2.5 mm BEV grid (-0.013; -0.4 % in
-    # the sum of the two half beams against the open field). Measured 0.4982; within 0.01.
+    # open field's and, by linearity of the convolution, so is its dose (checked: left + right half beams =
+    # open field x the Sc ratio to 1e-4 everywhere but within a pixel of the edge), except for:
+    # - the head-scatter factor of the smaller opening, Sc(100 x 100) / Sc(200 x 100) = 0.9986 (closed
+    #   form, in ``expected``);
+    # - head scatter and jaw transmission behind the closed jaw: +0.012 (measured by switching them off);
+    # - the linear interpolation of the BEV dose between pixel centres across the edge, which lies at an
+    #   arbitrary place between them: -0.016 to +0.011 over BEV grids of 2.2-2.8 mm (measured).
+    # Measured 0.4982 against 0.4993 expected on the 2.5 mm grid; the sum of the worst cases is 0.025.
     expected = 0.5 * head_scatter_factor("10MV", (100.0, 100.0)) / head_scatter_factor("10MV", (200.0, 100.0))
-    assert half / open_ == pytest.approx(expected, abs=0.01)
+    assert half / open_ == pytest.approx(expected, abs=0.025)
 
 
 def test_mirrored_offsets_give_mirrored_doses(phantom) -> None:
