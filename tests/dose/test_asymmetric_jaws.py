@@ -14,9 +14,8 @@ from hbiview.dose.beam_quality import head_scatter_factor
 from hbiview.dose.fluence import pixel_edge_profile
 from hbiview.errors import PlanError
 from hbiview.io.rtplan import write_rtplan
-from hbiview.plans import Beam, Normalization, Plan, load_plan
+from hbiview.plans import MAX_OVERTRAVEL_MM, Beam, Normalization, Plan, load_plan
 from hbiview.plans.files import plan_from_dict
-from hbiview.plans.model import MAX_OVERTRAVEL_MM
 from hbiview.sample import water_phantom
 
 #: The anterior face of the (400, 320, 400) mm water box is at y = -160 mm: SSD 1000 mm puts the isocentre
