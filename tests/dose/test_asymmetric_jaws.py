@@ -173,6 +173,11 @@ def test_rt_plan_and_toml_hold_the_asymmetric_jaws(tmp_path: Path) -> None:
     path.write_text(plan.to_toml())
     assert load_plan(path) == plan  # field_offset_mm is compared
     assert "asymmetric jaws x 0..100, y -100..50" in plan.summary()
+    # the drawn outline: corners at (x1, y1), (x2, y1), (x2, y2), (x1, y2) of the collimator frame
+    source, d, u, v = beam.frame()
+    _, corners = plan.beam_outlines()[0]
+    local = (corners - (source + 1000.0 * d)) @ np.stack([u, v], axis=1)
+    assert local == pytest.approx(np.array([[0, -100], [100, -100], [100, 50], [0, 50]]), abs=1e-9)
     out = write_rtplan(plan, tmp_path / "rtplan.dcm", ct=ct)
     first = pydicom.dcmread(out).BeamSequence[0].ControlPointSequence[0]
     jaws = {d.RTBeamLimitingDeviceType: d.LeafJawPositions for d in first.BeamLimitingDevicePositionSequence}
