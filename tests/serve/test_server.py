@@ -35,8 +35,9 @@ SCRIPT = textwrap.dedent(
     case = load_case(sys.argv[1])
     model = ServeModel(case, ["upper-hbi"], grid_mm=10.0)
     first = model.compute(model.default_settings())
-    # the engine's own answer for a moved border, outside the model and its cache
-    moved = run_plan(case, "upper-hbi", grid_mm=10.0, inferior="L2")
+    # the engine's own answer for a moved border (the set-up kept, the jaws moved), outside the model's cache
+    plan = model.plan_for(model.default_settings().with_(inferior="L2"))
+    moved = run_plan(case, plan, grid_mm=10.0)
 
     def ready(url):
         print("URL", url, flush=True)
@@ -146,11 +147,12 @@ def test_token_refused_and_accepted_for_two_clients_at_once(server):
     assert server["url"].endswith(f"/index.html?token={TOKEN}")
 
 
-def _numbers_show(value: str) -> str:
-    return (
-        "(() => { const t = document.querySelector('#numbers'); "
-        f"return t !== null && t.innerText.includes('{value} Gy'); }})()"
-    )
+def _numbers_show(value: str, marrow: str | None = None) -> str:
+    """A page condition: the numbers show this mean lung dose (and marrow share)."""
+    wanted = f"t.innerText.includes('{value} Gy')"
+    if marrow is not None:
+        wanted += f" && t.innerText.includes('{marrow} %')"
+    return f"(() => {{ const t = document.querySelector('#numbers'); return t !== null && {wanted}; }})()"
 
 
 def _chromium():
@@ -193,7 +195,7 @@ def test_each_browser_moves_its_own_border(server):
         # the first student moves the inferior border up to L2: their page shows the mean lung dose and
         # marrow share run_plan computes for that border; the second student's page stays as it was
         first.evaluate("window.trame.state.set('inferior', 'L2')")
-        first.wait_for(_numbers_show(mld_moved), timeout_s=120)
+        first.wait_for(_numbers_show(mld_moved, marrow_moved), timeout_s=120)
         assert f"{marrow_moved} %" in first.text("#numbers") and "L2" in first.text("#title_a")
         time.sleep(2)
         assert f"{server['mld']} Gy" in second.text("#numbers") and "L2" not in second.text("#title_a")
@@ -216,7 +218,7 @@ def test_shared_page_follows_the_teacher(sample_ct_dir):
             # one page for the room: the teacher moves the border, both pages follow
             teacher.evaluate("window.trame.state.set('inferior', 'L2')")
             for browser in (teacher, student):
-                browser.wait_for(_numbers_show(mld_moved), timeout_s=120)
+                browser.wait_for(_numbers_show(mld_moved, marrow_moved), timeout_s=120)
                 assert f"{marrow_moved} %" in browser.text("#numbers")
     finally:
         _stop(process)

@@ -319,6 +319,21 @@ def _on_grid(
     return np.ascontiguousarray(out.transpose(np.argsort([axes[0], axes[2], axes[1]])))
 
 
+def _lattice(low_mm: float, high_mm: float, step_mm: float, on_axis: bool) -> np.ndarray:
+    """Pixel centres (mm, isocentre plane) covering ``[low_mm, high_mm]`` with a pixel and a half to spare.
+
+    Centred on the window; or, for a window spanning the jaws' whole travel (``on_axis``), at half-integer
+    steps from the central axis, so that the lattice does not depend on where the body cuts the window and
+    fields that share an axis (moved jaws) or abut (two pairs) sample their edges alike.
+    """
+    if on_axis:
+        return (
+            np.arange(np.floor(low_mm / step_mm - 0.5) - 1, np.ceil(high_mm / step_mm - 0.5) + 2) + 0.5
+        ) * step_mm
+    n = int(np.ceil((high_mm - low_mm) / step_mm)) + 3
+    return (low_mm + high_mm) / 2 + (np.arange(n) - (n - 1) / 2) * step_mm
+
+
 def _linear_weights(start: int, stop: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray]:
     """Lower coarse index and weight of fine pixels ``start..stop-1`` (coarse = 2 x 2 bins of fine)."""
     c = np.clip((np.arange(start, stop) - 0.5) / 2.0, 0.0, n_coarse - 1.0)
@@ -615,9 +630,10 @@ class ConvolutionEngine(DoseEngine):
         (x1, x2), (y1, y2) = beam.jaw_edges_mm()
         # a large field's fine grid spans its jaws' whole travel: moved jaws keep the grid (and its work)
         reach = MAX_JAW_MM / 2
-        if beam.field_mm[0] >= WHOLE_TRAVEL_FIELD_MM:
+        whole = (beam.field_mm[0] >= WHOLE_TRAVEL_FIELD_MM, beam.field_mm[1] >= WHOLE_TRAVEL_FIELD_MM)
+        if whole[0]:
             x1, x2 = -reach, reach
-        if beam.field_mm[1] >= WHOLE_TRAVEL_FIELD_MM:
+        if whole[1]:
             y1, y2 = -reach, reach
         u_lo, u_hi = max(x1 - margin_mm, pu.min()), min(x2 + margin_mm, pu.max())
         v_lo, v_hi = max(y1 - margin_mm, pv.min()), min(y2 + margin_mm, pv.max())
@@ -626,10 +642,8 @@ class ConvolutionEngine(DoseEngine):
         w_lo, w_hi = float(w.min()), float(w.max())
         w_mid = (w_lo + w_hi) / 2
         du = resolution_mm * SAD_MM / w_mid
-        nu = int(np.ceil((u_hi - u_lo) / du)) + 3
-        nv = int(np.ceil((v_hi - v_lo) / du)) + 3
-        u_mm = (u_lo + u_hi) / 2 + (np.arange(nu) - (nu - 1) / 2) * du
-        v_mm = (v_lo + v_hi) / 2 + (np.arange(nv) - (nv - 1) / 2) * du
+        u_mm = _lattice(u_lo, u_hi, du, whole[0])
+        v_mm = _lattice(v_lo, v_hi, du, whole[1])
         dw = resolution_mm if depth_step_mm is None else depth_step_mm
         nw = int(np.ceil((w_hi - w_lo) / dw)) + 3
         w_mm = w_lo - dw + np.arange(nw) * dw
