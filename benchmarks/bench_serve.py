@@ -6,8 +6,10 @@ What is timed:
 - full recompute: ``run_plan`` of upper-hbi on a fresh :class:`hbiview.pipeline.Case` (its CT read and
   segmented beforehand, untimed: the viewer does that once at start), i.e. with every cache of the engine
   cold;
-- border change: ``run_plan`` on the same Case with the inferior border moved (median of three borders
-  not computed before), i.e. what the viewer asks the engine for after a slider moves;
+- border change: what the viewer computes after a border control moves (``ServeModel.compute``, median of
+  three borders not computed before): the set-up of the starting borders kept and the jaws moved (the
+  page's default; the engine keeps each beam's density work and convolves the new fluence), and beside it
+  the same border with the patient set up anew (the preset's plan: new beams, their work done again);
 - the DVH part of a border change: the seven structures' DVHs and metrics of the moved plan
   (:func:`hbiview.report.evaluate_plans`) with each structure's sample plan kept from the previous plans
   (what ``run_plan`` does), beside the way before plans were kept (voxel indices, dose-grid coordinates and
@@ -67,8 +69,16 @@ def _dvh_times(case, run) -> tuple[float, float, float]:
     return kept, plain, held / 1e6
 
 
+def _timed(model, settings) -> tuple[float, object]:
+    start = time.perf_counter()
+    computed = model.compute(settings)
+    return time.perf_counter() - start, computed
+
+
 def main(argv: list[str]) -> int:
     from hbiview.pipeline import run_plan
+    from hbiview.serve.app import ViewerApp
+    from hbiview.serve.model import ServeModel
 
     folder = argv[1] if len(argv) > 1 else str(Path(__file__).resolve().parents[1] / "sample_ct")
     warnings.simplefilter("ignore")
@@ -80,43 +90,42 @@ def main(argv: list[str]) -> int:
     start = time.perf_counter()
     run_plan(fresh, "upper-hbi", grid_mm=GRID_MM)
     full_s = time.perf_counter() - start
-    print(f"full recompute (fresh Case):      {full_s:6.2f} s")
-
-    changes = []
-    for border in BORDERS:
-        start = time.perf_counter()
-        run = run_plan(fresh, "upper-hbi", grid_mm=GRID_MM, inferior=border)
-        changes.append(time.perf_counter() - start)
-        print(f"border change to {border:6s} (same Case): {changes[-1]:6.2f} s")
-    change_s = statistics.median(changes)
-    kept_s, plain_s, plans_mb = _dvh_times(fresh, run)
-    print(
-        f"DVHs of a border change:          {kept_s:6.3f} s  (plans kept; before: {plain_s:.3f} s, "
-        f"{plain_s / kept_s:.1f}x; kept plans {plans_mb:.1f} MB)"
-    )
-
-    # the page's own redraw of each new plan (no browser: the state is set, nothing is sent)
-    from hbiview.serve.app import ViewerApp
-    from hbiview.serve.model import ServeModel
+    print(f"full recompute (fresh Case):          {full_s:6.2f} s")
 
     model = ServeModel(fresh, ["upper-hbi"], grid_mm=GRID_MM)
     app = ViewerApp(model)
-    app.show(model.compute(model.default_settings()))  # first draw: CT slices and outlines kept
-    redraws = []
+    app.show(model.compute(model.default_settings()))  # the page's first plan and draw (not timed)
+    kept, anew, redraws = [], [], []
     for border in BORDERS:
-        computed = model.compute(model.default_settings().with_(inferior=border))  # cached by now
+        settings = model.default_settings().with_(inferior=border)
+        seconds, computed = _timed(model, settings)  # the page's way: the set-up kept, the jaws moved
+        kept.append(seconds)
         start = time.perf_counter()
         app.show(computed)
         redraws.append(time.perf_counter() - start)
-    redraw_s = statistics.median(redraws)
+        anew.append(_timed(model, settings.with_(keep_setup=False))[0])  # the preset set up anew
+        print(
+            f"border to {border:6s}: jaws moved {kept[-1]:5.2f} s, set up anew {anew[-1]:5.2f} s, "
+            f"redraw {redraws[-1]:5.3f} s"
+        )
+    change_s, anew_s, redraw_s = (statistics.median(v) for v in (kept, anew, redraws))
+    kept_s, plain_s, plans_mb = _dvh_times(fresh, computed.run)  # type: ignore[attr-defined]
+    print(
+        f"DVHs of a border change:              {kept_s:6.3f} s  (plans kept; before: {plain_s:.3f} s, "
+        f"{plain_s / kept_s:.1f}x; kept plans {plans_mb:.1f} MB)"
+    )
     shown_s = change_s + redraw_s
-    print(f"border change, median:            {change_s:6.2f} s  (full / change = {full_s / change_s:.2f}x)")
-    print(f"redraw (numbers, 3 slices, 3D):   {redraw_s:6.2f} s")
+    print(
+        f"border change, jaws moved (median):   {change_s:6.2f} s  (full / change = {full_s / change_s:.2f}x)"
+    )
+    print(f"border change, set up anew (median):  {anew_s:6.2f} s  (full / anew = {full_s / anew_s:.2f}x)")
+    print(f"redraw (numbers, 3 slices, 3D):       {redraw_s:6.3f} s")
     verdict = "met" if shown_s <= GOAL_S else "missed"
-    print(f"border change shown:              {shown_s:6.2f} s  (goal <= {GOAL_S:g} s: {verdict})")
+    print(f"border change shown:                  {shown_s:6.2f} s  (goal <= {GOAL_S:g} s: {verdict})")
     print(f"RESULT name=serve_full_recompute_5mm value={full_s:.3f} unit=s goal=")
     print(f"RESULT name=serve_border_change_5mm value={change_s:.3f} unit=s goal=")
     print(f"RESULT name=serve_border_change_speedup value={full_s / change_s:.2f} unit=x goal=")
+    print(f"RESULT name=serve_border_change_new_setup_5mm value={anew_s:.3f} unit=s goal=")
     print(f"RESULT name=serve_border_change_dvhs value={kept_s:.3f} unit=s goal=")
     print(f"RESULT name=serve_border_change_dvhs_speedup value={plain_s / kept_s:.2f} unit=x goal=")
     print(f"RESULT name=serve_redraw value={redraw_s:.3f} unit=s goal=")

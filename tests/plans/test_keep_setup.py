@@ -67,6 +67,9 @@ def test_a_jaw_that_cannot_reach_or_a_prescription_point_left_outside_needs_a_ne
     other = _ap_pa(phantom, (300.0, 250.0), 25.0)
     six = tuple(replace(b, energy="6MV") for b in other.beams)
     assert move_jaws(setup, replace(other, beams=six), phantom) is None
+    # two abutting pairs: their junction's skin gap belongs to their own set-up
+    pairs = replace(setup, beams=setup.beams * 2)
+    assert move_jaws(pairs, replace(other, beams=other.beams * 2), phantom) is None
 
 
 def test_a_moved_jaw_gives_the_dose_of_the_field_set_up_anew(phantom):

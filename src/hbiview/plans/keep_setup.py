@@ -93,12 +93,14 @@ def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
     Plan or None
         ``setup`` with ``target``'s prescription and each beam's jaws set (asymmetric, rounded to 0.1 mm)
         to the projections of ``target``'s field edges at its midplane. ``None`` when the set-up cannot
-        give the field: other beams, a jaw beyond its travel (:meth:`hbiview.plans.Beam.jaw_edges_mm`), a
-        central axis that misses the body, or a prescription point less than :data:`EDGE_MARGIN_MM` inside
-        the moved field.
+        give the field: other beams, more than one field or pair (two abutting pairs are set up anew: the
+        skin gap of their junction is computed for their own set-up), a jaw beyond its travel
+        (:meth:`hbiview.plans.Beam.jaw_edges_mm`), a central axis that misses the body, or a prescription
+        point less than :data:`EDGE_MARGIN_MM` inside the moved field.
     """
     if (
         len(setup.beams) != len(target.beams)
+        or len(setup.beams) > 2  # abutting pairs: their junction gap belongs to their own set-up
         or setup.compensation != "none"
         or target.compensation != "none"
         or not all(_same_setup(a, b) for a, b in zip(setup.beams, target.beams))
