@@ -665,7 +665,7 @@ class ViewerApp:
                         )  # fmt: skip
                         v3.VSwitch(
                             label="borders move the jaws (set-up kept)", v_model=("keep_setup",),
-                            density="compact", hide_details=True,
+                            density="compact", hide_details=True, color="primary",
                         )  # fmt: skip
                     with html.Div(v_if="is_spine"):
                         v3.VCombobox(label="level", v_model=("level",), items=("borders",), density="compact")
@@ -683,7 +683,10 @@ class ViewerApp:
                             density="compact",
                         )  # fmt: skip
                     v3.VSwitch(
-                        label="lung (heterogeneity) correction", v_model=("heterogeneity",), density="compact"
+                        label="lung (heterogeneity) correction",
+                        v_model=("heterogeneity",),
+                        density="compact",
+                        color="primary",
                     )
                     v3.VAlert(
                         "{{ message }}", v_if="message", type="warning", density="compact", id="message"
