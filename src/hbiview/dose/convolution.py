@@ -75,9 +75,10 @@ __all__ = ["BevDose", "ConvolutionEngine", "NearFarDose"]
 LAYER_DEPTHS_MM = np.array(
     [0, 3, 6, 10, 15, 20, 25, 30, 40, 50, 65, 80, 100, 125, 150, 200, 250, 300, 400, 500, 700], dtype=float
 )
-#: Along an axis where the jaws open at least this far (mm at the isocentre plane; hemi-body, pelvis), the
-#: fine grid spans the jaws' whole travel (+-MAX_JAW_MM / 2, plus the margin) rather than the opening: at
-#: most 37 % more along that axis, and a jaw moved there (a border moved with the set-up kept) keeps the grid.
+#: Along an axis where the jaws open at least this far (mm at the isocentre plane; hemi-body, pelvis), or
+#: sit asymmetrically (a border moved with the set-up kept), the fine grid spans the jaws' whole travel
+#: (+-MAX_JAW_MM / 2, plus the margin) rather than the opening: for the large fields at most 37 % more
+#: along that axis, and a jaw moved there keeps the grid (and its prepared work).
 WHOLE_TRAVEL_FIELD_MM = 250.0
 #: Densities at which the kernel's lateral spread is evaluated; voxels interpolate between them.
 DENSITY_LEVELS = (1.0, 0.5, 0.25)
@@ -630,7 +631,9 @@ class ConvolutionEngine(DoseEngine):
         (x1, x2), (y1, y2) = beam.jaw_edges_mm()
         # a large field's fine grid spans its jaws' whole travel: moved jaws keep the grid (and its work)
         reach = MAX_JAW_MM / 2
-        whole = (beam.field_mm[0] >= WHOLE_TRAVEL_FIELD_MM, beam.field_mm[1] >= WHOLE_TRAVEL_FIELD_MM)
+        whole = tuple(
+            beam.field_mm[a] >= WHOLE_TRAVEL_FIELD_MM or beam.field_offset_mm[a] != 0.0 for a in (0, 1)
+        )
         if whole[0]:
             x1, x2 = -reach, reach
         if whole[1]:
