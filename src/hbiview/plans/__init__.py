@@ -21,6 +21,7 @@ The package's modules, each importable on its own:
 - :mod:`hbiview.plans.borders`: landmark positions and field borders (:func:`border_z_mm`).
 - :mod:`hbiview.plans.setup`: hemi-body SSD, jaws and collimator.
 - :mod:`hbiview.plans.presets`: :func:`preset`, :func:`list_presets`, :func:`junction_gap_mm`.
+- :mod:`hbiview.plans.keep_setup`: a border moved by the jaws with the patient's set-up kept.
 """
 
 from __future__ import annotations

@@ -28,10 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["move_jaws"]
 
-#: The prescription point must stay this far (mm, at its depth) inside the moved field's edges (out of the
-#: penumbra; as :data:`hbiview.dose.prescription.EDGE_MARGIN_MM`).
-EDGE_MARGIN_MM = 30.0
-
 
 def _same_setup(a: Beam, b: Beam) -> bool:
     """Whether two beams differ in nothing but their jaws and isocentre (so one set-up can give both)."""
@@ -96,8 +92,11 @@ def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
         give the field: other beams, more than one field or pair (two abutting pairs are set up anew: the
         skin gap of their junction is computed for their own set-up), a jaw beyond its travel
         (:meth:`hbiview.plans.Beam.jaw_edges_mm`), a central axis that misses the body, or a prescription
-        point less than :data:`EDGE_MARGIN_MM` inside the moved field.
+        point less than :data:`hbiview.dose.prescription.EDGE_MARGIN_MM`
+        inside the moved field (out of its penumbra).
     """
+    from hbiview.dose.prescription import EDGE_MARGIN_MM
+
     if (
         len(setup.beams) != len(target.beams)
         or len(setup.beams) > 2  # abutting pairs: their junction gap belongs to their own set-up
@@ -108,14 +107,14 @@ def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
         return None
     moved = []
     for kept, wanted in zip(setup.beams, target.beams):
-        depth = _midplane_distance_mm(ct, wanted)
-        if depth is None:
+        midplane_mm = _midplane_distance_mm(ct, wanted)
+        if midplane_mm is None:
             return None
         source, d, u, v = wanted.frame()
         kept_source, kept_d, kept_u, kept_v = kept.frame()
         (x1, x2), (y1, y2) = wanted.jaw_edges_mm()
-        scale = depth / SAD_MM
-        centre = source + depth * d
+        scale = midplane_mm / SAD_MM
+        centre = source + midplane_mm * d
         # the wanted field's edges at its midplane, seen from the kept source
         edges = []
         for along, kept_along, ends in ((u, kept_u, (x1, x2)), (v, kept_v, (y1, y2))):

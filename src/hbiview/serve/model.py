@@ -313,7 +313,7 @@ class ServeModel:
             self._defaults.setdefault(str(name), settings)
         self._lock = threading.Lock()
         self._cache: OrderedDict[FieldSettings, Computed] = OrderedDict()
-        self._setups: dict[tuple[FieldSettings, float], Plan] = {}
+        self._setups: dict[FieldSettings, Plan] = {}  # the plans whose set-ups border changes keep
 
     @staticmethod
     def _settings_from(plan: str, options: dict[str, Any]) -> FieldSettings:
@@ -402,13 +402,12 @@ class ServeModel:
         setup = self.setup_settings(settings)
         if setup is None:
             return wanted
-        key = (setup, self.grid_mm)
-        kept = self._setups.get(key)
+        kept = self._setups.get(setup)
         if kept is None:
             with warnings.catch_warnings():  # the starting plan's warnings were shown with it
                 warnings.simplefilter("ignore", HbiviewWarning)
                 kept = self.case.plan(setup.plan, **setup.preset_options())
-            self._setups[key] = kept
+            self._setups[setup] = kept
         moved = move_jaws(kept, wanted, self.case.ct)
         if moved is None:
             warn(
