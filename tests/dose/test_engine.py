@@ -276,3 +276,26 @@ def test_a_beam_whose_fluence_changes_reuses_the_prepared_grid(monkeypatch: pyte
     # another density (water inside: heterogeneity off) is prepared anew
     compute_dose(ct, plan(blocked, heterogeneity=False))
     assert len(prepared) == 3 * first
+
+
+def test_prepared_grids_stay_within_their_budget_and_go_with_their_density() -> None:
+    # the kept beam grids may not grow without bound (oldest dropped first beyond the budget) nor outlive the
+    # density they were prepared on
+    import gc
+
+    from hbiview.dose.convolution import _PreparedCache
+
+    class Prepared:  # stands in for a prepared grid of 40 bytes
+        def nbytes(self) -> int:
+            return 40
+
+    cache = _PreparedCache(budget_mb=100e-6)  # 100 bytes: two grids
+    density = np.zeros(3, dtype=np.float32)
+    for key in ("a", "b", "c"):
+        cache.put(density, (key,), Prepared())  # type: ignore[arg-type]
+    assert cache.get(density, ("a",)) is None  # the oldest, dropped
+    assert cache.get(density, ("b",)) is not None and cache.get(density, ("c",)) is not None
+    assert cache.get(np.zeros(3, dtype=np.float32), ("c",)) is None  # another array is another density
+    del density
+    gc.collect()
+    assert not cache._entries  # nothing kept for a density that is gone
