@@ -529,14 +529,16 @@ class _PreparedCache:
 
     def __init__(self, budget_mb: float) -> None:
         self.budget_bytes = int(budget_mb * 1e6)
-        self._entries: OrderedDict[tuple[int, tuple[object, ...]], tuple[weakref.ref[np.ndarray], _Prepared]]
-        self._entries = OrderedDict()
+        # (id of the density, key) -> (weak reference to the density, prepared grid, its size in bytes)
+        self._entries: OrderedDict[
+            tuple[int, tuple[object, ...]], tuple[weakref.ref[np.ndarray], _Prepared, int]
+        ] = OrderedDict()
         self._lock = threading.RLock()  # a density freed during put() calls _forget in the same thread
 
     def _forget(self, ref: weakref.ref[np.ndarray]) -> None:
         """Drop what was kept for a density that no longer exists."""
         with self._lock:
-            for key in [k for k, (r, _) in self._entries.items() if r is ref]:
+            for key in [k for k, (r, _, _) in self._entries.items() if r is ref]:
                 del self._entries[key]
 
     def get(self, density: np.ndarray, key: tuple[object, ...]) -> _Prepared | None:
@@ -554,10 +556,10 @@ class _PreparedCache:
         if size > self.budget_bytes:
             return
         with self._lock:
-            same = [r for r, _ in self._entries.values() if r() is density]
+            same = [r for r, _, _ in self._entries.values() if r() is density]
             ref = same[0] if same else weakref.ref(density, self._forget)
-            self._entries[(id(density), key)] = (ref, prepared)
-            while sum(p.nbytes() for _, p in self._entries.values()) > self.budget_bytes:
+            self._entries[(id(density), key)] = (ref, prepared, size)
+            while sum(entry[2] for entry in self._entries.values()) > self.budget_bytes:
                 self._entries.popitem(last=False)
 
     def clear(self) -> None:
