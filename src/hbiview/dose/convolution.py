@@ -178,31 +178,46 @@ class BevDose:
         axes = (int(found[0][0]), int(found[1][0]), int(found[2][0]))
         return axes, np.array([matrix[r, axes[r]] for r in range(3)]), offset
 
-    def plane(self, w_mm: float, a_mm: np.ndarray, b_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Dose on the plane across the beam ``w_mm`` from the source, at field x ``a_mm`` and y ``b_mm``.
+    def block(
+        self, w_mm: np.ndarray, a_mm: np.ndarray, b_mm: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Dose on the planes across the beam ``w_mm`` from the source, at field x ``a_mm`` and y ``b_mm``.
 
-        Trilinear interpolation one axis at a time (the values :meth:`at` gives, to float32 rounding).
+        Trilinear interpolation one axis at a time (the values :meth:`at` gives, to float32 rounding), all
+        planes at once.
+
+        Parameters
+        ----------
+        w_mm, a_mm, b_mm
+            Distances from the source along the axis, field x and field y (mm) of the planes, columns and
+            rows.
+        rows
+            Only these rows (indices into ``b_mm``); default all.
 
         Returns
         -------
         dose, inside
-            ``(len(b_mm), len(a_mm))`` dose (Gy per unit weight; 0 outside the BEV grid) and whether each
-            point lies inside the grid.
+            ``(len(w_mm), len(b_mm), len(a_mm))`` dose (Gy per unit weight; 0 outside the BEV grid) and
+            whether each point lies inside the grid (``rows`` only, when given).
         """
         nw, nv, nu = self.dose.shape
-        values = np.zeros((len(b_mm), len(a_mm)), dtype=np.float32)
+        if rows is not None:
+            b_mm = b_mm[rows]
+        values = np.zeros((len(w_mm), len(b_mm), len(a_mm)), dtype=np.float32)
         iw = (w_mm - self.w0_mm) / self.dw_mm
-        if w_mm <= 1.0 or not 0.0 <= iw <= nw - 1:
-            return values, np.zeros(values.shape, dtype=bool)
-        iv = (b_mm * (SAD_MM / w_mm) - self.v0_mm) / self.du_mm
-        iu = (a_mm * (SAD_MM / w_mm) - self.u0_mm) / self.du_mm
-        in_rows, in_cols = (iv >= 0.0) & (iv <= nv - 1), (iu >= 0.0) & (iu <= nu - 1)
-        rows, cols = np.flatnonzero(in_rows), np.flatnonzero(in_cols)
-        if rows.size and cols.size:  # between the first and last rows inside (0 for any outside)
-            r, c = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-            plane = _taps_along(self.dose, 0, np.array([iw]))[0]
-            values[r, c] = _taps_along(_taps_along(plane, 0, iv[r]), 1, iu[c])
-        return values, in_rows[:, None] & in_cols[None, :]
+        in_w = (w_mm > 1.0) & (iw >= 0.0) & (iw <= nw - 1)
+        scale = SAD_MM / np.where(in_w, w_mm, 1.0)
+        iv = (b_mm[None, :] * scale[:, None] - self.v0_mm) / self.du_mm
+        iu = (a_mm[None, :] * scale[:, None] - self.u0_mm) / self.du_mm
+        in_rows = in_w[:, None] & (iv >= 0.0) & (iv <= nv - 1)
+        in_cols = in_w[:, None] & (iu >= 0.0) & (iu <= nu - 1)
+        planes, found_r, found_c = (np.flatnonzero(m) for m in (in_w, in_rows.any(0), in_cols.any(0)))
+        if found_r.size and found_c.size:  # the box of planes, rows and columns with points inside
+            k = slice(planes[0], planes[-1] + 1)
+            r, c = slice(found_r[0], found_r[-1] + 1), slice(found_c[0], found_c[-1] + 1)
+            across = _taps_along(self.dose, 0, iw[k])
+            values[k, r, c] = _taps_per_plane(_taps_per_plane(across, 1, iv[k, r]), 2, iu[k, c])
+        return values, in_rows[:, :, None] & in_cols[:, None, :]
 
     def on_grid(self, geometry: Geometry) -> np.ndarray | None:
         """Dose (Gy per unit weight) at every voxel of ``geometry``, or ``None`` if the beam is oblique to it.
@@ -211,7 +226,7 @@ class BevDose:
         plane of the grid across the beam is a plane of the BEV grid, zoomed: sampled one axis at a time,
         several times faster than :meth:`at_indices` on every voxel.
         """
-        return _on_grid(self, geometry, lambda w, a, b: self.plane(w, a, b)[0])
+        return _on_grid(self, geometry, lambda w, a, b: self.block(w, a, b)[0])
 
     def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
         """LPS bounding box ``(lower, upper)`` of the BEV grid (the region this beam gives dose to)."""
@@ -288,14 +303,14 @@ class NearFarDose:
     def on_grid(self, geometry: Geometry) -> np.ndarray | None:
         """Dose (Gy per unit weight) at every voxel of ``geometry``; ``None``: see :meth:`BevDose.on_grid`."""
 
-        def plane(w: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            near, inside = self.near.plane(w, a, b)
-            rows = np.flatnonzero(~inside.all(axis=1))  # rows the far grid gives some of
+        def block(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            near, inside = self.near.block(w, a, b)
+            rows = np.flatnonzero(~inside.all(axis=(0, 2)))  # rows the far grid gives some of
             if rows.size:
-                near[rows] = np.where(inside[rows], near[rows], self.far.plane(w, a, b[rows])[0])
+                near[:, rows] = np.where(inside[:, rows], near[:, rows], self.far.block(w, a, b, rows)[0])
             return near
 
-        return _on_grid(self.near, geometry, plane)
+        return _on_grid(self.near, geometry, block)
 
     def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
         """LPS bounding box of both grids."""
@@ -304,19 +319,18 @@ class NearFarDose:
 
 
 def _on_grid(
-    frame: BevDose, geometry: Geometry, plane: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    frame: BevDose,
+    geometry: Geometry,
+    block: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
 ) -> np.ndarray | None:
-    """A beam's dose on every voxel of ``geometry``, plane by plane across the beam (``None``: oblique)."""
+    """A beam's dose on every voxel of ``geometry``: its planes across the beam (``None``: oblique)."""
     found = frame.grid_axes(geometry)
     if found is None:
         return None
     axes, scale, offset = found
     n_w, n_a, n_b = (geometry.shape[a] for a in axes)
-    a_mm = offset[1] + scale[1] * np.arange(n_a)
-    b_mm = offset[2] + scale[2] * np.arange(n_b)
-    out = np.empty((n_w, n_b, n_a), dtype=np.float32)
-    for k in range(n_w):
-        out[k] = plane(float(offset[0] + scale[0] * k), a_mm, b_mm)
+    w_mm, a_mm, b_mm = (offset[r] + scale[r] * np.arange(n) for r, n in enumerate((n_w, n_a, n_b)))
+    out = block(w_mm, a_mm, b_mm)  # (w, b, a)
     return np.ascontiguousarray(out.transpose(np.argsort([axes[0], axes[2], axes[1]])))
 
 
@@ -422,6 +436,31 @@ def _taps_along(values: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
     if n > 1:
         low += np.take(values, below + 1, axis=axis) * w_above
     return low
+
+
+def _taps_per_plane(values: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
+    """:func:`_taps_along` for a stack of planes, each with its own indices.
+
+    ``values`` is ``(n_planes, ...)`` and ``index`` ``(n_planes, m)``: plane ``k`` is interpolated along
+    ``axis`` (1 or 2) at ``index[k]``.
+    """
+    n = values.shape[axis]
+    valid = (index >= 0.0) & (index <= n - 1)
+    below = np.clip(np.floor(index).astype(np.intp), 0, max(n - 2, 0))
+    frac = np.clip(index - below, 0.0, 1.0)
+    w_below = np.where(valid, 1.0 - frac, 0.0).astype(np.float32)
+    w_above = np.where(valid, frac, 0.0).astype(np.float32)
+    shape = list(values.shape)
+    shape[axis] = index.shape[1]
+    out = np.empty(shape, dtype=np.float32)
+    sub = axis - 1
+    view = (slice(None), None) if sub == 0 else (None, slice(None))
+    for k, plane in enumerate(out):
+        np.take(values[k], below[k], axis=sub, out=plane)
+        plane *= w_below[k][view]
+        if n > 1:
+            plane += np.take(values[k], below[k] + 1, axis=sub) * w_above[k][view]
+    return out
 
 
 def _broad_beam_at(kernel: PencilKernel, depth: np.ndarray, max_depth_mm: float) -> np.ndarray:
