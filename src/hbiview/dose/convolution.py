@@ -496,11 +496,17 @@ class _LayerKernels:
 
 @dataclass(frozen=True, eq=False)
 class _DensityCorrection:
-    """One kernel component's density level (index into the ascending levels) and weight at lung voxels."""
+    """One kernel component's weights of the lower density levels at the voxels below water density.
+
+    ``weights[m][i]`` is the weight of level ``lower[m]`` at voxel ``voxels[m][i]`` (an index into the
+    correction voxels): linear in density between the two levels around the voxel's (water's difference is
+    zero). ``layers[m]`` are the depth layers those voxels lie between: only there is the level convolved.
+    """
 
     narrow: bool
-    level: np.ndarray
-    weight: np.ndarray
+    voxels: tuple[np.ndarray, ...]
+    weights: tuple[np.ndarray, ...]
+    layers: tuple[frozenset[int], ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -537,7 +543,6 @@ class _Prepared:
     frac_z: np.ndarray
     corrections: tuple[_DensityCorrection, ...]
     correction_voxels: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-    correction_layers: frozenset[int]
     missing: _MissingTissue | None
     broad: np.ndarray
     inverse_square: np.ndarray
@@ -553,7 +558,7 @@ class _Prepared:
         if self.correction_voxels is not None:
             arrays += list(self.correction_voxels)
         for c in self.corrections:
-            arrays += [c.level, c.weight]
+            arrays += [*c.voxels, *c.weights]
         if self.missing is not None:
             arrays += [a for level in self.missing.levels for a in (level[1], level[3])]
         return sum(a.nbytes for a in arrays)
@@ -923,6 +928,8 @@ class ConvolutionEngine(DoseEngine):
             where = np.flatnonzero(
                 ((rho_n < 0.995) | (rho_b < 0.995) if electrons else rho_b < 0.995).ravel()
             )
+            correction_voxels = (where, lower_index[where], frac_z.ravel()[where])
+            layer_of = lower_index[where] // plane
             ascending = np.asarray([*lower[::-1], 1.0], dtype=np.float32)
             parts = ((True, rho_n), (False, rho_b)) if electrons else ((False, rho_b),)
             found = []
@@ -930,14 +937,20 @@ class ConvolutionEngine(DoseEngine):
                 r = np.clip(rho_c.ravel()[where], ascending[0], ascending[-1])
                 j = np.clip(np.searchsorted(ascending, r, side="right") - 1, 0, len(ascending) - 2)
                 t = (r - ascending[j]) / (ascending[j + 1] - ascending[j])
-                found.append(_DensityCorrection(narrow_part, j, t))
+                voxel_sets, weight_sets, layer_sets = [], [], []
+                for m in range(len(lower)):
+                    i = len(lower) - 1 - m  # lower[m] is ascending[i]
+                    at = np.flatnonzero((j == i) | (j + 1 == i))
+                    voxel_sets.append(at)
+                    weight_sets.append(np.where(j[at] == i, 1 - t[at], t[at]).astype(np.float32))
+                    below = np.unique(layer_of[at])
+                    layer_sets.append(frozenset(int(k) for k in np.union1d(below, below + 1)))
+                found.append(
+                    _DensityCorrection(narrow_part, tuple(voxel_sets), tuple(weight_sets), tuple(layer_sets))
+                )
             corrections = tuple(found)
-            correction_voxels = (where, lower_index[where], frac_z.ravel()[where])
-            below = np.unique(lower_index[where] // plane)
-            correction_layers = frozenset(int(k) for k in np.union1d(below, below + 1))
         else:
             correction_voxels = None
-            correction_layers = frozenset()
         del rho_n, rho_b
 
         missing = self._missing_tissue_levels(kernel, quality, rho, depth, crop, shape, du, w_surface, dw)
@@ -964,7 +977,6 @@ class ConvolutionEngine(DoseEngine):
             frac_z=frac_z,
             corrections=corrections,
             correction_voxels=correction_voxels,
-            correction_layers=correction_layers,
             missing=missing,
             broad=_broad_beam_at(kernel, depth, max_depth),
             inverse_square=inverse_square,
@@ -1009,25 +1021,27 @@ class ConvolutionEngine(DoseEngine):
         lower = p.lower
         d_narrow = np.zeros((len(lower), len(p.layers), len(v_mm), len(u_mm)), dtype=np.float32)
         d_broad = np.zeros_like(d_narrow)
-        if lower:
-            spectrum_c = scipy.fft.rfft2(_bin2(fluence), workers=self.workers)
-            horn_c = scipy.fft.rfft2(_bin2(horned), workers=self.workers)
+        spectrum_c = scipy.fft.rfft2(_bin2(fluence), workers=self.workers) if lower else spectrum
+        horn_c = scipy.fft.rfft2(_bin2(horned), workers=self.workers) if lower else horn_spectrum
         upsample = [_linear_weights(crop[a].start, crop[a].stop, half[a]) for a in (0, 1)]
         missing = self._missing_tissue(kernel, p.missing, fluence, horned, crop, half)
         del horned
+        # each lower density level only at the layers its voxels lie between
+        no_layers = tuple(frozenset[int]() for _ in lower)
+        at_layers = {c.narrow: c.layers for c in p.corrections}
+        narrow_at, broad_at = at_layers.get(True, no_layers), at_layers.get(False, no_layers)
         for k, kernels in enumerate(p.layer_kernels):
             incident = spectrum + kernels.horn * horn_spectrum
             conv = scipy.fft.irfft2(incident * kernels.both, s=shape, workers=self.workers)
             ratio[k] = conv[crop] / broad_layers[k]
-            if k not in p.correction_layers:  # no voxel below lung density between this layer and the next
-                continue
-            source_c = spectrum_c + kernels.horn * horn_c
             for m in range(len(lower)):
-                if p.electrons:
+                if k in narrow_at[m]:
                     conv = scipy.fft.irfft2(incident * kernels.narrow[m], s=shape, workers=self.workers)
                     d_narrow[m, k] = conv[crop] / broad_layers[k]
-                conv_c = scipy.fft.irfft2(source_c * kernels.broad[m], s=half, workers=self.workers)
-                d_broad[m, k] = _upsample(conv_c, upsample) / broad_layers[k]
+                if k in broad_at[m]:
+                    source_c = spectrum_c + kernels.horn * horn_c
+                    conv_c = scipy.fft.irfft2(source_c * kernels.broad[m], s=half, workers=self.workers)
+                    d_broad[m, k] = _upsample(conv_c, upsample) / broad_layers[k]
 
         # 4. each BEV voxel: interpolate between depth layers (and density levels)
         plane = len(v_mm) * len(u_mm)
@@ -1036,21 +1050,13 @@ class ConvolutionEngine(DoseEngine):
         shape_ratio += p.frac_z.ravel() * (flat_ratio[p.lower_index + plane] - shape_ratio)
         if p.correction_voxels is not None:
             where, at, fz = p.correction_voxels
-
-            def layer_value(table: np.ndarray) -> np.ndarray:
-                flat = table.reshape(-1)
-                below = flat[at]
-                return below + fz * (flat[at + plane] - below)
-
             for correction in p.corrections:
                 table = d_narrow if correction.narrow else d_broad
-                by_level = [layer_value(table[m]) for m in range(len(lower))][::-1]  # ascending density
-                by_level.append(np.zeros(len(where), dtype=np.float32))  # water: no difference
-                j, t = correction.level, correction.weight
                 value = np.zeros(len(where), dtype=np.float32)
-                for i in range(len(by_level) - 1):
-                    sel = j == i
-                    value[sel] = (1 - t[sel]) * by_level[i][sel] + t[sel] * by_level[i + 1][sel]
+                for m, (voxels, weight) in enumerate(zip(correction.voxels, correction.weights, strict=True)):
+                    flat = table[m].reshape(-1)
+                    below, step = at[voxels], fz[voxels]
+                    value[voxels] += weight * (flat[below] + step * (flat[below + plane] - flat[below]))
                 shape_ratio[where] += value
         del d_narrow, d_broad
         shape_ratio = shape_ratio.reshape(len(w_mm), len(v_mm), len(u_mm))
