@@ -357,16 +357,16 @@ def _linear_weights(start: int, stop: int, n_coarse: int) -> tuple[np.ndarray, n
 
 
 def _upsample(coarse: np.ndarray, weights: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Linear interpolation of a coarse 2D array at fine pixels (weights from :func:`_linear_weights`)."""
+    """Linear interpolation of coarse arrays (last two axes) at fine pixels (:func:`_linear_weights`)."""
     (iy, wy), (ix, wx) = weights
-    rows = coarse[iy] * (1.0 - wy)[:, None] + coarse[iy + 1] * wy[:, None]
-    return rows[:, ix] * (1.0 - wx)[None, :] + rows[:, ix + 1] * wx[None, :]
+    rows = coarse[..., iy, :] * (1.0 - wy)[:, None] + coarse[..., iy + 1, :] * wy[:, None]
+    return rows[..., ix] * (1.0 - wx)[None, :] + rows[..., ix + 1] * wx[None, :]
 
 
 def _bin2(values: np.ndarray) -> np.ndarray:
     """Mean of each 2 x 2 block of a 2D array with even sides (half the resolution)."""
-    ny, nx = values.shape
-    return values.reshape(ny // 2, 2, nx // 2, 2).mean(axis=(1, 3))
+    rows = values[0::2] + values[1::2]
+    return 0.25 * (rows[:, 0::2] + rows[:, 1::2])
 
 
 def _lateral_mean(rho: np.ndarray, inside: np.ndarray, lateral_mm: float, pixel_mm: float) -> np.ndarray:
@@ -1047,7 +1047,7 @@ class ConvolutionEngine(DoseEngine):
         plane = len(v_mm) * len(u_mm)
         flat_ratio = ratio.reshape(-1)
         shape_ratio = flat_ratio[p.lower_index]
-        shape_ratio += p.frac_z.ravel() * (flat_ratio[p.lower_index + plane] - shape_ratio)
+        shape_ratio += p.frac_z.ravel() * (flat_ratio[plane:][p.lower_index] - shape_ratio)
         if p.correction_voxels is not None:
             where, at, fz = p.correction_voxels
             for correction in p.corrections:
@@ -1056,20 +1056,23 @@ class ConvolutionEngine(DoseEngine):
                 for m, (voxels, weight) in enumerate(zip(correction.voxels, correction.weights, strict=True)):
                     flat = table[m].reshape(-1)
                     below, step = at[voxels], fz[voxels]
-                    value[voxels] += weight * (flat[below] + step * (flat[below + plane] - flat[below]))
+                    low = flat[below]
+                    value[voxels] += weight * (low + step * (flat[plane:][below] - low))
                 shape_ratio[where] += value
         del d_narrow, d_broad
         shape_ratio = shape_ratio.reshape(len(w_mm), len(v_mm), len(u_mm))
         if missing is not None:
             # 5. no photon scatter from pencils that cross no tissue at this level (narrow body parts)
             samples, values = missing
-            for i in range(len(w_mm)):
-                s = int(np.clip(np.searchsorted(samples, i, side="right") - 1, 0, len(samples) - 1))
-                if s + 1 < len(samples):
-                    f = np.float32((i - samples[s]) / (samples[s + 1] - samples[s]))
-                    shape_ratio[i] -= _upsample((1 - f) * values[s] + f * values[s + 1], upsample)
-                else:
-                    shape_ratio[i] -= _upsample(values[s], upsample)
+            fine = _upsample(values, upsample)
+            # each slice between the two sampled levels around it (the first two before, the last after)
+            i = np.arange(len(w_mm))
+            s = np.clip(np.searchsorted(samples, i, side="right") - 1, 0, len(samples) - 1)
+            after = s + 1 < len(samples)
+            s_next = np.where(after, s + 1, s)
+            gap = np.where(after, samples[s_next] - samples[s], 1)
+            f = np.where(after, (i - samples[s]) / gap, 0.0).astype(np.float32)[:, None, None]
+            shape_ratio -= (1 - f) * fine[s] + f * fine[s_next]
             np.maximum(shape_ratio, 0.0, out=shape_ratio)
             del values
         dose = p.broad * shape_ratio * np.float32(calibration)
