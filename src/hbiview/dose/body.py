@@ -25,6 +25,7 @@ from hbiview.volume import CTVolume, Structure, resample_array
 __all__ = [
     "BODY_THRESHOLD_HU",
     "axis_crossing",
+    "body_box_mm",
     "body_extent_mm",
     "body_mask",
     "body_of",
@@ -271,6 +272,26 @@ def body_outline_points(ct: CTVolume) -> np.ndarray:
     points.setflags(write=False)
     _OUTLINE_CACHE[ct] = points
     return points
+
+
+_BOX_CACHE: weakref.WeakKeyDictionary[CTVolume, tuple[np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()
+
+
+def body_box_mm(ct: CTVolume) -> tuple[np.ndarray, np.ndarray] | None:
+    """LPS bounding box ``(lower, upper)`` (mm) of the body's outline (:func:`body_outline_points`).
+
+    Computed once per CT; ``None`` when the CT shows no body.
+    """
+    if ct in _BOX_CACHE:
+        return _BOX_CACHE[ct]
+    points = body_outline_points(ct)
+    if not len(points):
+        return None
+    box = (points.min(axis=0), points.max(axis=0))
+    for corner in box:
+        corner.setflags(write=False)
+    _BOX_CACHE[ct] = box
+    return box
 
 
 def axis_crossing(ct: CTVolume, point: np.ndarray, d: np.ndarray) -> tuple[float, float] | None:

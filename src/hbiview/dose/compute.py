@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from hbiview.dose.body import axis_crossing, body_outline_points, density_on
+from hbiview.dose.body import axis_crossing, body_box_mm, density_on
 from hbiview.dose.engine import BeamDose, get_engine
 from hbiview.errors import PlanError, warn
 from hbiview.geometry import Geometry
@@ -217,11 +217,10 @@ def _prescription_point(
 
 
 def _grids(ct: CTVolume, grid_mm: float, density_grid_mm: float | None) -> tuple[Geometry, Geometry]:
-    outline = body_outline_points(ct)  # the body's box is its outline's
-    if not len(outline):
+    box = body_box_mm(ct)
+    if box is None:
         raise PlanError("the CT shows no body (nothing above -400 HU); check the series")
-    lower = outline.min(axis=0) - 5.0
-    upper = outline.max(axis=0) + 5.0
+    lower, upper = box[0] - 5.0, box[1] + 5.0
     ct_lo, ct_hi = ct.geometry.bounds_mm()
     lower, upper = np.maximum(lower, ct_lo), np.minimum(upper, ct_hi)
     frame = ct.geometry.frame_of_reference_uid

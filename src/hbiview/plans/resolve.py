@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -39,13 +40,16 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
         Naming the key (and the plan file) when a field misses the CT or the body entirely, when the source
         would be inside the patient, or when ``ssd_mm`` does not match the patient's surface distance.
     """
-    from hbiview.dose.body import axis_crossing, body_outline_points
+    from hbiview.dose.body import axis_crossing, body_box_mm, body_outline_points
 
+    if _placed_on(plan, ct):
+        return plan
     where = f"{plan.source}: " if plan.source else f"plan {plan.name!r}: "
     body_pts = body_outline_points(ct)  # the outline is enough for the body's box and the field checks
-    if not len(body_pts):
+    box = body_box_mm(ct)
+    if box is None:
         raise PlanError(f"{where}the CT shows no body (nothing above -400 HU); check the series")
-    centre = (body_pts.min(axis=0) + body_pts.max(axis=0)) / 2
+    centre = (box[0] + box[1]) / 2
     ct_lower, ct_upper = ct.geometry.bounds_mm()
     ct_corners = np.array(np.meshgrid(*zip(ct_lower, ct_upper), indexing="ij")).reshape(3, -1).T
     beams = []
@@ -94,23 +98,63 @@ def resolve_plan(plan: Plan, ct: CTVolume) -> Plan:
         # field entirely outside the CT / the body: project onto the isocentre plane and compare
         (x1, x2), (y1, y2) = beam.jaw_edges_mm()
         for what, pts in (("the CT", ct_corners), ("the body", body_pts)):
-            rel = pts - source
-            w = rel @ d
-            ahead = w > 1.0
-            if not ahead.any():
+            if what == "the body" and _any_in_field(_projected(pts[::64], source, d, u, v), x1, x2, y1, y2):
+                continue  # every 64th outline point is enough to see that the field meets the body
+            projected = _projected(pts, source, d, u, v)
+            if projected is None:
                 raise PlanError(
                     f"{where}{key}: {what} lies behind the source; check gantry_deg and isocentre_lps_mm"
                 )
-            pu = (rel[ahead] @ u) * SAD_MM / w[ahead]
-            pv = (rel[ahead] @ v) * SAD_MM / w[ahead]
+            pu, pv = projected
             if what == "the CT":
                 miss = pu.max() < x1 or pu.min() > x2 or pv.max() < y1 or pv.min() > y2
             else:
-                miss = not np.any((pu >= x1) & (pu <= x2) & (pv >= y1) & (pv <= y2))
+                miss = not _any_in_field(projected, x1, x2, y1, y2)
             if miss:
                 raise PlanError(
                     f"{where}{key}.field_mm: the {beam.describe_jaws()} field lies entirely outside {what}; "
                     "check isocentre_lps_mm, gantry_deg, field_mm and field_offset_mm"
                 )
         beams.append(replace(beam, isocentre_lps_mm=_xyz(iso)))
-    return replace(plan, beams=tuple(beams))
+    placed = replace(plan, beams=tuple(beams))
+    _remember(placed, ct)
+    return placed
+
+
+def _projected(
+    points: np.ndarray, source: np.ndarray, d: np.ndarray, u: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Isocentre-plane field x and y (mm) of the points ahead of the source; ``None`` if none is."""
+    rel = points - source
+    w = rel @ d
+    ahead = w > 1.0
+    if not ahead.any():
+        return None
+    return (rel[ahead] @ u) * SAD_MM / w[ahead], (rel[ahead] @ v) * SAD_MM / w[ahead]
+
+
+def _any_in_field(
+    projected: tuple[np.ndarray, np.ndarray] | None, x1: float, x2: float, y1: float, y2: float
+) -> bool:
+    """Whether any projected point lies within the jaws' edges (mm at the isocentre plane)."""
+    if projected is None:
+        return False
+    pu, pv = projected
+    return bool(np.any((pu >= x1) & (pu <= x2) & (pv >= y1) & (pv <= y2)))
+
+
+#: Plans :func:`resolve_plan` returned, by identity, with the CT each was placed on (both held weakly):
+#: placing such a plan on the same CT again gives the same plan, so it is returned as it is.
+_PLACED: dict[int, tuple[weakref.ref[Plan], weakref.ref[CTVolume]]] = {}
+
+
+def _placed_on(plan: Plan, ct: CTVolume) -> bool:
+    """Whether ``plan`` is a plan :func:`resolve_plan` returned for ``ct``."""
+    entry = _PLACED.get(id(plan))
+    return entry is not None and entry[0]() is plan and entry[1]() is ct
+
+
+def _remember(plan: Plan, ct: CTVolume) -> None:
+    """Note that ``plan`` is placed on ``ct`` (forgotten when the plan is freed)."""
+    key = id(plan)
+    _PLACED[key] = (weakref.ref(plan, lambda _: _PLACED.pop(key, None)), weakref.ref(ct))
