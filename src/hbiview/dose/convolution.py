@@ -1070,13 +1070,15 @@ class ConvolutionEngine(DoseEngine):
             samples, values = missing
             fine = _upsample(values, upsample)
             # each slice between the two sampled levels around it (the first two before, the last after)
-            i = np.arange(len(w_mm))
-            s = np.clip(np.searchsorted(samples, i, side="right") - 1, 0, len(samples) - 1)
-            after = s + 1 < len(samples)
-            s_next = np.where(after, s + 1, s)
-            gap = np.where(after, samples[s_next] - samples[s], 1)
-            f = np.where(after, (i - samples[s]) / gap, 0.0).astype(np.float32)[:, None, None]
-            shape_ratio -= (1 - f) * fine[s] + f * fine[s_next]
+            bounds = np.r_[0, samples[1:], len(w_mm)]
+            for j in range(len(samples)):
+                i0, i1 = int(bounds[j]), int(bounds[j + 1])
+                if j + 1 == len(samples):
+                    shape_ratio[i0:i1] -= fine[j]
+                elif i1 > i0:
+                    f = ((np.arange(i0, i1) - samples[j]) / (samples[j + 1] - samples[j])).astype(np.float32)
+                    f = f[:, None, None]
+                    shape_ratio[i0:i1] -= (1 - f) * fine[j] + f * fine[j + 1]
             np.maximum(shape_ratio, 0.0, out=shape_ratio)
             del values
         dose = p.broad * shape_ratio * np.float32(calibration)
