@@ -418,19 +418,28 @@ def _upstream_mean(
     return out
 
 
+def _linear_taps(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower neighbour and the two float32 weights of fractional indices into ``n`` samples (0 outside)."""
+    valid = (index >= 0.0) & (index <= n - 1)
+    below = np.clip(np.floor(index).astype(np.intp), 0, max(n - 2, 0))
+    frac = np.clip(index - below, 0.0, 1.0)
+    return (
+        below,
+        np.where(valid, 1.0 - frac, 0.0).astype(np.float32),
+        np.where(valid, frac, 0.0).astype(np.float32),
+    )
+
+
 def _taps_along(values: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
     """Linear interpolation of ``values`` along one axis at fractional indices; 0 outside ``[0, n - 1]``.
 
     The values of ``scipy.ndimage.map_coordinates(order=1, mode="constant", cval=0)`` along that axis.
     """
     n = values.shape[axis]
-    valid = (index >= 0.0) & (index <= n - 1)
-    below = np.clip(np.floor(index).astype(np.int64), 0, max(n - 2, 0))
-    frac = np.clip(index - below, 0.0, 1.0)
+    below, w_below, w_above = _linear_taps(index, n)
     shape = [1] * values.ndim
     shape[axis] = len(index)
-    w_below = np.where(valid, 1.0 - frac, 0.0).astype(np.float32).reshape(shape)
-    w_above = np.where(valid, frac, 0.0).astype(np.float32).reshape(shape)
+    w_below, w_above = w_below.reshape(shape), w_above.reshape(shape)
     low = np.take(values, below, axis=axis)
     low *= w_below
     if n > 1:
@@ -445,11 +454,7 @@ def _taps_per_plane(values: np.ndarray, axis: int, index: np.ndarray) -> np.ndar
     ``axis`` (1 or 2) at ``index[k]``.
     """
     n = values.shape[axis]
-    valid = (index >= 0.0) & (index <= n - 1)
-    below = np.clip(np.floor(index).astype(np.intp), 0, max(n - 2, 0))
-    frac = np.clip(index - below, 0.0, 1.0)
-    w_below = np.where(valid, 1.0 - frac, 0.0).astype(np.float32)
-    w_above = np.where(valid, frac, 0.0).astype(np.float32)
+    below, w_below, w_above = _linear_taps(index, n)
     shape = list(values.shape)
     shape[axis] = index.shape[1]
     out = np.empty(shape, dtype=np.float32)
@@ -1038,12 +1043,12 @@ class ConvolutionEngine(DoseEngine):
             incident = spectrum + kernels.horn * horn_spectrum
             conv = scipy.fft.irfft2(incident * kernels.both, s=shape, workers=self.workers)
             ratio[k] = conv[crop] / broad_layers[k]
+            source_c = spectrum_c + kernels.horn * horn_c if any(k in b for b in broad_at) else None
             for m in range(len(lower)):
                 if k in narrow_at[m]:
                     conv = scipy.fft.irfft2(incident * kernels.narrow[m], s=shape, workers=self.workers)
                     d_narrow[m, k] = conv[crop] / broad_layers[k]
-                if k in broad_at[m]:
-                    source_c = spectrum_c + kernels.horn * horn_c
+                if source_c is not None and k in broad_at[m]:
                     conv_c = scipy.fft.irfft2(source_c * kernels.broad[m], s=half, workers=self.workers)
                     d_broad[m, k] = _upsample(conv_c, upsample) / broad_layers[k]
 
