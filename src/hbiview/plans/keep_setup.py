@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from hbiview.errors import PlanError
 from hbiview.plans.model import SAD_MM, Beam, Plan
 
@@ -54,23 +52,6 @@ def _midplane_distance_mm(ct: CTVolume, beam: Beam) -> float | None:
     return SAD_MM + (crossing[0] + crossing[1]) / 2.0
 
 
-def _prescription_point(ct: CTVolume, plan: Plan) -> np.ndarray | None:
-    """The prescription point of a (resolved) plan, LPS mm; ``None`` if its central axis misses the body."""
-    from hbiview.dose.body import axis_crossing
-
-    norm = plan.normalization
-    if norm.point == "lps" and norm.lps_mm is not None:
-        return np.asarray(norm.lps_mm, dtype=float)
-    source, d, _, _ = plan.beams[0].frame()
-    iso = source + SAD_MM * d
-    crossing = axis_crossing(ct, iso, d)
-    if crossing is None:
-        return None
-    if norm.point == "depth" and norm.depth_mm is not None:
-        return iso + (crossing[0] + norm.depth_mm) * d
-    return iso + (crossing[0] + crossing[1]) / 2.0 * d
-
-
 def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
     """``setup``'s patient set-up with each beam's jaws moved to cover, at midplane, what ``target`` covers.
 
@@ -92,10 +73,11 @@ def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
         give the field: other beams, more than one field or pair (two abutting pairs are set up anew: the
         skin gap of their junction is computed for their own set-up), a jaw beyond its travel
         (:meth:`hbiview.plans.Beam.jaw_edges_mm`), a central axis that misses the body, or a prescription
-        point less than :data:`hbiview.dose.prescription.EDGE_MARGIN_MM`
-        inside the moved field (out of its penumbra).
+        point (where the dose engine puts it: :func:`hbiview.dose.prescription.prescription_point`) that
+        cannot be placed or lies less than :data:`hbiview.dose.prescription.EDGE_MARGIN_MM` inside the
+        moved field (out of its penumbra: :func:`hbiview.dose.prescription.in_field`).
     """
-    from hbiview.dose.prescription import EDGE_MARGIN_MM
+    from hbiview.dose.prescription import in_field, prescription_point
 
     if (
         len(setup.beams) != len(target.beams)
@@ -142,20 +124,9 @@ def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
         heterogeneity=target.heterogeneity,
         grid_mm=target.grid_mm,
     )
-    point = _prescription_point(ct, plan)
-    if point is None:
+    point = prescription_point(ct, plan).lps_mm  # the point the dose engine normalises at
+    if point is None or not all(in_field(beam, point) for beam in plan.beams):
         return None
-    for beam in plan.beams:
-        source, d, u, v = beam.frame()
-        rel = point - source
-        w = float(rel @ d)
-        if w <= 0:
-            return None
-        margin = EDGE_MARGIN_MM * SAD_MM / w
-        (x1, x2), (y1, y2) = beam.jaw_edges_mm()
-        pu, pv = float(rel @ u) * SAD_MM / w, float(rel @ v) * SAD_MM / w
-        if not (x1 + margin <= pu <= x2 - margin and y1 + margin <= pv <= y2 - margin):
-            return None
     first = plan.beams[0]
     (x1, x2), (y1, y2) = first.jaw_edges_mm()
     ssd = f"SSD {first.ssd_mm:.0f} mm" if first.ssd_mm is not None else "isocentric"
