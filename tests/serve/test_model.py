@@ -160,6 +160,11 @@ def _said(call, *args, **kwargs):
     return result, [(w.category, str(w.message)) for w in caught]
 
 
+def _cut_pct(message: str) -> int:
+    """The share (%) of the body outline outside the primary collimator's circle a warning names."""
+    return int(message.split(" % of the body outline")[0].rsplit(" ", 1)[1])
+
+
 def test_moved_jaws_do_not_say_the_presets_warnings_about_its_own_set_up(wide_box):
     # 600 x 590 mm at midplane: 390 x 381 mm jaws at SSD 1450 mm (the shortest at which 400 mm jaws hold
     # the 600 mm width at midplane, 100 mm deep: 600 x 1000 / 1550 = 387 mm)
@@ -173,11 +178,26 @@ def test_moved_jaws_do_not_say_the_presets_warnings_about_its_own_set_up(wide_bo
     assert "primary collimator" in preset_said[0][1]
     # the page keeps the set-up and moves the superior y jaw 6.5 mm (10 mm at midplane, magnification
     # 1.55) to 197 mm: that warning spoke of a set-up not used (its central axis 5 mm higher, its jaws
-    # symmetric), so it is not said
+    # symmetric), so it is not said; what the circle cuts of the moved field is (move_jaws)
     moved, said = _said(model.plan_for, settings)
     assert all(beam.asymmetric for beam in moved.beams)
     assert moved.beams[0].ssd_mm == anew.beams[0].ssd_mm == 1450.0
-    assert said == []
+    assert [c for c, _ in said] == [SetupWarning]
+    assert "limits the moved field" in said[0][1] and said[0][1] != preset_said[0][1]
+    # closed form: the body (300 / 1.55 = 193.5 mm each side at 1000 mm, inside the 195 mm x jaws) from
+    # y -190.35 to 196.75 mm outside a 250 mm circle: 1.58 % of that rectangle (integrated on a 4001^2
+    # grid); within a percentage point (the message rounds to 1 %, the body is voxelised at 5 mm)
+    assert _cut_pct(said[0][1]) == pytest.approx(1.58, abs=1.0)
+    # the same check on the first set-up's symmetric jaws agrees with the preset's own: 1.30 % in closed
+    # form (y +-190.35 mm); voxelised 1.53 % here (said as 2 %) and 1.27 % by the preset (1 %): the
+    # body's two 5 mm rows on the border lines lie inside the beam's jaws (rounded up to 0.1 mm) and just
+    # outside the preset's unrounded ones
+    from hbiview.plans.keep_setup import _primary_collimator_warning
+
+    start, start_said = _said(model.plan_for, model.default_settings("upper-hbi"))
+    assert [c for c, _ in start_said] == [SetupWarning]
+    assert _cut_pct(_primary_collimator_warning(start, model.case.ct)) == pytest.approx(1.30, abs=1.0)
+    assert _cut_pct(start_said[0][1]) == pytest.approx(1.30, abs=1.0)
     # set up anew (asked for, or the jaws cannot reach 70 mm up, 245 mm from the axis at 1000 mm): the
     # preset's plan and its warning
     plan, said = _said(model.plan_for, settings.with_(keep_setup=False))
