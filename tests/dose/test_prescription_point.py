@@ -195,3 +195,36 @@ def test_moved_jaws_check_the_point_the_dose_engine_prescribes_at(sample_ct_dir:
         # voxel of the body mask's faces (3.5 mm along y), the skin being found along the ray, not the grid
         assert engine[[0, 2]] == pytest.approx(iso[[0, 2]], abs=1e-6)
         assert engine[1] == pytest.approx(expected_y, abs=half)
+
+
+def test_moved_jaws_keep_a_midplane_point_off_an_axis_in_air() -> None:
+    # isocentric AP/PA fields at midplane (y = 0) on the trunk-on-legs phantom, 300 mm long centred at z =
+    # -50 mm: the central axis (x = 0) passes between the legs, so the midplane point is searched along z
+    from hbiview.dose.prescription import in_field, prescription_point
+    from hbiview.plans import Beam, Plan, resolve_plan
+    from hbiview.plans.keep_setup import move_jaws
+
+    ct = _legs()
+
+    def ap_pa(length_mm: float, centre_z_mm: float) -> Plan:
+        beams = tuple(
+            Beam("10MV", g, 0.0, (300.0, length_mm), isocentre_lps_mm=(0.0, 0.0, centre_z_mm), name=n)
+            for g, n in ((0.0, "AP"), (180.0, "PA"))
+        )
+        return resolve_plan(Plan("ap-pa", beams, 8.0, 1, Normalization("midplane"), True, 10.0), ct)
+
+    setup = ap_pa(300.0, -50.0)
+    start = prescription_point(ct, setup)
+    assert start.lps_mm is not None and start.moved
+    # the trunk from z = 0: the nearest full-thickness level INSET_MM inside it, on the search's 5 mm steps
+    # and the 4 mm voxels (as in test_dose_engine_moves_a_midplane_point_off_an_axis_in_air: 7.5 mm)
+    assert start.lps_mm[2] == pytest.approx(INSET_MM, abs=7.5)
+    # the field moved to z -120..130 mm (250 mm long, its own axis through the trunk): the kept jaws reach
+    # (-70 and 180 mm from the kept axis), and the point the dose engine will search from the kept axis is
+    # the first set-up's, z 20 mm, 110 mm inside the moved field: the set-up is kept (it was refused when
+    # move_jaws looked for the point on the central axis only)
+    moved = move_jaws(setup, ap_pa(250.0, 5.0), ct)
+    assert moved is not None
+    point = prescription_point(ct, moved)
+    np.testing.assert_array_equal(point.lps_mm, start.lps_mm)
+    assert all(in_field(beam, point.lps_mm) for beam in moved.beams)
