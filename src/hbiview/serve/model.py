@@ -404,8 +404,10 @@ class ServeModel:
         The warnings issued are those of the plan returned. Moved jaws: the preset's warnings about the
         borders and the patient (:class:`~hbiview.errors.HbiviewWarning`), not those about the set-up it
         chose for them (:class:`~hbiview.errors.SetupWarning`: its SSD, jaws, primary collimator and
-        prescription point), and the kept set-up's :class:`~hbiview.errors.PrescriptionPointWarning` (the
-        moved plan keeps its prescription point). A new set-up: the preset's warnings, and that it is new.
+        prescription point), the kept set-up's :class:`~hbiview.errors.PrescriptionPointWarning` (the
+        moved plan keeps its prescription point), and what the primary collimator cuts of the moved field
+        (said by :func:`~hbiview.plans.keep_setup.move_jaws`). A new set-up: the preset's warnings, and
+        that it is new.
 
         Raises
         ------
