@@ -18,6 +18,8 @@ __all__ = [
     "MissingInputError",
     "OutputError",
     "PlanError",
+    "PrescriptionPointWarning",
+    "SetupWarning",
     "warn",
 ]
 
@@ -54,8 +56,25 @@ class HbiviewWarning(UserWarning):
     """Input that is irregular but readable; the message says what hbiview did about it."""
 
 
-def warn(message: str, stacklevel: int = 2) -> None:
-    """Issue an :class:`HbiviewWarning` pointing at the caller's caller.
+class SetupWarning(HbiviewWarning):
+    """About the set-up a plan preset chose for its borders: its SSD, jaws, collimator or central axis.
+
+    It speaks of that set-up only: a plan that keeps another set-up and moves its jaws to the same borders
+    (:func:`hbiview.plans.keep_setup.move_jaws`, the viewer's border controls) does not have it. Warnings
+    about the borders or the patient (a border beyond the images, landmarks estimated, a length one field
+    cannot cover) are plain :class:`HbiviewWarning`: they hold for any set-up of those borders.
+    """
+
+
+class PrescriptionPointWarning(SetupWarning):
+    """Where a set-up's central axis put the prescription point (off the axis, in tissue).
+
+    The point belongs to the set-up: a plan that keeps the set-up keeps the point, and this warning with it.
+    """
+
+
+def warn(message: str, stacklevel: int = 2, category: type[HbiviewWarning] = HbiviewWarning) -> None:
+    """Issue an :class:`HbiviewWarning` (or a subclass) pointing at the caller's caller.
 
     Parameters
     ----------
@@ -63,5 +82,7 @@ def warn(message: str, stacklevel: int = 2) -> None:
         One sentence naming the file or value and what hbiview did about it.
     stacklevel
         Passed to :func:`warnings.warn`, counted from the caller of this function.
+    category
+        :class:`HbiviewWarning` or a subclass saying what the warning is about (:class:`SetupWarning`).
     """
-    warnings.warn(message, HbiviewWarning, stacklevel=stacklevel + 1)
+    warnings.warn(message, category, stacklevel=stacklevel + 1)

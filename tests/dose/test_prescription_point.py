@@ -154,3 +154,77 @@ def test_lower_hbi_to_the_knees_fits_one_field_without_warning():
     # 50 mm steps, collimator 0
     assert (beam.ssd_mm, beam.collimator_deg) == (1150.0, 0.0)
     assert beam.field_mm[1] * (beam.ssd_mm + HALF_DEPTH) / SAD_MM == pytest.approx(500.0, abs=0.5)
+
+
+@pytest.mark.slow  # the sample patient's body is found (about 3 s)
+def test_moved_jaws_check_the_point_the_dose_engine_prescribes_at(sample_ct_dir: Path) -> None:
+    # hbiview.plans.keep_setup.move_jaws keeps a moved field only when the prescription point lies in it;
+    # that point must be the one the dose engine normalises at, for a midplane and a depth prescription
+    from hbiview.dose.body import density_on
+    from hbiview.dose.compute import _grids, _prescription_point
+    from hbiview.dose.prescription import in_field, prescription_point
+    from hbiview.pipeline import load_case
+    from hbiview.plans.keep_setup import move_jaws
+
+    case = load_case(sample_ct_dir)
+    ct = case.ct
+    kept, target = case.plan("upper-hbi"), case.plan("upper-hbi", inferior="L2")
+    geometry = _grids(ct, 10.0, None)[1]
+    _, body = density_on(ct, geometry, heterogeneity=True)
+    # the body's anterior and posterior skin (voxel faces) on the AP beam's central axis, on the CT grid
+    iso = np.asarray(kept.beams[0].isocentre_lps_mm)
+    column = np.rint(ct.geometry.lps_to_index(iso)).astype(int)
+    in_body = case.body.mask[column[0], :, column[2]]
+    y_axis = ct.geometry.axis_coordinates_mm()[1]
+    half = ct.geometry.spacing_mm[1] / 2
+    anterior, posterior = y_axis[in_body].min() - half, y_axis[in_body].max() + half
+    for norm, expected_y in (
+        (Normalization("midplane"), (anterior + posterior) / 2),
+        (Normalization("depth", depth_mm=100.0), anterior + 100.0),
+    ):
+        start, wanted = replace(kept, normalization=norm), replace(target, normalization=norm)
+        moved = move_jaws(start, wanted, ct)
+        assert moved is not None
+        checked = prescription_point(ct, moved).lps_mm  # what move_jaws keeps in the field
+        engine, _ = _prescription_point(moved, ct, geometry, body)
+        np.testing.assert_array_equal(checked, engine)  # one function: bit for bit
+        assert all(in_field(beam, engine) for beam in moved.beams)
+        # the set-up kept, the point stays where the first set-up had it (the same central axis)
+        np.testing.assert_array_equal(engine, _prescription_point(start, ct, geometry, body)[0])
+        # on the AP beam's central axis, at midplane or 100 mm below the anterior skin: within half a
+        # voxel of the body mask's faces (3.5 mm along y), the skin being found along the ray, not the grid
+        assert engine[[0, 2]] == pytest.approx(iso[[0, 2]], abs=1e-6)
+        assert engine[1] == pytest.approx(expected_y, abs=half)
+
+
+def test_moved_jaws_keep_a_midplane_point_off_an_axis_in_air() -> None:
+    # isocentric AP/PA fields at midplane (y = 0) on the trunk-on-legs phantom, 300 mm long centred at z =
+    # -50 mm: the central axis (x = 0) passes between the legs, so the midplane point is searched along z
+    from hbiview.dose.prescription import in_field, prescription_point
+    from hbiview.plans import Beam, Plan, resolve_plan
+    from hbiview.plans.keep_setup import move_jaws
+
+    ct = _legs()
+
+    def ap_pa(length_mm: float, centre_z_mm: float) -> Plan:
+        beams = tuple(
+            Beam("10MV", g, 0.0, (300.0, length_mm), isocentre_lps_mm=(0.0, 0.0, centre_z_mm), name=n)
+            for g, n in ((0.0, "AP"), (180.0, "PA"))
+        )
+        return resolve_plan(Plan("ap-pa", beams, 8.0, 1, Normalization("midplane"), True, 10.0), ct)
+
+    setup = ap_pa(300.0, -50.0)
+    start = prescription_point(ct, setup)
+    assert start.lps_mm is not None and start.moved
+    # the trunk from z = 0: the nearest full-thickness level INSET_MM inside it, on the search's 5 mm steps
+    # and the 4 mm voxels (as in test_dose_engine_moves_a_midplane_point_off_an_axis_in_air: 7.5 mm)
+    assert start.lps_mm[2] == pytest.approx(INSET_MM, abs=7.5)
+    # the field moved to z -120..130 mm (250 mm long, its own axis through the trunk): the kept jaws reach
+    # (-70 and 180 mm from the kept axis), and the point the dose engine will search from the kept axis is
+    # the first set-up's, z 20 mm, 110 mm inside the moved field: the set-up is kept (it was refused when
+    # move_jaws looked for the point on the central axis only)
+    moved = move_jaws(setup, ap_pa(250.0, 5.0), ct)
+    assert moved is not None
+    point = prescription_point(ct, moved)
+    np.testing.assert_array_equal(point.lps_mm, start.lps_mm)
+    assert all(in_field(beam, point.lps_mm) for beam in moved.beams)

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from hbiview.dose.body import axis_crossing, body_box_mm, density_on
+from hbiview.dose.body import body_box_mm, density_on
 from hbiview.dose.engine import BeamDose, get_engine
 from hbiview.errors import PlanError, warn
 from hbiview.geometry import Geometry
-from hbiview.plans import SAD_MM, Beam, Normalization, Plan, resolve_plan
+from hbiview.plans import Beam, Normalization, Plan, resolve_plan
 from hbiview.progress import progress
 from hbiview.volume import CTVolume, DoseGrid
 
@@ -169,22 +169,25 @@ def _prescription_point(
 
     A midplane prescription whose central axis misses the body (a lower hemi-body field centred between the
     legs) goes to the point :func:`hbiview.dose.prescription.midplane_point` chooses in tissue; the returned
-    plan then carries it as an LPS point with a note saying where and why, and a warning says the same.
+    plan then carries it as an LPS point with a note saying where and why, and a warning says the same. The
+    point is :func:`hbiview.dose.prescription.prescription_point`'s (the one a border moved by the jaws keeps
+    in its field); here it is checked, with the errors a user can act on.
     """
-    from hbiview.dose.prescription import midplane_point
+    from hbiview.dose.prescription import prescription_point
 
     norm = plan.normalization
     where = f"{plan.source}: " if plan.source else f"plan {plan.name!r}: "
+    found = prescription_point(ct, plan)
     if norm.point == "lps":
-        point = np.asarray(norm.lps_mm, dtype=float)
+        assert found.lps_mm is not None  # an LPS point is placed as given
+        point = found.lps_mm
     elif norm.point == "midplane":
-        found = midplane_point(ct, plan.beams[0])
-        if found is None:
+        if found.lps_mm is None:
             raise PlanError(
                 f"{where}the central axis of beams[1] misses the body, and so does every line parallel to it "
                 "inside the field; cannot place the prescription point"
             )
-        point, moved = found
+        point, moved = found.lps_mm, found.moved
         if moved:
             x, y, z = point
             note = f"{moved}, because the central axis of beams[1] misses the body"
@@ -195,20 +198,17 @@ def _prescription_point(
             )
             point = np.asarray(plan.normalization.lps_mm, dtype=float)
     else:
-        source, d, _, _ = plan.beams[0].frame()
-        iso = source + SAD_MM * d
-        crossing = axis_crossing(ct, iso, d)
-        if crossing is None:
+        if found.lps_mm is None or found.thickness_mm is None:
             raise PlanError(
                 f"{where}the central axis of beams[1] misses the body; cannot place the prescription point "
                 f"{norm.depth_mm:g} mm deep on it: use a midplane or an LPS prescription point"
             )
         assert norm.depth_mm is not None  # a "depth" normalization carries depth_mm (checked on reading)
-        point = iso + (crossing[0] + float(norm.depth_mm)) * d
-        if norm.depth_mm > crossing[1] - crossing[0]:
+        point = found.lps_mm
+        if norm.depth_mm > found.thickness_mm:
             raise PlanError(
                 f"{where}normalization.depth_mm = {norm.depth_mm:g} mm is beyond the patient's thickness "
-                f"{crossing[1] - crossing[0]:.0f} mm on the central axis"
+                f"{found.thickness_mm:.0f} mm on the central axis"
             )
     idx = np.rint(geometry.lps_to_index(point)).astype(int)
     if np.any(idx < 0) or np.any(idx >= np.asarray(body.shape)) or not body[tuple(idx)]:

@@ -1,4 +1,9 @@
-"""Where a midplane prescription goes when the central axis does not pass through the patient.
+"""Where a plan's prescription point lies, and where a midplane one goes when the central axis misses.
+
+:func:`prescription_point` places the point of a plan's normalization (an LPS point, a depth on the first
+beam's central axis, or its midplane) from the plan's geometry and the body alone; the dose engine
+(:func:`hbiview.dose.compute_dose_result`) raises its errors around it, and a border moved by the jaws
+(:func:`hbiview.plans.keep_setup.move_jaws`) checks that the same point stays in the field.
 
 The hemi-body convention (RTOG 78-10) prescribes at the patient's midplane on the central axis. A lower
 hemi-body field from the iliac crest to the ankles is centred between the legs, so its central axis runs
@@ -18,12 +23,23 @@ the note returned says where the point is and why, for the plan summary and the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from hbiview.dose.body import axis_crossing
-from hbiview.plans.model import SAD_MM, Beam
+from hbiview.plans.model import SAD_MM, Beam, Plan
 
-__all__ = ["EDGE_MARGIN_MM", "INSET_MM", "MIN_THICKNESS_FRACTION", "long_axis", "midplane_point"]
+__all__ = [
+    "EDGE_MARGIN_MM",
+    "INSET_MM",
+    "MIN_THICKNESS_FRACTION",
+    "PrescriptionPoint",
+    "in_field",
+    "long_axis",
+    "midplane_point",
+    "prescription_point",
+]
 
 #: The prescription point stays this far (mm, at its depth) inside the field edges, out of the penumbra.
 EDGE_MARGIN_MM = 30.0
@@ -48,8 +64,11 @@ def long_axis(beam: Beam) -> np.ndarray:
     return v if norm < 1e-6 else e / norm
 
 
-def _in_field(beam: Beam, point: np.ndarray) -> bool:
-    """Whether ``point`` projects inside the field, :data:`EDGE_MARGIN_MM` (at its depth) from the edges."""
+def in_field(beam: Beam, point: np.ndarray) -> bool:
+    """Whether ``point`` (LPS mm) projects inside ``beam``'s jaws, out of their penumbra.
+
+    At least :data:`EDGE_MARGIN_MM` (at the point's depth) from every edge.
+    """
     source, d, u, v = beam.frame()
     rel = point - source
     w = float(rel @ d)
@@ -101,7 +120,7 @@ def midplane_point(
         cross = axis_crossing(ct, start, d)  # type: ignore[arg-type]
         if cross is not None:
             point = start + 0.5 * (cross[0] + cross[1]) * d
-            if _in_field(beam, point):
+            if in_field(beam, point):
                 note = (
                     f"midplane at {level_name or f'z {level_z_mm:.0f} mm'} ({cross[1] - cross[0]:.0f} mm "
                     f"thick), {abs(shift):.0f} mm {'superior' if shift * e[2] > 0 else 'inferior'} to the "
@@ -109,7 +128,7 @@ def midplane_point(
                 )
                 return point, note
     # generic search along the long axis, inside the field
-    # far enough to reach the field edges at SSD 2000 mm; _in_field does the exact test
+    # far enough to reach the field edges at SSD 2000 mm; in_field does the exact test
     # (twice the farthest jaw: the field side when the jaws are symmetric, further when they are not)
     farthest = 2 * max(abs(edge) for pair in beam.jaw_edges_mm() for edge in pair)
     steps = int(np.ceil(1.25 * farthest / _STEP_MM))
@@ -122,7 +141,7 @@ def midplane_point(
         if cross is None:
             continue
         point = start + 0.5 * (cross[0] + cross[1]) * d
-        if _in_field(beam, point):
+        if in_field(beam, point):
             thickness[i], points[i] = cross[1] - cross[0], point
     if not thickness.any():
         return None
@@ -147,3 +166,66 @@ def midplane_point(
         f"least {MIN_THICKNESS_FRACTION:.0%} of the largest thickness in the field ({thickest:.0f} mm)"
     )
     return points[i], note
+
+
+@dataclass(frozen=True, eq=False)
+class PrescriptionPoint:
+    """Where a plan's prescription point lies (:func:`prescription_point`).
+
+    Attributes
+    ----------
+    lps_mm
+        The point (LPS mm), or ``None`` when it cannot be placed: a depth on a central axis that misses the
+        body, or a midplane when no line parallel to the central axis inside the field crosses it.
+    moved
+        For a midplane whose central axis misses the body: where the point went instead (the note of
+        :func:`midplane_point`; the point then rounded to 0.1 mm, as the plan carries it from there on, an
+        LPS point); ``""`` otherwise.
+    thickness_mm
+        For a depth: the patient's thickness along the first beam's central axis (mm), which the depth
+        should not exceed; ``None`` otherwise.
+    """
+
+    lps_mm: np.ndarray | None
+    moved: str = ""
+    thickness_mm: float | None = None
+
+
+def prescription_point(ct: object, plan: Plan) -> PrescriptionPoint:
+    """Where ``plan``'s normalization puts its prescription point on the patient in ``ct``.
+
+    Parameters
+    ----------
+    ct
+        The patient (:class:`~hbiview.volume.CTVolume`; its body as :mod:`hbiview.dose.body` holds it).
+    plan
+        A resolved plan (isocentres set).
+
+    Returns
+    -------
+    PrescriptionPoint
+        An ``"lps"`` normalization: its point. ``"depth"``: ``depth_mm`` below the skin on the first beam's
+        central axis, with the patient's thickness there. ``"midplane"``: :func:`midplane_point` of the
+        first beam (on the central axis, or moved into tissue with a note). Nothing is checked against the
+        body beyond that: callers say what is wrong (:func:`hbiview.dose.compute_dose_result` raises).
+    """
+    norm = plan.normalization
+    if norm.point == "lps":
+        return PrescriptionPoint(np.asarray(norm.lps_mm, dtype=float))
+    if norm.point == "midplane":
+        found = midplane_point(ct, plan.beams[0])
+        if found is None:
+            return PrescriptionPoint(None)
+        point, moved = found
+        if moved:  # off the central axis: as the plan then carries it, an LPS point to 0.1 mm
+            point = np.array([round(float(c), 1) for c in point])
+        return PrescriptionPoint(point, moved=moved)
+    assert norm.depth_mm is not None  # a "depth" normalization carries depth_mm (checked on reading)
+    source, d, _, _ = plan.beams[0].frame()
+    iso = source + SAD_MM * d
+    crossing = axis_crossing(ct, iso, d)  # type: ignore[arg-type]
+    if crossing is None:
+        return PrescriptionPoint(None)
+    return PrescriptionPoint(
+        iso + (crossing[0] + float(norm.depth_mm)) * d, thickness_mm=float(crossing[1] - crossing[0])
+    )

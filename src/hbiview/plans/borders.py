@@ -116,12 +116,14 @@ def _landmarks(
             if key in LANDMARK_KEYS:
                 estimated.append(f"{key} (z {mark.estimate_mm:.0f} mm)")
     if estimated:
+        # HbiviewWarning: about the patient's landmarks, so every set-up of borders placed from them
         warn(
             f"landmarks not found in the scan, estimated from those found by typical adult proportions: "
             f"{', '.join(estimated)}; check them on the images"
         )
     if not any(given[k].z_mm is not None for k in LANDMARK_KEYS) and body_z[1] - body_z[0] >= WHOLE_BODY_MM:
         # nothing found to scale from, but the body is whole in the scan: its height is the stature
+        # (HbiviewWarning: about the patient's landmarks, so every set-up of borders placed from them)
         warn(
             "no landmark found on this CT: field borders estimated from the body's height "
             f"({body_z[1] - body_z[0]:.0f} mm) by average body proportions; check them on the images"
@@ -174,6 +176,7 @@ def _beyond_images(
     if not parts:
         return moved, ""
     text = "; ".join(parts)
+    # HbiviewWarning: the border itself goes to the images' end, so every set-up matching it (moved jaws too)
     warn(
         f"{name}: {text}. The field continues beyond the images: the dose beyond them is not computed; "
         "check the border on the patient or use a longer CT"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hbiview.errors import PlanError
+from hbiview.errors import PlanError, SetupWarning, warn
 from hbiview.plans.model import SAD_MM, Beam, Plan
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,21 +54,70 @@ def _midplane_distance_mm(ct: CTVolume, beam: Beam) -> float | None:
     return SAD_MM + (crossing[0] + crossing[1]) / 2.0
 
 
-def _prescription_point(ct: CTVolume, plan: Plan) -> np.ndarray | None:
-    """The prescription point of a (resolved) plan, LPS mm; ``None`` if its central axis misses the body."""
-    from hbiview.dose.body import axis_crossing
+def _primary_collimator_warning(plan: Plan, ct: CTVolume) -> str | None:
+    """What the round primary collimator leaves out of a plan's moved field, or ``None`` if nothing.
 
-    norm = plan.normalization
-    if norm.point == "lps" and norm.lps_mm is not None:
-        return np.asarray(norm.lps_mm, dtype=float)
-    source, d, _, _ = plan.beams[0].frame()
-    iso = source + SAD_MM * d
-    crossing = axis_crossing(ct, iso, d)
-    if crossing is None:
+    The counterpart of the presets' check (:func:`hbiview.plans.setup._primary_collimator_warning`) for
+    asymmetric jaws, at any collimator angle: on the first beam's midplane (AP/PA beams only), the circle
+    (radius :func:`hbiview.plans.setup._primary_radius_mm` at 1000 mm, centred on the central axis) and
+    the jaws' rectangle in the field's own axes. A border (the field's edge along the patient, through the
+    centre) beyond the circle is named, and so is the body outline (as the beam sees it) inside the jaws
+    but outside the circle when it reaches :data:`hbiview.plans.setup.CIRCLE_CUT_WARN_PCT`.
+    """
+    from hbiview.dose.body import body_extent_mm
+    from hbiview.plans.setup import CIRCLE_CUT_WARN_PCT, _primary_radius_mm
+
+    beam = plan.beams[0]
+    radius = _primary_radius_mm(beam.energy)
+    source, d, u, v = beam.frame()
+    midplane_mm = _midplane_distance_mm(ct, beam)
+    if radius <= 0 or midplane_mm is None or abs(d[1]) < 1.0 - 1e-9:
         return None
-    if norm.point == "depth" and norm.depth_mm is not None:
-        return iso + (crossing[0] + norm.depth_mm) * d
-    return iso + (crossing[0] + crossing[1]) / 2.0 * d
+    magnification = midplane_mm / SAD_MM
+    centre = source + midplane_mm * d
+    (x1, x2), (y1, y2) = beam.jaw_edges_mm()
+    problems = []
+    # along the patient through the centre (z, at midplane): where the jaws end, against the circle
+    along = np.array([0.0, 0.0, 1.0])
+    ends = []
+    for sign, label in ((1.0, "superior"), (-1.0, "inferior")):
+        reach = np.inf
+        for axis, (lo, hi) in ((u, (x1, x2)), (v, (y1, y2))):
+            k = sign * float(along @ axis)
+            if abs(k) > 1e-9:
+                reach = min(reach, (hi if k > 0 else lo) / k)
+        edge = reach * magnification  # mm from the centre at midplane
+        ends.append(min(edge, radius * magnification))
+        if edge > radius * magnification + 1.0:
+            problems.append(
+                f"the {label} border (z {centre[2] + sign * edge:.0f} mm) lies "
+                f"{edge - radius * magnification:.0f} mm beyond it"
+            )
+    geometry, mask = body_extent_mm(ct)
+    z_axis, _, x_axis = geometry.axis_coordinates_mm()
+    seen = mask.any(axis=1)  # (z, x): the body as the AP or PA beam sees it
+    dz = (z_axis - centre[2])[:, None]
+    dx = (x_axis - centre[0])[None, :]
+    pu = (dx * u[0] + dz * u[2]) / magnification  # at 1000 mm, in the field's axes
+    pv = (dx * v[0] + dz * v[2]) / magnification
+    in_jaws = seen & (pu >= x1) & (pu <= x2) & (pv >= y1) & (pv <= y2)
+    cut = in_jaws & (np.hypot(pu, pv) > radius)
+    share = 100.0 * cut.sum() / max(int(in_jaws.sum()), 1)
+    if share >= CIRCLE_CUT_WARN_PCT:
+        zs = np.broadcast_to(z_axis[:, None], cut.shape)[cut]
+        problems.append(
+            f"{share:.0f} % of the body outline inside the jaws (z {zs.min():.0f} to {zs.max():.0f} mm) lies "
+            "outside it"
+        )
+    if not problems:
+        return None
+    return (
+        f"{plan.name}: the linac's round primary collimator (radius {radius:.0f} mm at 1000 mm, "
+        f"{radius * magnification:.0f} mm at midplane on the kept central axis) limits the moved field to "
+        f"z {centre[2] - ends[1]:.0f} to {centre[2] + ends[0]:.0f} mm along the patient through the axis: "
+        + "; ".join(problems)
+        + ". Those parts get only penumbra and scatter dose"
+    )
 
 
 def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
@@ -92,10 +141,18 @@ def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
         give the field: other beams, more than one field or pair (two abutting pairs are set up anew: the
         skin gap of their junction is computed for their own set-up), a jaw beyond its travel
         (:meth:`hbiview.plans.Beam.jaw_edges_mm`), a central axis that misses the body, or a prescription
-        point less than :data:`hbiview.dose.prescription.EDGE_MARGIN_MM`
-        inside the moved field (out of its penumbra).
+        point (where the dose engine puts it: :func:`hbiview.dose.prescription.prescription_point`) that
+        cannot be placed or lies less than :data:`hbiview.dose.prescription.EDGE_MARGIN_MM` inside the
+        moved field (out of its penumbra: :func:`hbiview.dose.prescription.in_field`).
+
+    Warns
+    -----
+    hbiview.errors.SetupWarning
+        When the round primary collimator cuts the moved field (a border beyond its circle on the kept
+        central axis, or :data:`hbiview.plans.setup.CIRCLE_CUT_WARN_PCT` of the body outline inside the
+        jaws), as a preset says it of its own set-up; the description says it too.
     """
-    from hbiview.dose.prescription import EDGE_MARGIN_MM
+    from hbiview.dose.prescription import in_field, prescription_point
 
     if (
         len(setup.beams) != len(target.beams)
@@ -142,20 +199,9 @@ def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
         heterogeneity=target.heterogeneity,
         grid_mm=target.grid_mm,
     )
-    point = _prescription_point(ct, plan)
-    if point is None:
+    point = prescription_point(ct, plan).lps_mm  # the point the dose engine normalises at
+    if point is None or not all(in_field(beam, point) for beam in plan.beams):
         return None
-    for beam in plan.beams:
-        source, d, u, v = beam.frame()
-        rel = point - source
-        w = float(rel @ d)
-        if w <= 0:
-            return None
-        margin = EDGE_MARGIN_MM * SAD_MM / w
-        (x1, x2), (y1, y2) = beam.jaw_edges_mm()
-        pu, pv = float(rel @ u) * SAD_MM / w, float(rel @ v) * SAD_MM / w
-        if not (x1 + margin <= pu <= x2 - margin and y1 + margin <= pv <= y2 - margin):
-            return None
     first = plan.beams[0]
     (x1, x2), (y1, y2) = first.jaw_edges_mm()
     ssd = f"SSD {first.ssd_mm:.0f} mm" if first.ssd_mm is not None else "isocentric"
@@ -164,4 +210,8 @@ def move_jaws(setup: Plan, target: Plan, ct: CTVolume) -> Plan | None:
         f"the same couch and central axis), the borders moved by asymmetric jaws: {first.label} x {x1:.0f} "
         f"to {x2:.0f} mm, y {y1:.0f} to {y2:.0f} mm at 1000 mm."
     )
+    circle = _primary_collimator_warning(plan, ct)
+    if circle is not None:  # SetupWarning: about this set-up's jaws (as a preset says it of its own)
+        warn(circle, category=SetupWarning)
+        text += f" {circle}."
     return replace(plan, description=text)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hbiview.errors import PlanError, warn
+from hbiview.errors import PlanError, PrescriptionPointWarning, SetupWarning, warn
 from hbiview.labels import VERTEBRAE
 from hbiview.plans.borders import _borders_on_images, _for_patient, _landmarks, _level_on_images, border_z_mm
 from hbiview.plans.files import _number
@@ -143,7 +143,11 @@ def _midplane_in_tissue(plan: Plan, ct: CTVolume, marks: Mapping[str, float]) ->
     why = "passes between the legs, through air" if plan.name == "lower-hbi" else "passes through air"
     at = f"LPS ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm"
     note = f"{where}, because the central axis {why}"
-    warn(f"{plan.name}: the central axis {why}; prescribed instead at the {where}, {at}")
+    # the point is this set-up's (its central axis): a plan that keeps the set-up keeps it, others do not
+    warn(
+        f"{plan.name}: the central axis {why}; prescribed instead at the {where}, {at}",
+        category=PrescriptionPointWarning,
+    )
     description = f"{plan.description} Prescription point: {where}, {at}, because the central axis {why}."
     return replace(plan, normalization=Normalization("lps", lps_mm=lps, note=note), description=description)
 
@@ -227,9 +231,10 @@ def _two_pairs(
     if ssd is None:
         ssd = next((float(s) for s in steps if fits(s, circle=False)), None)
         if ssd is not None:
-            warn(
+            warn(  # SetupWarning: the corners of this set-up's jaws at its SSD
                 f"preset lower-hbi: at SSD {ssd:.0f} mm the corners of the two fields lie outside the "
-                f"primary collimator's circle ({radius:.0f} mm at 1000 mm): they are not treated"
+                f"primary collimator's circle ({radius:.0f} mm at 1000 mm): they are not treated",
+                category=SetupWarning,
             )
     if ssd is None:
         raise PlanError(
@@ -434,13 +439,15 @@ def preset(
             )
             if setup.covered_mm is not None:
                 junction = plan.description.split("Junction at ")[1]
+                # SetupWarning: says how this set-up is built (two pairs), which another set-up is not
                 warn(
                     f"{name}: one field cannot cover {borders} ({length:.0f} mm): jaws capped at 400 mm "
                     f"reach {setup.covered_mm:.0f} mm at midplane at SSD {setup.ssd_mm:.0f} mm. Built "
                     "as a clinic treats it: two abutting fields (AP/PA pairs matched at midplane with a "
                     f"calculated skin gap; junction at {junction}) Give pairs=1 for one field, or treat to "
                     'the knees only (preset option inferior="knees", --set inferior=knees): adult legs '
-                    "below the knees carry almost no active marrow"
+                    "below the knees carry almost no active marrow",
+                    category=SetupWarning,
                 )
             plan = replace(plan, prescription_gy=dose, fractions=fractions, heterogeneity=heterogeneity)
             plan = replace(plan, grid_mm=grid_mm)
@@ -456,6 +463,8 @@ def preset(
             elif keep == "inferior":
                 centre[2] = inferior + setup.covered_mm / 2
             covered = (centre[2] - setup.covered_mm / 2, centre[2] + setup.covered_mm / 2)
+            # HbiviewWarning: no set-up covers these borders with one field, and jaws moved to this
+            # field's edges cover what it covers (the z range named)
             warn(_coverage_warning(name, borders, width, length, setup, covered))
             coverage = (
                 f" One field cannot cover this length: it covers z {covered[0]:.0f} to {covered[1]:.0f} mm "
@@ -476,7 +485,8 @@ def preset(
             covered if setup.covered_mm is not None else (inferior, superior),
         )
         if circle is not None:
-            warn(circle)
+            # SetupWarning: the circle's reach is this set-up's (its SSD, jaws and central axis)
+            warn(circle, category=SetupWarning)
             coverage += f" {circle}."
         beams = []
         for gantry, label in ((0.0, "AP"), (180.0, "PA")):

@@ -22,13 +22,13 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hbiview.errors import HbiviewWarning, PlanError, warn
+from hbiview.errors import HbiviewWarning, PlanError, PrescriptionPointWarning, SetupWarning, warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from hbiview.pipeline import Case, PlanRun
@@ -56,6 +56,15 @@ CACHE_SIZE = 24
 
 _VERTEBRAE = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
 _VERTEBRAE.append("S1")
+
+
+def _say(messages: Iterable[Warning | str]) -> None:
+    """Issue again warnings caught from a preset (each with its own category)."""
+    for message in messages:
+        if isinstance(message, Warning):
+            warnings.warn(message, stacklevel=3)
+        else:
+            warn(message, stacklevel=3)
 
 
 def border_choices(landmarks: Mapping[str, Any]) -> list[str]:
@@ -313,7 +322,8 @@ class ServeModel:
             self._defaults.setdefault(str(name), settings)
         self._lock = threading.Lock()
         self._cache: OrderedDict[FieldSettings, Computed] = OrderedDict()
-        self._setups: dict[FieldSettings, Plan] = {}  # the plans whose set-ups border changes keep
+        # the plans whose set-ups border changes keep, with the warnings their presets gave
+        self._setups: dict[FieldSettings, tuple[Plan, tuple[Warning | str, ...]]] = {}
 
     @staticmethod
     def _settings_from(plan: str, options: dict[str, Any]) -> FieldSettings:
@@ -391,6 +401,14 @@ class ServeModel:
         moving the jaws of the starting set-up (:func:`hbiview.plans.keep_setup.move_jaws`); when they
         cannot reach, the preset's own plan (a new set-up), and a warning says so.
 
+        The warnings issued are those of the plan returned. Moved jaws: the preset's warnings about the
+        borders and the patient (:class:`~hbiview.errors.HbiviewWarning`), not those about the set-up it
+        chose for them (:class:`~hbiview.errors.SetupWarning`: its SSD, jaws, primary collimator and
+        prescription point), the kept set-up's :class:`~hbiview.errors.PrescriptionPointWarning` (the
+        moved plan keeps its prescription point), and what the primary collimator cuts of the moved field
+        (said by :func:`~hbiview.plans.keep_setup.move_jaws`). A new set-up: the preset's warnings, and
+        that it is new.
+
         Raises
         ------
         PlanError
@@ -398,23 +416,28 @@ class ServeModel:
         """
         from hbiview.plans.keep_setup import move_jaws
 
-        wanted = self.case.plan(settings.plan, **settings.preset_options())
         setup = self.setup_settings(settings)
         if setup is None:
-            return wanted
+            return self.case.plan(settings.plan, **settings.preset_options())
+        with warnings.catch_warnings(record=True) as said:  # said again below, those of the plan used
+            warnings.simplefilter("always", HbiviewWarning)
+            wanted = self.case.plan(settings.plan, **settings.preset_options())
         kept = self._setups.get(setup)
         if kept is None:
-            with warnings.catch_warnings():  # the starting plan's warnings were shown with it
-                warnings.simplefilter("ignore", HbiviewWarning)
-                kept = self.case.plan(setup.plan, **setup.preset_options())
-            self._setups[setup] = kept
-        moved = move_jaws(kept, wanted, self.case.ct)
+            with warnings.catch_warnings(record=True) as kept_said:
+                warnings.simplefilter("always", HbiviewWarning)
+                plan = self.case.plan(setup.plan, **setup.preset_options())
+            kept = self._setups[setup] = (plan, tuple(w.message for w in kept_said))
+        moved = move_jaws(kept[0], wanted, self.case.ct)
         if moved is None:
+            _say(w.message for w in said)
             warn(
                 f"{settings.plan}: the jaws of the first set-up cannot reach these borders (or the "
                 "prescription point would leave the field): the patient is set up anew for them"
             )
             return wanted
+        _say(w.message for w in said if not issubclass(w.category, SetupWarning))
+        _say(message for message in kept[1] if isinstance(message, PrescriptionPointWarning))
         return moved
 
     def cached(self, settings: FieldSettings) -> Computed | None:
