@@ -294,6 +294,21 @@ def body_box_mm(ct: CTVolume) -> tuple[np.ndarray, np.ndarray] | None:
     return box
 
 
+def _line_in_box(
+    point: np.ndarray, d: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> tuple[float, float] | None:
+    """Distances (mm) along ``d`` from ``point`` where the line enters and leaves a box; ``None``: misses."""
+    start, stop = -np.inf, np.inf
+    for p, direction, low, high in zip(point, d, lower, upper):
+        if abs(direction) < 1e-12:
+            if not low <= p <= high:
+                return None
+            continue
+        a, b = sorted(((low - p) / direction, (high - p) / direction))
+        start, stop = max(start, a), min(stop, b)
+    return (float(start), float(stop)) if start <= stop else None
+
+
 def axis_crossing(ct: CTVolume, point: np.ndarray, d: np.ndarray) -> tuple[float, float] | None:
     """Where a line enters and leaves the patient, to a fraction of a CT voxel.
 
@@ -320,8 +335,15 @@ def axis_crossing(ct: CTVolume, point: np.ndarray, d: np.ndarray) -> tuple[float
     body = _BODIES.get(ct)
     point = np.asarray(point, dtype=float)
     d = np.asarray(d, dtype=float)
-    step = 1.0
-    t = np.arange(-2500.0, 2500.0 + step, step)
+    box = body_box_mm(ct)
+    if box is None:
+        return None
+    # 1 mm steps where the line crosses the body's box (the points of the 5 m search whose nearest voxel
+    # can be in the body: within a voxel of its box)
+    span = _line_in_box(point, d, box[0] - geometry.spacing_mm.max(), box[1] + geometry.spacing_mm.max())
+    if span is None:
+        return None
+    t = np.arange(max(np.ceil(span[0]), -2500.0), min(np.floor(span[1]), 2500.0) + 1.0)
     idx = np.rint(geometry.lps_to_index(point[None, :] + t[:, None] * d[None, :])).astype(int)
     ok = np.all((idx >= 0) & (idx < np.asarray(mask.shape)), axis=1)
     inside = np.zeros(len(t), dtype=bool)
