@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -94,12 +94,23 @@ class PlanDoseModel:
             return None
         with ThreadPoolExecutor(max_workers=min(BEAM_THREADS, len(self.beams))) as pool:
             grids = list(pool.map(lambda dose: dose.on_grid(geometry), self.beams))
-        if any(grid is None for grid in grids):
+        return self._weighted_sum(grids)
+
+    def _weighted_sum(self, grids: Sequence[np.ndarray | None]) -> np.ndarray | None:
+        """Dose per fraction (Gy) from each beam's dose per unit weight on one grid (``None``: not all given).
+
+        The beams' arrays are weighted in place and the first one becomes the sum.
+        """
+        if not grids or any(grid is None for grid in grids):
             return None
-        total = np.zeros(geometry.shape, dtype=np.float32)
+        total: np.ndarray | None = None
         for beam, grid in zip(self.plan.beams, grids):
+            assert grid is not None
             grid *= np.float32(beam.weight * self.scale)
-            total += grid
+            if total is None:
+                total = grid
+            else:
+                total += grid
         return total
 
     @property
@@ -264,11 +275,31 @@ def plan_dose_model(
     -------
     PlanDoseModel
     """
+    return _dose_model(
+        ct, plan, grid_mm=grid_mm, heterogeneity=heterogeneity, engine=engine, density_grid_mm=density_grid_mm
+    )[0]
+
+
+def _dose_model(
+    ct: CTVolume,
+    plan: Plan,
+    *,
+    grid_mm: float | None,
+    heterogeneity: bool | None,
+    engine: str,
+    density_grid_mm: float | None = None,
+    sample: bool = False,
+) -> tuple[PlanDoseModel, Geometry, tuple[np.ndarray | None, ...] | None]:
+    """:func:`plan_dose_model`, the dose grid, and with ``sample`` each beam's dose per unit weight on it.
+
+    Each beam is sampled on the dose grid in its own thread as soon as it is computed
+    (:meth:`hbiview.dose.convolution.BevDose.on_grid`; ``None`` for a beam that cannot sample a whole grid).
+    """
     resolved = resolve_plan(plan, ct)
     grid = float(grid_mm if grid_mm is not None else resolved.default_grid_mm)
     hetero = resolved.heterogeneity if heterogeneity is None else bool(heterogeneity)
     resolved = replace(resolved, heterogeneity=hetero)
-    _, density_geometry = _grids(ct, grid, density_grid_mm)
+    dose_geometry, density_geometry = _grids(ct, grid, density_grid_mm)
     density, body = density_on(ct, density_geometry, heterogeneity=hetero)
     point, resolved = _prescription_point(resolved, ct, density_geometry, body)
     if resolved.compensation != "none":  # a transmission map per beam (hbiview.dose.compensation)
@@ -277,20 +308,24 @@ def plan_dose_model(
         resolved = compensate(resolved, density_geometry, body, point, grid)
     calculator = get_engine(engine)
 
-    def one_beam(beam: Beam) -> Any:
-        return calculator.beam_dose(beam, density, density_geometry, resolution_mm=grid, heterogeneity=hetero)
+    def one_beam(beam: Beam) -> tuple[Any, np.ndarray | None]:
+        dose = calculator.beam_dose(beam, density, density_geometry, resolution_mm=grid, heterogeneity=hetero)
+        on_grid = getattr(dose, "on_grid", None) if sample else None
+        return dose, (on_grid(dose_geometry) if on_grid is not None else None)
 
     # beams are independent: two at a time (the array work releases the GIL, so 2 cores share it)
     with ThreadPoolExecutor(max_workers=min(BEAM_THREADS, len(resolved.beams))) as pool:
-        beams = tuple(
+        done = tuple(
             progress(pool.map(one_beam, resolved.beams), total=len(resolved.beams), desc="dose: beams")
         )
+    beams = tuple(dose for dose, _ in done)
     raw = sum(float(b.at(point[None, :])[0]) * beam.weight for b, beam in zip(beams, resolved.beams))
     if raw <= 1e-9:
         raise PlanError(f"plan {resolved.name!r}: the prescription point receives no dose from any beam")
-    return PlanDoseModel(
+    model = PlanDoseModel(
         resolved, beams, resolved.prescription_gy / raw, point, density_geometry, body, engine, hetero, grid
     )
+    return model, dose_geometry, (tuple(grid for _, grid in done) if sample else None)
 
 
 def _beam_region(model: PlanDoseModel, geometry: Geometry) -> np.ndarray | None:
@@ -333,8 +368,9 @@ def compute_dose_result(
     -------
     DoseResult
     """
-    model = plan_dose_model(ct, plan, grid_mm=grid_mm, heterogeneity=heterogeneity, engine=engine)
-    dose_geometry, _ = _grids(ct, model.grid_mm, None)
+    model, dose_geometry, sampled = _dose_model(
+        ct, plan, grid_mm=grid_mm, heterogeneity=heterogeneity, engine=engine, sample=True
+    )
     if dose_geometry.isclose(model.density_geometry):
         body = model.body
     else:
@@ -344,9 +380,9 @@ def compute_dose_result(
     region = _beam_region(model, dose_geometry)
     if region is not None:
         body = body & region
-    whole = model.per_fraction_on_grid(dose_geometry)
-    if whole is not None:
-        per_fraction = np.where(body, whole, np.float32(0.0))
+    per_fraction = model._weighted_sum(sampled or ())
+    if per_fraction is not None:
+        np.copyto(per_fraction, np.float32(0.0), where=~body)
     else:
         per_fraction = np.zeros(dose_geometry.shape, dtype=np.float32)
         plane = dose_geometry.shape[1] * dose_geometry.shape[2]
@@ -366,7 +402,8 @@ def compute_dose_result(
         f"{model.grid_mm:g} mm grid; {plan_r.prescription_gy:g} Gy x {plan_r.fractions} at the "
         f"{plan_r.normalization.describe()}"
     )
-    dose = DoseGrid(dose_geometry, per_fraction * np.float32(plan_r.fractions), plan_r.fractions, description)
+    per_fraction *= np.float32(plan_r.fractions)  # the whole course
+    dose = DoseGrid(dose_geometry, per_fraction, plan_r.fractions, description)
     point = model.prescription_point_lps_mm
     beam_doses = tuple(
         float(model.beam_per_fraction_at(i, point[None, :])[0]) for i in range(len(model.beams))

@@ -179,8 +179,8 @@ class BevDose:
         return axes, np.array([matrix[r, axes[r]] for r in range(3)]), offset
 
     def block(
-        self, w_mm: np.ndarray, a_mm: np.ndarray, b_mm: np.ndarray, rows: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, w_mm: np.ndarray, a_mm: np.ndarray, b_mm: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dose on the planes across the beam ``w_mm`` from the source, at field x ``a_mm`` and y ``b_mm``.
 
         Trilinear interpolation one axis at a time (the values :meth:`at` gives, to float32 rounding), all
@@ -191,18 +191,15 @@ class BevDose:
         w_mm, a_mm, b_mm
             Distances from the source along the axis, field x and field y (mm) of the planes, columns and
             rows.
-        rows
-            Only these rows (indices into ``b_mm``); default all.
 
         Returns
         -------
-        dose, inside
-            ``(len(w_mm), len(b_mm), len(a_mm))`` dose (Gy per unit weight; 0 outside the BEV grid) and
-            whether each point lies inside the grid (``rows`` only, when given).
+        dose, in_rows, in_columns
+            ``(len(w_mm), len(b_mm), len(a_mm))`` dose (Gy per unit weight; 0 outside the BEV grid), and
+            which rows ``(len(w_mm), len(b_mm))`` and columns ``(len(w_mm), len(a_mm))`` of each plane lie
+            inside the grid (a point is inside when both its row and its column are).
         """
         nw, nv, nu = self.dose.shape
-        if rows is not None:
-            b_mm = b_mm[rows]
         values = np.zeros((len(w_mm), len(b_mm), len(a_mm)), dtype=np.float32)
         iw = (w_mm - self.w0_mm) / self.dw_mm
         in_w = (w_mm > 1.0) & (iw >= 0.0) & (iw <= nw - 1)
@@ -217,7 +214,7 @@ class BevDose:
             r, c = slice(found_r[0], found_r[-1] + 1), slice(found_c[0], found_c[-1] + 1)
             across = _taps_along(self.dose, 0, iw[k])
             values[k, r, c] = _taps_per_plane(_taps_per_plane(across, 1, iv[k, r]), 2, iu[k, c])
-        return values, in_rows[:, :, None] & in_cols[:, None, :]
+        return values, in_rows, in_cols
 
     def on_grid(self, geometry: Geometry) -> np.ndarray | None:
         """Dose (Gy per unit weight) at every voxel of ``geometry``, or ``None`` if the beam is oblique to it.
@@ -304,10 +301,13 @@ class NearFarDose:
         """Dose (Gy per unit weight) at every voxel of ``geometry``; ``None``: see :meth:`BevDose.on_grid`."""
 
         def block(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            near, inside = self.near.block(w, a, b)
-            rows = np.flatnonzero(~inside.all(axis=(0, 2)))  # rows the far grid gives some of
-            if rows.size:
-                near[:, rows] = np.where(inside[:, rows], near[:, rows], self.far.block(w, a, b, rows)[0])
+            near, in_rows, in_cols = self.near.block(w, a, b)
+            # rows the far grid gives some of (not inside the near grid on every plane and column), taken
+            # in runs of consecutive rows: views of the near block, no copies
+            every_column = np.all(in_cols, axis=1)
+            for run in _runs_of(~np.all(in_rows & every_column[:, None], axis=0)):
+                outside = ~(in_rows[:, run, None] & in_cols[:, None, :])
+                np.copyto(near[:, run], self.far.block(w, a, b[run])[0], where=outside)
             return near
 
         return _on_grid(self.near, geometry, block)
@@ -316,6 +316,12 @@ class NearFarDose:
         """LPS bounding box of both grids."""
         (a, b), (c, d) = self.near.bounds_lps_mm(), self.far.bounds_lps_mm()
         return np.minimum(a, c), np.maximum(b, d)
+
+
+def _runs_of(flags: np.ndarray) -> list[slice]:
+    """Slices of the runs of consecutive ``True`` in a 1D boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], flags, [False]]).astype(np.int8)))
+    return [slice(int(start), int(stop)) for start, stop in zip(edges[0::2], edges[1::2])]
 
 
 def _on_grid(
