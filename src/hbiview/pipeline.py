@@ -50,9 +50,12 @@ __all__ = [
     "SUM_LEAVES_OUT",
     "Case",
     "CourseSum",
+    "PlanDose",
     "PlanRun",
     "crop_dose",
+    "dose_plan",
     "eqd2_sum",
+    "evaluate_dose",
     "find_sample_ct",
     "junction_region",
     "load_case",
@@ -578,6 +581,38 @@ def _plan_summary(plan: Plan, result: DoseResult, notes: Sequence[str]) -> dict[
     return summary
 
 
+@dataclass(frozen=True, eq=False)
+class PlanDose:
+    """A plan's dose on a case, before its DVHs (:func:`dose_plan`; :func:`evaluate_dose` adds them).
+
+    Parameters
+    ----------
+    label
+        Name in tables and legends.
+    plan
+        The plan as computed (resolved on the CT; heterogeneity as used).
+    dose_result
+        The engine's output (:class:`hbiview.dose.compute.DoseResult`).
+    notes
+        What the report should say about the plan (see :class:`PlanRun`).
+    """
+
+    label: str
+    plan: Plan
+    dose_result: DoseResult
+    notes: tuple[str, ...] = ()
+
+    @property
+    def dose(self) -> DoseGrid:
+        """Total dose of the course (Gy)."""
+        return self.dose_result.dose
+
+    @property
+    def prescription_gy(self) -> float:
+        """Prescribed total dose (Gy)."""
+        return self.plan.total_dose_gy
+
+
 def run_plan(
     case: Case,
     plan: str | os.PathLike[str] | Plan,
@@ -591,6 +626,8 @@ def run_plan(
     **options: Any,
 ) -> PlanRun:
     """Compute a plan's dose on a case and evaluate its DVHs and metrics.
+
+    :func:`dose_plan`, then :func:`evaluate_dose`.
 
     Parameters
     ----------
@@ -619,8 +656,32 @@ def run_plan(
     -------
     PlanRun
     """
+    dosed = dose_plan(
+        case, plan, label=label, heterogeneity=heterogeneity, grid_mm=grid_mm, engine=engine, **options
+    )
+    return evaluate_dose(case, dosed, structures=structures, alpha_beta_gy=alpha_beta_gy)
+
+
+def dose_plan(
+    case: Case,
+    plan: str | os.PathLike[str] | Plan,
+    *,
+    label: str | None = None,
+    heterogeneity: bool | None = None,
+    grid_mm: float | None = None,
+    engine: str = "convolution",
+    **options: Any,
+) -> PlanDose:
+    """Compute a plan's dose on a case, with what the report should say about it (no DVHs yet).
+
+    The first half of :func:`run_plan` (same parameters); ``hbiview serve`` draws the dose while the DVHs
+    (:func:`evaluate_dose`) are computed in another thread.
+
+    Returns
+    -------
+    PlanDose
+    """
     from hbiview.dose import compute_dose_result
-    from hbiview.report import evaluate_plans
 
     case.anatomy  # noqa: B018 - segment first: the evaluation needs it and presets then share its landmarks
     resolved = case.plan(plan, **options)
@@ -655,11 +716,38 @@ def run_plan(
         notes = (*notes, junction_text(computed, junction, junction_dose(result.model, junction)))
     if label is None:
         label = computed.name + ("" if result.model.heterogeneity else " (water)")
+    return PlanDose(label, computed, result, notes)
+
+
+def evaluate_dose(
+    case: Case,
+    dosed: PlanDose,
+    *,
+    structures: Sequence[str] | None = None,
+    alpha_beta_gy: Mapping[str, float] | None = None,
+) -> PlanRun:
+    """The DVHs and metrics of a computed plan dose (the second half of :func:`run_plan`).
+
+    Parameters
+    ----------
+    case
+        The case the dose was computed on.
+    dosed
+        From :func:`dose_plan`.
+    structures, alpha_beta_gy
+        As for :func:`run_plan`.
+
+    Returns
+    -------
+    PlanRun
+    """
+    from hbiview.report import evaluate_plans
+
+    summary = _plan_summary(dosed.plan, dosed.dose_result, dosed.notes)
     evaluation = evaluate_plans(
-        [(label, result.dose, case.structure_list(structures), _plan_summary(computed, result, notes))],
-        alpha_beta_gy=alpha_beta_gy,
+        [(dosed.label, dosed.dose, case.structure_list(structures), summary)], alpha_beta_gy=alpha_beta_gy
     )[0]
-    return PlanRun(label, computed, result, evaluation, notes, case.ct)
+    return PlanRun(dosed.label, dosed.plan, dosed.dose_result, evaluation, dosed.notes, case.ct)
 
 
 # ------------------------------------------------------------------------------------------------ output

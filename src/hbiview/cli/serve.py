@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         _()
     model = ServeModel(case, plans, grid_mm=args.grid_mm or 5.0, options=options)
     first = model.compute(model.default_settings())  # the page opens on a computed plan
+    first.numbers  # noqa: B018 - its DVHs too, before a viewer is forked for a browser
     token = None if is_loopback(args.host) else new_token()
 
     def ready(url: str) -> None:

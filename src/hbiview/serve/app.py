@@ -334,15 +334,18 @@ class ViewerApp:
                 s.message = str(exc)
             return
         with s:
-            self.show(computed_a, computed_b)
+            try:
+                self.show(computed_a, computed_b)
+                s.message = ""
+            except HbiviewError as exc:  # from the DVHs, computed while the dose is drawn
+                s.message = str(exc)
             s.busy = False
-            s.message = ""
 
     def show(self, computed_a: Computed, computed_b: Computed | None = None) -> None:
         """Draw computed plans: numbers, DVHs, slices and the 3D scene (B beside A when given)."""
         self.current, self.other = computed_a, computed_b
+        self._redraw()  # the dose first: the DVHs are computed meanwhile (Computed)
         self.last_seconds = computed_a.numbers.seconds
-        self._redraw()
 
     def _settings_b(self) -> FieldSettings | None:
         s = self.state
@@ -359,7 +362,7 @@ class ViewerApp:
         """Reference (Gy) and colour range (Gy) of A (and B): one scale for both when comparing."""
         from hbiview.render.colors import dose_range_gy, shared_dose_scale
 
-        runs = [c.run for c in (self.current, self.other) if c is not None]
+        runs = [c.dosed for c in (self.current, self.other) if c is not None]
         if len(runs) == 1:
             rx = runs[0].prescription_gy
             return [rx], [dose_range_gy(rx, runs[0].dose.max_gy)]
@@ -380,7 +383,7 @@ class ViewerApp:
         self._draw_scene(references, clims)
         s.title_a = self._title(a)
         s.title_b = self._title(b) if b is not None else ""
-        s.description_a = a.run.plan.description
+        s.description_a = a.plan.description
         s.warnings_a = list(a.warnings)
         s.numbers_a = self._numbers(a)
         s.numbers_b = self._numbers(b) if b is not None else []
@@ -422,7 +425,7 @@ class ViewerApp:
     @staticmethod
     def _plan(c: Computed) -> Any:
         """The plan of a computed run, as the renderer takes it."""
-        return c.run.plan
+        return c.plan
 
     @staticmethod
     def _title(c: Computed) -> str:
@@ -446,10 +449,10 @@ class ViewerApp:
 
         assert self.current is not None
         curves = [(f"{c.structure}", c) for c in self.current.numbers.dvhs]
-        top = self.current.run.dose.max_gy
+        top = self.current.dose.max_gy
         if self.other is not None:
             curves += [(f"{c.structure} (B)", c) for c in self.other.numbers.dvhs]
-            top = max(top, self.other.run.dose.max_gy)
+            top = max(top, self.other.dose.max_gy)
         self.state.dvh = dvh_svg(
             curves, dose_max_gy=top * 1.05, prescription_gy=self.current.numbers.prescription_gy
         )
@@ -476,10 +479,10 @@ class ViewerApp:
                 renderer.clear()
                 self.groups[i], self._static[i] = {}, None
                 continue
-            anatomy = self._anatomy_for(computed.run.dose.geometry, bone)
+            anatomy = self._anatomy_for(computed.dose.geometry, bone)
             # lungs and bones do not change with the field: kept while the anatomy, the bones shown and
             # whether shells are drawn (which makes the skeleton translucent) stay the same
-            top_gy = computed.run.dose.max_gy
+            top_gy = computed.dose.max_gy
             shells = any(references[i] * pct / 100.0 < top_gy for pct in options.isodose_pct)
             static = (id(anatomy), bone, shells)
             kept: dict[str, list[Any]] = {}
@@ -498,7 +501,7 @@ class ViewerApp:
                 self.plotter,
                 self.ct,
                 anatomy,
-                computed.run.dose,
+                computed.dose,
                 self._plan(computed),
                 drawn,
                 reference_gy=references[i],
@@ -600,7 +603,7 @@ class ViewerApp:
             return url
 
         def slice_of(c: Computed, view: str, k: int) -> str:
-            dose, position = c.run.dose, positions[view]
+            dose, position = c.dose, positions[view]
             return picture(
                 (dose,),
                 ("slice", view, position, window, references[k], tuple(clims[k])),
@@ -616,7 +619,7 @@ class ViewerApp:
                 return out
             out["img_b"] = slice_of(b, compared, 1)
             position = positions[compared]
-            diff, limit = painter.difference(compared, position, a.run.dose, b.run.dose, window=window)
+            diff, limit = painter.difference(compared, position, a.dose, b.dose, window=window)
             out["img_diff"] = png_data_url(diff)
             out["diff_text"] = f"A minus B, blue -{limit:.2f} Gy to red +{limit:.2f} Gy"
             return out

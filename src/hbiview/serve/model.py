@@ -2,8 +2,9 @@
 
 Nothing here knows about the web page: a :class:`ServeModel` takes :class:`FieldSettings` (what the
 controls say) and answers with a :class:`Computed` (the :class:`~hbiview.pipeline.PlanRun` of
-:func:`hbiview.pipeline.run_plan` and the :class:`KeyNumbers` shown beside it), so a test checks the page's
-numbers against the dose engine without a browser:
+:func:`hbiview.pipeline.run_plan` and the :class:`KeyNumbers` shown beside it; the dose comes first, the
+DVHs follow from a worker thread while the page draws the dose), so a test checks the page's numbers
+against the dose engine without a browser:
 
 >>> from hbiview.pipeline import load_case            # doctest: +SKIP
 >>> model = ServeModel(load_case(), ["upper-hbi"], grid_mm=10.0)  # doctest: +SKIP
@@ -23,6 +24,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +33,9 @@ import numpy as np
 from hbiview.errors import HbiviewWarning, PlanError, PrescriptionPointWarning, SetupWarning, warn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hbiview.pipeline import Case, PlanRun
+    from hbiview.pipeline import Case, PlanDose, PlanRun
     from hbiview.plans import Plan
+    from hbiview.volume import DoseGrid
 
 __all__ = [
     "DVH_SHOWN",
@@ -56,6 +59,11 @@ CACHE_SIZE = 24
 
 _VERTEBRAE = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)]
 _VERTEBRAE.append("S1")
+
+
+def _messages(caught: Iterable[warnings.WarningMessage]) -> tuple[str, ...]:
+    """The texts of hbiview's warnings among those caught, each once, in order."""
+    return tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, HbiviewWarning)))
 
 
 def _say(messages: Iterable[Warning | str]) -> None:
@@ -233,14 +241,56 @@ class KeyNumbers:
         return out
 
 
-@dataclass(frozen=True)
 class Computed:
-    """A plan computed for the page: its settings, the run, its key numbers and what hbiview warned."""
+    """A plan computed for the page: its settings and dose, its run, key numbers and what hbiview warned.
 
-    settings: FieldSettings
-    run: PlanRun
-    numbers: KeyNumbers
-    warnings: tuple[str, ...] = ()
+    The dose is there at once; the DVHs (and with them the run, the key numbers and the warnings) are worked
+    out in the model's worker thread, so that the page draws the dose meanwhile: reading them waits for it.
+
+    Parameters
+    ----------
+    settings
+        What the controls said.
+    dosed
+        The plan's dose (:func:`hbiview.pipeline.dose_plan`).
+    evaluated
+        The run (:func:`hbiview.pipeline.evaluate_dose`), its key numbers and every warning, when ready.
+    """
+
+    def __init__(
+        self,
+        settings: FieldSettings,
+        dosed: PlanDose,
+        evaluated: Future[tuple[PlanRun, KeyNumbers, tuple[str, ...]]],
+    ) -> None:
+        self.settings = settings
+        self.dosed = dosed
+        self._evaluated = evaluated
+
+    @property
+    def dose(self) -> DoseGrid:
+        """The plan's total dose (Gy)."""
+        return self.dosed.dose
+
+    @property
+    def plan(self) -> Plan:
+        """The plan as computed."""
+        return self.dosed.plan
+
+    @property
+    def run(self) -> PlanRun:
+        """The plan run: dose, DVHs and metrics (waits for the DVHs)."""
+        return self._evaluated.result()[0]
+
+    @property
+    def numbers(self) -> KeyNumbers:
+        """The key numbers shown beside the plan (waits for the DVHs)."""
+        return self._evaluated.result()[1]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What hbiview warned while planning, computing and evaluating (waits for the DVHs)."""
+        return self._evaluated.result()[2]
 
 
 def key_numbers(run: PlanRun, seconds: float = 0.0) -> KeyNumbers:
@@ -460,7 +510,7 @@ class ServeModel:
         hit = self.cached(settings)
         if hit is not None:
             return hit
-        from hbiview.pipeline import run_plan
+        from hbiview.pipeline import dose_plan
 
         with self._lock:
             hit = self._cache.get(settings)
@@ -470,12 +520,34 @@ class ServeModel:
             with warnings.catch_warnings(record=True) as caught:  # shown on the page beside the plan
                 warnings.simplefilter("always", HbiviewWarning)
                 plan = self.plan_for(settings)
-                run = run_plan(self.case, plan, grid_mm=self.grid_mm, heterogeneity=settings.heterogeneity)
-            said = tuple(
-                dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, HbiviewWarning))
-            )
-            result = Computed(settings, run, key_numbers(run, time.perf_counter() - start), said)
+                dosed = dose_plan(self.case, plan, grid_mm=self.grid_mm, heterogeneity=settings.heterogeneity)
+            said = _messages(caught)
+            # the DVHs in a thread of their own (a viewer forked for a browser starts its own threads)
+            evaluated: Future[tuple[PlanRun, KeyNumbers, tuple[str, ...]]] = Future()
+            threading.Thread(
+                target=self._evaluate, args=(dosed, said, start, evaluated), name="hbiview-dvhs", daemon=True
+            ).start()
+            result = Computed(settings, dosed, evaluated)
             self._cache[settings] = result
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
             return result
+
+    def _evaluate(
+        self,
+        dosed: PlanDose,
+        said: tuple[str, ...],
+        start: float,
+        evaluated: Future[tuple[PlanRun, KeyNumbers, tuple[str, ...]]],
+    ) -> None:
+        """The run of a computed dose, its key numbers and every warning, into ``evaluated``."""
+        from hbiview.pipeline import evaluate_dose
+
+        try:
+            with self._lock, warnings.catch_warnings(record=True) as caught:  # one computation at a time
+                warnings.simplefilter("always", HbiviewWarning)
+                run = evaluate_dose(self.case, dosed)
+            said = tuple(dict.fromkeys((*said, *_messages(caught))))
+            evaluated.set_result((run, key_numbers(run, time.perf_counter() - start), said))
+        except BaseException as exc:  # raised again where the DVHs are read
+            evaluated.set_exception(exc)
