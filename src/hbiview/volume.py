@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
@@ -194,9 +195,9 @@ class DoseGrid(Volume):
         """Dose per fraction (Gy), ``(z, y, x)``."""
         return self.array / self.fractions
 
-    @property
+    @cached_property
     def max_gy(self) -> float:
-        """Maximum total dose (Gy)."""
+        """Maximum total dose (Gy); worked out once (the array is read-only)."""
         return float(self.array.max())
 
     @classmethod
