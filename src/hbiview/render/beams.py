@@ -182,17 +182,58 @@ def skin_outline(
     # start + t * step there, without a matrix product per sample (BLAS threads, slow on a busy machine)
     index_src = geometry.lps_to_index(src)
     index_dir = geometry.lps_to_index(src + directions) - index_src
-    index = index_src[:, None, None] + index_dir.T[:, :, None] * t[None, None, :]  # (3, rays, steps)
-    inside = ndimage.map_coordinates(
-        _as_uint8(body_mask), index.reshape(3, -1), order=0, mode="constant", cval=0, prefilter=False
-    ).reshape(len(directions), len(t))
-    hit = inside.astype(bool)
-    first = np.argmax(hit, axis=1)
-    has_hit = hit[np.arange(len(hit)), first]
-    t_entry = t[first] - lift_mm
+    # each ray's last step that can be inside the grid (a voxel of margin): past it the mask reads 0
+    last = np.searchsorted(t, _grid_exit(index_src, index_dir, geometry.shape), side="right")
+    mask = _as_uint8(body_mask)
+    first = np.zeros(len(directions), dtype=np.intp)
+    has_hit = np.zeros(len(directions), dtype=bool)
+    # marched in chunks of steps, each twice the last: most rays meet the skin within a few centimetres
+    # of entering the grid, and only the rays still looking are sampled further, up to where they leave
+    # the grid (the same samples as one pass over every step)
+    looking = np.flatnonzero(last > 0)
+    begin, chunk = 0, _MARCH_CHUNK
+    while looking.size and begin < len(t):
+        steps = t[begin : begin + chunk]
+        index = index_src[:, None, None] + index_dir[looking].T[:, :, None] * steps[None, None, :]
+        inside = ndimage.map_coordinates(
+            mask, index.reshape(3, -1), order=0, mode="constant", cval=0, prefilter=False
+        ).reshape(len(looking), len(steps))
+        hit = inside.astype(bool)
+        found = hit.any(axis=1)
+        first[looking[found]] = begin + np.argmax(hit[found], axis=1)
+        has_hit[looking[found]] = True
+        begin, chunk = begin + len(steps), 2 * chunk
+        looking = looking[~found & (last[looking] > begin)]
+    t_entry = t[first] - lift_mm if len(t) else np.zeros(len(directions))
     points = src + t_entry[:, np.newaxis] * directions
     points[~has_hit] = np.nan
     return points
+
+
+#: steps first sampled at a time along the rays of :func:`skin_outline`
+_MARCH_CHUNK = 32
+
+
+def _grid_exit(index_src: np.ndarray, index_dir: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Largest ``t`` of each ray ``index_src + t * index_dir`` (array indices) within a voxel of the grid.
+
+    ``-inf`` for a ray that never comes that close (it cannot meet a mask on the grid).
+    """
+    lower = np.full(3, -1.0)
+    upper = np.asarray(shape, dtype=float)
+    t_low = np.full(len(index_dir), -np.inf)
+    t_high = np.full(len(index_dir), np.inf)
+    for axis in range(3):
+        step = index_dir[:, axis]
+        moving = np.abs(step) > 1e-12
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = (lower[axis] - index_src[axis]) / step
+            b = (upper[axis] - index_src[axis]) / step
+        t_low = np.where(moving, np.maximum(t_low, np.minimum(a, b)), t_low)
+        t_high = np.where(moving, np.minimum(t_high, np.maximum(a, b)), t_high)
+        if not lower[axis] <= index_src[axis] <= upper[axis]:
+            t_high = np.where(moving, t_high, -np.inf)  # parallel to this slab and outside it
+    return np.where(t_high >= t_low, t_high, -np.inf)
 
 
 def _as_uint8(mask: npt.ArrayLike) -> np.ndarray:
