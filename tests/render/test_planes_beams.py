@@ -152,3 +152,11 @@ def test_skin_outline_finds_a_ball_far_inside_the_grid_and_misses_beside_it(feet
     # diagonal (1.7 mm) before it where the voxel ball bulges out
     error = (depth - entry)[meets & found]
     assert np.all((error > -np.sqrt(3.0)) & (error < step + np.sqrt(3.0)))
+    # a read-only mask (a Structure's) has its bounding box kept between calls: the same outline each time
+    frozen = mask.copy()
+    frozen.setflags(write=False)
+    for _ in range(2):
+        again = skin_outline(source, corners, frozen, geometry, per_side=16, step_mm=step, lift_mm=0.0)
+        np.testing.assert_array_equal(again, outline)
+    # an empty mask: every ray misses
+    assert np.isnan(skin_outline(source, corners, np.zeros_like(mask), geometry, per_side=16)).all()

@@ -8,6 +8,7 @@ the field border on any slice.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from hbiview.errors import PlanError
-from hbiview.geometry import Geometry
+from hbiview.geometry import Geometry, bounding_box
 from hbiview.render.planes import SlicePlane
 
 __all__ = [
@@ -182,16 +183,23 @@ def skin_outline(
     # start + t * step there, without a matrix product per sample (BLAS threads, slow on a busy machine)
     index_src = geometry.lps_to_index(src)
     index_dir = geometry.lps_to_index(src + directions) - index_src
-    # each ray's last step that can be inside the grid (a voxel of margin): past it the mask reads 0
-    last = np.searchsorted(t, _grid_exit(index_src, index_dir, geometry.shape), side="right")
     mask = _as_uint8(body_mask)
+    box = _mask_box(body_mask)
     first = np.zeros(len(directions), dtype=np.intp)
     has_hit = np.zeros(len(directions), dtype=bool)
+    if box is None:  # an empty mask: no ray meets it
+        return np.full((len(directions), 3), np.nan)
+    # each ray's steps that can read the mask's box (a voxel of margin): elsewhere the mask reads 0
+    lower_index = np.array([b.start - 1.0 for b in box])
+    upper_index = np.array([b.stop + 0.0 for b in box])  # the last voxel (stop - 1) plus the margin
+    enter, leave = _box_span(index_src, index_dir, lower_index, upper_index)
+    last = np.searchsorted(t, leave, side="right")
     # marched in chunks of steps, each twice the last: most rays meet the skin within a few centimetres
-    # of entering the grid, and only the rays still looking are sampled further, up to where they leave
-    # the grid (the same samples as one pass over every step)
-    looking = np.flatnonzero(last > 0)
-    begin, chunk = 0, _MARCH_CHUNK
+    # of reaching the mask's box, and only the rays still looking are sampled further, up to where they
+    # leave the box (the same samples as one pass over every step)
+    looking = np.flatnonzero(last > np.searchsorted(t, enter, side="left"))
+    begin = int(np.searchsorted(t, enter[looking].min(), side="left")) if looking.size else len(t)
+    chunk = _MARCH_CHUNK
     while looking.size and begin < len(t):
         steps = t[begin : begin + chunk]
         index = index_src[:, None, None] + index_dir[looking].T[:, :, None] * steps[None, None, :]
@@ -214,13 +222,13 @@ def skin_outline(
 _MARCH_CHUNK = 32
 
 
-def _grid_exit(index_src: np.ndarray, index_dir: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Largest ``t`` of each ray ``index_src + t * index_dir`` (array indices) within a voxel of the grid.
+def _box_span(
+    index_src: np.ndarray, index_dir: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(t_enter, t_exit)`` of each ray ``index_src + t * index_dir`` (array indices) in a box.
 
-    ``-inf`` for a ray that never comes that close (it cannot meet a mask on the grid).
+    ``t_exit`` is ``-inf`` (and ``t_enter`` ``inf``) for a ray that misses the box.
     """
-    lower = np.full(3, -1.0)
-    upper = np.asarray(shape, dtype=float)
     t_low = np.full(len(index_dir), -np.inf)
     t_high = np.full(len(index_dir), np.inf)
     for axis in range(3):
@@ -233,7 +241,29 @@ def _grid_exit(index_src: np.ndarray, index_dir: np.ndarray, shape: Sequence[int
         t_high = np.where(moving, np.minimum(t_high, np.maximum(a, b)), t_high)
         if not lower[axis] <= index_src[axis] <= upper[axis]:
             t_high = np.where(moving, t_high, -np.inf)  # parallel to this slab and outside it
-    return np.where(t_high >= t_low, t_high, -np.inf)
+    meets = t_high >= t_low
+    return np.where(meets, t_low, np.inf), np.where(meets, t_high, -np.inf)
+
+
+#: the bounding boxes of the last few read-only masks :func:`skin_outline` was given (a body's mask, for
+#: every border change in ``hbiview serve``), each with its mask, so that its ``id`` stays its own
+_BOXES: OrderedDict[int, tuple[np.ndarray, tuple[slice, ...] | None]] = OrderedDict()
+
+
+def _mask_box(mask: npt.ArrayLike) -> tuple[slice, ...] | None:
+    """:func:`~hbiview.geometry.bounding_box` of a mask, kept for read-only masks (values never change)."""
+    array = np.asarray(mask)
+    if array.flags.writeable:
+        return bounding_box(array)
+    hit = _BOXES.get(id(array))
+    if hit is not None and hit[0] is array:
+        _BOXES.move_to_end(id(array))
+        return hit[1]
+    box = bounding_box(array)
+    _BOXES[id(array)] = (array, box)
+    while len(_BOXES) > 4:
+        _BOXES.popitem(last=False)
+    return box
 
 
 def _as_uint8(mask: npt.ArrayLike) -> np.ndarray:
