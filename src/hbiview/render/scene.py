@@ -378,11 +378,11 @@ def _add_mesh(plotter: Any, mesh: Any, *, name: str, **style: Any) -> Any:
     mapper = vtkDataSetMapper()
     mapper.ShallowCopy(template.GetMapper())
     mapper.SetInputData(mesh)
-    actor = pv.Actor(mapper=mapper)
-    actor.ShallowCopy(template)
-    actor.SetMapper(mapper)
     prop = vtkProperty()
     prop.DeepCopy(template.GetProperty())
+    actor = pv.Actor(mapper=mapper, prop=prop)  # given its property, PyVista makes none of its own
+    actor.ShallowCopy(template)  # visibility, pickability, position...: and the template's mapper and
+    actor.SetMapper(mapper)  # property, which are replaced by their copies again
     actor.SetProperty(prop)
     # as add_mesh adds it (its camera reset: only before the scene's camera is set)
     plotter.add_actor(
@@ -670,9 +670,8 @@ def add_scene(
     options = replace(options, camera=camera_for(options.camera, plan))
     plotter.set_background(_BACKGROUND)
     groups: dict[str, list[Any]] = {}
-    reference = (
-        prescription_total_gy(plan) if plan is not None else (dose.max_gy if dose is not None else None)
-    )
+    top_gy = dose.max_gy if dose is not None else 0.0  # once: a pass over the whole dose grid
+    reference = prescription_total_gy(plan) if plan is not None else (top_gy if dose is not None else None)
     if reference_gy is not None:
         reference = float(reference_gy)
     outlines = plan.beam_outlines() if plan is not None else []
@@ -690,7 +689,7 @@ def add_scene(
 
     shells: list[tuple[float, Any]] = []
     if dose is not None and reference is not None:
-        shown = [pct for pct in options.isodose_pct if reference * pct / 100.0 < dose.max_gy]
+        shown = [pct for pct in options.isodose_pct if reference * pct / 100.0 < top_gy]
         inside = _dose_in_body(dose, anatomy.body)
         surfaces = isodose_surfaces(inside, [reference * pct / 100.0 for pct in shown], smoothing_mm=3.0)
         shells = [(pct, cut(surface)) for pct, surface in zip(shown, surfaces, strict=True)]
@@ -771,7 +770,7 @@ def add_scene(
             ]
     cmap = clim = None
     if dose is not None and reference is not None:
-        clim = options.dose_range_gy or dose_range_gy(reference, dose.max_gy, options.threshold_pct)
+        clim = options.dose_range_gy or dose_range_gy(reference, top_gy, options.threshold_pct)
         cmap = dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
         for pct, surface in shells:
             if surface.n_points:

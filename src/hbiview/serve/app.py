@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -137,6 +138,8 @@ class ViewerApp:
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-pictures")
         self._kept_pictures: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], str]] = OrderedDict()
         self._anatomies: dict[Any, Any] = {}
+        # the maximum of each dose grid shown, while the grid lives (dose grids are values)
+        self._tops: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._kept: list[list[Any]] = []
         self.current: Computed | None = None
         self.pinned: FieldSettings | None = None
@@ -355,6 +358,13 @@ class ViewerApp:
         return None
 
     # ---------------------------------------------------------------------------------------- drawing
+    def _max_gy(self, dose: Any) -> float:
+        """``dose.max_gy``, found once per dose grid shown (a redraw asks three times; 2 M voxels at 5 mm)."""
+        top = self._tops.get(dose)
+        if top is None:
+            top = self._tops[dose] = dose.max_gy
+        return top
+
     def _scale(self) -> tuple[list[float], list[tuple[float, float]]]:
         """Reference (Gy) and colour range (Gy) of A (and B): one scale for both when comparing."""
         from hbiview.render.colors import dose_range_gy, shared_dose_scale
@@ -362,8 +372,8 @@ class ViewerApp:
         runs = [c.run for c in (self.current, self.other) if c is not None]
         if len(runs) == 1:
             rx = runs[0].prescription_gy
-            return [rx], [dose_range_gy(rx, runs[0].dose.max_gy)]
-        scale = shared_dose_scale([r.prescription_gy for r in runs], [r.dose.max_gy for r in runs])
+            return [rx], [dose_range_gy(rx, self._max_gy(runs[0].dose))]
+        scale = shared_dose_scale([r.prescription_gy for r in runs], [self._max_gy(r.dose) for r in runs])
         return list(scale.references_gy), list(scale.clims_gy)
 
     def _redraw(self) -> None:
@@ -446,10 +456,10 @@ class ViewerApp:
 
         assert self.current is not None
         curves = [(f"{c.structure}", c) for c in self.current.numbers.dvhs]
-        top = self.current.run.dose.max_gy
+        top = self._max_gy(self.current.run.dose)
         if self.other is not None:
             curves += [(f"{c.structure} (B)", c) for c in self.other.numbers.dvhs]
-            top = max(top, self.other.run.dose.max_gy)
+            top = max(top, self._max_gy(self.other.run.dose))
         self.state.dvh = dvh_svg(
             curves, dose_max_gy=top * 1.05, prescription_gy=self.current.numbers.prescription_gy
         )
@@ -479,7 +489,7 @@ class ViewerApp:
             anatomy = self._anatomy_for(computed.run.dose.geometry, bone)
             # lungs and bones do not change with the field: kept while the anatomy, the bones shown and
             # whether shells are drawn (which makes the skeleton translucent) stay the same
-            top_gy = computed.run.dose.max_gy
+            top_gy = self._max_gy(computed.run.dose)
             shells = any(references[i] * pct / 100.0 < top_gy for pct in options.isodose_pct)
             static = (id(anatomy), bone, shells)
             kept: dict[str, list[Any]] = {}
