@@ -164,3 +164,24 @@ def test_add_mesh_copies_draw_exactly_what_pyvista_add_mesh_draws():
         assert a.GetMapper().GetScalarVisibility() == b.GetMapper().GetScalarVisibility()
     # re-renders on one machine agree exactly (tests/render/imagecheck.py): the copies draw the same pixels
     np.testing.assert_array_equal(pictures[0], pictures[1])
+
+
+def test_dose_in_body_is_the_dose_inside_the_outline_and_zero_outside():
+    from hbiview.geometry import Geometry
+    from hbiview.render.scene import _dose_in_body
+    from hbiview.volume import DoseGrid, Structure
+
+    geometry = Geometry.box((-40, -40, -40), (40, 40, 40), 4.0)
+    k, j, i = np.indices(geometry.shape)
+    points = geometry.index_to_lps(np.stack([k, j, i], axis=-1))
+    mask = np.linalg.norm(points, axis=-1) <= 30.0
+    body = Structure(geometry, mask, name="Body")
+    values = (10.0 - 0.1 * points[..., 0]).astype(np.float32)  # Gy, 6-14 Gy across the grid
+    # a rounding residue below zero outside the body and a hot voxel inside: cleared or kept exactly
+    outside, inside = tuple(np.argwhere(~mask)[0]), tuple(np.argwhere(mask)[0])
+    values[outside], values[inside] = -1e-7, 123.0
+    masked = _dose_in_body(DoseGrid(geometry, values), body)
+    assert masked.dose_gy.dtype == np.float32
+    np.testing.assert_array_equal(masked.dose_gy[mask], values[mask])  # exactly the dose inside
+    np.testing.assert_array_equal(masked.dose_gy[~mask], 0.0)  # nothing outside (-0.0 == 0.0)
+    assert masked.dose_gy[inside] == 123.0

@@ -864,7 +864,9 @@ def _dose_in_body(dose: DoseGrid, body: Structure | None) -> DoseGrid:
     if body is None:
         return dose
     mask = body if body.geometry.isclose(dose.geometry) else body.resampled(dose.geometry)
-    return dose.with_array(np.where(mask.mask, dose.dose_gy, 0.0).astype(np.float32, copy=False))
+    # a product with the 0/1 mask, not np.where: the same values for a finite dose (zero outside, where a
+    # negative rounding residue becomes -0.0), 1.5 ms instead of 3.8 ms on the sample's 5 mm grid
+    return dose.with_array(np.multiply(dose.dose_gy, mask.mask, dtype=np.float32))
 
 
 def _cut_front(
