@@ -114,3 +114,49 @@ def test_field_extent_grows_with_divergence_and_centre_is_on_the_midplane(case):
     np.testing.assert_allclose(
         field_centre(plan.beam_outlines(), lower, upper), [0, 0, FIELD_CENTRE_Z_MM], atol=1e-6
     )
+
+
+@pytest.mark.parametrize("feet_first", [False, True])
+def test_skin_outline_finds_a_ball_far_inside_the_grid_and_misses_beside_it(feet_first):
+    from hbiview.geometry import Geometry
+    from hbiview.render.beams import outline_points
+
+    # a 60 mm ball 270 mm behind where the rays enter the grid: they march past many chunks of steps
+    # before meeting it; the field's far sides send rays past it, which must come back as NaN rows
+    direction = np.diag([1.0, 1.0, -1.0 if feet_first else 1.0])[:, ::-1]  # columns: z, y, x axes
+    origin = (-59.0, -199.0, 59.0 if feet_first else -59.0)
+    geometry = Geometry.from_spacing((60, 200, 60), (2.0, 2.0, 2.0), origin, direction)
+    k, j, i = np.indices(geometry.shape)
+    points = geometry.index_to_lps(np.stack([k, j, i], axis=-1))
+    centre, radius = np.array([0.0, 70.0, 0.0]), 50.0
+    mask = np.linalg.norm(points - centre, axis=-1) <= radius
+    source = np.array([0.0, -1000.0, 0.0])
+    corners = np.array([[-20.0, 0.0, -20.0], [120.0, 0.0, -20.0], [120.0, 0.0, 120.0], [-20.0, 0.0, 120.0]])
+    step = 1.0
+    outline = skin_outline(source, corners, mask, geometry, per_side=16, step_mm=step, lift_mm=0.0)
+    rays = outline_points(corners, per_side=16) - source
+    rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+    # closed form: where each ray meets the sphere (|s + t d - c| = r), or no root when it passes beside
+    b = rays @ (source - centre)
+    disc = b**2 - (np.sum((source - centre) ** 2) - radius**2)
+    meets = disc > 0
+    # rays passing within 2 mm of the sphere's rim are left out: the voxel ball's edge decides them
+    passing = np.sqrt(np.maximum(np.sum((source - centre) ** 2) - b**2, 0.0))  # distance from the centre
+    clear = np.abs(passing - radius) > 2.0
+    found = np.all(np.isfinite(outline), axis=1)
+    assert (meets & clear).sum() > 10 and (~meets & clear).sum() > 10  # both kinds of ray are tested
+    np.testing.assert_array_equal(found[clear], meets[clear])  # NaN rows exactly for the rays that miss
+    entry = -b - np.sqrt(np.where(meets, disc, 0.0))
+    depth = np.sum((outline - source) * rays, axis=1)
+    # the first sample inside the voxel ball: within one step after the sphere, or up to half a voxel
+    # diagonal (1.7 mm) before it where the voxel ball bulges out
+    error = (depth - entry)[meets & found]
+    assert np.all((error > -np.sqrt(3.0)) & (error < step + np.sqrt(3.0)))
+    # a read-only mask (a Structure's) has its bounding box kept between calls: the same outline each time
+    frozen = mask.copy()
+    frozen.setflags(write=False)
+    for _ in range(2):
+        again = skin_outline(source, corners, frozen, geometry, per_side=16, step_mm=step, lift_mm=0.0)
+        np.testing.assert_array_equal(again, outline)
+    # an empty mask: every ray misses
+    assert np.isnan(skin_outline(source, corners, np.zeros_like(mask), geometry, per_side=16)).all()

@@ -126,3 +126,62 @@ def test_clip_below_zero_gives_the_surface_vtk_clip_gives(cut_y_mm):
         np.testing.assert_allclose(centres[0], centres[1], rtol=0, atol=1e-9)
         assert fast.area == pytest.approx(expected.area, rel=1e-12)
         assert fast.point_data.active_normals_name == "Normals"  # smooth shading keeps the skin's normals
+
+
+def test_add_mesh_copies_draw_exactly_what_pyvista_add_mesh_draws():
+    """The second surface of a style copies the first's actor: same settings, same pixels as add_mesh."""
+    from hbiview.render.scene import _add_mesh
+
+    pv = pyvista()
+    shell = pv.Sphere(radius=40.0, center=(0, 0, 0)).compute_normals()
+    skin = pv.Sphere(radius=70.0, center=(0, 0, 0), theta_resolution=40).compute_normals()
+    ring = pv.Circle(radius=90.0).extract_feature_edges()
+    styles = [
+        (shell, {"color": (0.2, 0.4, 0.9), "opacity": 0.65, "smooth_shading": True}),
+        (skin, {"color": (0.96, 0.80, 0.69), "opacity": 0.22, "smooth_shading": True, "culling": "back"}),
+        (ring, {"color": (1.0, 1.0, 0.55), "line_width": 4}),
+    ]
+    pictures, actors = [], []
+    for copied in (False, True):
+        plotter = pv.Plotter(off_screen=True, window_size=(240, 200))
+        for index, (mesh, style) in enumerate(styles):
+            if copied:  # a first mesh of the style makes the template; the one drawn is a copy of it
+                _add_mesh(plotter, mesh.copy(), name=f"first {index}", **style)
+                plotter.remove_actor(f"first {index}", reset_camera=False, render=False)
+                actors.append(_add_mesh(plotter, mesh, name=f"mesh {index}", **style))
+            else:
+                actors.append(plotter.add_mesh(mesh, name=f"mesh {index}", **style))
+        set_camera(plotter, "anterior-oblique", (-90, 90, -90, 90, -90, 90))
+        pictures.append(plotter.screenshot(return_img=True))
+        plotter.close()
+    made, copies = actors[:3], actors[3:]
+    for a, b in zip(made, copies, strict=True):
+        assert b.GetMapper().GetInput() is not None and b.GetMapper() is not a.GetMapper()
+        pa, pb = a.GetProperty(), b.GetProperty()
+        assert pa.GetColor() == pb.GetColor() and pa.GetOpacity() == pb.GetOpacity()
+        assert pa.GetInterpolation() == pb.GetInterpolation() and pa.GetLineWidth() == pb.GetLineWidth()
+        assert pa.GetBackfaceCulling() == pb.GetBackfaceCulling()
+        assert a.GetMapper().GetScalarVisibility() == b.GetMapper().GetScalarVisibility()
+    # re-renders on one machine agree exactly (tests/render/imagecheck.py): the copies draw the same pixels
+    np.testing.assert_array_equal(pictures[0], pictures[1])
+
+
+def test_dose_in_body_is_the_dose_inside_the_outline_and_zero_outside():
+    from hbiview.geometry import Geometry
+    from hbiview.render.scene import _dose_in_body
+    from hbiview.volume import DoseGrid, Structure
+
+    geometry = Geometry.box((-40, -40, -40), (40, 40, 40), 4.0)
+    k, j, i = np.indices(geometry.shape)
+    points = geometry.index_to_lps(np.stack([k, j, i], axis=-1))
+    mask = np.linalg.norm(points, axis=-1) <= 30.0
+    body = Structure(geometry, mask, name="Body")
+    values = (10.0 - 0.1 * points[..., 0]).astype(np.float32)  # Gy, 6-14 Gy across the grid
+    # a rounding residue below zero outside the body and a hot voxel inside: cleared or kept exactly
+    outside, inside = tuple(np.argwhere(~mask)[0]), tuple(np.argwhere(mask)[0])
+    values[outside], values[inside] = -1e-7, 123.0
+    masked = _dose_in_body(DoseGrid(geometry, values), body)
+    assert masked.dose_gy.dtype == np.float32
+    np.testing.assert_array_equal(masked.dose_gy[mask], values[mask])  # exactly the dose inside
+    np.testing.assert_array_equal(masked.dose_gy[~mask], 0.0)  # nothing outside (-0.0 == 0.0)
+    assert masked.dose_gy[inside] == 123.0

@@ -104,6 +104,10 @@ def test_a_border_change_redraws_what_the_field_changes_and_keeps_the_rest(app, 
         shown = after[name][0].GetMapper().GetInput()
         assert shown.GetNumberOfPoints() == surface.n_points  # the same contour of the same dose
         np.testing.assert_allclose(shown.GetBounds(), surface.bounds, atol=1e-9)
+    # the colour scale is that of the new dose's maximum (each grid's maximum is found once and kept)
+    from hbiview.render.colors import dose_range_gy
+
+    assert app._scale()[1][0] == dose_range_gy(rx, float(np.max(moved.run.dose.array)))
     # the bones shown change: the bone actor is made again
     app.state.bone = "marrow"
     app._on_bone()

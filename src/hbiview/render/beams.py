@@ -8,6 +8,7 @@ the field border on any slice.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from hbiview.errors import PlanError
-from hbiview.geometry import Geometry
+from hbiview.geometry import Geometry, bounding_box
 from hbiview.render.planes import SlicePlane
 
 __all__ = [
@@ -182,17 +183,87 @@ def skin_outline(
     # start + t * step there, without a matrix product per sample (BLAS threads, slow on a busy machine)
     index_src = geometry.lps_to_index(src)
     index_dir = geometry.lps_to_index(src + directions) - index_src
-    index = index_src[:, None, None] + index_dir.T[:, :, None] * t[None, None, :]  # (3, rays, steps)
-    inside = ndimage.map_coordinates(
-        _as_uint8(body_mask), index.reshape(3, -1), order=0, mode="constant", cval=0, prefilter=False
-    ).reshape(len(directions), len(t))
-    hit = inside.astype(bool)
-    first = np.argmax(hit, axis=1)
-    has_hit = hit[np.arange(len(hit)), first]
-    t_entry = t[first] - lift_mm
+    mask = _as_uint8(body_mask)
+    box = _mask_box(body_mask)
+    first = np.zeros(len(directions), dtype=np.intp)
+    has_hit = np.zeros(len(directions), dtype=bool)
+    if box is None:  # an empty mask: no ray meets it
+        return np.full((len(directions), 3), np.nan)
+    # each ray's steps that can read the mask's box (a voxel of margin): elsewhere the mask reads 0
+    lower_index = np.array([b.start - 1.0 for b in box])
+    upper_index = np.array([b.stop + 0.0 for b in box])  # the last voxel (stop - 1) plus the margin
+    enter, leave = _box_span(index_src, index_dir, lower_index, upper_index)
+    last = np.searchsorted(t, leave, side="right")
+    # marched in chunks of steps, each twice the last: most rays meet the skin within a few centimetres
+    # of reaching the mask's box, and only the rays still looking are sampled further, up to where they
+    # leave the box (the same samples as one pass over every step)
+    looking = np.flatnonzero(last > np.searchsorted(t, enter, side="left"))
+    begin = int(np.searchsorted(t, enter[looking].min(), side="left")) if looking.size else len(t)
+    chunk = _MARCH_CHUNK
+    while looking.size and begin < len(t):
+        steps = t[begin : begin + chunk]
+        index = index_src[:, None, None] + index_dir[looking].T[:, :, None] * steps[None, None, :]
+        inside = ndimage.map_coordinates(
+            mask, index.reshape(3, -1), order=0, mode="constant", cval=0, prefilter=False
+        ).reshape(len(looking), len(steps))
+        hit = inside.astype(bool)
+        found = hit.any(axis=1)
+        first[looking[found]] = begin + np.argmax(hit[found], axis=1)
+        has_hit[looking[found]] = True
+        begin, chunk = begin + len(steps), 2 * chunk
+        looking = looking[~found & (last[looking] > begin)]
+    t_entry = t[first] - lift_mm if len(t) else np.zeros(len(directions))
     points = src + t_entry[:, np.newaxis] * directions
     points[~has_hit] = np.nan
     return points
+
+
+#: steps first sampled at a time along the rays of :func:`skin_outline`
+_MARCH_CHUNK = 32
+
+
+def _box_span(
+    index_src: np.ndarray, index_dir: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(t_enter, t_exit)`` of each ray ``index_src + t * index_dir`` (array indices) in a box.
+
+    ``t_exit`` is ``-inf`` (and ``t_enter`` ``inf``) for a ray that misses the box.
+    """
+    t_low = np.full(len(index_dir), -np.inf)
+    t_high = np.full(len(index_dir), np.inf)
+    for axis in range(3):
+        step = index_dir[:, axis]
+        moving = np.abs(step) > 1e-12
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = (lower[axis] - index_src[axis]) / step
+            b = (upper[axis] - index_src[axis]) / step
+        t_low = np.where(moving, np.maximum(t_low, np.minimum(a, b)), t_low)
+        t_high = np.where(moving, np.minimum(t_high, np.maximum(a, b)), t_high)
+        if not lower[axis] <= index_src[axis] <= upper[axis]:
+            t_high = np.where(moving, t_high, -np.inf)  # parallel to this slab and outside it
+    meets = t_high >= t_low
+    return np.where(meets, t_low, np.inf), np.where(meets, t_high, -np.inf)
+
+
+#: the bounding boxes of the last few read-only masks :func:`skin_outline` was given (a body's mask, for
+#: every border change in ``hbiview serve``), each with its mask, so that its ``id`` stays its own
+_BOXES: OrderedDict[int, tuple[np.ndarray, tuple[slice, ...] | None]] = OrderedDict()
+
+
+def _mask_box(mask: npt.ArrayLike) -> tuple[slice, ...] | None:
+    """:func:`~hbiview.geometry.bounding_box` of a mask, kept for read-only masks (values never change)."""
+    array = np.asarray(mask)
+    if array.flags.writeable:
+        return bounding_box(array)
+    hit = _BOXES.get(id(array))
+    if hit is not None and hit[0] is array:
+        _BOXES.move_to_end(id(array))
+        return hit[1]
+    box = bounding_box(array)
+    _BOXES[id(array)] = (array, box)
+    while len(_BOXES) > 4:
+        _BOXES.popitem(last=False)
+    return box
 
 
 def _as_uint8(mask: npt.ArrayLike) -> np.ndarray:

@@ -85,17 +85,49 @@ def _index_points_to_lps(points_ijk: np.ndarray, geometry: Geometry, offset_kji:
 def _finish_surface(
     surface: Any, geometry: Geometry, offset_kji: np.ndarray, max_faces: int, target_faces: int | None = None
 ) -> Any:
-    """Decimate above ``max_faces`` (to ``target_faces``, default ``max_faces``), map to LPS, add normals."""
+    """Decimate above ``max_faces`` (to ``target_faces``, default ``max_faces``), map to LPS, add normals.
+
+    ``surface`` is a flying-edges contour in index space: all triangles, wound consistently and outwards
+    (towards the lower values). Unless it is decimated (which may change that), the winding is kept, and
+    turned round when the affine flips handedness (feet-first grids), so VTK only averages the triangles'
+    normals at the points: the same outward normals as its orientation pass (:func:`_oriented_normals`),
+    without that pass's walk over the connectivity (8 ms of 8.5 ms on a 17 000-triangle shell, redone
+    for every shell after each border change in ``hbiview serve``).
+    """
     if surface.n_cells == 0:
         return surface
-    surface = surface.triangulate()
-    if max_faces and surface.n_cells > max_faces:
-        surface = surface.decimate(1.0 - (target_faces or max_faces) / surface.n_cells)
+    decimate = bool(max_faces) and surface.n_cells > max_faces
+    if decimate or not surface.is_all_triangles:
+        surface = surface.triangulate()
+        if decimate:
+            surface = surface.decimate(1.0 - (target_faces or max_faces) / surface.n_cells)
+        surface.points = _index_points_to_lps(np.asarray(surface.points), geometry, offset_kji)
+        return _oriented_normals(surface)
     surface.points = _index_points_to_lps(np.asarray(surface.points), geometry, offset_kji)
-    # the affine may flip handedness (feet-first grids): let VTK orient the normals outwards again
+    # index (i, j, k) -> LPS: the affine's columns of k, j and i, reversed
+    if np.linalg.det(geometry.affine[:3, :3][:, ::-1]) < 0:
+        _reverse_triangles(surface)
+    return surface.compute_normals(
+        cell_normals=False, split_vertices=False, consistent_normals=False, auto_orient_normals=False
+    )
+
+
+def _oriented_normals(surface: Any) -> Any:
+    """Point normals by VTK, the triangles first made consistent and oriented outwards (any surface)."""
     return surface.compute_normals(
         cell_normals=False, split_vertices=False, consistent_normals=True, auto_orient_normals=True
     )
+
+
+def _reverse_triangles(surface: Any) -> None:
+    """Wind every triangle of an all-triangle ``surface`` the other way round, in place."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    polys = surface.GetPolys()
+    triangles = vtk_to_numpy(polys.GetConnectivityArray()).reshape(-1, 3)  # a view on VTK's point ids
+    triangles[:, [1, 2]] = triangles[:, [2, 1]]
+    polys.Modified()
+    surface.Modified()
 
 
 def mask_surface(

@@ -6,6 +6,7 @@ bones) are computed once (:func:`prepare_anatomy`) and shared by every plan show
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -332,6 +333,68 @@ def add_axes_glyph(plotter: Any, bounds: npt.ArrayLike, length_mm: float = 120.0
     return actors
 
 
+#: per plotter: for each style of :func:`_add_mesh`, an actor made by PyVista whose settings later actors copy
+_TEMPLATES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _add_mesh(plotter: Any, mesh: Any, *, name: str, **style: Any) -> Any:
+    """``plotter.add_mesh(mesh, name=name, **style)`` for a surface or lines in one colour, made cheaper.
+
+    The first mesh of a style (the same keyword arguments) in a plotter goes through
+    :meth:`pyvista.Plotter.add_mesh`; later ones get a copy of that actor's property and mapper settings
+    and the new mesh as the mapper's input: the same actor for VTK and vtk.js at about 0.3 ms instead of
+    2 to 3 ms of PyVista's argument handling, which ``hbiview serve`` pays for every surface and line
+    redrawn after a border change. Meshes coloured by scalars, and smooth-shaded meshes without point
+    normals (for which PyVista computes them), always go through ``add_mesh``.
+    """
+    from vtkmodules.vtkRenderingCore import vtkActor, vtkDataSetMapper, vtkProperty
+
+    pv = pyvista()
+    simple = (
+        isinstance(mesh, pv.PolyData)
+        and "scalars" not in style
+        and not style.get("rgb")
+        and (not style.get("smooth_shading") or mesh.point_data.active_normals_name is not None)
+    )
+    if not simple:
+        return plotter.add_mesh(mesh, name=name, **style)
+    key = repr(sorted(style.items()))
+    templates = _TEMPLATES.setdefault(plotter, {})
+    template = templates.get(key)
+    if template is None:
+        actor = plotter.add_mesh(mesh, name=name, **style)
+        # the settings without the mesh: a mapper that copies the mapper's (not its input), a property copy
+        mapper = vtkDataSetMapper()
+        mapper.ShallowCopy(actor.GetMapper())
+        prop = vtkProperty()
+        prop.DeepCopy(actor.GetProperty())
+        template = vtkActor()
+        template.ShallowCopy(actor)
+        template.SetMapper(mapper)
+        template.SetProperty(prop)
+        template.SetScale(1.0, 1.0, 1.0)  # add_actor applies the renderer's scale again
+        templates[key] = template
+        return actor
+    mapper = vtkDataSetMapper()
+    mapper.ShallowCopy(template.GetMapper())
+    mapper.SetInputData(mesh)
+    prop = vtkProperty()
+    prop.DeepCopy(template.GetProperty())
+    actor = pv.Actor(mapper=mapper, prop=prop)  # given its property, PyVista makes none of its own
+    actor.ShallowCopy(template)  # visibility, pickability, position...: and the template's mapper and
+    actor.SetMapper(mapper)  # property, which are replaced by their copies again
+    actor.SetProperty(prop)
+    # as add_mesh adds it (its camera reset: only before the scene's camera is set)
+    plotter.add_actor(
+        actor,
+        reset_camera=not plotter._first_time and not plotter.camera_set,
+        name=name,
+        culling=style.get("culling", False),
+        render=style.get("render", True),
+    )
+    return actor
+
+
 def _plane_mesh(
     view: str,
     position: np.ndarray,
@@ -607,9 +670,8 @@ def add_scene(
     options = replace(options, camera=camera_for(options.camera, plan))
     plotter.set_background(_BACKGROUND)
     groups: dict[str, list[Any]] = {}
-    reference = (
-        prescription_total_gy(plan) if plan is not None else (dose.max_gy if dose is not None else None)
-    )
+    top_gy = dose.max_gy if dose is not None else 0.0  # once: a pass over the whole dose grid
+    reference = prescription_total_gy(plan) if plan is not None else (top_gy if dose is not None else None)
     if reference_gy is not None:
         reference = float(reference_gy)
     outlines = plan.beam_outlines() if plan is not None else []
@@ -627,7 +689,7 @@ def add_scene(
 
     shells: list[tuple[float, Any]] = []
     if dose is not None and reference is not None:
-        shown = [pct for pct in options.isodose_pct if reference * pct / 100.0 < dose.max_gy]
+        shown = [pct for pct in options.isodose_pct if reference * pct / 100.0 < top_gy]
         inside = _dose_in_body(dose, anatomy.body)
         surfaces = isodose_surfaces(inside, [reference * pct / 100.0 for pct in shown], smoothing_mm=3.0)
         shells = [(pct, cut(surface)) for pct, surface in zip(shown, surfaces, strict=True)]
@@ -637,7 +699,8 @@ def add_scene(
         if not planes and options.cutaway and shells:
             skin = _cut_front(skin, shells, position, options.camera)
         groups["skin"] = [
-            plotter.add_mesh(
+            _add_mesh(
+                plotter,
                 skin,
                 color=_SKIN_COLOR,
                 opacity=0.22,
@@ -648,8 +711,8 @@ def add_scene(
         ]
     if options.show_lungs:
         groups["lungs"] = [
-            plotter.add_mesh(
-                cut(surface), color=colour, opacity=0.5, smooth_shading=True, name=f"lung {name}"
+            _add_mesh(
+                plotter, cut(surface), color=colour, opacity=0.5, smooth_shading=True, name=f"lung {name}"
             )
             for name, surface, colour in anatomy.lungs
             if surface.n_points
@@ -659,7 +722,8 @@ def add_scene(
         # a shell inside them (a PA spine field's dose lies in and around the vertebra)
         see_through = bool(shells) and not planes
         groups["bone"] = [
-            plotter.add_mesh(
+            _add_mesh(
+                plotter,
                 cut(anatomy.skeleton),
                 color=_BONE_COLOR,
                 opacity=_BONE_OPACITY_WITH_SHELLS if see_through else 1.0,
@@ -700,18 +764,19 @@ def add_scene(
                 )
         else:
             groups["bone"] = [
-                plotter.add_mesh(
-                    cut(anatomy.marrow), color=anatomy.marrow_color, smooth_shading=True, name="bone"
+                _add_mesh(
+                    plotter, cut(anatomy.marrow), color=anatomy.marrow_color, smooth_shading=True, name="bone"
                 )
             ]
     cmap = clim = None
     if dose is not None and reference is not None:
-        clim = options.dose_range_gy or dose_range_gy(reference, dose.max_gy, options.threshold_pct)
+        clim = options.dose_range_gy or dose_range_gy(reference, top_gy, options.threshold_pct)
         cmap = dose_cmap(100 * clim[0] / reference, 100 * clim[1] / reference)
         for pct, surface in shells:
             if surface.n_points:
                 groups[f"isodose {pct:g}%"] = [
-                    plotter.add_mesh(
+                    _add_mesh(
+                        plotter,
                         surface,
                         color=isodose_color(pct),
                         opacity=(_ISODOSE_OPACITY_WITH_PLANES if planes else _ISODOSE_OPACITY).get(pct, 0.25),
@@ -799,7 +864,9 @@ def _dose_in_body(dose: DoseGrid, body: Structure | None) -> DoseGrid:
     if body is None:
         return dose
     mask = body if body.geometry.isclose(dose.geometry) else body.resampled(dose.geometry)
-    return dose.with_array(np.where(mask.mask, dose.dose_gy, 0.0).astype(np.float32, copy=False))
+    # a product with the 0/1 mask, not np.where: the same values for a finite dose (zero outside, where a
+    # negative rounding residue becomes -0.0), 1.5 ms instead of 3.8 ms on the sample's 5 mm grid
+    return dose.with_array(np.multiply(dose.dose_gy, mask.mask, dtype=np.float32))
 
 
 def _cut_front(
@@ -927,14 +994,22 @@ def _add_beams(
             edges.points = np.vstack([np.vstack(part) for part in segments])
             edges.lines = np.hstack([[2, 2 * i, 2 * i + 1] for i in range(len(segments))])
             actors.append(
-                plotter.add_mesh(
-                    edges, color=_BEAM_COLOR, line_width=1.2, opacity=0.45, name=f"beam {index} edges"
+                _add_mesh(
+                    plotter,
+                    edges,
+                    color=_BEAM_COLOR,
+                    line_width=1.2,
+                    opacity=0.45,
+                    name=f"beam {index} edges",
                 )
             )
         if box is None or np.all((src >= box[0::2]) & (src <= box[1::2])):
             actors.append(
-                plotter.add_mesh(
-                    pv.Sphere(radius=12.0, center=src), color=_BEAM_COLOR, name=f"beam {index} source"
+                _add_mesh(
+                    plotter,
+                    pv.Sphere(radius=12.0, center=src),
+                    color=_BEAM_COLOR,
+                    name=f"beam {index} source",
                 )
             )
         ring = _beams.outline_points(crn, per_side=2)[:-1]
@@ -946,8 +1021,8 @@ def _add_beams(
             iso.points = ring
             iso.lines = np.hstack([[len(ring) + 1, *range(len(ring)), 0]])
             actors.append(
-                plotter.add_mesh(
-                    iso, color=_BEAM_COLOR, line_width=1.0, opacity=0.35, name=f"beam {index} iso"
+                _add_mesh(
+                    plotter, iso, color=_BEAM_COLOR, line_width=1.0, opacity=0.35, name=f"beam {index} iso"
                 )
             )
         if anatomy.body is not None:
@@ -963,7 +1038,7 @@ def _add_beams(
                     [[len(r), *range(o, o + len(r))] for r, o in zip(runs, offsets, strict=False)]
                 )
                 actors.append(
-                    plotter.add_mesh(line, color=(1.0, 1.0, 0.55), line_width=4, name=f"beam {index} skin")
+                    _add_mesh(plotter, line, color=(1.0, 1.0, 0.55), line_width=4, name=f"beam {index} skin")
                 )
     return actors
 
