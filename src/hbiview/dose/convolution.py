@@ -511,12 +511,16 @@ class _DensityCorrection:
 
     ``weights[m][i]`` is the weight of level ``lower[m]`` at voxel ``voxels[m][i]`` (an index into the
     correction voxels): linear in density between the two levels around the voxel's (water's difference is
-    zero). ``layers[m]`` are the depth layers those voxels lie between: only there is the level convolved.
+    zero). ``below[m][i]`` and ``step[m][i]`` are that voxel's place between the depth layers (the flat
+    index of the layer above it and the fraction of the way to the next). ``layers[m]`` are the depth layers
+    those voxels lie between: only there is the level convolved.
     """
 
     narrow: bool
     voxels: tuple[np.ndarray, ...]
     weights: tuple[np.ndarray, ...]
+    below: tuple[np.ndarray, ...]
+    step: tuple[np.ndarray, ...]
     layers: tuple[frozenset[int], ...]
 
 
@@ -553,7 +557,7 @@ class _Prepared:
     lower_index: np.ndarray
     frac_z: np.ndarray
     corrections: tuple[_DensityCorrection, ...]
-    correction_voxels: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    correction_voxels: np.ndarray | None
     missing: _MissingTissue | None
     broad: np.ndarray
     inverse_square: np.ndarray
@@ -567,9 +571,9 @@ class _Prepared:
         for k in self.layer_kernels:
             arrays += [k.both, *k.narrow, *k.broad]
         if self.correction_voxels is not None:
-            arrays += list(self.correction_voxels)
+            arrays.append(self.correction_voxels)
         for c in self.corrections:
-            arrays += [*c.voxels, *c.weights]
+            arrays += [*c.voxels, *c.weights, *c.below, *c.step]
         if self.missing is not None:
             arrays += [a for level in self.missing.levels for a in (level[1], level[3])]
         return sum(a.nbytes for a in arrays)
@@ -941,8 +945,9 @@ class ConvolutionEngine(DoseEngine):
             where = np.flatnonzero(
                 ((rho_n < 0.995) | (rho_b < 0.995) if electrons else rho_b < 0.995).ravel()
             )
-            correction_voxels = (where, lower_index[where], frac_z.ravel()[where])
-            layer_of = lower_index[where] // plane
+            correction_voxels = where
+            at_layer, at_step = lower_index[where], frac_z.ravel()[where]
+            layer_of = at_layer // plane
             ascending = np.asarray([*lower[::-1], 1.0], dtype=np.float32)
             parts = ((True, rho_n), (False, rho_b)) if electrons else ((False, rho_b),)
             found = []
@@ -950,16 +955,25 @@ class ConvolutionEngine(DoseEngine):
                 r = np.clip(rho_c.ravel()[where], ascending[0], ascending[-1])
                 j = np.clip(np.searchsorted(ascending, r, side="right") - 1, 0, len(ascending) - 2)
                 t = (r - ascending[j]) / (ascending[j + 1] - ascending[j])
-                voxel_sets, weight_sets, layer_sets = [], [], []
+                voxel_sets, weight_sets, below_sets, step_sets, layer_sets = [], [], [], [], []
                 for m in range(len(lower)):
                     i = len(lower) - 1 - m  # lower[m] is ascending[i]
                     at = np.flatnonzero((j == i) | (j + 1 == i))
                     voxel_sets.append(at)
                     weight_sets.append(np.where(j[at] == i, 1 - t[at], t[at]).astype(np.float32))
+                    below_sets.append(at_layer[at])
+                    step_sets.append(at_step[at])
                     below = np.unique(layer_of[at])
                     layer_sets.append(frozenset(int(k) for k in np.union1d(below, below + 1)))
                 found.append(
-                    _DensityCorrection(narrow_part, tuple(voxel_sets), tuple(weight_sets), tuple(layer_sets))
+                    _DensityCorrection(
+                        narrow_part,
+                        tuple(voxel_sets),
+                        tuple(weight_sets),
+                        tuple(below_sets),
+                        tuple(step_sets),
+                        tuple(layer_sets),
+                    )
                 )
             corrections = tuple(found)
         else:
@@ -1064,13 +1078,13 @@ class ConvolutionEngine(DoseEngine):
         shape_ratio = flat_ratio[p.lower_index]
         shape_ratio += p.frac_z.ravel() * (flat_ratio[plane:][p.lower_index] - shape_ratio)
         if p.correction_voxels is not None:
-            where, at, fz = p.correction_voxels
-            for correction in p.corrections:
-                table = d_narrow if correction.narrow else d_broad
+            where = p.correction_voxels
+            for c in p.corrections:
+                table = d_narrow if c.narrow else d_broad
                 value = np.zeros(len(where), dtype=np.float32)
-                for m, (voxels, weight) in enumerate(zip(correction.voxels, correction.weights, strict=True)):
+                places = zip(c.voxels, c.weights, c.below, c.step, strict=True)
+                for m, (voxels, weight, below, step) in enumerate(places):
                     flat = table[m].reshape(-1)
-                    below, step = at[voxels], fz[voxels]
                     low = flat[below]
                     value[voxels] += weight * (low + step * (flat[plane:][below] - low))
                 shape_ratio[where] += value
