@@ -114,7 +114,8 @@ def test_isodose_sphere_normals_and_triangles_point_outwards(grid):
     distance = np.linalg.norm(points - centre, axis=-1)
     dose = DoseGrid(geometry, (10.0 - 0.1 * distance).astype(np.float32))  # 6 Gy at 40 mm from the centre
     (surface,) = isodose_surfaces(dose, [6.0], smoothing_mm=0.0, max_faces=0, max_voxels=10**7)
-    assert surface.point_data.active_normals_name == "Normals"
+    # the normals only: the contour's constant dose would be copied by every cut and sent to the browser
+    assert surface.point_data.keys() == ["Normals"] and surface.point_data.active_normals_name == "Normals"
     normals = np.asarray(surface.point_data["Normals"], float)
     # a 40 mm sphere sampled at 2 mm: the area-weighted normals of the triangles round a point stay within
     # 8 degrees of the radius (cos > 0.99); pointing inwards would give -1
@@ -140,6 +141,7 @@ def test_mask_surface_on_a_feet_first_grid_points_outwards(max_faces):
     surface = mask_surface(mask, geometry, smoothing_mm=2.0, max_faces=max_faces)
     if max_faces:
         assert surface.n_cells <= max_faces + 2  # the decimation's target (a triangle or two of rounding)
+    assert surface.point_data.keys() == ["Normals"]
     normals = np.asarray(surface.point_data["Normals"], float)
     # a blurred 2 mm voxel ball (or its decimation to 1000 triangles, ~8 mm edges): normals within 26
     # degrees of the radius (cos > 0.9), never inwards

@@ -112,6 +112,17 @@ def _finish_surface(
     )
 
 
+def _without(surface: Any, name: str) -> Any:
+    """``surface`` without its point array ``name``, in place.
+
+    A contour's own value at every point says nothing: it would only be copied by every cut and sent to the
+    browser with each redraw.
+    """
+    if name in surface.point_data:
+        surface.point_data.remove(name)
+    return surface
+
+
 def _oriented_normals(surface: Any) -> Any:
     """Point normals by VTK, the triangles first made consistent and oriented outwards (any surface)."""
     return surface.compute_normals(
@@ -177,7 +188,7 @@ def mask_surface(
         values = values[::step, ::step, ::step]
     image = pv.ImageData(dimensions=values.shape[::-1], spacing=(step, step, step))
     image.point_data["v"] = values.ravel(order="C")
-    surface = image.contour([0.5], scalars="v", method="flying_edges", compute_normals=False)
+    surface = _without(image.contour([0.5], scalars="v", method="flying_edges", compute_normals=False), "v")
     # decimation is the slow part: only surfaces of more than twice the budget are brought down to it
     return _finish_surface(surface, geometry, offset, 2 * max_faces, max_faces)
 
@@ -233,6 +244,7 @@ def isodose_surfaces(
     surfaces = []
     for level in levels:
         surface = image.contour([level], scalars="dose_gy", method="flying_edges", compute_normals=False)
+        surface = _without(surface, "dose_gy")
         surfaces.append(_finish_surface(surface, dose.geometry, offset, 2 * max_faces, max_faces))
     return surfaces
 
