@@ -279,7 +279,11 @@ class Computed:
 
     @property
     def run(self) -> PlanRun:
-        """The plan run: dose, DVHs and metrics (waits for the DVHs)."""
+        """The plan run: dose, DVHs and metrics (waits for the DVHs).
+
+        The DVHs are those the page shows (:data:`DVH_SHOWN`), as :func:`hbiview.pipeline.run_plan` computes
+        them.
+        """
         return self._evaluated.result()[0]
 
     @property
@@ -546,7 +550,8 @@ class ServeModel:
         try:
             with self._lock, warnings.catch_warnings(record=True) as caught:  # one computation at a time
                 warnings.simplefilter("always", HbiviewWarning)
-                run = evaluate_dose(self.case, dosed)
+                shown = [name for name in DVH_SHOWN if name in self.case.structures]  # the page's DVHs
+                run = evaluate_dose(self.case, dosed, structures=shown)
             said = tuple(dict.fromkeys((*said, *_messages(caught))))
             evaluated.set_result((run, key_numbers(run, time.perf_counter() - start), said))
         except BaseException as exc:  # raised again where the DVHs are read
