@@ -240,3 +240,47 @@ def test_the_page_says_the_kept_set_ups_prescription_point(serve_model):
     assert computed.warnings == tuple(point_said)
     x, y, z = plan.normalization.lps_mm
     assert f"LPS ({x:.1f}, {y:.1f}, {z:.1f}) mm" in point_said[0]
+
+
+def test_the_dose_comes_first_and_the_dvhs_follow_as_run_plan_computes_them(
+    serve_model, sample_case, monkeypatch
+):
+    import threading
+
+    import hbiview.pipeline as pipeline
+
+    settings = serve_model.default_settings("upper-hbi").with_(inferior="L3")
+    # hold the DVHs back: compute() must come back with the dose all the same (the page draws it meanwhile)
+    release = threading.Event()
+    evaluate = pipeline.evaluate_dose
+
+    def held(*args, **kwargs):
+        release.wait(60.0)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "evaluate_dose", held)
+    computed = serve_model.compute(settings)
+    direct = pipeline.run_plan(sample_case, serve_model.plan_for(settings), grid_mm=GRID_MM)
+    # the dose the page draws is the engine's, bit for bit, before any DVH exists
+    assert np.array_equal(computed.dose.array, direct.dose.array)
+    assert computed.plan.description == direct.plan.description
+    release.set()
+    # then the DVHs: those the page shows, identical to run_plan's (deterministic FFTs and sample plans)
+    assert sorted(computed.run.dvhs) == ["Body", "Lungs", "Marrow"]
+    for name, h in computed.run.dvhs.items():
+        assert np.array_equal(h.volume_pct, direct.dvhs[name].volume_pct)
+    _same_numbers(computed, direct)
+
+
+def test_a_failure_of_the_dvhs_is_raised_where_they_are_read(sample_case, monkeypatch):
+    import hbiview.pipeline as pipeline
+
+    def failing(*args, **kwargs):
+        raise PlanError("no DVH today")
+
+    monkeypatch.setattr(pipeline, "evaluate_dose", failing)
+    model = ServeModel(sample_case, ["upper-hbi"], grid_mm=GRID_MM)  # its own cache: the failure stays here
+    computed = model.compute(model.default_settings("upper-hbi").with_(inferior="L1"))
+    assert computed.dose.max_gy > 0.0  # the dose is there
+    with pytest.raises(PlanError, match="no DVH today"):
+        computed.numbers  # noqa: B018 - reading the numbers raises the DVHs' error
