@@ -3,7 +3,7 @@
 Nothing here knows about the web page: a :class:`ServeModel` takes :class:`FieldSettings` (what the
 controls say) and answers with a :class:`Computed` (the :class:`~hbiview.pipeline.PlanRun` of
 :func:`hbiview.pipeline.run_plan` and the :class:`KeyNumbers` shown beside it; the dose comes first, the
-DVHs follow from a worker thread while the page draws the dose), so a test checks the page's numbers
+DVHs follow from another thread while the page draws the dose), so a test checks the page's numbers
 against the dose engine without a browser:
 
 >>> from hbiview.pipeline import load_case            # doctest: +SKIP
@@ -245,7 +245,7 @@ class Computed:
     """A plan computed for the page: its settings and dose, its run, key numbers and what hbiview warned.
 
     The dose is there at once; the DVHs (and with them the run, the key numbers and the warnings) are worked
-    out in the model's worker thread, so that the page draws the dose meanwhile: reading them waits for it.
+    out in a thread of their own, so that the page draws the dose meanwhile: reading them waits for them.
 
     Parameters
     ----------
