@@ -7,7 +7,10 @@ from the matching built-in exception so that ``except ValueError`` keeps working
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "DicomError",
@@ -20,6 +23,7 @@ __all__ = [
     "PlanError",
     "PrescriptionPointWarning",
     "SetupWarning",
+    "collected_warnings",
     "warn",
 ]
 
@@ -85,4 +89,33 @@ def warn(message: str, stacklevel: int = 2, category: type[HbiviewWarning] = Hbi
     category
         :class:`HbiviewWarning` or a subclass saying what the warning is about (:class:`SetupWarning`).
     """
+    sink = getattr(_COLLECTING, "sink", None)
+    if sink is not None:  # collected in this thread (collected_warnings)
+        sink.append(message)
+        return
     warnings.warn(message, category, stacklevel=stacklevel + 1)
+
+
+_COLLECTING = threading.local()
+
+
+@contextmanager
+def collected_warnings() -> Iterator[list[str]]:
+    """Collect the texts of the :func:`warn` calls made in this thread instead of issuing them.
+
+    Unlike :class:`warnings.catch_warnings`, which swaps the process's warning filters and so may not be
+    used by two threads at once, this touches nothing another thread sees: the viewer computes a plan's
+    DVHs in a thread of their own while the page is drawn.
+
+    Yields
+    ------
+    list of str
+        The messages, in order (each as often as it was given).
+    """
+    outer = getattr(_COLLECTING, "sink", None)
+    said: list[str] = []
+    _COLLECTING.sink = said
+    try:
+        yield said
+    finally:
+        _COLLECTING.sink = outer

@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hbiview.errors import HbiviewWarning, PlanError, PrescriptionPointWarning, SetupWarning, warn
+from hbiview.errors import (
+    HbiviewWarning,
+    PlanError,
+    PrescriptionPointWarning,
+    SetupWarning,
+    collected_warnings,
+    warn,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from hbiview.pipeline import Case, PlanDose, PlanRun
@@ -548,11 +555,12 @@ class ServeModel:
         from hbiview.pipeline import evaluate_dose
 
         try:
-            with self._lock, warnings.catch_warnings(record=True) as caught:  # one computation at a time
-                warnings.simplefilter("always", HbiviewWarning)
+            # one computation at a time; the DVHs' warnings collected in this thread (the process's warning
+            # filters are not touched: the page may be drawing meanwhile)
+            with self._lock, collected_warnings() as caught:
                 shown = [name for name in DVH_SHOWN if name in self.case.structures]  # the page's DVHs
                 run = evaluate_dose(self.case, dosed, structures=shown)
-            said = tuple(dict.fromkeys((*said, *_messages(caught))))
+            said = tuple(dict.fromkeys((*said, *caught)))
             evaluated.set_result((run, key_numbers(run, time.perf_counter() - start), said))
         except BaseException as exc:  # raised again where the DVHs are read
             evaluated.set_exception(exc)
