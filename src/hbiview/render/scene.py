@@ -670,7 +670,7 @@ def add_scene(
     options = replace(options, camera=camera_for(options.camera, plan))
     plotter.set_background(_BACKGROUND)
     groups: dict[str, list[Any]] = {}
-    top_gy = dose.max_gy if dose is not None else 0.0  # once: a pass over the whole dose grid
+    top_gy = dose.max_gy if dose is not None else 0.0
     reference = prescription_total_gy(plan) if plan is not None else (top_gy if dose is not None else None)
     if reference_gy is not None:
         reference = float(reference_gy)
