@@ -798,7 +798,11 @@ class _PlanCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._plans: OrderedDict[tuple[int, Any], tuple[weakref.ref[Structure], _SamplePlan]] = OrderedDict()
+        # (id of the structure, key) -> (weak reference to it, plan, the plan's size in bytes); the size is
+        # counted once, so a structure freed while the interpreter shuts down needs nothing but this table
+        self._plans: OrderedDict[tuple[int, Any], tuple[weakref.ref[Structure], _SamplePlan, int]] = (
+            OrderedDict()
+        )
         self._bytes = 0
         self._dead: list[int] = []  # ids of structures gone (the weakref callback only notes them)
 
@@ -813,7 +817,7 @@ class _PlanCache:
         while self._dead:
             gone = self._dead.pop()
             for key in [k for k in self._plans if k[0] == gone]:
-                self._bytes -= self._plans.pop(key)[1].nbytes
+                self._bytes -= self._plans.pop(key)[2]
 
     def clear(self) -> None:
         """Drop every kept plan."""
@@ -855,10 +859,10 @@ class _PlanCache:
             self._purge()
             old = self._plans.pop((ident, key), None)
             if old is not None:
-                self._bytes -= old[1].nbytes
+                self._bytes -= old[2]
             while self._plans and self._bytes + size > budget:
-                self._bytes -= self._plans.popitem(last=False)[1][1].nbytes
-            self._plans[(ident, key)] = (ref, plan)
+                self._bytes -= self._plans.popitem(last=False)[1][2]
+            self._plans[(ident, key)] = (ref, plan, size)
             self._bytes += size
 
 

@@ -124,7 +124,7 @@ def test_non_aligned_grids_give_the_plain_samples_on_every_dose() -> None:
         for structure in structures:
             assert_same_samples(dose, structure)
             assert_same_samples(dose, structure, supersample=3)
-    plans = [plan for _, plan in dosevolume._PLANS._plans.values()]
+    plans = [plan for _, plan, _ in dosevolume._PLANS._plans.values()]
     assert {plan.kind for plan in plans} == {"separable"}  # the path under test
     assert any(plan.data["pad"] for plan in plans)  # samples within half a voxel beyond the outer centres
 
@@ -178,7 +178,7 @@ def test_oblique_shifted_and_thin_grids_give_the_plain_samples() -> None:
     for grid, kind in ((oblique, "points"), (shifted, "index"), (thin, "separable")):
         for seed in (3, 4):
             assert_same_samples(smooth_dose(grid, seed), body)
-        assert [plan.kind for _, plan in dosevolume._PLANS._plans.values()][-1] == kind
+        assert [plan.kind for _, plan, _ in dosevolume._PLANS._plans.values()][-1] == kind
 
 
 def test_a_kept_plan_follows_its_structure_and_the_dose_grid() -> None:
