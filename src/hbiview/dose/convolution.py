@@ -63,8 +63,18 @@ from hbiview.dose.beam_quality import (
     kernel_for_energy,
 )
 from hbiview.dose.engine import DoseEngine, register_engine
-from hbiview.dose.fluence import fluence_map, horn_shape
+from hbiview.dose.fluence import fluence_map, horn_shape, primary_collimator_transmission
 from hbiview.dose.kernel import PencilKernel
+from hbiview.dose.loops import (
+    add_at,
+    add_level,
+    between_layers,
+    linear_taps,
+    ratio_to_dose,
+    sample_planes,
+    subtract_missing,
+    upsample,
+)
 from hbiview.dose.out_of_field import out_of_field_fluence
 from hbiview.geometry import Geometry
 from hbiview.plans import MAX_JAW_MM, SAD_MM, Beam
@@ -179,18 +189,20 @@ class BevDose:
         return axes, np.array([matrix[r, axes[r]] for r in range(3)]), offset
 
     def block(
-        self, w_mm: np.ndarray, a_mm: np.ndarray, b_mm: np.ndarray
+        self, w_mm: np.ndarray, a_mm: np.ndarray, b_mm: np.ndarray, out: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dose on the planes across the beam ``w_mm`` from the source, at field x ``a_mm`` and y ``b_mm``.
 
         Trilinear interpolation one axis at a time (the values :meth:`at` gives, to float32 rounding), all
-        planes at once.
+        planes at once (:func:`hbiview.dose.loops.sample_planes`).
 
         Parameters
         ----------
         w_mm, a_mm, b_mm
             Distances from the source along the axis, field x and field y (mm) of the planes, columns and
             rows.
+        out
+            A zero-filled float32 array (any strides) to write the dose into; default a new one.
 
         Returns
         -------
@@ -200,7 +212,7 @@ class BevDose:
             inside the grid (a point is inside when both its row and its column are).
         """
         nw, nv, nu = self.dose.shape
-        values = np.zeros((len(w_mm), len(b_mm), len(a_mm)), dtype=np.float32)
+        values = np.zeros((len(w_mm), len(b_mm), len(a_mm)), dtype=np.float32) if out is None else out
         iw = (w_mm - self.w0_mm) / self.dw_mm
         in_w = (w_mm > 1.0) & (iw >= 0.0) & (iw <= nw - 1)
         scale = SAD_MM / np.where(in_w, w_mm, 1.0)
@@ -212,8 +224,8 @@ class BevDose:
         if found_r.size and found_c.size:  # the box of planes, rows and columns with points inside
             k = slice(planes[0], planes[-1] + 1)
             r, c = slice(found_r[0], found_r[-1] + 1), slice(found_c[0], found_c[-1] + 1)
-            across = _taps_along(self.dose, 0, iw[k])
-            values[k, r, c] = _taps_per_plane(_taps_per_plane(across, 1, iv[k, r]), 2, iu[k, c])
+            rows, columns = np.ascontiguousarray(iv[k, r]), np.ascontiguousarray(iu[k, c])
+            sample_planes(self.dose, iw[k], rows, columns, values[k, r, c])
         return values, in_rows, in_cols
 
     def on_grid(self, geometry: Geometry) -> np.ndarray | None:
@@ -223,7 +235,7 @@ class BevDose:
         plane of the grid across the beam is a plane of the BEV grid, zoomed: sampled one axis at a time,
         several times faster than :meth:`at_indices` on every voxel.
         """
-        return _on_grid(self, geometry, lambda w, a, b: self.block(w, a, b)[0])
+        return _on_grid(self, geometry, lambda w, a, b, out: self.block(w, a, b, out)[0])
 
     def bounds_lps_mm(self) -> tuple[np.ndarray, np.ndarray]:
         """LPS bounding box ``(lower, upper)`` of the BEV grid (the region this beam gives dose to)."""
@@ -300,8 +312,8 @@ class NearFarDose:
     def on_grid(self, geometry: Geometry) -> np.ndarray | None:
         """Dose (Gy per unit weight) at every voxel of ``geometry``; ``None``: see :meth:`BevDose.on_grid`."""
 
-        def block(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            near, in_rows, in_cols = self.near.block(w, a, b)
+        def block(w: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+            near, in_rows, in_cols = self.near.block(w, a, b, out)
             # rows the far grid gives some of (not inside the near grid on every plane and column), taken
             # in runs of consecutive rows: views of the near block, no copies
             every_column = np.all(in_cols, axis=1)
@@ -327,17 +339,47 @@ def _runs_of(flags: np.ndarray) -> list[slice]:
 def _on_grid(
     frame: BevDose,
     geometry: Geometry,
-    block: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    block: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
 ) -> np.ndarray | None:
-    """A beam's dose on every voxel of ``geometry``: its planes across the beam (``None``: oblique)."""
+    """A beam's dose on every voxel of ``geometry``: its planes across the beam (``None``: oblique).
+
+    ``block(w_mm, a_mm, b_mm, out)`` fills ``out``, a ``(w, b, a)`` view of the grid's array.
+    """
     found = frame.grid_axes(geometry)
     if found is None:
         return None
     axes, scale, offset = found
     n_w, n_a, n_b = (geometry.shape[a] for a in axes)
     w_mm, a_mm, b_mm = (offset[r] + scale[r] * np.arange(n) for r, n in enumerate((n_w, n_a, n_b)))
-    out = block(w_mm, a_mm, b_mm)  # (w, b, a)
-    return np.ascontiguousarray(out.transpose(np.argsort([axes[0], axes[2], axes[1]])))
+    out = np.zeros(geometry.shape, dtype=np.float32)
+    block(w_mm, a_mm, b_mm, out.transpose(axes[0], axes[2], axes[1]))
+    return out
+
+
+#: The box of each read-only density volume's body (:func:`_body_box`): id -> (weak reference, box).
+_BODY_BOXES: dict[int, tuple[weakref.ref[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {}
+
+
+def _body_box(density: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """First and last index along each axis of the voxels with density (``None``: none).
+
+    Kept while a read-only density lives (:func:`hbiview.dose.body.density_on`'s: each beam's near and far
+    grid of every plan on that grid asks).
+    """
+    entry = _BODY_BOXES.get(id(density))
+    if entry is not None and entry[0]() is density:
+        return entry[1]
+    inside = density > 0
+    across = np.flatnonzero(np.any(inside, axis=(1, 2)))
+    if across.size == 0:
+        return None
+    plane = np.any(inside, axis=0)
+    rows, cols = np.flatnonzero(np.any(plane, axis=1)), np.flatnonzero(np.any(plane, axis=0))
+    box = np.array([across[0], rows[0], cols[0]]), np.array([across[-1], rows[-1], cols[-1]])
+    if not density.flags.writeable:
+        key = id(density)
+        _BODY_BOXES[key] = (weakref.ref(density, lambda _: _BODY_BOXES.pop(key, None)), box)
+    return box
 
 
 def _lattice(low_mm: float, high_mm: float, step_mm: float, on_axis: bool) -> np.ndarray:
@@ -360,13 +402,6 @@ def _linear_weights(start: int, stop: int, n_coarse: int) -> tuple[np.ndarray, n
     c = np.clip((np.arange(start, stop) - 0.5) / 2.0, 0.0, n_coarse - 1.0)
     lower = np.minimum(np.floor(c).astype(np.intp), n_coarse - 2)
     return lower, (c - lower).astype(np.float32)
-
-
-def _upsample(coarse: np.ndarray, weights: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Linear interpolation of coarse arrays (last two axes) at fine pixels (:func:`_linear_weights`)."""
-    (iy, wy), (ix, wx) = weights
-    rows = coarse[..., iy, :] * (1.0 - wy)[:, None] + coarse[..., iy + 1, :] * wy[:, None]
-    return rows[..., ix] * (1.0 - wx)[None, :] + rows[..., ix + 1] * wx[None, :]
 
 
 def _bin2(values: np.ndarray) -> np.ndarray:
@@ -424,25 +459,13 @@ def _upstream_mean(
     return out
 
 
-def _linear_taps(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lower neighbour and the two float32 weights of fractional indices into ``n`` samples (0 outside)."""
-    valid = (index >= 0.0) & (index <= n - 1)
-    below = np.clip(np.floor(index).astype(np.intp), 0, max(n - 2, 0))
-    frac = np.clip(index - below, 0.0, 1.0)
-    return (
-        below,
-        np.where(valid, 1.0 - frac, 0.0).astype(np.float32),
-        np.where(valid, frac, 0.0).astype(np.float32),
-    )
-
-
 def _taps_along(values: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
     """Linear interpolation of ``values`` along one axis at fractional indices; 0 outside ``[0, n - 1]``.
 
     The values of ``scipy.ndimage.map_coordinates(order=1, mode="constant", cval=0)`` along that axis.
     """
     n = values.shape[axis]
-    below, w_below, w_above = _linear_taps(index, n)
+    below, w_below, w_above = linear_taps(np.asarray(index, dtype=np.float64), n)
     shape = [1] * values.ndim
     shape[axis] = len(index)
     w_below, w_above = w_below.reshape(shape), w_above.reshape(shape)
@@ -451,27 +474,6 @@ def _taps_along(values: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
     if n > 1:
         low += np.take(values, below + 1, axis=axis) * w_above
     return low
-
-
-def _taps_per_plane(values: np.ndarray, axis: int, index: np.ndarray) -> np.ndarray:
-    """:func:`_taps_along` for a stack of planes, each with its own indices.
-
-    ``values`` is ``(n_planes, ...)`` and ``index`` ``(n_planes, m)``: plane ``k`` is interpolated along
-    ``axis`` (1 or 2) at ``index[k]``.
-    """
-    n = values.shape[axis]
-    below, w_below, w_above = _linear_taps(index, n)
-    shape = list(values.shape)
-    shape[axis] = index.shape[1]
-    out = np.empty(shape, dtype=np.float32)
-    sub = axis - 1
-    view = (slice(None), None) if sub == 0 else (None, slice(None))
-    for k, plane in enumerate(out):
-        np.take(values[k], below[k], axis=sub, out=plane)
-        plane *= w_below[k][view]
-        if n > 1:
-            plane += np.take(values[k], below[k] + 1, axis=sub) * w_above[k][view]
-    return out
 
 
 def _broad_beam_at(kernel: PencilKernel, depth: np.ndarray, max_depth_mm: float) -> np.ndarray:
@@ -542,7 +544,9 @@ class _Prepared:
 
     The density along the rays, the radiological depths, the densities each kernel component sees, the
     kernels' transforms at every depth layer, each voxel's place between the layers and density levels, the
-    body's outline for the missing tissue, the broad-beam depth dose and the inverse square.
+    body's outline for the missing tissue, the broad-beam depth dose and the inverse square; the padded
+    fluence plane's pixel centres (mm, isocentre plane: ``u``, ``v``), the primary collimator's transmission
+    and the horns' shape on it.
     """
 
     quality: BeamQuality
@@ -563,10 +567,14 @@ class _Prepared:
     inverse_square: np.ndarray
     contamination_filter: np.ndarray | None
     contamination_depth: np.ndarray | None
+    plane_mm: tuple[np.ndarray, np.ndarray]
+    collimator: np.ndarray | None
+    horn: np.ndarray
 
     def nbytes(self) -> int:
         """Memory held (bytes)."""
-        arrays = [self.lower_index, self.frac_z, self.broad, self.inverse_square]
+        arrays = [self.lower_index, self.frac_z, self.broad, self.inverse_square, *self.plane_mm, self.horn]
+        arrays += [self.collimator] if self.collimator is not None else []
         arrays += [a for a in (self.contamination_filter, self.contamination_depth) if a is not None]
         for k in self.layer_kernels:
             arrays += [k.both, *k.narrow, *k.broad]
@@ -674,15 +682,10 @@ class ConvolutionEngine(DoseEngine):
         depth_step_mm: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         source, d, u_hat, v_hat = beam.frame()
-        inside = (
-            np.nonzero(np.any(density > 0, axis=(1, 2)))[0],
-            np.nonzero(np.any(density > 0, axis=(0, 2)))[0],
-        )
-        cols = np.nonzero(np.any(density > 0, axis=(0, 1)))[0]
-        if inside[0].size == 0:
+        box = _body_box(density)
+        if box is None:
             return None
-        lo = np.array([inside[0][0], inside[1][0], cols[0]]) - 1.0
-        hi = np.array([inside[0][-1], inside[1][-1], cols[-1]]) + 1.0
+        lo, hi = box[0] - 1.0, box[1] + 1.0
         corners = np.array(np.meshgrid(*zip(lo, hi), indexing="ij")).reshape(3, -1).T
         pts = geometry.index_to_lps(corners)
         rel = pts - source
@@ -990,6 +993,9 @@ class ConvolutionEngine(DoseEngine):
         else:
             contamination_filter = contamination_depth = None
         inverse_square = ((SAD_MM / w_mm) ** 2).astype(np.float32)[:, None, None]
+        pu = u_mm[0] - pad * du + np.arange(shape[1]) * du
+        pv = v_mm[0] - pad * du + np.arange(shape[0]) * du
+        radius, sigma = quality.primary_radius_mm, quality.primary_sigma_mm
         return _Prepared(
             quality=quality,
             kernel=kernel,
@@ -1009,6 +1015,9 @@ class ConvolutionEngine(DoseEngine):
             inverse_square=inverse_square,
             contamination_filter=contamination_filter,
             contamination_depth=contamination_depth,
+            plane_mm=(pu, pv),
+            collimator=primary_collimator_transmission(pu, pv, radius, sigma) if radius > 0 else None,
+            horn=horn_shape(pu, pv, quality.horn_radius_mm),
         )
 
     def _finish(self, beam: Beam, prepared: _Prepared) -> BevDose:
@@ -1026,9 +1035,7 @@ class ConvolutionEngine(DoseEngine):
         # 3. fluence on a padded plane and its transform, in single precision like the dose: the transforms
         #    of a plane this size are several times faster than in double (it stays in the processor's cache)
         #    and differ by under 1e-6 of the maximum
-        pad = crop[0].start
-        pu = u_mm[0] - pad * du + np.arange(shape[1]) * du
-        pv = v_mm[0] - pad * du + np.arange(shape[0]) * du
+        pu, pv = p.plane_mm
         primary = fluence_map(
             beam,
             pu,
@@ -1036,23 +1043,25 @@ class ConvolutionEngine(DoseEngine):
             source_sigma_mm=quality.source_sigma_mm,
             primary_radius_mm=quality.primary_radius_mm,
             primary_sigma_mm=quality.primary_sigma_mm,
+            collimator=p.collimator,
         )
         # plus head scatter, jaw transmission and leakage behind the jaws (hbiview.dose.out_of_field)
         fluence = (primary + out_of_field_fluence(beam, pu, pv, primary)).astype(np.float32)
         spectrum = scipy.fft.rfft2(fluence, workers=self.workers)
         # off-axis horns, smaller with depth (off-axis softening): fluence x (1 + h(z) q(r))
-        horned = (primary * horn_shape(pu, pv, quality.horn_radius_mm)).astype(np.float32)
+        horned = (primary * p.horn).astype(np.float32)
         del primary
         horn_spectrum = scipy.fft.rfft2(horned, workers=self.workers)
         broad_layers = kernel.broad_beam(p.layers).astype(np.float32)
         ratio = np.empty((len(p.layers), len(v_mm), len(u_mm)), dtype=np.float32)
         # differences from water of the narrow and broad components at each lower density level
         lower = p.lower
-        d_narrow = np.zeros((len(lower), len(p.layers), len(v_mm), len(u_mm)), dtype=np.float32)
-        d_broad = np.zeros_like(d_narrow)
+        # (only the layers its corrected voxels lie between are computed, and only those are read)
+        d_narrow = np.empty((len(lower), len(p.layers), len(v_mm), len(u_mm)), dtype=np.float32)
+        d_broad = np.empty_like(d_narrow)
         spectrum_c = scipy.fft.rfft2(_bin2(fluence), workers=self.workers) if lower else spectrum
         horn_c = scipy.fft.rfft2(_bin2(horned), workers=self.workers) if lower else horn_spectrum
-        upsample = [_linear_weights(crop[a].start, crop[a].stop, half[a]) for a in (0, 1)]
+        (iy, wy), (ix, wx) = (_linear_weights(crop[a].start, crop[a].stop, half[a]) for a in (0, 1))
         missing = self._missing_tissue(kernel, p.missing, fluence, horned, crop, half)
         del horned
         # each lower density level only at the layers its voxels lie between
@@ -1070,13 +1079,13 @@ class ConvolutionEngine(DoseEngine):
                     d_narrow[m, k] = conv[crop] / broad_layers[k]
                 if source_c is not None and k in broad_at[m]:
                     conv_c = scipy.fft.irfft2(source_c * kernels.broad[m], s=half, workers=self.workers)
-                    d_broad[m, k] = _upsample(conv_c, upsample) / broad_layers[k]
+                    upsample(conv_c[None], iy, wy, ix, wx, d_broad[m, k : k + 1])
+                    d_broad[m, k] /= broad_layers[k]
 
         # 4. each BEV voxel: interpolate between depth layers (and density levels)
         plane = len(v_mm) * len(u_mm)
         flat_ratio = ratio.reshape(-1)
-        shape_ratio = flat_ratio[p.lower_index]
-        shape_ratio += p.frac_z.ravel() * (flat_ratio[plane:][p.lower_index] - shape_ratio)
+        shape_ratio = between_layers(flat_ratio, p.lower_index, p.frac_z.reshape(-1), plane)
         if p.correction_voxels is not None:
             where = p.correction_voxels
             for c in p.corrections:
@@ -1084,40 +1093,34 @@ class ConvolutionEngine(DoseEngine):
                 value = np.zeros(len(where), dtype=np.float32)
                 places = zip(c.voxels, c.weights, c.below, c.step, strict=True)
                 for m, (voxels, weight, below, step) in enumerate(places):
-                    flat = table[m].reshape(-1)
-                    low = flat[below]
-                    value[voxels] += weight * (low + step * (flat[plane:][below] - low))
-                shape_ratio[where] += value
+                    add_level(value, table[m].reshape(-1), plane, voxels, weight, below, step)
+                add_at(shape_ratio, where, value)
         del d_narrow, d_broad
         shape_ratio = shape_ratio.reshape(len(w_mm), len(v_mm), len(u_mm))
         if missing is not None:
             # 5. no photon scatter from pencils that cross no tissue at this level (narrow body parts)
             samples, values = missing
-            fine = _upsample(values, upsample)
+            fine = np.empty((len(samples), len(v_mm), len(u_mm)), dtype=np.float32)
+            upsample(values, iy, wy, ix, wx, fine)
             # each slice between the two sampled levels around it (the first two before, the last after)
-            bounds = np.r_[0, samples[1:], len(w_mm)]
-            for j in range(len(samples)):
-                i0, i1 = int(bounds[j]), int(bounds[j + 1])
-                if j + 1 == len(samples):
-                    shape_ratio[i0:i1] -= fine[j]
-                elif i1 > i0:
-                    f = ((np.arange(i0, i1) - samples[j]) / (samples[j + 1] - samples[j])).astype(np.float32)
-                    f = f[:, None, None]
-                    shape_ratio[i0:i1] -= (1 - f) * fine[j] + f * fine[j + 1]
-            np.maximum(shape_ratio, 0.0, out=shape_ratio)
+            subtract_missing(shape_ratio, fine, samples)
             del values
-        dose = p.broad * shape_ratio * np.float32(calibration)
+        contamination = None
         if p.contamination_filter is not None and p.contamination_depth is not None:
             spread = scipy.fft.irfft2(spectrum * p.contamination_filter, s=shape, workers=self.workers)[crop]
-            dose += (
-                np.float32(quality.contamination_gy)
-                * spread.astype(np.float32)[None, :, :]
-                * p.contamination_depth
-            )
-        dose *= p.inverse_square
+            contamination = np.float32(quality.contamination_gy) * spread.astype(np.float32)
+        # 6. the dose, in place of the ratios
+        ratio_to_dose(
+            shape_ratio,
+            p.broad,
+            np.float32(calibration),
+            p.inverse_square.reshape(-1),
+            contamination,
+            p.contamination_depth,
+        )
         source, d, u_hat, v_hat = beam.frame()
         return BevDose(
-            dose.astype(np.float32, copy=False),
+            shape_ratio,
             source,
             d,
             u_hat,

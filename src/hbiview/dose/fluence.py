@@ -164,6 +164,7 @@ def fluence_map(
     horn_radius_mm: float = 200.0,
     primary_radius_mm: float = 0.0,
     primary_sigma_mm: float = 0.0,
+    collimator: np.ndarray | None = None,
 ) -> np.ndarray:
     """Relative primary fluence of ``beam`` on a grid of the isocentre plane (collimator frame).
 
@@ -182,6 +183,8 @@ def fluence_map(
         Radius (mm, isocentre plane) beyond which the horn stays flat.
     primary_radius_mm, primary_sigma_mm
         The round primary collimator (:func:`primary_collimator_transmission`); radius 0: none.
+    collimator
+        Its transmission on this grid if already computed (the dose engine keeps it per grid).
 
     Returns
     -------
@@ -194,7 +197,9 @@ def fluence_map(
         for block in beam.blocks:
             fluence *= _block_transmission(block, u_mm, v_mm, source_sigma_mm / step)
     if primary_radius_mm > 0:
-        fluence *= primary_collimator_transmission(u_mm, v_mm, primary_radius_mm, primary_sigma_mm)
+        if collimator is None:
+            collimator = primary_collimator_transmission(u_mm, v_mm, primary_radius_mm, primary_sigma_mm)
+        fluence *= collimator
     if beam.transmission_map is not None:  # compensator (hbiview.dose.compensation): multiplies the fluence
         fluence *= beam.transmission_map.at(u_mm, v_mm)
     if horn_per_100mm2:
