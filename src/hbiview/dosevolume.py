@@ -23,7 +23,6 @@ Metric keys of :func:`metrics` (stable; documented in :data:`METRIC_KEYS`).
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
 import weakref
@@ -37,6 +36,7 @@ from scipy import ndimage
 
 from hbiview.errors import GeometryError, InputError, warn
 from hbiview.geometry import Geometry, bounding_box
+from hbiview.loops import dose_bins, separable_samples
 from hbiview.volume import DoseGrid, Structure
 
 __all__ = [
@@ -641,62 +641,26 @@ class _SamplePlan:
             )
             return out.astype(np.float64)
         flat = _padded_flat(dose) if data["pad"] else np.ravel(dose.array)
-        n = int(data["n"])
-        out = np.empty(n, dtype=np.float64)
-        # in chunks of whole runs of about SAMPLE_CHUNK samples: the temporaries stay in the processor's
-        # cache (the body of a 512 x 512 x 400 CT, 11 million samples: 0.40 s instead of 1.08 s)
-        ends = np.cumsum(data["lengths"])
-        cuts = np.searchsorted(ends, np.arange(SAMPLE_CHUNK, n, SAMPLE_CHUNK), side="right")
-        runs = np.unique(np.concatenate([[0], cuts, [len(ends)]]))
-        for r0, r1 in itertools.pairwise(runs):
-            s0 = int(ends[r0 - 1]) if r0 else 0
-            s1 = int(ends[r1 - 1])
-            # map_coordinates writes into an array of the dose's type (float32): the same rounding here
-            out[s0:s1] = _separable_values(flat, data, int(r0), int(r1), s0, s1).astype(dose.array.dtype)
-        return out
+        # one pass, compiled; written in the dose's type as map_coordinates writes it (float32 rounding)
+        out = np.empty(int(data["n"]), dtype=flat.dtype)
+        separable_samples(
+            flat,
+            data["lengths"],
+            data["start"],
+            data["row"],
+            data["lower_x"],
+            data["w0_x"],
+            data["w0_run"].get(0, _NO_WEIGHTS),
+            data["w0_run"].get(1, _NO_WEIGHTS),
+            data["two"],
+            data["strides"],
+            out,
+        )
+        return out.astype(np.float64)
 
 
-#: Samples interpolated at a time by the separable way (whole runs; temporaries of 0.5 MB each).
-SAMPLE_CHUNK = 65536
-
-
-def _separable_values(
-    flat: np.ndarray, data: dict[str, Any], r0: int, r1: int, s0: int, s1: int
-) -> np.ndarray:
-    """Trilinear dose (float64) at samples ``s0:s1`` (runs ``r0:r1``) of a separable sample plan."""
-    lengths = data["lengths"][r0:r1]
-    strides = data["strides"]
-    two = data["two"]
-    n = s1 - s0
-    # samples come in runs along x (one row of the structure's grid): the x index of each sample, its
-    # lower dose-grid corner (the run's row plus the x corner) and the weights follow from the runs
-    ix = np.arange(s0, s1) - np.repeat(data["start"][r0:r1], lengths)
-    base = np.repeat(data["row"][r0:r1], lengths) + data["lower_x"][ix]
-    # weights of the axes with two corners (an axis whose samples all sit on dose-grid planes has w0 = 1:
-    # scipy multiplies by 1 and adds terms times 0, both exact, so they are skipped); w1 = 1 - w0 as scipy
-    # forms it
-    weights = {}
-    for a in two:
-        w0 = data["w0_x"][ix] if a == 2 else np.repeat(data["w0_run"][a][r0:r1], lengths)
-        weights[a] = (w0, np.subtract(1.0, w0))
-    total = np.empty(n, dtype=np.float64)
-    term = np.empty(n, dtype=np.float64) if two else total
-    corners = [(0, 1) if a in two else (0,) for a in range(3)]
-    first = True
-    for corner in itertools.product(*corners):
-        shift = sum(c * s for c, s in zip(corner, strides))
-        read = np.take(flat[shift:] if shift else flat, base)
-        result = total if first else term
-        if two:  # scipy's order: ((value * w_z) * w_y) * w_x, in float64
-            np.multiply(read, weights[two[0]][corner[two[0]]], out=result)
-            for a in two[1:]:
-                result *= weights[a][corner[a]]
-        else:
-            result[...] = read
-        if not first:
-            total += term
-        first = False
-    return total
+#: The weights of an axis whose samples all sit on dose-grid planes (never read).
+_NO_WEIGHTS = np.zeros(0)
 
 
 def _plan_samples(
@@ -771,9 +735,9 @@ def _plan_samples(
             "start": first - kept[2][first],  # sample number minus x index, per run
             "row": row,
             "lower_x": tables[2][0],
-            "strides": strides,
+            "strides": np.array(strides, dtype=np.int64),
             "pad": pad,
-            "two": two,
+            "two": np.array([a in two for a in range(3)]),
             "w0_x": tables[2][1],
             "w0_run": {a: tables[a][1][kept[a][first]] for a in two if a < 2},
         }
@@ -900,13 +864,12 @@ def _histogram(
     # a dose within 1e-6 of a bin edge (in bins) counts as on the edge: 0.29 / 0.01 is 28.999999999999996
     top = float(values.max()) if values.size else 0.0
     nbins = math.floor(top / bin_width_gy + EDGE_GUARD_BINS) + 1
-    index = np.minimum((values / bin_width_gy + EDGE_GUARD_BINS).astype(np.int64), nbins - 1)
-    diff = np.bincount(index, minlength=nbins) * sample_cc
+    counts, wdiff = dose_bins(values, weights, bin_width_gy, EDGE_GUARD_BINS, nbins)
+    diff = counts * sample_cc
     edges = np.arange(nbins + 1) * bin_width_gy
     cum = np.concatenate([np.cumsum(diff[::-1])[::-1], [0.0]])
     wcum = None
     if weights is not None:
-        wdiff = np.bincount(index, weights=weights, minlength=nbins)
         wcum = np.concatenate([np.cumsum(wdiff[::-1])[::-1], [0.0]])
     return edges, cum, wcum
 

@@ -154,18 +154,6 @@ def test_random_axis_aligned_grids_give_the_plain_samples() -> None:
         assert np.array_equal(general.values(dose), _sample(dose, structure, 1)[0])
 
 
-def test_chunks_of_any_size_give_the_plain_samples(monkeypatch) -> None:
-    # the separable way interpolates whole runs of voxels a chunk at a time: cuts inside the structure
-    # (chunks of 1, 97 and 5000 samples, runs longer than a chunk) change nothing
-    dose_grid = Geometry.from_spacing((9, 10, 11), (5.0, 5.0, 5.0), (-26.3, -22.9, -21.6))
-    ct = Geometry.from_spacing((16, 24, 26), (3.0, 2.5, 2.5), (-33.0, -30.0, -24.0))
-    structure = ellipsoid(ct, (0, 0, 0), (28, 26, 25), "body", weighted=True)
-    dose = smooth_dose(dose_grid, 8)
-    for chunk in (1, 97, 5000):
-        monkeypatch.setattr(dosevolume, "SAMPLE_CHUNK", chunk)
-        assert_same_samples(dose, structure, supersample=1)
-
-
 def test_oblique_shifted_and_thin_grids_give_the_plain_samples() -> None:
     ct = Geometry.from_spacing((24, 30, 30), (3.0, 2.0, 2.0), (-36.0, -30.0, -30.0))
     body = ellipsoid(ct, (0, 0, 0), (30, 25, 28), "body", weighted=True)

@@ -65,7 +65,9 @@ from hbiview.dose.beam_quality import (
 from hbiview.dose.engine import DoseEngine, register_engine
 from hbiview.dose.fluence import fluence_map, horn_shape, primary_collimator_transmission
 from hbiview.dose.kernel import PencilKernel
-from hbiview.dose.loops import (
+from hbiview.dose.out_of_field import out_of_field_fluence
+from hbiview.geometry import Geometry
+from hbiview.loops import (
     add_at,
     add_level,
     between_layers,
@@ -75,8 +77,6 @@ from hbiview.dose.loops import (
     subtract_missing,
     upsample,
 )
-from hbiview.dose.out_of_field import out_of_field_fluence
-from hbiview.geometry import Geometry
 from hbiview.plans import MAX_JAW_MM, SAD_MM, Beam
 
 __all__ = ["BevDose", "ConvolutionEngine", "NearFarDose"]
@@ -194,7 +194,7 @@ class BevDose:
         """Dose on the planes across the beam ``w_mm`` from the source, at field x ``a_mm`` and y ``b_mm``.
 
         Trilinear interpolation one axis at a time (the values :meth:`at` gives, to float32 rounding), all
-        planes at once (:func:`hbiview.dose.loops.sample_planes`).
+        planes at once (:func:`hbiview.loops.sample_planes`).
 
         Parameters
         ----------

@@ -1,8 +1,9 @@
-"""Compiled loops of the convolution engine (numba): per-voxel work on a beam's BEV grid in one pass.
+"""Compiled loops (numba): the per-voxel work of the dose engine and of the DVHs' samples, one pass each.
 
 numpy would do each of these in several passes over arrays of a million voxels, with a temporary array for
 every step, holding the interpreter lock between them. Compiled, each is one pass that keeps its data in the
-processor's cache, and runs without the interpreter lock, so the beams' threads compute at the same time.
+processor's cache, and runs without the interpreter lock, so the beams' threads compute at the same time (and
+the live viewer's DVHs while it draws).
 
 Each loop does the same float32 operations in the same order as the numpy expression named in its docstring
 (no fused multiply-adds: numba's default, ``fastmath=False``), so the results are the same bit for bit; the
@@ -19,9 +20,11 @@ __all__ = [
     "add_at",
     "add_level",
     "between_layers",
+    "dose_bins",
     "linear_taps",
     "ratio_to_dose",
     "sample_planes",
+    "separable_samples",
     "subtract_missing",
     "upsample",
 ]
@@ -270,3 +273,92 @@ def ratio_to_dose(
                 if contamination is not None and contamination_depth is not None:
                     dose += contamination[v, u] * contamination_depth[w, v, u]
                 ratio[w, v, u] = dose * inverse_square[w]
+
+
+@njit(nogil=True, cache=True)
+def separable_samples(
+    flat: np.ndarray,
+    lengths: np.ndarray,
+    start: np.ndarray,
+    row: np.ndarray,
+    lower_x: np.ndarray,
+    w0_x: np.ndarray,
+    w0_z_run: np.ndarray,
+    w0_y_run: np.ndarray,
+    two: np.ndarray,
+    strides: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Trilinear dose at a structure's samples on a grid whose axes run along the dose grid's (the DVHs).
+
+    The samples come in runs along x (:func:`hbiview.dosevolume._plan_samples`). Each is the sum over the
+    corners of ``((value * w_z) * w_y) * w_x`` in float64 (``w = w0`` at the lower corner, ``1 - w0`` at the
+    upper), corners in ``itertools.product`` order, an axis whose samples sit on dose-grid planes having only
+    its lower corner and no factor: :func:`scipy.ndimage.map_coordinates` (order 1) sums the same terms in
+    the same order. Stored in ``out``, of the dose's type (float32: rounded as scipy's output is).
+
+    Parameters
+    ----------
+    flat
+        The dose, flattened (its edges repeated where the plan asks).
+    lengths, start, row
+        Per run: its number of samples, its first sample's number minus its x index, and the flat index of
+        its lower (z, y) dose-grid corner.
+    lower_x, w0_x
+        Per x index of the structure's grid: the lower dose-grid corner along x and its weight.
+    w0_z_run, w0_y_run
+        Per run: the weight of the lower z and y corner (read only for the axes in ``two``).
+    two
+        ``(3,)`` bool: the axes (z, y, x) with two corners.
+    strides
+        ``(3,)`` flat-index steps of the dose grid's axes.
+    out
+        One value per sample.
+    """
+    s = 0
+    for r in range(lengths.shape[0]):
+        for _ in range(lengths[r]):
+            ix = s - start[r]
+            base = row[r] + lower_x[ix]
+            total = 0.0
+            first = True
+            for cz in range(2 if two[0] else 1):
+                for cy in range(2 if two[1] else 1):
+                    for cx in range(2 if two[2] else 1):
+                        term = np.float64(flat[base + cz * strides[0] + cy * strides[1] + cx * strides[2]])
+                        if two[0]:
+                            term *= w0_z_run[r] if cz == 0 else 1.0 - w0_z_run[r]
+                        if two[1]:
+                            term *= w0_y_run[r] if cy == 0 else 1.0 - w0_y_run[r]
+                        if two[2]:
+                            term *= w0_x[ix] if cx == 0 else 1.0 - w0_x[ix]
+                        total = term if first else total + term
+                        first = False
+            out[s] = total
+            s += 1
+
+
+@njit(nogil=True, cache=True)
+def dose_bins(
+    values: np.ndarray, weights: np.ndarray | None, bin_width_gy: float, guard_bins: float, nbins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Samples (and their weights) per dose bin, for a DVH.
+
+    A value ``d`` goes in bin ``min(int(d / bin_width_gy + guard_bins), nbins - 1)``: what
+    ``np.bincount`` of that index gives, with and without ``weights`` (summed in the samples' order).
+
+    Returns
+    -------
+    counts, weighted
+        int64 counts per bin; float64 sums of the weights per bin (empty without weights).
+    """
+    counts = np.zeros(nbins, dtype=np.int64)
+    weighted = np.zeros(nbins if weights is not None else 0, dtype=np.float64)
+    for i in range(values.shape[0]):
+        k = min(int(values[i] / bin_width_gy + guard_bins), nbins - 1)
+        if k < 0:
+            raise ValueError("a negative dose cannot go in a DVH bin")
+        counts[k] += 1
+        if weights is not None:
+            weighted[k] += weights[i]
+    return counts, weighted

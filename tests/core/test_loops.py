@@ -1,8 +1,9 @@
-"""The compiled loops of the convolution engine against the numpy expressions they replace, bit for bit.
+"""The compiled loops of the dose engine and the DVHs against the numpy expressions they replace, bit for bit.
 
-Each loop (:mod:`hbiview.dose.loops`) promises the same float32 operations in the same order as a numpy
+Each loop (:mod:`hbiview.loops`) promises the same float32 operations in the same order as a numpy
 expression; equality is exact (``assert_array_equal``), not within a tolerance. The trilinear sampler is
-also checked against its peer, ``scipy.ndimage.map_coordinates(order=1)``, to float32 rounding.
+also checked against its peer, ``scipy.ndimage.map_coordinates(order=1)``, to float32 rounding; the DVHs'
+separable sampler is compared with map_coordinates bit for bit in ``tests/dvh/test_dvh_kept_plans.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from hbiview.dose import loops
+from hbiview import loops
 
 RNG = np.random.default_rng(20261204)
 
@@ -155,3 +156,20 @@ def test_ratio_to_dose_matches_numpy(contaminated: bool) -> None:
         got, broad, calibration, inverse_square, None if spread is None else np.float32(0.02) * spread, depth
     )
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_dose_bins_match_bincount(weighted: bool) -> None:
+    # doses on bin edges too (0.29 / 0.01 is 28.999999999999996: the guard puts it on the edge)
+    values = np.concatenate([RNG.uniform(0.0, 8.0, 5000), [0.0, 0.29, 0.3, 8.0]])
+    weights = RNG.random(values.size) if weighted else None
+    width, guard = 0.01, 1e-6
+    nbins = int(np.floor(values.max() / width + guard)) + 1
+    counts, summed = loops.dose_bins(values, weights, width, guard, nbins)
+    index = np.minimum((values / width + guard).astype(np.int64), nbins - 1)
+    np.testing.assert_array_equal(counts, np.bincount(index, minlength=nbins))
+    assert counts[29] >= 1 and counts.sum() == values.size
+    if weights is not None:
+        np.testing.assert_array_equal(summed, np.bincount(index, weights=weights, minlength=nbins))
+    with pytest.raises(ValueError, match="negative dose"):
+        loops.dose_bins(np.array([-1.0]), None, width, guard, 1)
