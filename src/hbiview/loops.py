@@ -27,6 +27,7 @@ __all__ = [
     "separable_samples",
     "subtract_missing",
     "upsample",
+    "weighted_sum",
 ]
 
 
@@ -362,3 +363,39 @@ def dose_bins(
         if weights is not None:
             weighted[k] += weights[i]
     return counts, weighted
+
+
+@njit(nogil=True, cache=True)
+def weighted_sum(
+    grids: tuple[np.ndarray, ...],
+    weights: np.ndarray,
+    inside: np.ndarray | None,
+    factor: np.float32,
+    out: np.ndarray,
+) -> None:
+    """The beams' doses weighted and summed, times ``factor``, inside a mask (0 outside), in float32.
+
+    ``(grids[0] * weights[0] + grids[1] * weights[1] + ...) * factor``, the beams added in order.
+
+    Parameters
+    ----------
+    grids
+        Each beam's float32 dose on the grid, flattened.
+    weights
+        float32 weight of each beam.
+    inside
+        Boolean mask, flattened, or ``None`` (everywhere).
+    factor
+        float32 multiplier of the sum.
+    out
+        float32, flattened: receives the sum.
+    """
+    first = grids[0]
+    for i in range(out.shape[0]):
+        out[i] = first[i] * weights[0]
+    for b in range(1, len(grids)):
+        grid, weight = grids[b], weights[b]
+        for i in range(out.shape[0]):
+            out[i] += grid[i] * weight
+    for i in range(out.shape[0]):
+        out[i] = out[i] * factor if inside is None or inside[i] else np.float32(0.0)

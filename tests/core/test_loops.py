@@ -173,3 +173,21 @@ def test_dose_bins_match_bincount(weighted: bool) -> None:
         np.testing.assert_array_equal(summed, np.bincount(index, weights=weights, minlength=nbins))
     with pytest.raises(ValueError, match="negative dose"):
         loops.dose_bins(np.array([-1.0]), None, width, guard, 1)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_weighted_sum_matches_numpy(masked: bool) -> None:
+    grids = tuple(RNG.random(600, dtype=np.float32) for _ in range(3))
+    weights = np.array([0.7, 1.3, 0.25], dtype=np.float32)
+    inside = RNG.random(600) < 0.6 if masked else None
+    factor = np.float32(2.0)
+    got = np.empty(600, dtype=np.float32)
+    loops.weighted_sum(grids, weights, inside, factor, got)
+    # the engine's numpy before: each beam weighted in place, added in order, zero outside, then the fractions
+    expected = grids[0] * weights[0]
+    for grid, weight in zip(grids[1:], weights[1:]):
+        expected += grid * weight
+    if inside is not None:
+        np.copyto(expected, np.float32(0.0), where=~inside)
+    expected *= factor
+    np.testing.assert_array_equal(got, expected)

@@ -13,6 +13,7 @@ from hbiview.dose.body import body_box_mm, density_on
 from hbiview.dose.engine import BeamDose, get_engine
 from hbiview.errors import PlanError, warn
 from hbiview.geometry import Geometry
+from hbiview.loops import weighted_sum
 from hbiview.plans import Beam, Normalization, Plan, resolve_plan
 from hbiview.progress import progress
 from hbiview.volume import CTVolume, DoseGrid
@@ -96,22 +97,25 @@ class PlanDoseModel:
             grids = list(pool.map(lambda dose: dose.on_grid(geometry), self.beams))
         return self._weighted_sum(grids)
 
-    def _weighted_sum(self, grids: Sequence[np.ndarray | None]) -> np.ndarray | None:
-        """Dose per fraction (Gy) from each beam's dose per unit weight on one grid (``None``: not all given).
+    def _weighted_sum(
+        self, grids: Sequence[np.ndarray | None], inside: np.ndarray | None = None, factor: float = 1.0
+    ) -> np.ndarray | None:
+        """Dose (Gy) from each beam's dose per unit weight on one grid (``None``: not all given).
 
-        The beams' arrays are weighted in place and the first one becomes the sum.
+        The dose per fraction times ``factor`` (the number of fractions gives the course's), 0 outside
+        ``inside`` (a mask on the grid), in one pass (:func:`hbiview.loops.weighted_sum`).
         """
         if not grids or any(grid is None for grid in grids):
             return None
-        total: np.ndarray | None = None
-        for beam, grid in zip(self.plan.beams, grids):
-            assert grid is not None
-            grid *= np.float32(beam.weight * self.scale)
-            if total is None:
-                total = grid
-            else:
-                total += grid
-        return total
+        flat = tuple(
+            np.ascontiguousarray(grid, dtype=np.float32).reshape(-1) for grid in grids if grid is not None
+        )
+        weights = np.array([beam.weight * self.scale for beam in self.plan.beams], dtype=np.float32)
+        mask = None if inside is None else np.ascontiguousarray(inside).reshape(-1)
+        shape = grids[0].shape  # type: ignore[union-attr]
+        out = np.empty(shape, dtype=np.float32)
+        weighted_sum(flat, weights, mask, np.float32(factor), out.reshape(-1))
+        return out
 
     @property
     def monitor_units(self) -> tuple[float, ...]:
@@ -377,17 +381,17 @@ def compute_dose_result(
         from hbiview.dose.body import body_on
 
         body = body_on(ct, dose_geometry)
-    region = _beam_region(model, dose_geometry)
-    if region is not None:
-        body = body & region
-    per_fraction = model._weighted_sum(sampled or ())
-    if per_fraction is not None:
-        np.copyto(per_fraction, np.float32(0.0), where=~body)
-    else:
-        per_fraction = np.zeros(dose_geometry.shape, dtype=np.float32)
+    fractions = model.plan.fractions
+    # the whole course inside the body (outside every beam's grid the sampled dose is 0 already)
+    course = model._weighted_sum(sampled or (), body, fractions)
+    if course is None:  # oblique beams: sampled at the body's voxels inside some beam's box
+        region = _beam_region(model, dose_geometry)
+        if region is not None:
+            body = body & region
+        course = np.zeros(dose_geometry.shape, dtype=np.float32)
         plane = dose_geometry.shape[1] * dose_geometry.shape[2]
         flat_body = body.reshape(-1)
-        out = per_fraction.reshape(-1)
+        out = course.reshape(-1)
         chunk_slices = max(1, 2_000_000 // plane)
         for start in range(0, dose_geometry.shape[0], chunk_slices):
             stop = min(start + chunk_slices, dose_geometry.shape[0])
@@ -396,14 +400,14 @@ def compute_dose_result(
                 continue
             idx = np.stack(np.unravel_index(flat, dose_geometry.shape), axis=1).astype(np.float64)
             out[flat] = model.per_fraction_at_indices(dose_geometry, idx)
+        course *= np.float32(fractions)
     plan_r = model.plan
     description = (
         f"{plan_r.name}: {model.engine} engine, heterogeneity {'on' if model.heterogeneity else 'off'}, "
         f"{model.grid_mm:g} mm grid; {plan_r.prescription_gy:g} Gy x {plan_r.fractions} at the "
         f"{plan_r.normalization.describe()}"
     )
-    per_fraction *= np.float32(plan_r.fractions)  # the whole course
-    dose = DoseGrid(dose_geometry, per_fraction, plan_r.fractions, description)
+    dose = DoseGrid(dose_geometry, course, plan_r.fractions, description)
     point = model.prescription_point_lps_mm
     beam_doses = tuple(
         float(model.beam_per_fraction_at(i, point[None, :])[0]) for i in range(len(model.beams))

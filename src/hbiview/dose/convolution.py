@@ -377,8 +377,8 @@ def _body_box(density: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     rows, cols = np.flatnonzero(np.any(plane, axis=1)), np.flatnonzero(np.any(plane, axis=0))
     box = np.array([across[0], rows[0], cols[0]]), np.array([across[-1], rows[-1], cols[-1]])
     if not density.flags.writeable:
-        key = id(density)
-        _BODY_BOXES[key] = (weakref.ref(density, lambda _: _BODY_BOXES.pop(key, None)), box)
+        key, boxes = id(density), _BODY_BOXES  # (bound now: a density freed at exit finds the table)
+        boxes[key] = (weakref.ref(density, lambda _: boxes.pop(key, None)), box)
     return box
 
 
