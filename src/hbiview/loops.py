@@ -5,10 +5,11 @@ every step, holding the interpreter lock between them. Compiled, each is one pas
 processor's cache, and runs without the interpreter lock, so the beams' threads compute at the same time (and
 the live viewer's DVHs while it draws).
 
-Each loop does the same float32 operations in the same order as the numpy expression named in its docstring
-(no fused multiply-adds: numba's default, ``fastmath=False``), so the results are the same bit for bit; the
-tests compare them with that expression. The first call compiles them (a few seconds, once: the machine code
-is cached beside this file, or in numba's cache directory where that is not writable).
+Each loop does the same float32 operations (float64 for the DVHs' samples, as scipy) in the same order as the
+numpy expression named in its docstring (no fused multiply-adds: numba's default, ``fastmath=False``), so the
+results are the same bit for bit; the tests compare them with that expression. The first call compiles them
+(a few seconds, once: the machine code is cached beside this file, or in numba's cache directory where that
+is not writable).
 """
 
 from __future__ import annotations
