@@ -14,6 +14,9 @@ is not writable).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 import numpy as np
 from numba import njit
 
@@ -32,7 +35,24 @@ __all__ = [
 ]
 
 
-@njit(nogil=True, cache=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _compiled(function: F) -> F:
+    """``function`` compiled to run without the interpreter lock, its machine code cached on disk.
+
+    Where nothing can be written, neither beside this file nor in numba's cache directory (a read-only
+    install run by a user without a home, as in some containers), it is compiled anew in each process (a
+    few seconds at the first dose) instead of failing to import; ``NUMBA_CACHE_DIR`` names a place for the
+    cache.
+    """
+    try:
+        return cast(F, njit(nogil=True, cache=True)(function))
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return cast(F, njit(nogil=True)(function))
+
+
+@_compiled
 def linear_taps(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lower neighbour and the two float32 weights of fractional indices into ``n`` samples (0 outside).
 
@@ -68,7 +88,7 @@ def linear_taps(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.n
     return below, w_below, w_above
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def sample_planes(dose: np.ndarray, iw: np.ndarray, iv: np.ndarray, iu: np.ndarray, out: np.ndarray) -> None:
     """Trilinear samples of a BEV dose on planes across the beam, each with its own rows and columns.
 
@@ -115,7 +135,7 @@ def sample_planes(dose: np.ndarray, iw: np.ndarray, iv: np.ndarray, iu: np.ndarr
                 out[k, r, c] = z
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def between_layers(ratio: np.ndarray, lower_index: np.ndarray, frac: np.ndarray, plane: int) -> np.ndarray:
     """Each voxel's value linearly between the depth layers around it.
 
@@ -145,7 +165,7 @@ def between_layers(ratio: np.ndarray, lower_index: np.ndarray, frac: np.ndarray,
     return out
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def add_level(
     value: np.ndarray,
     table: np.ndarray,
@@ -166,14 +186,14 @@ def add_level(
         value[voxels[i]] += weights[i] * (low + step[i] * (table[j + plane] - low))
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def add_at(target: np.ndarray, where: np.ndarray, value: np.ndarray) -> None:
     """``target[where] += value`` (``where`` has no repeats)."""
     for i in range(where.shape[0]):
         target[where[i]] += value[i]
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def subtract_missing(shape_ratio: np.ndarray, fine: np.ndarray, samples: np.ndarray) -> None:
     """Subtract the missing tissue's scatter, interpolated between its sampled slices, and clip at 0.
 
@@ -212,7 +232,7 @@ def subtract_missing(shape_ratio: np.ndarray, fine: np.ndarray, samples: np.ndar
                     shape_ratio[i, v, u] = 0.0
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def upsample(
     coarse: np.ndarray, iy: np.ndarray, wy: np.ndarray, ix: np.ndarray, wx: np.ndarray, out: np.ndarray
 ) -> None:
@@ -239,7 +259,7 @@ def upsample(
                 out[k, r, c] = row[x] * (np.float32(1.0) - wx[c]) + row[x + 1] * wx[c]
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def ratio_to_dose(
     ratio: np.ndarray,
     broad: np.ndarray,
@@ -277,7 +297,7 @@ def ratio_to_dose(
                 ratio[w, v, u] = dose * inverse_square[w]
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def separable_samples(
     flat: np.ndarray,
     lengths: np.ndarray,
@@ -340,7 +360,7 @@ def separable_samples(
             s += 1
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def dose_bins(
     values: np.ndarray, weights: np.ndarray | None, bin_width_gy: float, guard_bins: float, nbins: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -366,7 +386,7 @@ def dose_bins(
     return counts, weighted
 
 
-@njit(nogil=True, cache=True)
+@_compiled
 def weighted_sum(
     grids: tuple[np.ndarray, ...],
     weights: np.ndarray,

@@ -8,6 +8,9 @@ separable sampler is compared with map_coordinates bit for bit in ``tests/dvh/te
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -191,3 +194,20 @@ def test_weighted_sum_matches_numpy(masked: bool) -> None:
         np.copyto(expected, np.float32(0.0), where=~inside)
     expected *= factor
     np.testing.assert_array_equal(got, expected)
+
+
+def test_the_loops_import_and_run_where_nothing_can_be_cached() -> None:
+    # a read-only install run by a user without a home: numba finds no place for its cache (simulated by
+    # giving it no cache locators, in a process of its own); the loops are then compiled without caching
+    code = (
+        "import numba.core.caching as caching\n"
+        "caching.CacheImpl._locator_classes = []\n"
+        "import numpy as np\n"
+        "from hbiview import loops\n"
+        "got = loops.between_layers(np.arange(6, dtype=np.float32), np.array([0, 1]), "
+        "np.full(2, 0.5, dtype=np.float32), 3)\n"
+        "print(got.tolist())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1.5, 2.5]"  # halfway between 0 and 3, and between 1 and 4
