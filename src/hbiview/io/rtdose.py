@@ -98,7 +98,9 @@ def read_rtdose(path: str | os.PathLike[str], fractions: int = 1) -> DoseGrid:
         raise DicomError(f"{source}: cannot decode the dose pixel data ({exc})") from exc
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     stored = stored.reshape(frames, int(ds.Rows), int(ds.Columns))
-    dose = (stored.astype(np.float64) * scaling).astype(np.float32)
+    # stored x scaling in double precision, rounded once to float32, with no double-precision copy
+    dose = np.empty(stored.shape, dtype=np.float32)
+    np.multiply(stored, scaling, out=dose, casting="unsafe")
 
     position = _numbers(ds, "ImagePositionPatient", source, 3)
     orientation = _numbers(ds, "ImageOrientationPatient", source, 6)
