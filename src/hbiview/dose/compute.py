@@ -105,15 +105,13 @@ class PlanDoseModel:
         The dose per fraction times ``factor`` (the number of fractions gives the course's), 0 outside
         ``inside`` (a mask on the grid), in one pass (:func:`hbiview.loops.weighted_sum`).
         """
-        if not grids or any(grid is None for grid in grids):
+        given = [grid for grid in grids if grid is not None]
+        if not given or len(given) < len(grids):
             return None
-        flat = tuple(
-            np.ascontiguousarray(grid, dtype=np.float32).reshape(-1) for grid in grids if grid is not None
-        )
+        flat = tuple(np.ascontiguousarray(grid, dtype=np.float32).reshape(-1) for grid in given)
         weights = np.array([beam.weight * self.scale for beam in self.plan.beams], dtype=np.float32)
         mask = None if inside is None else np.ascontiguousarray(inside).reshape(-1)
-        shape = grids[0].shape  # type: ignore[union-attr]
-        out = np.empty(shape, dtype=np.float32)
+        out = np.empty(given[0].shape, dtype=np.float32)
         weighted_sum(flat, weights, mask, np.float32(factor), out.reshape(-1))
         return out
 
@@ -381,9 +379,9 @@ def compute_dose_result(
         from hbiview.dose.body import body_on
 
         body = body_on(ct, dose_geometry)
-    fractions = model.plan.fractions
+    plan_r = model.plan
     # the whole course inside the body (outside every beam's grid the sampled dose is 0 already)
-    course = model._weighted_sum(sampled or (), body, fractions)
+    course = model._weighted_sum(sampled or (), body, plan_r.fractions)
     if course is None:  # oblique beams: sampled at the body's voxels inside some beam's box
         region = _beam_region(model, dose_geometry)
         if region is not None:
@@ -400,8 +398,7 @@ def compute_dose_result(
                 continue
             idx = np.stack(np.unravel_index(flat, dose_geometry.shape), axis=1).astype(np.float64)
             out[flat] = model.per_fraction_at_indices(dose_geometry, idx)
-        course *= np.float32(fractions)
-    plan_r = model.plan
+        course *= np.float32(plan_r.fractions)
     description = (
         f"{plan_r.name}: {model.engine} engine, heterogeneity {'on' if model.heterogeneity else 'off'}, "
         f"{model.grid_mm:g} mm grid; {plan_r.prescription_gy:g} Gy x {plan_r.fractions} at the "

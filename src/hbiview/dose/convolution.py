@@ -356,30 +356,15 @@ def _on_grid(
     return out
 
 
-#: The box of each read-only density volume's body (:func:`_body_box`): id -> (weak reference, box).
-_BODY_BOXES: dict[int, tuple[weakref.ref[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {}
-
-
 def _body_box(density: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """First and last index along each axis of the voxels with density (``None``: none).
-
-    Kept while a read-only density lives (:func:`hbiview.dose.body.density_on`'s: each beam's near and far
-    grid of every plan on that grid asks).
-    """
-    entry = _BODY_BOXES.get(id(density))
-    if entry is not None and entry[0]() is density:
-        return entry[1]
+    """First and last index along each axis of the voxels with density (``None``: none)."""
     inside = density > 0
     across = np.flatnonzero(np.any(inside, axis=(1, 2)))
     if across.size == 0:
         return None
     plane = np.any(inside, axis=0)
     rows, cols = np.flatnonzero(np.any(plane, axis=1)), np.flatnonzero(np.any(plane, axis=0))
-    box = np.array([across[0], rows[0], cols[0]]), np.array([across[-1], rows[-1], cols[-1]])
-    if not density.flags.writeable:
-        key, boxes = id(density), _BODY_BOXES  # (bound now: a density freed at exit finds the table)
-        boxes[key] = (weakref.ref(density, lambda _: boxes.pop(key, None)), box)
-    return box
+    return np.array([across[0], rows[0], cols[0]]), np.array([across[-1], rows[-1], cols[-1]])
 
 
 def _lattice(low_mm: float, high_mm: float, step_mm: float, on_axis: bool) -> np.ndarray:
@@ -676,13 +661,13 @@ class ConvolutionEngine(DoseEngine):
         self,
         beam: Beam,
         geometry: Geometry,
-        density: np.ndarray,
+        box: tuple[np.ndarray, np.ndarray] | None,
         resolution_mm: float,
         margin_mm: float,
         depth_step_mm: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The BEV grid ``(w_mm, v_mm, u_mm)`` over the body's index ``box`` (``None``: no grid)."""
         source, d, u_hat, v_hat = beam.frame()
-        box = _body_box(density)
         if box is None:
             return None
         lo, hi = box[0] - 1.0, box[1] + 1.0
@@ -772,11 +757,13 @@ class ConvolutionEngine(DoseEngine):
         heterogeneity: bool,
     ) -> BevDose | NearFarDose:
         """Dose of ``beam``: its BEV grid near the field, plus a coarser one over the rest of the body."""
-        near = self._grid_dose(beam, density, geometry, resolution_mm, heterogeneity, self.margin_mm)
+        box = _body_box(density)
+        near_grid = self._bev_grid(beam, geometry, box, resolution_mm, self.margin_mm)
+        near = self._grid_dose(beam, density, geometry, heterogeneity, near_grid)
         far_grid = self._bev_grid(
             beam,
             geometry,
-            density,
+            box,
             resolution_mm * self.far_factor,
             np.inf,
             resolution_mm * self.far_factor / 2,
@@ -795,9 +782,7 @@ class ConvolutionEngine(DoseEngine):
         ):
             return near
         # out of the field the electrons' lateral spread does not matter: only the photon scatter is scaled
-        far = self._grid_dose(
-            beam, density, geometry, resolution_mm, heterogeneity, np.inf, grid=far_grid, electrons=False
-        )
+        far = self._grid_dose(beam, density, geometry, heterogeneity, far_grid, electrons=False)
         return NearFarDose(near, far)
 
     def _grid_dose(
@@ -805,10 +790,8 @@ class ConvolutionEngine(DoseEngine):
         beam: Beam,
         density: np.ndarray,
         geometry: Geometry,
-        resolution_mm: float,
         heterogeneity: bool,
-        margin_mm: float,
-        grid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        grid: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
         electrons: bool = True,
     ) -> BevDose:
         """Dose of ``beam`` on one BEV grid (see the module docstring for the model).
@@ -817,8 +800,6 @@ class ConvolutionEngine(DoseEngine):
         What the jaws do not change (:class:`_Prepared`) is kept per density, beam set-up and grid, so a beam
         whose jaws moved within the same grid only has its fluence convolved again.
         """
-        if grid is None:
-            grid = self._bev_grid(beam, geometry, density, resolution_mm, margin_mm)
         if grid is None:
             return _empty(beam)
         source, d, u_hat, v_hat = beam.frame()
